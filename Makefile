@@ -1,0 +1,97 @@
+# Flotilla — a Kubernetes Gateway API operator with Envoy fleets.
+# `make demo` and `make test` are the two commands a fresh machine with Go needs.
+
+SHELL := /usr/bin/env bash -o pipefail
+.SHELLFLAGS := -ec
+
+# Versions of the build tools (fetched from the Go module proxy into ./bin on first use).
+CONTROLLER_TOOLS_VERSION ?= v0.23.0
+KUSTOMIZE_VERSION ?= v5.8.2
+# The local control plane's versions (kube-apiserver, etcd, KWOK) are set in hack/cluster-bins.sh.
+
+LOCALBIN ?= $(CURDIR)/bin
+CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
+KUSTOMIZE ?= $(LOCALBIN)/kustomize-$(KUSTOMIZE_VERSION)
+IMG ?= ghcr.io/flotilla-dev/flotilla:latest
+GO_TEST_FLAGS ?=
+
+.PHONY: all
+all: build
+
+##@ General
+
+.PHONY: help
+help: ## Show the targets.
+	@awk 'BEGIN {FS = ":.*##"; printf "\nUsage:\n  make \033[36m<target>\033[0m\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) } ' $(MAKEFILE_LIST)
+
+##@ Development
+
+.PHONY: manifests
+manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC from the kubebuilder markers.
+	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./..." output:crd:artifacts:config=config/crd/bases
+
+.PHONY: generate
+generate: $(CONTROLLER_GEN) ## Generate DeepCopy methods.
+	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./api/..."
+
+.PHONY: fmt
+fmt: ## go fmt.
+	go fmt ./...
+
+.PHONY: vet
+vet: ## go vet.
+	go vet ./...
+
+.PHONY: cluster-bins
+cluster-bins: ## Build (once, then cached) kube-apiserver, etcd, kube-controller-manager, kube-scheduler and KWOK.
+	hack/cluster-bins.sh >/dev/null
+
+.PHONY: test
+test: manifests generate cluster-bins ## Unit and integration tests against a real API server.
+	KUBEBUILDER_ASSETS="$$(hack/cluster-bins.sh)" go test $(GO_TEST_FLAGS) ./...
+
+.PHONY: test-unit
+test-unit: ## Unit tests only (no API server).
+	go test $(GO_TEST_FLAGS) $$(go list ./... | grep -v /test/)
+
+.PHONY: bench
+bench: ## Benchmarks.
+	go test -run '^$$' -bench . -benchmem $$(go list ./... | grep -v /test/)
+
+##@ Local control plane
+
+.PHONY: demo
+demo: manifests cluster-bins ## Start a local control plane, run Flotilla, apply config/samples and show what happened.
+	go run ./hack/devcluster demo
+
+.PHONY: dev-cluster
+dev-cluster: manifests ## Start the local control plane and leave it running (prints KUBECONFIG and kubectl).
+	hack/cluster-bins.sh kubectl >/dev/null
+	go run ./hack/devcluster up
+
+.PHONY: dev-cluster-down
+dev-cluster-down: ## Stop the local control plane started by dev-cluster.
+	go run ./hack/devcluster down
+
+##@ Build
+
+.PHONY: build
+build: manifests generate ## Build the manager binary.
+	go build -o bin/manager ./cmd
+
+.PHONY: run
+run: manifests generate ## Run the manager against the cluster in KUBECONFIG.
+	go run ./cmd
+
+##@ Tools
+
+$(LOCALBIN):
+	mkdir -p $(LOCALBIN)
+
+$(CONTROLLER_GEN): | $(LOCALBIN)
+	GOBIN=$(LOCALBIN) go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VERSION)
+	mv $(LOCALBIN)/controller-gen $@
+
+$(KUSTOMIZE): | $(LOCALBIN)
+	GOBIN=$(LOCALBIN) go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+	mv $(LOCALBIN)/kustomize $@

@@ -1,0 +1,285 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// FleetClassSpec is what a platform admin sets for every Gateway of the GatewayClasses that reference
+// this FleetClass: how their Envoy fleets run, and what teams may change about them.
+// An empty spec gives a working fleet: two Envoy replicas behind a LoadBalancer Service.
+// +kubebuilder:validation:XValidation:rule="!(has(self.replicas) && has(self.autoscaling))",message="replicas and autoscaling are mutually exclusive"
+type FleetClassSpec struct {
+	// Envoy configures the Envoy proxies of each fleet.
+	// +optional
+	// +kubebuilder:default={}
+	Envoy EnvoySpec `json:"envoy,omitempty"`
+
+	// Replicas is the fixed number of Envoy Pods per fleet. Defaults to 2 when autoscaling is not set.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1000
+	Replicas *int32 `json:"replicas,omitempty"`
+
+	// Autoscaling runs a HorizontalPodAutoscaler per fleet instead of a fixed replica count.
+	// +optional
+	Autoscaling *Autoscaling `json:"autoscaling,omitempty"`
+
+	// Resources are the compute resources of the Envoy container.
+	// +optional
+	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
+
+	// Scheduling places the Envoy Pods: node selector, tolerations, affinity, topology spread and
+	// priority class.
+	// +optional
+	Scheduling *Scheduling `json:"scheduling,omitempty"`
+
+	// Pod holds labels and annotations added to every Envoy Pod.
+	// +optional
+	Pod *PodMetadata `json:"pod,omitempty"`
+
+	// Service configures the Service that exposes each fleet.
+	// +optional
+	// +kubebuilder:default={}
+	Service ServiceSpec `json:"service,omitempty"`
+
+	// PodDisruptionBudget, when set, gives every fleet a PodDisruptionBudget.
+	// +optional
+	PodDisruptionBudget *PodDisruptionBudgetSpec `json:"podDisruptionBudget,omitempty"`
+
+	// Telemetry configures access logs and Prometheus scraping.
+	// +optional
+	// +kubebuilder:default={}
+	Telemetry Telemetry `json:"telemetry,omitempty"`
+
+	// Certificates says who issues the certificates fleets use to prove their identity to Flotilla's
+	// xDS server. Defaults to Flotilla's built-in CA.
+	// +optional
+	// +kubebuilder:default={}
+	Certificates Certificates `json:"certificates,omitempty"`
+
+	// Tenancy limits who may use the class and what teams may override.
+	// +optional
+	Tenancy *Tenancy `json:"tenancy,omitempty"`
+}
+
+// EnvoySpec configures the Envoy proxies of a fleet.
+type EnvoySpec struct {
+	// Image is the Envoy container image. Defaults to the image this Flotilla release was tested
+	// with (the manager's --envoy-image flag).
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=512
+	Image string `json:"image,omitempty"`
+
+	// LogLevel is Envoy's log level.
+	// +optional
+	// +kubebuilder:default=info
+	LogLevel EnvoyLogLevel `json:"logLevel,omitempty"`
+
+	// Concurrency is the number of Envoy worker threads. Defaults to Envoy's own choice (one per
+	// CPU the container may use).
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=128
+	Concurrency *int32 `json:"concurrency,omitempty"`
+
+	// DrainTimeout is how long an Envoy Pod that is shutting down keeps serving open connections
+	// while draining them. It also sets the Pods' termination grace period. Between 0s and 1h.
+	// +optional
+	// +kubebuilder:default="30s"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s') && duration(self) <= duration('1h')",message="drainTimeout must be between 0s and 1h"
+	DrainTimeout *metav1.Duration `json:"drainTimeout,omitempty"`
+}
+
+// ServiceSpec configures the Service that exposes a fleet.
+// +kubebuilder:validation:XValidation:rule="!has(self.loadBalancerClass) || self.type == 'LoadBalancer'",message="loadBalancerClass requires type LoadBalancer"
+// +kubebuilder:validation:XValidation:rule="!has(self.externalTrafficPolicy) || self.type != 'ClusterIP'",message="externalTrafficPolicy requires type NodePort or LoadBalancer"
+type ServiceSpec struct {
+	// Type is the Service type.
+	// +optional
+	// +kubebuilder:default=LoadBalancer
+	Type ServiceType `json:"type,omitempty"`
+
+	// Annotations are added to the Service (load-balancer settings of the cloud provider, say).
+	// +optional
+	// +kubebuilder:validation:MaxProperties=64
+	Annotations map[string]string `json:"annotations,omitempty"`
+
+	// ExternalTrafficPolicy of the Service. Local keeps client source addresses.
+	// +optional
+	// +kubebuilder:validation:Enum=Cluster;Local
+	ExternalTrafficPolicy *corev1.ServiceExternalTrafficPolicy `json:"externalTrafficPolicy,omitempty"`
+
+	// LoadBalancerClass selects the load-balancer implementation (type LoadBalancer only).
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	LoadBalancerClass *string `json:"loadBalancerClass,omitempty"`
+}
+
+// Telemetry configures what a fleet reports.
+type Telemetry struct {
+	// AccessLog configures Envoy's access log on stdout.
+	// +optional
+	// +kubebuilder:default={}
+	AccessLog AccessLog `json:"accessLog,omitempty"`
+
+	// Prometheus configures scraping of Envoy's stats.
+	// +optional
+	// +kubebuilder:default={}
+	Prometheus Prometheus `json:"prometheus,omitempty"`
+}
+
+// AccessLog configures Envoy's access log.
+type AccessLog struct {
+	// Enabled turns the access log on.
+	// +optional
+	// +kubebuilder:default=true
+	Enabled *bool `json:"enabled,omitempty"`
+
+	// Format of each log line.
+	// +optional
+	// +kubebuilder:default=JSON
+	Format AccessLogFormat `json:"format,omitempty"`
+}
+
+// Prometheus configures scraping of Envoy's stats.
+type Prometheus struct {
+	// Enabled exposes Envoy's stats in Prometheus format on the Pods' metrics port and annotates the
+	// Pods for scraping.
+	// +optional
+	// +kubebuilder:default=true
+	Enabled *bool `json:"enabled,omitempty"`
+}
+
+// Certificates says who issues fleet certificates and for how long.
+type Certificates struct {
+	// CertManager, when set, has cert-manager issue the certificates through this issuer (as
+	// cert-manager Certificate objects) instead of Flotilla's built-in CA.
+	// +optional
+	CertManager *CertManagerIssuer `json:"certManager,omitempty"`
+
+	// Lifetime of each fleet certificate; it is renewed when two thirds of it have passed. Between
+	// 1h and 2160h (90 days).
+	// +optional
+	// +kubebuilder:default="24h"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1h') && duration(self) <= duration('2160h')",message="lifetime must be between 1h and 2160h"
+	Lifetime *metav1.Duration `json:"lifetime,omitempty"`
+}
+
+// CertManagerIssuer names the cert-manager issuer for fleet certificates.
+type CertManagerIssuer struct {
+	// IssuerRef is the cert-manager issuer.
+	IssuerRef IssuerReference `json:"issuerRef"`
+}
+
+// Tenancy limits who may use a class and what teams may override.
+type Tenancy struct {
+	// NamespaceSelector selects the namespaces whose Gateways may use the class. Unset, every
+	// namespace may; an empty selector also selects every namespace.
+	// +optional
+	NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector,omitempty"`
+
+	// MaxGatewaysPerNamespace is the most Gateways of this class one namespace may have. Gateways
+	// past the limit (the newest first) are refused. Unset, there is no limit.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=10000
+	MaxGatewaysPerNamespace *int32 `json:"maxGatewaysPerNamespace,omitempty"`
+
+	// Overrides lists what teams may change, through a FleetConfig and the Gateway's
+	// spec.infrastructure, and within which bounds. A field with no bound here cannot be overridden:
+	// a request for it is refused on the Gateway's status, never silently ignored or clamped.
+	// +optional
+	Overrides *OverrideBounds `json:"overrides,omitempty"`
+}
+
+// OverrideBounds are the bounds of what teams may override.
+type OverrideBounds struct {
+	// Replicas lets teams set replicas or autoscaling, with every count within this range.
+	// +optional
+	Replicas *ReplicaBounds `json:"replicas,omitempty"`
+
+	// Resources lets teams set the Envoy container's resources, each request and limit at most
+	// the bound.
+	// +optional
+	Resources *ResourceBounds `json:"resources,omitempty"`
+
+	// ServiceTypes lets teams choose one of these Service types.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=3
+	ServiceTypes []ServiceType `json:"serviceTypes,omitempty"`
+
+	// AnnotationKeyPrefixes lets teams add Service and Pod annotations (through a FleetConfig) and
+	// annotations on every fleet object (through spec.infrastructure.annotations) whose keys start
+	// with one of these prefixes, such as "service.beta.kubernetes.io/aws-load-balancer-". The
+	// prefix "" allows every key.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=32
+	AnnotationKeyPrefixes []string `json:"annotationKeyPrefixes,omitempty"`
+
+	// LabelKeyPrefixes lets teams add Pod labels (through a FleetConfig) and labels on every fleet
+	// object (through spec.infrastructure.labels) whose keys start with one of these prefixes.
+	// Labels Flotilla and Gateway API use themselves can never be overridden.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=32
+	LabelKeyPrefixes []string `json:"labelKeyPrefixes,omitempty"`
+
+	// LogLevel lets teams set Envoy's log level.
+	// +optional
+	LogLevel bool `json:"logLevel,omitempty"`
+}
+
+// FleetClassStatus is the observed state of a FleetClass.
+type FleetClassStatus struct {
+	// Conditions: Accepted says whether the FleetClass is valid; when it is not, GatewayClasses that
+	// reference it are not accepted either.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=8
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// FleetClass is a platform admin's parameters for GatewayClasses whose controllerName is
+// gateway.flotilla.dev/controller: the defaults every Envoy fleet of the class gets, and the tenancy
+// limits within which teams may change them. A GatewayClass references it through
+// spec.parametersRef (group gateway.flotilla.dev, kind FleetClass, no namespace).
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Cluster,shortName=fcl,categories=flotilla
+// +kubebuilder:printcolumn:name="Image",type=string,JSONPath=`.spec.envoy.image`,priority=1
+// +kubebuilder:printcolumn:name="Replicas",type=integer,JSONPath=`.spec.replicas`
+// +kubebuilder:printcolumn:name="Service",type=string,JSONPath=`.spec.service.type`
+// +kubebuilder:printcolumn:name="Accepted",type=string,JSONPath=`.status.conditions[?(@.type=="Accepted")].status`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type FleetClass struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// Spec is what the platform admin sets.
+	// +optional
+	Spec FleetClassSpec `json:"spec,omitempty"`
+
+	// Status is what Flotilla observed.
+	// +optional
+	Status FleetClassStatus `json:"status,omitempty"`
+}
+
+// FleetClassList contains a list of FleetClass.
+// +kubebuilder:object:root=true
+type FleetClassList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []FleetClass `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&FleetClass{}, &FleetClassList{})
+}

@@ -1,0 +1,107 @@
+package v1alpha1
+
+import (
+	"fmt"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+// Validate makes the checks the API server's schema and CEL rules cannot: label selectors, label and
+// annotation keys, and resource requests against limits. An empty list means the FleetClass is valid.
+func (c *FleetClass) Validate() field.ErrorList {
+	var errs field.ErrorList
+	spec := field.NewPath("spec")
+	errs = append(errs, validateResources(c.Spec.Resources, spec.Child("resources"))...)
+	if p := c.Spec.Pod; p != nil {
+		errs = append(errs, validatePodMetadata(p, spec.Child("pod"))...)
+	}
+	if s := c.Spec.Scheduling; s != nil {
+		errs = append(errs, metav1validation.ValidateLabels(s.NodeSelector, spec.Child("scheduling", "nodeSelector"))...)
+	}
+	errs = append(errs, validateAnnotations(c.Spec.Service.Annotations, spec.Child("service", "annotations"))...)
+	if t := c.Spec.Tenancy; t != nil {
+		tp := spec.Child("tenancy")
+		if t.NamespaceSelector != nil {
+			errs = append(errs, metav1validation.ValidateLabelSelector(t.NamespaceSelector,
+				metav1validation.LabelSelectorValidationOptions{}, tp.Child("namespaceSelector"))...)
+		}
+		if o := t.Overrides; o != nil && o.Resources != nil {
+			for name, q := range o.Resources.Max {
+				if q.Sign() <= 0 {
+					errs = append(errs, field.Invalid(tp.Child("overrides", "resources", "max").Key(string(name)), q.String(), "must be greater than zero"))
+				}
+			}
+		}
+	}
+	return errs
+}
+
+// Validate makes the checks the API server's schema and CEL rules cannot. Whether the FleetConfig is
+// within a class's bounds is a separate question, answered per Gateway.
+func (c *FleetConfig) Validate() field.ErrorList {
+	var errs field.ErrorList
+	spec := field.NewPath("spec")
+	errs = append(errs, validateResources(c.Spec.Resources, spec.Child("resources"))...)
+	if p := c.Spec.Pod; p != nil {
+		errs = append(errs, validatePodMetadata(p, spec.Child("pod"))...)
+	}
+	if s := c.Spec.Service; s != nil {
+		errs = append(errs, validateAnnotations(s.Annotations, spec.Child("service", "annotations"))...)
+	}
+	return errs
+}
+
+func validatePodMetadata(p *PodMetadata, path *field.Path) field.ErrorList {
+	errs := metav1validation.ValidateLabels(p.Labels, path.Child("labels"))
+	return append(errs, validateAnnotations(p.Annotations, path.Child("annotations"))...)
+}
+
+// validateAnnotations checks that every key is a qualified name, as the API server does for an
+// object's own annotations (so a bad key is reported here, not when a fleet object is applied).
+func validateAnnotations(annotations map[string]string, path *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	for k := range annotations {
+		for _, msg := range validation.IsQualifiedName(strings.ToLower(k)) {
+			errs = append(errs, field.Invalid(path, k, msg))
+		}
+	}
+	return errs
+}
+
+// validateResources checks that no request exceeds its limit: the API server would refuse the
+// Deployment otherwise, long after the admin or team made the mistake.
+func validateResources(r *corev1.ResourceRequirements, path *field.Path) field.ErrorList {
+	if r == nil {
+		return nil
+	}
+	var errs field.ErrorList
+	for name, req := range r.Requests {
+		if lim, ok := r.Limits[name]; ok && req.Cmp(lim) > 0 {
+			errs = append(errs, field.Invalid(path.Child("requests").Key(string(name)), req.String(),
+				fmt.Sprintf("must be less than or equal to the %s limit %s", name, lim.String())))
+		}
+	}
+	return errs
+}
+
+// AcceptedCondition is the Accepted condition for an object of the given generation whose Validate
+// returned errs.
+func AcceptedCondition(errs field.ErrorList, generation int64) metav1.Condition {
+	if len(errs) == 0 {
+		return metav1.Condition{Type: ConditionAccepted, Status: metav1.ConditionTrue, Reason: ReasonAccepted,
+			Message: "Valid", ObservedGeneration: generation}
+	}
+	return metav1.Condition{Type: ConditionAccepted, Status: metav1.ConditionFalse, Reason: ReasonInvalid,
+		Message: errs.ToAggregate().Error(), ObservedGeneration: generation}
+}
+
+// StatusConditions gives the status writer access to the FleetClass conditions.
+func (c *FleetClass) StatusConditions() *[]metav1.Condition { return &c.Status.Conditions }
+
+// StatusConditions gives the status writer access to the FleetConfig conditions.
+func (c *FleetConfig) StatusConditions() *[]metav1.Condition { return &c.Status.Conditions }

@@ -1,0 +1,43 @@
+// Command manager runs the Flotilla operator: the GatewayClass, Gateway and route controllers, the
+// provisioner of Envoy fleets and the xDS server that configures them.
+package main
+
+import (
+	"flag"
+	"os"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/flotilla-dev/flotilla/internal/operator"
+)
+
+func main() {
+	var o operator.Options
+	flag.StringVar(&o.MetricsAddr, "metrics-bind-address", "0",
+		"Address the metrics endpoint binds to, such as :8443 (HTTPS) or :8080 (HTTP); 0 turns it off.")
+	flag.BoolVar(&o.SecureMetrics, "metrics-secure", true, "Serve metrics over HTTPS with authentication and authorization.")
+	flag.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":8081", "Address the health and readiness probes bind to.")
+	flag.BoolVar(&o.LeaderElection, "leader-elect", true,
+		"Elect a leader; only the leader provisions fleets and writes status.")
+	flag.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "",
+		"Namespace of the leader election lease (default: the namespace the manager runs in).")
+	flag.BoolVar(&o.EnableHTTP2, "enable-http2", false, "Allow HTTP/2 on the metrics server.")
+	zopts := zap.Options{}
+	zopts.BindFlags(flag.CommandLine)
+	flag.Parse()
+
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zopts)))
+	log := ctrl.Log.WithName("setup")
+
+	mgr, err := operator.New(ctrl.GetConfigOrDie(), o)
+	if err != nil {
+		log.Error(err, "Unable to set up the manager")
+		os.Exit(1)
+	}
+	log.Info("Starting manager")
+	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+		log.Error(err, "Manager stopped with an error")
+		os.Exit(1)
+	}
+}

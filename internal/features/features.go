@@ -1,0 +1,36 @@
+// Package features is the one place that says which Gateway API features Flotilla implements: the
+// GatewayClass status.supportedFeatures list and the conformance run both read it.
+package features
+
+import (
+	"cmp"
+	"slices"
+
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+	"sigs.k8s.io/gateway-api/pkg/features"
+)
+
+// implemented lists the features whose behaviour Flotilla implements and tests end to end. A feature
+// is added here in the change that makes it work, never earlier: conformance suites and users read
+// the list as a promise.
+var implemented = []features.Feature{}
+
+// Supported returns the implemented features as GatewayClass status.supportedFeatures wants them:
+// unique and sorted by name.
+func Supported() []gwapiv1.SupportedFeature {
+	out := make([]gwapiv1.SupportedFeature, 0, len(implemented))
+	for _, f := range implemented {
+		out = append(out, gwapiv1.SupportedFeature{Name: gwapiv1.FeatureName(f.Name)})
+	}
+	slices.SortFunc(out, func(a, b gwapiv1.SupportedFeature) int { return cmp.Compare(a.Name, b.Name) })
+	return slices.CompactFunc(out, func(a, b gwapiv1.SupportedFeature) bool { return a.Name == b.Name })
+}
+
+// Names returns the implemented feature names, sorted (for conformance options and logs).
+func Names() []features.FeatureName {
+	var out []features.FeatureName
+	for _, f := range Supported() {
+		out = append(out, features.FeatureName(f.Name))
+	}
+	return out
+}

@@ -1,0 +1,114 @@
+// Package operator wires Flotilla's manager: scheme, caches, field indexes, controllers, health checks.
+// cmd/main.go and the integration tests build the manager through it, so tests run the real wiring.
+package operator
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	flotillav1alpha1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
+	"github.com/flotilla-dev/flotilla/internal/controller"
+)
+
+// Options are the manager's settings, as cmd/main.go reads them from flags.
+type Options struct {
+	// MetricsAddr is where metrics are served (":8443"); "0" turns the endpoint off.
+	MetricsAddr string
+	// SecureMetrics serves metrics over HTTPS behind Kubernetes authentication and authorization.
+	SecureMetrics bool
+	// ProbeAddr serves /healthz and /readyz; "0" turns them off.
+	ProbeAddr string
+	// LeaderElection makes only the elected replica provision and write status.
+	LeaderElection bool
+	// LeaderElectionNamespace holds the lease; empty means the namespace the manager runs in.
+	LeaderElectionNamespace string
+	// EnableHTTP2 allows HTTP/2 on the metrics server (off by default: CVE-2023-44487/39325).
+	EnableHTTP2 bool
+}
+
+// LeaderElectionID is the name of the leader election lease.
+const LeaderElectionID = "flotilla.gateway.flotilla.dev"
+
+// NewScheme returns the scheme with every API group Flotilla reads or writes.
+func NewScheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(s))
+	utilruntime.Must(apiextensionsv1.AddToScheme(s))
+	utilruntime.Must(gwapiv1.Install(s))
+	utilruntime.Must(flotillav1alpha1.AddToScheme(s))
+	return s
+}
+
+// New builds the manager with every Flotilla controller registered.
+func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
+	var tlsOpts []func(*tls.Config)
+	if !o.EnableHTTP2 {
+		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
+	}
+	metricsOpts := metricsserver.Options{BindAddress: o.MetricsAddr, SecureServing: o.SecureMetrics, TLSOpts: tlsOpts}
+	if o.SecureMetrics {
+		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                        NewScheme(),
+		NewClient:                     newCountingClient,
+		Metrics:                       metricsOpts,
+		WebhookServer:                 webhook.NewServer(webhook.Options{TLSOpts: tlsOpts}),
+		HealthProbeBindAddress:        o.ProbeAddr,
+		LeaderElection:                o.LeaderElection,
+		LeaderElectionID:              LeaderElectionID,
+		LeaderElectionNamespace:       o.LeaderElectionNamespace,
+		LeaderElectionReleaseOnCancel: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating manager: %w", err)
+	}
+	if err := Setup(context.Background(), mgr); err != nil {
+		return nil, err
+	}
+	return mgr, nil
+}
+
+// Setup registers Flotilla's indexes, controllers and health checks on a manager.
+func Setup(ctx context.Context, mgr ctrl.Manager) error {
+	if err := controller.SetupIndexes(ctx, mgr.GetFieldIndexer()); err != nil {
+		return err
+	}
+	status := &controller.StatusWriter{Client: mgr.GetClient(), Reader: mgr.GetAPIReader()}
+	rec := mgr.GetEventRecorder("flotilla")
+	if err := (&controller.GatewayClassReconciler{Client: mgr.GetClient(), Status: status, Recorder: rec}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the GatewayClass controller: %w", err)
+	}
+	if err := (&controller.ParamsReconciler[*flotillav1alpha1.FleetClass]{
+		Name: "fleetclass", New: func() *flotillav1alpha1.FleetClass { return &flotillav1alpha1.FleetClass{} },
+		Status: status, Recorder: rec,
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the FleetClass controller: %w", err)
+	}
+	if err := (&controller.ParamsReconciler[*flotillav1alpha1.FleetConfig]{
+		Name: "fleetconfig", New: func() *flotillav1alpha1.FleetConfig { return &flotillav1alpha1.FleetConfig{} },
+		Status: status, Recorder: rec,
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the FleetConfig controller: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return fmt.Errorf("adding health check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return fmt.Errorf("adding readiness check: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,111 @@
+package cluster
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+)
+
+// RepoRoot is the root of the Flotilla checkout this package was built from.
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// binDirs asks hack/cluster-bins.sh (the one place that knows the versions) where the cached
+// binaries live. It builds nothing.
+func binDirs() (k8sDir, kwokDir string, err error) {
+	out, err := exec.Command(filepath.Join(RepoRoot(), "hack", "cluster-bins.sh"), "paths").Output()
+	if err != nil {
+		return "", "", fmt.Errorf("hack/cluster-bins.sh paths: %w", err)
+	}
+	f := strings.Fields(string(out))
+	if len(f) != 2 {
+		return "", "", fmt.Errorf("hack/cluster-bins.sh paths printed %q", out)
+	}
+	if a := os.Getenv("KUBEBUILDER_ASSETS"); a != "" {
+		f[0] = a
+	}
+	for _, p := range []string{
+		filepath.Join(f[0], "kube-apiserver"), filepath.Join(f[0], "etcd"),
+		filepath.Join(f[0], "kube-controller-manager"), filepath.Join(f[0], "kube-scheduler"),
+		filepath.Join(f[1], "kwok"),
+	} {
+		if _, err := os.Stat(p); err != nil {
+			return "", "", fmt.Errorf("%s is missing: run `make cluster-bins` (or `make test`) first: %w", p, err)
+		}
+	}
+	return f[0], f[1], nil
+}
+
+// moduleDir returns the module cache directory of a module, resolved in the module at dir, so the
+// CRDs installed are exactly those of the versions go.mod pins (never copies in the repository).
+func moduleDir(dir, module string) (string, error) {
+	cmd := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", module)
+	cmd.Dir = dir
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("go list -m %s: %w: %s", module, err, stderr.String())
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// CRDPaths lists the CRD files the test cluster installs: Flotilla's own, Gateway API's experimental
+// channel (later work uses its fields; the standard channel has the same CRD names, so a cluster
+// holds one or the other) and the Inference Extension's.
+func CRDPaths() ([]string, error) {
+	root := RepoRoot()
+	paths := []string{filepath.Join(root, "config", "crd", "bases")}
+	gw, err := moduleDir(root, "sigs.k8s.io/gateway-api")
+	if err != nil {
+		return nil, err
+	}
+	files, err := filepath.Glob(filepath.Join(gw, "config", "crd", "experimental", "gateway.networking.*.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range files {
+		// The ValidatingAdmissionPolicy that guards upgrades is not a CRD.
+		if !strings.Contains(filepath.Base(f), "_vap_") {
+			paths = append(paths, f)
+		}
+	}
+	gie, err := moduleDir(root, "sigs.k8s.io/gateway-api-inference-extension")
+	if err != nil {
+		return nil, err
+	}
+	return append(paths, filepath.Join(gie, "config", "crd", "bases")), nil
+}
+
+// kwokStages writes the stage set kwokctl uses (fast node and pod lifecycles, node heartbeats with
+// leases, pod deletion so garbage collection completes without a kubelet) into one config file.
+func kwokStages(dir string) (string, error) {
+	kwokMod, err := moduleDir(filepath.Join(RepoRoot(), "hack", "tools", "kwok"), "sigs.k8s.io/kwok")
+	if err != nil {
+		return "", err
+	}
+	var buf bytes.Buffer
+	for _, f := range []string{
+		"node/fast/node-initialize.yaml",
+		"node/heartbeat-with-lease/node-heartbeat-with-lease.yaml",
+		"pod/fast/pod-ready.yaml",
+		"pod/fast/pod-complete.yaml",
+		"pod/fast/pod-delete.yaml",
+	} {
+		b, err := os.ReadFile(filepath.Join(kwokMod, "kustomize", "stage", f))
+		if err != nil {
+			return "", fmt.Errorf("reading KWOK stage: %w", err)
+		}
+		buf.WriteString("---\n")
+		buf.Write(b)
+		buf.WriteString("\n")
+	}
+	p := filepath.Join(dir, "kwok-stages.yaml")
+	return p, os.WriteFile(p, buf.Bytes(), 0o600)
+}

@@ -1,0 +1,96 @@
+// Package integration runs Flotilla's real manager against a real kube-apiserver, with a controller
+// manager, scheduler and KWOK beside it (see test/cluster), and checks what users see: status,
+// Events and the objects created.
+package integration
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/flotilla-dev/flotilla/internal/operator"
+	"github.com/flotilla-dev/flotilla/test/cluster"
+)
+
+var (
+	k8s client.Client // uncached client, as a user's kubectl
+	env *cluster.Cluster
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dir, err := os.MkdirTemp("", "flotilla-integration-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	logf, err := os.Create(dir + "/manager.log")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	ctrl.SetLogger(zap.New(zap.WriteTo(logf), zap.UseDevMode(true)))
+
+	start := time.Now()
+	env, err = cluster.Start(ctx, cluster.Options{Dir: dir, Scheme: operator.NewScheme()})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "starting the test cluster:", err)
+		return 1
+	}
+	defer func() {
+		if err := env.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "stopping the test cluster:", err)
+		}
+	}()
+	fmt.Printf("test cluster up in %s (logs in %s)\n", time.Since(start).Round(time.Millisecond), dir)
+	k8s = env.Client
+
+	mgr, err := operator.New(env.Config, operator.Options{
+		MetricsAddr: "0", ProbeAddr: "0",
+		LeaderElection: true, LeaderElectionNamespace: "kube-system",
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "creating the manager:", err)
+		return 1
+	}
+	mgrDone := make(chan error, 1)
+	go func() { mgrDone <- mgr.Start(ctx) }()
+
+	code := m.Run()
+	cancel()
+	if err := <-mgrDone; err != nil {
+		fmt.Fprintln(os.Stderr, "manager:", err)
+		code = 1
+	}
+	if code == 0 {
+		_ = os.RemoveAll(dir)
+	} else {
+		fmt.Fprintf(os.Stderr, "logs kept in %s\n", dir)
+	}
+	return code
+}
+
+// eventually polls cond until it returns nil, failing the test with its last error after timeout.
+func eventually(t *testing.T, timeout time.Duration, cond func(ctx context.Context) error) {
+	t.Helper()
+	var last error
+	err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		last = cond(ctx)
+		return last == nil, nil
+	})
+	if err != nil {
+		t.Fatalf("condition not met within %s: %v", timeout, last)
+	}
+}

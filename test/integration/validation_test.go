@@ -1,0 +1,99 @@
+package integration
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	flotillav1alpha1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
+)
+
+// The API server itself refuses out-of-range FleetClass and FleetConfig fields (OpenAPI and CEL
+// rules in the CRDs), before any controller sees them.
+func TestAPIServerRejectsInvalidParameters(t *testing.T) {
+	dur := func(d time.Duration) *metav1.Duration { return &metav1.Duration{Duration: d} }
+	cases := []struct {
+		name string
+		obj  client.Object
+		want string
+	}{
+		{"replicas and autoscaling", &flotillav1alpha1.FleetClass{Spec: flotillav1alpha1.FleetClassSpec{
+			Replicas: ptr.To[int32](2), Autoscaling: &flotillav1alpha1.Autoscaling{MinReplicas: 2, MaxReplicas: 4}}},
+			"replicas and autoscaling are mutually exclusive"},
+		{"autoscaling min above max", &flotillav1alpha1.FleetClass{Spec: flotillav1alpha1.FleetClassSpec{
+			Autoscaling: &flotillav1alpha1.Autoscaling{MinReplicas: 5, MaxReplicas: 2}}},
+			"minReplicas must not exceed maxReplicas"},
+		{"replicas out of range", &flotillav1alpha1.FleetClass{Spec: flotillav1alpha1.FleetClassSpec{
+			Replicas: ptr.To[int32](5000)}}, "spec.replicas: Invalid value: 5000: spec.replicas in body should be less than or equal to 1000"},
+		{"drain timeout too long", &flotillav1alpha1.FleetClass{Spec: flotillav1alpha1.FleetClassSpec{
+			Envoy: flotillav1alpha1.EnvoySpec{DrainTimeout: dur(2 * time.Hour)}}}, "drainTimeout must be between 0s and 1h"},
+		{"unknown log level", &flotillav1alpha1.FleetClass{Spec: flotillav1alpha1.FleetClassSpec{
+			Envoy: flotillav1alpha1.EnvoySpec{LogLevel: "verbose"}}}, `spec.envoy.logLevel: Unsupported value: "verbose"`},
+		{"load balancer class on ClusterIP", &flotillav1alpha1.FleetClass{Spec: flotillav1alpha1.FleetClassSpec{
+			Service: flotillav1alpha1.ServiceSpec{Type: flotillav1alpha1.ServiceTypeClusterIP, LoadBalancerClass: ptr.To("x")}}},
+			"loadBalancerClass requires type LoadBalancer"},
+		{"external traffic policy on ClusterIP", &flotillav1alpha1.FleetClass{Spec: flotillav1alpha1.FleetClassSpec{
+			Service: flotillav1alpha1.ServiceSpec{Type: flotillav1alpha1.ServiceTypeClusterIP, ExternalTrafficPolicy: ptr.To(corev1.ServiceExternalTrafficPolicyLocal)}}},
+			"externalTrafficPolicy requires type NodePort or LoadBalancer"},
+		{"pdb with both fields", &flotillav1alpha1.FleetClass{Spec: flotillav1alpha1.FleetClassSpec{
+			PodDisruptionBudget: &flotillav1alpha1.PodDisruptionBudgetSpec{MinAvailable: ptr.To(intstr.FromInt32(1)), MaxUnavailable: ptr.To(intstr.FromInt32(1))}}},
+			"exactly one of minAvailable and maxUnavailable must be set"},
+		{"certificate lifetime too short", &flotillav1alpha1.FleetClass{Spec: flotillav1alpha1.FleetClassSpec{
+			Certificates: flotillav1alpha1.Certificates{Lifetime: dur(10 * time.Minute)}}}, "lifetime must be between 1h and 2160h"},
+		{"issuer of unknown kind", &flotillav1alpha1.FleetClass{Spec: flotillav1alpha1.FleetClassSpec{
+			Certificates: flotillav1alpha1.Certificates{CertManager: &flotillav1alpha1.CertManagerIssuer{
+				IssuerRef: flotillav1alpha1.IssuerReference{Name: "ca", Kind: "Vault"}}}}}, `Unsupported value: "Vault"`},
+		{"override replica bounds inverted", &flotillav1alpha1.FleetClass{Spec: flotillav1alpha1.FleetClassSpec{
+			Tenancy: &flotillav1alpha1.Tenancy{Overrides: &flotillav1alpha1.OverrideBounds{
+				Replicas: &flotillav1alpha1.ReplicaBounds{Min: 4, Max: 2}}}}}, "min must not exceed max"},
+		{"zero gateways per namespace", &flotillav1alpha1.FleetClass{Spec: flotillav1alpha1.FleetClassSpec{
+			Tenancy: &flotillav1alpha1.Tenancy{MaxGatewaysPerNamespace: ptr.To[int32](0)}}}, "spec.tenancy.maxGatewaysPerNamespace"},
+		{"fleetconfig replicas and autoscaling", &flotillav1alpha1.FleetConfig{Spec: flotillav1alpha1.FleetConfigSpec{
+			Replicas: ptr.To[int32](1), Autoscaling: &flotillav1alpha1.Autoscaling{MinReplicas: 1, MaxReplicas: 2}}},
+			"replicas and autoscaling are mutually exclusive"},
+		{"fleetconfig replicas out of range", &flotillav1alpha1.FleetConfig{Spec: flotillav1alpha1.FleetConfigSpec{
+			Replicas: ptr.To[int32](-1)}}, "spec.replicas in body should be greater than or equal to 0"},
+		{"fleetconfig unknown service type", &flotillav1alpha1.FleetConfig{Spec: flotillav1alpha1.FleetConfigSpec{
+			Service: &flotillav1alpha1.FleetConfigService{Type: ptr.To(flotillav1alpha1.ServiceType("ExternalName"))}}},
+			`spec.service.type: Unsupported value: "ExternalName"`},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.obj.SetName("rejected-" + strings.ReplaceAll(tc.name, " ", "-"))
+			if _, ok := tc.obj.(*flotillav1alpha1.FleetConfig); ok {
+				tc.obj.SetNamespace("default")
+			}
+			err := k8s.Create(context.Background(), tc.obj)
+			if err == nil {
+				_ = k8s.Delete(context.Background(), tc.obj)
+				t.Fatalf("case %d: the API server accepted %+v", i, tc.obj)
+			}
+			if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %q is not an Invalid error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// The same checks leave valid objects alone, including the boundary values.
+func TestAPIServerAcceptsBoundaryParameters(t *testing.T) {
+	create(t, &flotillav1alpha1.FleetClass{ObjectMeta: metav1.ObjectMeta{Name: "boundaries"}, Spec: flotillav1alpha1.FleetClassSpec{
+		Autoscaling: &flotillav1alpha1.Autoscaling{MinReplicas: 3, MaxReplicas: 3},
+		Envoy:       flotillav1alpha1.EnvoySpec{DrainTimeout: &metav1.Duration{Duration: time.Hour}},
+		Service: flotillav1alpha1.ServiceSpec{Type: flotillav1alpha1.ServiceTypeNodePort,
+			ExternalTrafficPolicy: ptr.To(corev1.ServiceExternalTrafficPolicyLocal)},
+		PodDisruptionBudget: &flotillav1alpha1.PodDisruptionBudgetSpec{MaxUnavailable: ptr.To(intstr.FromString("25%"))},
+		Tenancy: &flotillav1alpha1.Tenancy{MaxGatewaysPerNamespace: ptr.To[int32](1), Overrides: &flotillav1alpha1.OverrideBounds{
+			Replicas: &flotillav1alpha1.ReplicaBounds{Min: 1, Max: 1}}},
+	}})
+	create(t, &flotillav1alpha1.FleetConfig{ObjectMeta: metav1.ObjectMeta{Name: "boundaries", Namespace: "default"},
+		Spec: flotillav1alpha1.FleetConfigSpec{Replicas: ptr.To[int32](0)}})
+}

@@ -28,7 +28,7 @@ build() {
   local moddir=$1 out=$2 ldflags=$3; shift 3
   local tmp; tmp=$(mktemp -d "$out/.build.XXXXXX")
   log "building $* (cold builds take minutes)"
-  (cd "$ROOT/hack/tools/$moddir" && GOFLAGS=-mod=mod go build -trimpath -ldflags "$ldflags" -o "$tmp/" "$@")
+  (cd "$ROOT/hack/tools/$moddir" && go build -trimpath -ldflags "$ldflags" -o "$tmp/" "$@")
   mv "$tmp"/* "$out/" && rmdir "$tmp"
 }
 

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/wait"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	"github.com/flotilla-dev/flotilla/test/cluster"
+)
+
+// applySamples server-side applies the files a kustomization.yaml lists, in its order, and returns
+// the objects applied.
+func applySamples(ctx context.Context, c *cluster.Cluster, dir string) ([]*unstructured.Unstructured, error) {
+	raw, err := os.ReadFile(filepath.Join(dir, "kustomization.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	var k struct {
+		Resources []string `json:"resources"`
+	}
+	if err := yaml.Unmarshal(raw, &k); err != nil {
+		return nil, fmt.Errorf("reading %s/kustomization.yaml: %w", dir, err)
+	}
+	var applied []*unstructured.Unstructured
+	for _, f := range k.Resources {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			return nil, err
+		}
+		dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(b), 4096)
+		for {
+			u := &unstructured.Unstructured{}
+			if err := dec.Decode(&u.Object); err != nil {
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				return nil, fmt.Errorf("decoding %s: %w", f, err)
+			}
+			if len(u.Object) == 0 {
+				continue
+			}
+			if err := c.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner("flotilla-demo"), client.ForceOwnership); err != nil {
+				return nil, fmt.Errorf("applying %s %s: %w", u.GetKind(), u.GetName(), err)
+			}
+			fmt.Printf("applied %s/%s %s\n", strings.ToLower(u.GetKind()), u.GetName(), nsNote(u))
+			applied = append(applied, u)
+		}
+	}
+	fmt.Println()
+	return applied, nil
+}
+
+func nsNote(u *unstructured.Unstructured) string {
+	if u.GetNamespace() == "" {
+		return ""
+	}
+	return "(namespace " + u.GetNamespace() + ")"
+}
+
+// reportedKinds are the kinds whose status Flotilla writes today; the demo waits for each.
+var reportedKinds = map[string]bool{"GatewayClass": true, "FleetClass": true, "FleetConfig": true}
+
+// report waits until Flotilla has written status for the applied objects and prints it.
+func report(ctx context.Context, c *cluster.Cluster, objs []*unstructured.Unstructured) error {
+	for _, o := range objs {
+		cur := &unstructured.Unstructured{}
+		cur.SetGroupVersionKind(o.GroupVersionKind())
+		key := client.ObjectKeyFromObject(o)
+		if reportedKinds[o.GetKind()] {
+			err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+				if err := c.Client.Get(ctx, key, cur); err != nil {
+					return false, nil //nolint:nilerr // keep polling
+				}
+				return observed(cur), nil
+			})
+			if err != nil {
+				return fmt.Errorf("%s %s has no status from Flotilla after 30s", o.GetKind(), key)
+			}
+		} else if o.GroupVersionKind().Group == "" {
+			continue // core objects (the team namespace) have nothing of Flotilla's to show
+		} else if err := c.Client.Get(ctx, key, cur); err != nil {
+			return err
+		}
+		printStatus(cur)
+	}
+	return nil
+}
+
+// observed says whether an Accepted condition exists for the object's current generation.
+func observed(u *unstructured.Unstructured) bool {
+	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	for _, c := range conds {
+		m, _ := c.(map[string]any)
+		gen, _ := m["observedGeneration"].(int64)
+		if m["type"] == "Accepted" && m["reason"] != "Pending" && gen == u.GetGeneration() {
+			return true
+		}
+	}
+	return false
+}
+
+func printStatus(u *unstructured.Unstructured) {
+	name := u.GetName()
+	if ns := u.GetNamespace(); ns != "" {
+		name = ns + "/" + name
+	}
+	fmt.Printf("%s %s\n", u.GetKind(), name)
+	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	if len(conds) == 0 && !reportedKinds[u.GetKind()] {
+		fmt.Println("  (no status from Flotilla yet)")
+	}
+	for _, c := range conds {
+		m, _ := c.(map[string]any)
+		fmt.Printf("  %-17s %-5v %-20v %v\n", fmt.Sprint(m["type"]), m["status"], m["reason"], m["message"])
+	}
+	if u.GetKind() == "GatewayClass" {
+		fs, _, _ := unstructured.NestedSlice(u.Object, "status", "supportedFeatures")
+		var names []string
+		for _, f := range fs {
+			m, _ := f.(map[string]any)
+			names = append(names, fmt.Sprint(m["name"]))
+		}
+		if len(names) == 0 {
+			names = []string{"(none yet: features are listed as they are implemented)"}
+		}
+		fmt.Printf("  supportedFeatures: %s\n", strings.Join(names, ", "))
+		fmt.Printf("  finalizers: %v\n", u.GetFinalizers())
+	}
+	fmt.Println()
+}

@@ -23,9 +23,16 @@ func main() {
 	flag.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "",
 		"Namespace of the leader election lease (default: the namespace the manager runs in).")
 	flag.BoolVar(&o.EnableHTTP2, "enable-http2", false, "Allow HTTP/2 on the metrics server.")
+	flag.StringVar(&o.Namespace, "namespace", os.Getenv("POD_NAMESPACE"),
+		"The operator's namespace, which holds the built-in CA (default: $POD_NAMESPACE, else "+operator.DefaultNamespace+").")
+	flag.StringVar(&o.EnvoyImage, "envoy-image", operator.DefaultEnvoyImage, "Envoy image for fleets whose FleetClass names none.")
+	flag.StringVar(&o.XDSAddress, "xds-address", "", "Host name fleets dial for xDS (default: flotilla-xds.<namespace>.svc).")
+	var xdsPort int
+	flag.IntVar(&xdsPort, "xds-port", operator.DefaultXDSPort, "Port of the xDS Service.")
 	zopts := zap.Options{}
 	zopts.BindFlags(flag.CommandLine)
 	flag.Parse()
+	o.XDSPort = int32(xdsPort) //nolint:gosec // a port number
 
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zopts)))
 	log := ctrl.Log.WithName("setup")

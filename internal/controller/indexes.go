@@ -17,6 +17,9 @@ const (
 	IndexGatewayClassFleetClass = "gatewayclass.parametersRef.fleetClass"
 	// IndexGatewayClassName indexes Gateways by spec.gatewayClassName.
 	IndexGatewayClassName = "gateway.spec.gatewayClassName"
+	// IndexGatewayFleetConfig indexes Gateways by the FleetConfig their
+	// spec.infrastructure.parametersRef names (in their own namespace).
+	IndexGatewayFleetConfig = "gateway.spec.infrastructure.fleetConfig"
 )
 
 // SetupIndexes registers every field index the controllers use.
@@ -34,6 +37,16 @@ func SetupIndexes(ctx context.Context, indexer client.FieldIndexer) error {
 		return []string{string(o.(*gwapiv1.Gateway).Spec.GatewayClassName)}
 	}); err != nil {
 		return fmt.Errorf("indexing Gateways by GatewayClass: %w", err)
+	}
+	if err := indexer.IndexField(ctx, &gwapiv1.Gateway{}, IndexGatewayFleetConfig, func(o client.Object) []string {
+		infra := o.(*gwapiv1.Gateway).Spec.Infrastructure
+		if infra == nil || infra.ParametersRef == nil || string(infra.ParametersRef.Group) != flotillav1alpha1.GroupVersion.Group ||
+			string(infra.ParametersRef.Kind) != flotillav1alpha1.KindFleetConfig {
+			return nil
+		}
+		return []string{infra.ParametersRef.Name}
+	}); err != nil {
+		return fmt.Errorf("indexing Gateways by FleetConfig: %w", err)
 	}
 	return nil
 }

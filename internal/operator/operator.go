@@ -6,6 +6,11 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"time"
+
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -21,6 +26,7 @@ import (
 
 	flotillav1alpha1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
 	"github.com/flotilla-dev/flotilla/internal/controller"
+	"github.com/flotilla-dev/flotilla/internal/provisioner"
 )
 
 // Options are the manager's settings, as cmd/main.go reads them from flags.
@@ -37,6 +43,38 @@ type Options struct {
 	LeaderElectionNamespace string
 	// EnableHTTP2 allows HTTP/2 on the metrics server (off by default: CVE-2023-44487/39325).
 	EnableHTTP2 bool
+	// Namespace is the operator's namespace: it holds the built-in CA's Secret.
+	Namespace string
+	// EnvoyImage is the Envoy image of fleets whose FleetClass names none.
+	EnvoyImage string
+	// XDSAddress and XDSPort are where fleets reach the xDS server (the operator's xDS Service);
+	// XDSAddress defaults to flotilla-xds.<Namespace>.svc.
+	XDSAddress string
+	XDSPort    int32
+}
+
+// Defaults for Options fields left empty.
+const (
+	DefaultNamespace  = "flotilla-system"
+	DefaultEnvoyImage = "docker.io/envoyproxy/envoy:distroless-v1.36.2"
+	DefaultXDSPort    = 18000
+	// CASecretName is the built-in CA's Secret in the operator's namespace.
+	CASecretName = "flotilla-ca"
+)
+
+func (o *Options) defaults() {
+	if o.Namespace == "" {
+		o.Namespace = DefaultNamespace
+	}
+	if o.EnvoyImage == "" {
+		o.EnvoyImage = DefaultEnvoyImage
+	}
+	if o.XDSAddress == "" {
+		o.XDSAddress = "flotilla-xds." + o.Namespace + ".svc"
+	}
+	if o.XDSPort == 0 {
+		o.XDSPort = DefaultXDSPort
+	}
 }
 
 // LeaderElectionID is the name of the leader election lease.
@@ -49,11 +87,22 @@ func NewScheme() *runtime.Scheme {
 	utilruntime.Must(apiextensionsv1.AddToScheme(s))
 	utilruntime.Must(gwapiv1.Install(s))
 	utilruntime.Must(flotillav1alpha1.AddToScheme(s))
+	utilruntime.Must(cmapi.AddToScheme(s))
 	return s
+}
+
+// hasKind says whether the API server serves a kind (an optional CRD such as cert-manager's).
+func hasKind(mgr ctrl.Manager, gvk schema.GroupVersionKind) (bool, error) {
+	_, err := mgr.GetRESTMapper().RESTMapping(gvk.GroupKind(), gvk.Version)
+	if meta.IsNoMatchError(err) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // New builds the manager with every Flotilla controller registered.
 func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
+	o.defaults()
 	var tlsOpts []func(*tls.Config)
 	if !o.EnableHTTP2 {
 		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
@@ -76,14 +125,15 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating manager: %w", err)
 	}
-	if err := Setup(context.Background(), mgr); err != nil {
+	if err := Setup(context.Background(), mgr, o); err != nil {
 		return nil, err
 	}
 	return mgr, nil
 }
 
 // Setup registers Flotilla's indexes, controllers and health checks on a manager.
-func Setup(ctx context.Context, mgr ctrl.Manager) error {
+func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
+	o.defaults()
 	if err := controller.SetupIndexes(ctx, mgr.GetFieldIndexer()); err != nil {
 		return err
 	}
@@ -91,6 +141,24 @@ func Setup(ctx context.Context, mgr ctrl.Manager) error {
 	rec := mgr.GetEventRecorder("flotilla")
 	if err := (&controller.GatewayClassReconciler{Client: mgr.GetClient(), Status: status, Recorder: rec}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the GatewayClass controller: %w", err)
+	}
+	withCertManager, err := hasKind(mgr, cmapi.SchemeGroupVersion.WithKind(cmapi.CertificateKind))
+	if err != nil {
+		return err
+	}
+	if !withCertManager {
+		mgr.GetLogger().Info("cert-manager Certificate CRD not installed: FleetClasses that name a cert-manager issuer cannot be served")
+	}
+	gateways := &controller.GatewayReconciler{
+		Client: mgr.GetClient(), Status: status, Recorder: rec,
+		Applier: &controller.Applier{Client: mgr.GetClient()},
+		Certificates: &controller.Certificates{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(),
+			Namespace: o.Namespace, SecretName: CASecretName, Now: time.Now},
+		Defaults: provisioner.Defaults{EnvoyImage: o.EnvoyImage, XDSAddress: o.XDSAddress, XDSPort: o.XDSPort,
+			OperatorNamespace: o.Namespace},
+	}
+	if err := gateways.SetupWithManager(mgr, withCertManager); err != nil {
+		return fmt.Errorf("setting up the Gateway controller: %w", err)
 	}
 	if err := (&controller.ParamsReconciler[*flotillav1alpha1.FleetClass]{
 		Name: "fleetclass", New: func() *flotillav1alpha1.FleetClass { return &flotillav1alpha1.FleetClass{} },

@@ -58,7 +58,7 @@ func moduleDir(dir, module string) (string, error) {
 
 // CRDPaths lists the CRD files the test cluster installs: Flotilla's own, Gateway API's experimental
 // channel (later work uses its fields; the standard channel has the same CRD names, so a cluster
-// holds one or the other) and the Inference Extension's.
+// holds one or the other), the Inference Extension's and cert-manager's Certificate and issuers.
 func CRDPaths() ([]string, error) {
 	root := RepoRoot()
 	paths := []string{filepath.Join(root, "config", "crd", "bases")}
@@ -80,7 +80,17 @@ func CRDPaths() ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	return append(paths, filepath.Join(gie, "config", "crd", "bases")), nil
+	paths = append(paths, filepath.Join(gie, "config", "crd", "bases"))
+	// cert-manager's issuers and Certificates, for FleetClasses that name a cert-manager issuer
+	// (nothing issues them here: tests play cert-manager's part by filling the Secret).
+	cm, err := moduleDir(root, "github.com/cert-manager/cert-manager")
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range []string{"cert-manager.io_certificates.yaml", "cert-manager.io_issuers.yaml", "cert-manager.io_clusterissuers.yaml"} {
+		paths = append(paths, filepath.Join(cm, "deploy", "crds", f))
+	}
+	return paths, nil
 }
 
 // kwokStages writes the stage set kwokctl uses (fast node and pod lifecycles, node heartbeats with

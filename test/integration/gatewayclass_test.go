@@ -159,13 +159,19 @@ func TestGatewayClassInvalidParameters(t *testing.T) {
 // waitForEvent waits for an Event about the named cluster-scoped object.
 func waitForEvent(t *testing.T, name, typ, reason, noteContains string) {
 	t.Helper()
+	waitForEventIn(t, "", name, typ, reason, noteContains)
+}
+
+// waitForEventIn waits for an Event about the object namespace/name ("" namespace: cluster-scoped).
+func waitForEventIn(t *testing.T, namespace, name, typ, reason, noteContains string) {
+	t.Helper()
 	eventually(t, 10*time.Second, func(ctx context.Context) error {
 		list := &eventsv1.EventList{}
 		if err := k8s.List(ctx, list); err != nil {
 			return err
 		}
 		for _, e := range list.Items {
-			if e.Regarding.Name == name && e.Type == typ && e.Reason == reason && strings.Contains(e.Note, noteContains) {
+			if e.Regarding.Name == name && e.Regarding.Namespace == namespace && e.Type == typ && e.Reason == reason && strings.Contains(e.Note, noteContains) {
 				return nil
 			}
 		}

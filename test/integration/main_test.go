@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -56,6 +58,10 @@ func run(m *testing.M) int {
 	}()
 	fmt.Printf("test cluster up in %s (logs in %s)\n", time.Since(start).Round(time.Millisecond), dir)
 	k8s = env.Client
+	if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operator.DefaultNamespace}}); err != nil {
+		fmt.Fprintln(os.Stderr, "creating the operator namespace:", err)
+		return 1
+	}
 
 	mgr, err := operator.New(env.Config, operator.Options{
 		MetricsAddr: "0", ProbeAddr: "0",

@@ -1,0 +1,156 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/flotilla-dev/flotilla/internal/pki"
+	"github.com/flotilla-dev/flotilla/internal/provisioner"
+)
+
+// caLifetime is the built-in CA's lifetime. Rotating the CA itself is not automated yet.
+const caLifetime = 5 * 365 * 24 * time.Hour
+
+// Certificates gives fleets their client certificates: from Flotilla's built-in CA (kept in a
+// Secret in the operator's namespace, made on first use and reused after), or through cert-manager
+// when the FleetClass names an issuer.
+type Certificates struct {
+	Client client.Client
+	// Reader reads the CA Secret uncached (the cache may not watch the operator namespace yet).
+	Reader client.Reader
+	// Namespace and SecretName locate the CA Secret.
+	Namespace  string
+	SecretName string
+	Now        func() time.Time
+
+	mu sync.Mutex
+	ca *pki.CA
+}
+
+// CA returns the built-in CA, creating its Secret on first use.
+func (c *Certificates) CA(ctx context.Context) (*pki.CA, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ca != nil {
+		return c.ca, nil
+	}
+	key := client.ObjectKey{Namespace: c.Namespace, Name: c.SecretName}
+	s := &corev1.Secret{}
+	err := c.Reader.Get(ctx, key, s)
+	if apierrors.IsNotFound(err) {
+		ca, caKey, err := pki.NewCA(c.Now(), caLifetime)
+		if err != nil {
+			return nil, err
+		}
+		s = &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Name: c.SecretName, Namespace: c.Namespace,
+				Labels: map[string]string{provisioner.LabelManagedBy: provisioner.ManagedByValue}},
+			Type: corev1.SecretTypeTLS,
+			Data: map[string][]byte{pki.KeyCert: ca.CertPEM, pki.KeyKey: caKey},
+		}
+		if err := c.Client.Create(ctx, s); err == nil {
+			c.ca = ca
+			return ca, nil
+		} else if !apierrors.IsAlreadyExists(err) {
+			return nil, fmt.Errorf("creating CA Secret %s: %w", key, err)
+		}
+		err = c.Reader.Get(ctx, key, s) // another replica made it first
+		if err != nil {
+			return nil, fmt.Errorf("reading CA Secret %s: %w", key, err)
+		}
+	} else if err != nil {
+		return nil, fmt.Errorf("reading CA Secret %s: %w", key, err)
+	}
+	ca, err := pki.LoadCA(s.Data[pki.KeyCert], s.Data[pki.KeyKey])
+	if err != nil {
+		return nil, fmt.Errorf("CA Secret %s: %w", key, err)
+	}
+	c.ca = ca
+	return ca, nil
+}
+
+// FleetSecret returns the desired fleet Secret for the built-in CA: the certificate already in the
+// live Secret when it is still good (signed by the CA, names this fleet, not yet two thirds
+// through its life), else a new one. renewAt is when to look again.
+func (c *Certificates) FleetSecret(ctx context.Context, gw *gwapiv1.Gateway, p provisioner.Params) (*corev1.Secret, time.Time, error) {
+	ca, err := c.CA(ctx)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	now := c.Now()
+	fleet := provisioner.FleetKey(gw)
+	desired := provisioner.Secret(gw, p)
+	live := &corev1.Secret{}
+	if err := c.Client.Get(ctx, client.ObjectKeyFromObject(desired), live); err == nil {
+		certPEM := live.Data[pki.KeyCert]
+		if ca.Verify(certPEM, now, fleet) == nil {
+			if cert, err := pki.ParseCert(certPEM); err == nil && now.Before(pki.RenewAt(cert)) {
+				desired.Data[pki.KeyCert], desired.Data[pki.KeyKey] = certPEM, live.Data[pki.KeyKey]
+				desired.Data[pki.KeyCA] = ca.CertPEM
+				return desired, pki.RenewAt(cert), nil
+			}
+		}
+	} else if !apierrors.IsNotFound(err) {
+		return nil, time.Time{}, err
+	}
+	certPEM, keyPEM, err := ca.IssueFleet(gw.Namespace, gw.Name, now, p.CertificateLifetime)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	cert, err := pki.ParseCert(certPEM)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	desired.Data[pki.KeyCert], desired.Data[pki.KeyKey], desired.Data[pki.KeyCA] = certPEM, keyPEM, ca.CertPEM
+	return desired, pki.RenewAt(cert), nil
+}
+
+// FleetCertificate is the cert-manager Certificate that fills the fleet Secret when the FleetClass
+// names an issuer. cert-manager renews it itself at two thirds of its life.
+func FleetCertificate(gw *gwapiv1.Gateway, p provisioner.Params) *cmapi.Certificate {
+	secret := provisioner.Secret(gw, p)
+	ref := p.CertManager.IssuerRef
+	return &cmapi.Certificate{
+		TypeMeta: metav1.TypeMeta{APIVersion: cmapi.SchemeGroupVersion.String(), Kind: cmapi.CertificateKind},
+		ObjectMeta: metav1.ObjectMeta{Name: secret.Name, Namespace: secret.Namespace, Labels: secret.Labels,
+			Annotations: secret.Annotations},
+		Spec: cmapi.CertificateSpec{
+			SecretName:     secret.Name,
+			SecretTemplate: &cmapi.CertificateSecretTemplate{Labels: secret.Labels},
+			CommonName:     provisioner.FleetKey(gw),
+			URIs:           []string{pki.FleetURI(gw.Namespace, gw.Name)},
+			Duration:       &metav1.Duration{Duration: p.CertificateLifetime},
+			RenewBefore:    &metav1.Duration{Duration: p.CertificateLifetime / 3},
+			Usages:         []cmapi.KeyUsage{cmapi.UsageDigitalSignature, cmapi.UsageClientAuth},
+			PrivateKey: &cmapi.CertificatePrivateKey{Algorithm: cmapi.ECDSAKeyAlgorithm, Size: 256,
+				RotationPolicy: cmapi.RotationPolicyAlways},
+			IssuerRef: cmmeta.IssuerReference{Name: ref.Name, Kind: ref.Kind, Group: ref.Group},
+		},
+	}
+}
+
+// certManagerSecretReady says whether cert-manager has filled the fleet Secret.
+func certManagerSecretReady(ctx context.Context, c client.Client, gw *gwapiv1.Gateway, p provisioner.Params) (bool, string, error) {
+	s := provisioner.Secret(gw, p)
+	if err := c.Get(ctx, client.ObjectKeyFromObject(s), s); err != nil {
+		if apierrors.IsNotFound(err) {
+			return false, fmt.Sprintf("waiting for cert-manager to issue the fleet certificate into Secret %s/%s (issuer %s %q)",
+				s.Namespace, s.Name, p.CertManager.IssuerRef.Kind, p.CertManager.IssuerRef.Name), nil
+		}
+		return false, "", err
+	}
+	if len(s.Data[pki.KeyCert]) == 0 || len(s.Data[pki.KeyKey]) == 0 {
+		return false, fmt.Sprintf("Secret %s/%s has no certificate yet (cert-manager issuer %q)", s.Namespace, s.Name, p.CertManager.IssuerRef.Name), nil
+	}
+	return true, "", nil
+}

@@ -1,0 +1,229 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	flotillav1alpha1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
+	"github.com/flotilla-dev/flotilla/internal/provisioner"
+)
+
+// GatewayReconciler provisions each Gateway of a Flotilla class its own Envoy fleet, within what the
+// class's FleetClass allows, and reports the fleet on the Gateway's status.
+type GatewayReconciler struct {
+	Client       client.Client
+	Status       *StatusWriter
+	Recorder     recorder.EventRecorder
+	Applier      *Applier
+	Certificates *Certificates
+	Defaults     provisioner.Defaults
+}
+
+// +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=gateways/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=gateway.flotilla.dev,resources=fleetconfigs,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=services;serviceaccounts;configmaps;secrets,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=autoscaling,resources=horizontalpodautoscalers,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=cert-manager.io,resources=certificates,verbs=get;list;watch;create;update;patch;delete
+
+// Reconcile provisions one Gateway's fleet and writes its status.
+func (r *GatewayReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	gw := &gwapiv1.Gateway{}
+	if err := r.Client.Get(ctx, req.NamespacedName, gw); err != nil {
+		return reconcile.Result{}, client.IgnoreNotFound(err)
+	}
+	class := &gwapiv1.GatewayClass{}
+	if err := r.Client.Get(ctx, types.NamespacedName{Name: string(gw.Spec.GatewayClassName)}, class); err != nil {
+		return reconcile.Result{}, client.IgnoreNotFound(err)
+	}
+	if class.Spec.ControllerName != ControllerName || !gw.DeletionTimestamp.IsZero() {
+		return reconcile.Result{}, nil
+	}
+
+	fs, requeue, err := r.provision(ctx, gw, class)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	var before *metav1.Condition
+	var after metav1.Condition
+	if _, err := r.Status.Update(ctx, req.NamespacedName, gw, func() {
+		if c := meta.FindStatusCondition(gw.Status.Conditions, string(gwapiv1.GatewayConditionAccepted)); c != nil {
+			before = c.DeepCopy()
+		}
+		gatewayStatus(gw, fs, &gw.Status)
+		after = *meta.FindStatusCondition(gw.Status.Conditions, string(gwapiv1.GatewayConditionAccepted))
+	}); err != nil {
+		return reconcile.Result{}, err
+	}
+	recordTransition(r.Recorder, gw, before, after)
+	return reconcile.Result{RequeueAfter: requeue}, nil
+}
+
+// provision decides whether the Gateway may have a fleet and, if so, applies it. The returned
+// duration is when the fleet certificate is due for renewal.
+func (r *GatewayReconciler) provision(ctx context.Context, gw *gwapiv1.Gateway, class *gwapiv1.GatewayClass) (fleetState, time.Duration, error) {
+	var fs fleetState
+	dep := &appsv1.Deployment{}
+	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: gw.Namespace, Name: provisioner.FleetName(gw)}, dep); err == nil {
+		fs.deployment, fs.fleetExists = dep, true
+	} else if !apierrors.IsNotFound(err) {
+		return fs, 0, err
+	}
+	svc := &corev1.Service{}
+	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: gw.Namespace, Name: provisioner.FleetName(gw)}, svc); err == nil {
+		fs.service = svc
+	} else if !apierrors.IsNotFound(err) {
+		return fs, 0, err
+	}
+
+	params, refused, err := r.parameters(ctx, gw, class)
+	if err != nil || refused != "" {
+		fs.refused = refused
+		return fs, 0, err
+	}
+	fleet, err := provisioner.Build(gw, params)
+	if err != nil {
+		return fs, 0, fmt.Errorf("building fleet of Gateway %s: %w", klog.KObj(gw), err)
+	}
+	fs.addressProblems = fleet.AddressProblems
+	for _, p := range fleet.AddressProblems {
+		if p.Reason == gwapiv1.GatewayReasonUnsupportedAddress {
+			fs.unsupportedAddress = p.Message
+			return fs, 0, nil
+		}
+	}
+
+	var renew time.Duration
+	if params.CertManager != nil {
+		if _, err := r.Applier.Apply(ctx, gw, FleetCertificate(gw, params)); err != nil {
+			return fs, 0, err
+		}
+		ok, why, err := certManagerSecretReady(ctx, r.Client, gw, params)
+		if err != nil {
+			return fs, 0, err
+		}
+		if !ok {
+			fs.pending = why
+			return fs, 0, nil
+		}
+	} else {
+		secret, renewAt, err := r.Certificates.FleetSecret(ctx, gw, params)
+		if err != nil {
+			return fs, 0, err
+		}
+		if _, err := r.Applier.Apply(ctx, gw, secret); err != nil {
+			return fs, 0, err
+		}
+		renew = max(time.Until(renewAt), time.Second)
+		if err := r.removeUnlessDesired(ctx, gw, &cmapi.Certificate{}, false); err != nil {
+			return fs, 0, err
+		}
+	}
+
+	var hasHPA, hasPDB bool
+	for _, obj := range fleet.Objects {
+		switch obj.(type) {
+		case *autoscalingv2.HorizontalPodAutoscaler:
+			hasHPA = true
+		case *policyv1.PodDisruptionBudget:
+			hasPDB = true
+		}
+		if _, err := r.Applier.Apply(ctx, gw, obj.(client.Object)); err != nil {
+			return fs, 0, err
+		}
+	}
+	if err := r.removeUnlessDesired(ctx, gw, &autoscalingv2.HorizontalPodAutoscaler{}, hasHPA); err != nil {
+		return fs, 0, err
+	}
+	if err := r.removeUnlessDesired(ctx, gw, &policyv1.PodDisruptionBudget{}, hasPDB); err != nil {
+		return fs, 0, err
+	}
+	ctrl.LoggerFrom(ctx).V(1).Info("Fleet applied", "gateway", klog.KObj(gw), "objects", len(fleet.Objects))
+	return fs, renew, nil
+}
+
+// removeUnlessDesired deletes the fleet's object of obj's kind when it is no longer wanted.
+func (r *GatewayReconciler) removeUnlessDesired(ctx context.Context, gw *gwapiv1.Gateway, obj client.Object, desired bool) error {
+	if desired {
+		return nil
+	}
+	obj.SetNamespace(gw.Namespace)
+	obj.SetName(provisioner.FleetName(gw))
+	if _, err := deleteIfOwned(ctx, r.Client, gw, obj); err != nil && !meta.IsNoMatchError(err) {
+		return fmt.Errorf("removing %T of Gateway %s: %w", obj, klog.KObj(gw), err)
+	}
+	return nil
+}
+
+// parameters reads the class's FleetClass, the Gateway's FleetConfig and its namespace, checks the
+// tenancy limits and merges them. refused is the InvalidParameters message, empty when accepted.
+func (r *GatewayReconciler) parameters(ctx context.Context, gw *gwapiv1.Gateway, class *gwapiv1.GatewayClass) (provisioner.Params, string, error) {
+	var fc *flotillav1alpha1.FleetClass
+	if !meta.IsStatusConditionTrue(class.Status.Conditions, string(gwapiv1.GatewayClassConditionStatusAccepted)) {
+		return provisioner.Params{}, fmt.Sprintf("GatewayClass %q is not accepted", class.Name), nil
+	}
+	if ref := class.Spec.ParametersRef; ref != nil {
+		fc = &flotillav1alpha1.FleetClass{}
+		if err := r.Client.Get(ctx, types.NamespacedName{Name: ref.Name}, fc); err != nil {
+			if apierrors.IsNotFound(err) {
+				return provisioner.Params{}, fmt.Sprintf("FleetClass %q of GatewayClass %q not found", ref.Name, class.Name), nil
+			}
+			return provisioner.Params{}, "", err
+		}
+	}
+	ns := &corev1.Namespace{}
+	if err := r.Client.Get(ctx, types.NamespacedName{Name: gw.Namespace}, ns); err != nil {
+		return provisioner.Params{}, "", err
+	}
+	if ok, why := provisioner.Admitted(ns, fc); !ok {
+		return provisioner.Params{}, why, nil
+	}
+	if fc != nil && fc.Spec.Tenancy != nil && fc.Spec.Tenancy.MaxGatewaysPerNamespace != nil {
+		list := &gwapiv1.GatewayList{}
+		if err := r.Client.List(ctx, list, client.InNamespace(gw.Namespace), client.MatchingFields{IndexGatewayClassName: class.Name}); err != nil {
+			return provisioner.Params{}, "", err
+		}
+		gws := make([]*gwapiv1.Gateway, 0, len(list.Items))
+		for i := range list.Items {
+			gws = append(gws, &list.Items[i])
+		}
+		if why, over := provisioner.OverQuota(gws, fc)[gw.Name]; over {
+			return provisioner.Params{}, why, nil
+		}
+	}
+	var cfg *flotillav1alpha1.FleetConfig
+	if ref := gw.Spec.Infrastructure; ref != nil && ref.ParametersRef != nil &&
+		string(ref.ParametersRef.Group) == flotillav1alpha1.GroupVersion.Group && string(ref.ParametersRef.Kind) == flotillav1alpha1.KindFleetConfig {
+		cfg = &flotillav1alpha1.FleetConfig{}
+		if err := r.Client.Get(ctx, types.NamespacedName{Namespace: gw.Namespace, Name: ref.ParametersRef.Name}, cfg); err != nil {
+			if apierrors.IsNotFound(err) {
+				return provisioner.Params{}, fmt.Sprintf("FleetConfig %q (spec.infrastructure.parametersRef) not found", ref.ParametersRef.Name), nil
+			}
+			return provisioner.Params{}, "", err
+		}
+	}
+	p, refusals := provisioner.Merge(gw, fc, cfg, r.Defaults)
+	if len(refusals) > 0 {
+		return provisioner.Params{}, provisioner.RefusalMessage(refusals), nil
+	}
+	return p, "", nil
+}

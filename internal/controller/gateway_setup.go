@@ -1,0 +1,92 @@
+package controller
+
+import (
+	"context"
+
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	flotillav1alpha1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
+)
+
+// SetupWithManager registers the Gateway controller. Owned fleet objects are watched so that a
+// deleted or hand-edited object is restored; a FleetClass, FleetConfig, GatewayClass or Namespace
+// change re-reconciles exactly the Gateways that use it, found through field indexes.
+// withCertManager adds the watch on cert-manager Certificates (only when their CRD is installed).
+func (r *GatewayReconciler) SetupWithManager(mgr ctrl.Manager, withCertManager bool) error {
+	specOrMeta := predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, predicate.AnnotationChangedPredicate{})
+	b := ctrl.NewControllerManagedBy(mgr).
+		Named("gateway").
+		For(&gwapiv1.Gateway{}, builder.WithPredicates(specOrMeta)).
+		Owns(&appsv1.Deployment{}).
+		Owns(&corev1.Service{}).
+		Owns(&corev1.ServiceAccount{}).
+		Owns(&corev1.ConfigMap{}).
+		Owns(&corev1.Secret{}).
+		Owns(&autoscalingv2.HorizontalPodAutoscaler{}).
+		Owns(&policyv1.PodDisruptionBudget{}).
+		Watches(&gwapiv1.GatewayClass{}, handler.EnqueueRequestsFromMapFunc(r.gatewaysOfClass)).
+		Watches(&flotillav1alpha1.FleetClass{}, handler.EnqueueRequestsFromMapFunc(r.gatewaysOfFleetClass),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&flotillav1alpha1.FleetConfig{}, handler.EnqueueRequestsFromMapFunc(r.gatewaysOfFleetConfig),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.gatewaysInNamespace),
+			builder.WithPredicates(predicate.LabelChangedPredicate{}))
+	if withCertManager {
+		b = b.Owns(&cmapi.Certificate{})
+	}
+	return b.Complete(r)
+}
+
+func gatewayRequests(list *gwapiv1.GatewayList) []reconcile.Request {
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for _, gw := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: gw.Namespace, Name: gw.Name}})
+	}
+	return reqs
+}
+
+func (r *GatewayReconciler) listGateways(ctx context.Context, opts ...client.ListOption) []reconcile.Request {
+	list := &gwapiv1.GatewayList{}
+	if err := r.Client.List(ctx, list, opts...); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Listing Gateways")
+		return nil
+	}
+	return gatewayRequests(list)
+}
+
+func (r *GatewayReconciler) gatewaysOfClass(ctx context.Context, o client.Object) []reconcile.Request {
+	return r.listGateways(ctx, client.MatchingFields{IndexGatewayClassName: o.GetName()})
+}
+
+func (r *GatewayReconciler) gatewaysOfFleetClass(ctx context.Context, o client.Object) []reconcile.Request {
+	classes := &gwapiv1.GatewayClassList{}
+	if err := r.Client.List(ctx, classes, client.MatchingFields{IndexGatewayClassFleetClass: o.GetName()}); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Listing GatewayClasses of a FleetClass")
+		return nil
+	}
+	var reqs []reconcile.Request
+	for _, c := range classes.Items {
+		reqs = append(reqs, r.gatewaysOfClass(ctx, &c)...)
+	}
+	return reqs
+}
+
+func (r *GatewayReconciler) gatewaysOfFleetConfig(ctx context.Context, o client.Object) []reconcile.Request {
+	return r.listGateways(ctx, client.InNamespace(o.GetNamespace()), client.MatchingFields{IndexGatewayFleetConfig: o.GetName()})
+}
+
+func (r *GatewayReconciler) gatewaysInNamespace(ctx context.Context, o client.Object) []reconcile.Request {
+	return r.listGateways(ctx, client.InNamespace(o.GetName()))
+}

@@ -1,0 +1,220 @@
+// Package pki is Flotilla's built-in certificate authority: it makes and loads the CA, issues each
+// fleet its client certificate (URI SAN naming the fleet) and the xDS server its serving certificate.
+package pki
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Secret data keys, as kubernetes.io/tls Secrets and cert-manager name them.
+const (
+	KeyCert = "tls.crt"
+	KeyKey  = "tls.key"
+	KeyCA   = "ca.crt"
+)
+
+// fleetURIPrefix is the URI SAN prefix of fleet identities: spiffe://flotilla/fleet/<ns>/<name>.
+const fleetURIPrefix = "spiffe://flotilla/fleet/"
+
+// clockSkew backdates NotBefore so a freshly issued certificate is valid on nodes whose clocks lag.
+const clockSkew = 5 * time.Minute
+
+// CA signs fleet and server certificates.
+type CA struct {
+	Cert    *x509.Certificate
+	CertPEM []byte
+	key     crypto.Signer
+}
+
+// NewCA makes a self-signed CA valid for lifetime and returns it with its PEM key.
+func NewCA(now time.Time, lifetime time.Duration) (*CA, []byte, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, fmt.Errorf("generating CA key: %w", err)
+	}
+	serial, err := serialNumber()
+	if err != nil {
+		return nil, nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: "flotilla-ca", Organization: []string{"Flotilla"}},
+		NotBefore:             now.Add(-clockSkew),
+		NotAfter:              now.Add(lifetime),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLenZero:        true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("signing CA certificate: %w", err)
+	}
+	keyPEM, err := encodeKey(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	ca, err := LoadCA(encodeCert(der), keyPEM)
+	return ca, keyPEM, err
+}
+
+// LoadCA reads a CA from PEM certificate and key.
+func LoadCA(certPEM, keyPEM []byte) (*CA, error) {
+	cert, err := ParseCert(certPEM)
+	if err != nil {
+		return nil, fmt.Errorf("CA certificate: %w", err)
+	}
+	if !cert.IsCA {
+		return nil, errors.New("CA certificate is not a CA")
+	}
+	block, _ := pem.Decode(keyPEM)
+	if block == nil {
+		return nil, errors.New("CA key: no PEM block")
+	}
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("CA key: %w", err)
+	}
+	signer, ok := k.(crypto.Signer)
+	if !ok {
+		return nil, errors.New("CA key cannot sign")
+	}
+	return &CA{Cert: cert, CertPEM: certPEM, key: signer}, nil
+}
+
+// FleetURI is the identity of the fleet of Gateway namespace/name.
+func FleetURI(namespace, name string) string {
+	return fleetURIPrefix + namespace + "/" + name
+}
+
+// FleetFromCert returns the fleet key (namespace/name) a certificate's URI SAN names.
+func FleetFromCert(cert *x509.Certificate) (string, bool) {
+	for _, u := range cert.URIs {
+		s := u.String()
+		if rest, ok := strings.CutPrefix(s, fleetURIPrefix); ok {
+			if ns, name, ok := strings.Cut(rest, "/"); ok && ns != "" && name != "" && !strings.Contains(name, "/") {
+				return ns + "/" + name, true
+			}
+		}
+	}
+	return "", false
+}
+
+// IssueFleet issues the client certificate of the fleet of Gateway namespace/name.
+func (ca *CA) IssueFleet(namespace, name string, now time.Time, lifetime time.Duration) (certPEM, keyPEM []byte, err error) {
+	u, err := url.Parse(FleetURI(namespace, name))
+	if err != nil {
+		return nil, nil, err
+	}
+	tmpl := &x509.Certificate{
+		Subject:     pkix.Name{CommonName: namespace + "/" + name, Organization: []string{"Flotilla fleet"}},
+		URIs:        []*url.URL{u},
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	return ca.issue(tmpl, now, lifetime)
+}
+
+// IssueServer issues a serving certificate for the given DNS names (the xDS server's).
+func (ca *CA) IssueServer(dnsNames []string, now time.Time, lifetime time.Duration) (certPEM, keyPEM []byte, err error) {
+	if len(dnsNames) == 0 {
+		return nil, nil, errors.New("a server certificate needs at least one DNS name")
+	}
+	tmpl := &x509.Certificate{
+		Subject:     pkix.Name{CommonName: dnsNames[0], Organization: []string{"Flotilla"}},
+		DNSNames:    dnsNames,
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	return ca.issue(tmpl, now, lifetime)
+}
+
+func (ca *CA) issue(tmpl *x509.Certificate, now time.Time, lifetime time.Duration) ([]byte, []byte, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, fmt.Errorf("generating key: %w", err)
+	}
+	if tmpl.SerialNumber, err = serialNumber(); err != nil {
+		return nil, nil, err
+	}
+	tmpl.NotBefore = now.Add(-clockSkew)
+	tmpl.NotAfter = now.Add(lifetime)
+	if tmpl.NotAfter.After(ca.Cert.NotAfter) {
+		tmpl.NotAfter = ca.Cert.NotAfter // never outlive the CA
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, key.Public(), ca.key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("signing certificate: %w", err)
+	}
+	keyPEM, err := encodeKey(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	return encodeCert(der), keyPEM, nil
+}
+
+// RenewAt is when a certificate should be replaced: two thirds into its validity.
+func RenewAt(cert *x509.Certificate) time.Time {
+	return cert.NotBefore.Add(cert.NotAfter.Sub(cert.NotBefore) * 2 / 3)
+}
+
+// ParseCert parses the first certificate of a PEM bundle.
+func ParseCert(certPEM []byte) (*x509.Certificate, error) {
+	block, _ := pem.Decode(certPEM)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return nil, errors.New("no PEM certificate")
+	}
+	return x509.ParseCertificate(block.Bytes)
+}
+
+// Verify checks that certPEM was signed by the CA, is valid at now and names the expected fleet
+// (empty fleet: any). It is how a holder of a certificate decides whether to keep it.
+func (ca *CA) Verify(certPEM []byte, now time.Time, fleet string) error {
+	cert, err := ParseCert(certPEM)
+	if err != nil {
+		return err
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(ca.Cert)
+	if _, err := cert.Verify(x509.VerifyOptions{Roots: pool, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+		return err
+	}
+	if fleet != "" {
+		if got, ok := FleetFromCert(cert); !ok || got != fleet {
+			return fmt.Errorf("certificate names fleet %q, want %q", got, fleet)
+		}
+	}
+	return nil
+}
+
+func serialNumber() (*big.Int, error) {
+	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		return nil, fmt.Errorf("generating serial number: %w", err)
+	}
+	return n, nil
+}
+
+func encodeCert(der []byte) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+func encodeKey(key *ecdsa.PrivateKey) ([]byte, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("encoding key: %w", err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+}

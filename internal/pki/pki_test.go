@@ -1,0 +1,92 @@
+package pki
+
+import (
+	"crypto/tls"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestFleetCertificateRoundTrip(t *testing.T) {
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	ca, caKey, err := NewCA(now, 365*24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The CA reloads from its PEM form (as from its Secret after a restart).
+	reloaded, err := LoadCA(ca.CertPEM, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM, keyPEM, err := reloaded.IssueFleet("team-a", "web", now, 24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
+		t.Fatalf("certificate and key do not match: %v", err)
+	}
+	cert, err := ParseCert(certPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fleet, ok := FleetFromCert(cert); !ok || fleet != "team-a/web" {
+		t.Fatalf("FleetFromCert = %q, %v", fleet, ok)
+	}
+	if got := cert.URIs[0].String(); got != "spiffe://flotilla/fleet/team-a/web" {
+		t.Errorf("URI SAN = %s", got)
+	}
+	if err := ca.Verify(certPEM, now, "team-a/web"); err != nil {
+		t.Errorf("verify: %v", err)
+	}
+	if err := ca.Verify(certPEM, now, "team-b/web"); err == nil || !strings.Contains(err.Error(), `names fleet "team-a/web"`) {
+		t.Errorf("a certificate of another fleet must not verify: %v", err)
+	}
+	if err := ca.Verify(certPEM, now.Add(25*time.Hour), ""); err == nil {
+		t.Error("an expired certificate must not verify")
+	}
+	other, _, _ := NewCA(now, time.Hour)
+	if err := other.Verify(certPEM, now, ""); err == nil {
+		t.Error("a certificate of another CA must not verify")
+	}
+	// Renewal two thirds in: 24h lifetime backdated by 5m → renew 16h after NotBefore.
+	if want := cert.NotBefore.Add(cert.NotAfter.Sub(cert.NotBefore) * 2 / 3); !RenewAt(cert).Equal(want) || !RenewAt(cert).After(now.Add(15*time.Hour)) {
+		t.Errorf("RenewAt = %v", RenewAt(cert))
+	}
+}
+
+func TestIssuedCertificatesNeverOutliveTheCA(t *testing.T) {
+	now := time.Now()
+	ca, _, err := NewCA(now, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM, _, err := ca.IssueServer([]string{"flotilla-xds.flotilla-system.svc"}, now, 48*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := ParseCert(certPEM)
+	if cert.NotAfter.After(ca.Cert.NotAfter) {
+		t.Errorf("server certificate expires %v after the CA %v", cert.NotAfter, ca.Cert.NotAfter)
+	}
+	if cert.DNSNames[0] != "flotilla-xds.flotilla-system.svc" {
+		t.Errorf("DNS names %v", cert.DNSNames)
+	}
+	if _, _, err := ca.IssueServer(nil, now, time.Hour); err == nil {
+		t.Error("a server certificate without names must be refused")
+	}
+}
+
+func TestFleetFromCertRejectsMalformedURIs(t *testing.T) {
+	now := time.Now()
+	ca, _, _ := NewCA(now, time.Hour)
+	for _, bad := range [][2]string{{"", "web"}, {"team-a", ""}} {
+		certPEM, _, err := ca.IssueFleet(bad[0], bad[1], now, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cert, _ := ParseCert(certPEM)
+		if fleet, ok := FleetFromCert(cert); ok {
+			t.Errorf("%v: FleetFromCert accepted %q", bad, fleet)
+		}
+	}
+}

@@ -18,6 +18,7 @@ import (
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	flotillav1alpha1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
+	"github.com/flotilla-dev/flotilla/internal/provisioner"
 )
 
 // SetupWithManager registers the Gateway controller. Owned fleet objects are watched so that a
@@ -44,7 +45,12 @@ func (r *GatewayReconciler) SetupWithManager(mgr ctrl.Manager, withCertManager b
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.gatewaysInNamespace),
 			builder.WithPredicates(predicate.LabelChangedPredicate{}))
 	if withCertManager {
-		b = b.Owns(&cmapi.Certificate{})
+		// cert-manager writes the fleet Secret without an owner reference: find its Gateway by name.
+		b = b.Owns(&cmapi.Certificate{}).
+			Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.gatewayOfFleetSecret),
+				builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
+					return o.GetLabels()[provisioner.LabelManagedBy] == provisioner.ManagedByValue
+				})))
 	}
 	return b.Complete(r)
 }
@@ -85,6 +91,20 @@ func (r *GatewayReconciler) gatewaysOfFleetClass(ctx context.Context, o client.O
 
 func (r *GatewayReconciler) gatewaysOfFleetConfig(ctx context.Context, o client.Object) []reconcile.Request {
 	return r.listGateways(ctx, client.InNamespace(o.GetNamespace()), client.MatchingFields{IndexGatewayFleetConfig: o.GetName()})
+}
+
+func (r *GatewayReconciler) gatewayOfFleetSecret(ctx context.Context, o client.Object) []reconcile.Request {
+	list := &gwapiv1.GatewayList{}
+	if err := r.Client.List(ctx, list, client.InNamespace(o.GetNamespace())); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Listing Gateways")
+		return nil
+	}
+	for _, gw := range list.Items {
+		if provisioner.SecretName(&gw) == o.GetName() {
+			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: gw.Namespace, Name: gw.Name}}}
+		}
+	}
+	return nil
 }
 
 func (r *GatewayReconciler) gatewaysInNamespace(ctx context.Context, o client.Object) []reconcile.Request {

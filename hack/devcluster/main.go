@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
@@ -70,6 +72,11 @@ func start(ctx context.Context, dir string) (*running, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The operator's namespace holds the built-in CA, as in an installed Flotilla.
+	if err := c.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operator.DefaultNamespace}}); err != nil {
+		_ = c.Stop()
+		return nil, err
+	}
 	mgr, err := operator.New(c.Config, operator.Options{MetricsAddr: "0", ProbeAddr: "0",
 		LeaderElection: true, LeaderElectionNamespace: "kube-system"})
 	if err != nil {
@@ -110,7 +117,17 @@ func demo() error {
 	if err != nil {
 		return err
 	}
-	return report(ctx, r.cluster, objs)
+	if err := report(ctx, r.cluster, objs); err != nil {
+		return err
+	}
+	for _, o := range objs {
+		if o.GetKind() == "Gateway" {
+			if err := printFleet(ctx, r.cluster, o.GetNamespace(), o.GetName()); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func up() error {

@@ -58,6 +58,11 @@ func (r *GatewayReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	if class.Spec.ControllerName != ControllerName || !gw.DeletionTimestamp.IsZero() {
 		return reconcile.Result{}, nil
 	}
+	if c := meta.FindStatusCondition(class.Status.Conditions, string(gwapiv1.GatewayClassConditionStatusAccepted)); c == nil ||
+		c.Status == metav1.ConditionUnknown || c.ObservedGeneration != class.Generation {
+		// The class has not been decided on yet; its status change brings the Gateway back here.
+		return reconcile.Result{}, nil
+	}
 
 	fs, requeue, err := r.provision(ctx, gw, class)
 	if err != nil {

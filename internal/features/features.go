@@ -13,7 +13,11 @@ import (
 // implemented lists the features whose behaviour Flotilla implements and tests end to end. A feature
 // is added here in the change that makes it work, never earlier: conformance suites and users read
 // the list as a promise.
-var implemented = []features.Feature{}
+var implemented = []features.Feature{
+	// spec.infrastructure labels and annotations on every fleet object (internal/provisioner,
+	// test/integration TestInfrastructureMetadataIsPropagated).
+	features.GatewayInfrastructureFeature,
+}
 
 // Supported returns the implemented features as GatewayClass status.supportedFeatures wants them:
 // unique and sorted by name.

@@ -67,12 +67,16 @@ func (a *Applier) Apply(ctx context.Context, owner client.Object, obj client.Obj
 	liveObj := live.(client.Object)
 	switch err := a.Client.Get(ctx, client.ObjectKeyFromObject(obj), liveObj); {
 	case err == nil:
-		liveU, err := runtime.DefaultUnstructuredConverter.ToUnstructured(liveObj)
-		if err != nil {
-			return false, err
-		}
-		if liveObj.GetAnnotations()[AnnotationAppliedHash] == hash && subset(u.Object, liveU) {
-			return false, nil
+		if liveObj.GetAnnotations()[AnnotationAppliedHash] == hash {
+			liveU, err := runtime.DefaultUnstructuredConverter.ToUnstructured(liveObj)
+			if err != nil {
+				return false, err
+			}
+			// Uncached reads leave TypeMeta empty; the kind is not in question here.
+			liveU["apiVersion"], liveU["kind"] = u.GetAPIVersion(), u.GetKind()
+			if subset(u.Object, liveU) {
+				return false, nil
+			}
 		}
 	case !apierrors.IsNotFound(err):
 		return false, fmt.Errorf("reading %s %s: %w", gvk.Kind, obj.GetName(), err)

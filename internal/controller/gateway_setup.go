@@ -8,10 +8,12 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -37,7 +39,8 @@ func (r *GatewayReconciler) SetupWithManager(mgr ctrl.Manager, withCertManager b
 		Owns(&corev1.Secret{}).
 		Owns(&autoscalingv2.HorizontalPodAutoscaler{}).
 		Owns(&policyv1.PodDisruptionBudget{}).
-		Watches(&gwapiv1.GatewayClass{}, handler.EnqueueRequestsFromMapFunc(r.gatewaysOfClass)).
+		Watches(&gwapiv1.GatewayClass{}, handler.EnqueueRequestsFromMapFunc(r.gatewaysOfClass),
+			builder.WithPredicates(classDecisionChanged)).
 		Watches(&flotillav1alpha1.FleetClass{}, handler.EnqueueRequestsFromMapFunc(r.gatewaysOfFleetClass),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&flotillav1alpha1.FleetConfig{}, handler.EnqueueRequestsFromMapFunc(r.gatewaysOfFleetConfig),
@@ -54,6 +57,17 @@ func (r *GatewayReconciler) SetupWithManager(mgr ctrl.Manager, withCertManager b
 	}
 	return b.Complete(r)
 }
+
+// classDecisionChanged passes GatewayClass events that can change its Gateways: a new spec or a
+// new Accepted decision (not every status write, which would re-queue every Gateway of the class).
+var classDecisionChanged = predicate.Or(predicate.GenerationChangedPredicate{}, predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		accepted := string(gwapiv1.GatewayClassConditionStatusAccepted)
+		o := meta.FindStatusCondition(e.ObjectOld.(*gwapiv1.GatewayClass).Status.Conditions, accepted)
+		n := meta.FindStatusCondition(e.ObjectNew.(*gwapiv1.GatewayClass).Status.Conditions, accepted)
+		return (o == nil) != (n == nil) || (o != nil && (o.Status != n.Status || o.ObservedGeneration != n.ObservedGeneration))
+	},
+})
 
 func gatewayRequests(list *gwapiv1.GatewayList) []reconcile.Request {
 	reqs := make([]reconcile.Request, 0, len(list.Items))

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -38,17 +39,15 @@ func gatewayStatus(gw *gwapiv1.Gateway, fs fleetState, st *gwapiv1.GatewayStatus
 		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: string(t), Status: s, Reason: string(r),
 			Message: msg, ObservedGeneration: gen})
 	}
+	fleetNote := "; no fleet is provisioned"
+	if fs.fleetExists {
+		fleetNote = "; the running fleet is left as it was"
+	}
 	switch {
 	case fs.refused != "":
-		msg := fs.refused
-		if fs.fleetExists {
-			msg += "; the running fleet is left as it was"
-		} else {
-			msg += "; no fleet is provisioned"
-		}
-		set(gwapiv1.GatewayConditionAccepted, metav1.ConditionFalse, gwapiv1.GatewayReasonInvalidParameters, msg)
+		set(gwapiv1.GatewayConditionAccepted, metav1.ConditionFalse, gwapiv1.GatewayReasonInvalidParameters, fs.refused+fleetNote)
 	case fs.unsupportedAddress != "":
-		set(gwapiv1.GatewayConditionAccepted, metav1.ConditionFalse, gwapiv1.GatewayReasonUnsupportedAddress, fs.unsupportedAddress)
+		set(gwapiv1.GatewayConditionAccepted, metav1.ConditionFalse, gwapiv1.GatewayReasonUnsupportedAddress, fs.unsupportedAddress+fleetNote)
 	default:
 		set(gwapiv1.GatewayConditionAccepted, metav1.ConditionTrue, gwapiv1.GatewayReasonAccepted, "Gateway accepted; its Envoy fleet is provisioned")
 	}
@@ -147,7 +146,7 @@ func listenerStatuses(gw *gwapiv1.Gateway, prev []gwapiv1.ListenerStatus, progra
 		ls := gwapiv1.ListenerStatus{Name: l.Name, SupportedKinds: []gwapiv1.RouteGroupKind{}}
 		for _, p := range prev {
 			if p.Name == l.Name {
-				ls.Conditions, ls.AttachedRoutes = p.Conditions, p.AttachedRoutes
+				ls.Conditions, ls.AttachedRoutes = slices.Clone(p.Conditions), p.AttachedRoutes
 			}
 		}
 		set := func(t gwapiv1.ListenerConditionType, s metav1.ConditionStatus, r gwapiv1.ListenerConditionReason, msg string) {
@@ -159,6 +158,9 @@ func listenerStatuses(gw *gwapiv1.Gateway, prev []gwapiv1.ListenerStatus, progra
 			set(gwapiv1.ListenerConditionAccepted, metav1.ConditionFalse, gwapiv1.ListenerReasonUnsupportedProtocol,
 				fmt.Sprintf("Protocol %q is not supported", l.Protocol))
 			set(gwapiv1.ListenerConditionProgrammed, metav1.ConditionFalse, gwapiv1.ListenerReasonInvalid, "The listener is not accepted")
+			// Conditions of an earlier, supported protocol no longer say anything true.
+			meta.RemoveStatusCondition(&ls.Conditions, string(gwapiv1.ListenerConditionResolvedRefs))
+			meta.RemoveStatusCondition(&ls.Conditions, string(gwapiv1.ListenerConditionConflicted))
 			out = append(out, ls)
 			continue
 		}

@@ -12,21 +12,18 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
-	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	flotillav1alpha1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
 	"github.com/flotilla-dev/flotilla/internal/controller"
 	"github.com/flotilla-dev/flotilla/internal/provisioner"
+	"github.com/flotilla-dev/flotilla/internal/scheme"
 )
 
 // Options are the manager's settings, as cmd/main.go reads them from flags.
@@ -81,15 +78,7 @@ func (o *Options) defaults() {
 const LeaderElectionID = "flotilla.gateway.flotilla.dev"
 
 // NewScheme returns the scheme with every API group Flotilla reads or writes.
-func NewScheme() *runtime.Scheme {
-	s := runtime.NewScheme()
-	utilruntime.Must(clientgoscheme.AddToScheme(s))
-	utilruntime.Must(apiextensionsv1.AddToScheme(s))
-	utilruntime.Must(gwapiv1.Install(s))
-	utilruntime.Must(flotillav1alpha1.AddToScheme(s))
-	utilruntime.Must(cmapi.AddToScheme(s))
-	return s
-}
+func NewScheme() *runtime.Scheme { return scheme.New() }
 
 // hasKind says whether the API server serves a kind (an optional CRD such as cert-manager's).
 func hasKind(mgr ctrl.Manager, gvk schema.GroupVersionKind) (bool, error) {

@@ -85,6 +85,10 @@ run: manifests generate ## Run the manager against the cluster in KUBECONFIG.
 
 ##@ Tools
 
+.PHONY: controller-gen kustomize
+controller-gen: $(CONTROLLER_GEN) ## Install controller-gen into ./bin.
+kustomize: $(KUSTOMIZE) ## Install kustomize into ./bin.
+
 $(LOCALBIN):
 	mkdir -p $(LOCALBIN)
 

@@ -33,7 +33,7 @@ type ParamsReconciler[T paramsObject] struct {
 }
 
 // +kubebuilder:rbac:groups=gateway.flotilla.dev,resources=fleetclasses;fleetconfigs,verbs=get;list;watch
-// +kubebuilder:rbac:groups=gateway.flotilla.dev,resources=fleetclasses/status;fleetconfigs/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=gateway.flotilla.dev,resources=fleetclasses/status;fleetconfigs/status,verbs=get;update
 
 // Reconcile validates one object and writes its Accepted condition when it changed.
 func (r *ParamsReconciler[T]) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {

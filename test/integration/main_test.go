@@ -63,7 +63,13 @@ func run(m *testing.M) int {
 		return 1
 	}
 
-	mgr, err := operator.New(env.Config, operator.Options{
+	// The manager runs with the RBAC generated from the markers, as when installed.
+	mgrConfig, err := env.ManagerConfig(ctx, operator.DefaultNamespace, "kube-system")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "giving the manager its identity:", err)
+		return 1
+	}
+	mgr, err := operator.New(mgrConfig, operator.Options{
 		MetricsAddr: "0", ProbeAddr: "0",
 		LeaderElection: true, LeaderElectionNamespace: "kube-system",
 	})

@@ -47,8 +47,8 @@ cluster-bins: ## Build (once, then cached) kube-apiserver, etcd, kube-controller
 	hack/cluster-bins.sh >/dev/null
 
 .PHONY: test
-test: manifests generate cluster-bins ## Unit and integration tests against a real API server.
-	KUBEBUILDER_ASSETS="$$(hack/cluster-bins.sh)" go test $(GO_TEST_FLAGS) ./...
+test: manifests generate cluster-bins $(KUSTOMIZE) ## Unit and integration tests against a real API server.
+	KUBEBUILDER_ASSETS="$$(hack/cluster-bins.sh)" KUSTOMIZE="$(KUSTOMIZE)" go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: test-unit
 test-unit: ## Unit tests only (no API server).
@@ -72,6 +72,15 @@ dev-cluster: manifests ## Start the local control plane and leave it running (pr
 .PHONY: dev-cluster-down
 dev-cluster-down: ## Stop the local control plane started by dev-cluster.
 	go run ./hack/devcluster down
+
+##@ OLM bundle
+
+VERSION ?= 0.1.0
+BUNDLE_IMG_TAG ?= v$(VERSION)
+
+.PHONY: bundle
+bundle: manifests $(KUSTOMIZE) ## Generate bundle/ (CSV, CRDs, metadata, scorecard) from config/.
+	$(KUSTOMIZE) build config/default | go run ./hack/bundle -version $(VERSION) -image ghcr.io/flotilla-dev/flotilla:$(BUNDLE_IMG_TAG)
 
 ##@ Build
 

@@ -30,6 +30,9 @@ type GatewayClassReconciler struct {
 	Client   client.Client
 	Status   *StatusWriter
 	Recorder recorder.EventRecorder
+	// Unserved are the route and policy kinds whose CRDs were missing at start-up; the Accepted
+	// message names them so that users see why such objects get no status.
+	Unserved []string
 }
 
 // +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=gatewayclasses,verbs=get;list;watch;patch
@@ -74,7 +77,7 @@ func (r *GatewayClassReconciler) Reconcile(ctx context.Context, req reconcile.Re
 	var before *metav1.Condition
 	var accepted metav1.Condition
 	_, err = r.Status.Update(ctx, req.NamespacedName, gc, func() {
-		accepted = acceptedCondition(gc, found)
+		accepted = withUnserved(acceptedCondition(gc, found), r.Unserved)
 		if c := meta.FindStatusCondition(gc.Status.Conditions, accepted.Type); c != nil {
 			before = c.DeepCopy()
 		}

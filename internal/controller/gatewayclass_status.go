@@ -61,6 +61,15 @@ func acceptedCondition(gc *gwapiv1.GatewayClass, found paramsLookup) metav1.Cond
 	return accepted
 }
 
+// withUnserved names, on an Accepted=True condition, the kinds Flotilla cannot serve because their
+// CRDs were missing at start-up.
+func withUnserved(c metav1.Condition, unserved []string) metav1.Condition {
+	if len(unserved) > 0 && c.Status == metav1.ConditionTrue {
+		c.Message += "; not served because their CRDs were not installed when Flotilla started: " + strings.Join(unserved, ", ")
+	}
+	return c
+}
+
 // supportedVersionCondition checks the bundle-version annotation of every installed Gateway API CRD
 // against the version Flotilla is built with: the same minor release is supported.
 func supportedVersionCondition(crds []metav1.PartialObjectMetadata, generation int64) metav1.Condition {

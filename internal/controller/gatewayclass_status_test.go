@@ -104,3 +104,17 @@ func TestIsGatewayAPICRD(t *testing.T) {
 		}
 	}
 }
+
+func TestWithUnservedNamesMissingKinds(t *testing.T) {
+	ok := metav1.Condition{Status: metav1.ConditionTrue, Message: "accepted"}
+	if got := withUnserved(ok, []string{"TCPRoute", "UDPRoute"}).Message; got != "accepted; not served because their CRDs were not installed when Flotilla started: TCPRoute, UDPRoute" {
+		t.Errorf("message %q", got)
+	}
+	if got := withUnserved(ok, nil).Message; got != "accepted" {
+		t.Errorf("message with nothing missing %q", got)
+	}
+	refused := metav1.Condition{Status: metav1.ConditionFalse, Message: "bad"}
+	if got := withUnserved(refused, []string{"TCPRoute"}).Message; got != "bad" {
+		t.Errorf("a refusal's message must stay about the refusal: %q", got)
+	}
+}

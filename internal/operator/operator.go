@@ -80,6 +80,35 @@ const LeaderElectionID = "flotilla.gateway.flotilla.dev"
 // NewScheme returns the scheme with every API group Flotilla reads or writes.
 func NewScheme() *runtime.Scheme { return scheme.New() }
 
+// servedKinds are the kinds Flotilla serves when their CRDs exist. Clusters may lack some (an
+// OLM-installed Flotilla brings none of them; OpenShift owns the Gateway API CRDs).
+var servedKinds = []schema.GroupKind{
+	{Group: "gateway.networking.k8s.io", Kind: "HTTPRoute"},
+	{Group: "gateway.networking.k8s.io", Kind: "GRPCRoute"},
+	{Group: "gateway.networking.k8s.io", Kind: "TLSRoute"},
+	{Group: "gateway.networking.k8s.io", Kind: "TCPRoute"},
+	{Group: "gateway.networking.k8s.io", Kind: "UDPRoute"},
+	{Group: "gateway.networking.k8s.io", Kind: "ListenerSet"},
+	{Group: "gateway.networking.k8s.io", Kind: "ReferenceGrant"},
+	{Group: "gateway.networking.k8s.io", Kind: "BackendTLSPolicy"},
+	{Group: "inference.networking.k8s.io", Kind: "InferencePool"},
+}
+
+// unservedKinds lists the servedKinds whose CRDs are missing, as Kind names.
+func unservedKinds(mgr ctrl.Manager) ([]string, error) {
+	var missing []string
+	for _, gk := range servedKinds {
+		_, err := mgr.GetRESTMapper().RESTMapping(gk)
+		switch {
+		case meta.IsNoMatchError(err):
+			missing = append(missing, gk.Kind)
+		case err != nil:
+			return nil, fmt.Errorf("discovering %s: %w", gk.Kind, err)
+		}
+	}
+	return missing, nil
+}
+
 // hasKind says whether the API server serves a kind (an optional CRD such as cert-manager's).
 func hasKind(mgr ctrl.Manager, gvk schema.GroupVersionKind) (bool, error) {
 	_, err := mgr.GetRESTMapper().RESTMapping(gvk.GroupKind(), gvk.Version)
@@ -128,7 +157,15 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	}
 	status := &controller.StatusWriter{Client: mgr.GetClient(), Reader: mgr.GetAPIReader()}
 	rec := mgr.GetEventRecorder("flotilla")
-	if err := (&controller.GatewayClassReconciler{Client: mgr.GetClient(), Status: status, Recorder: rec}).SetupWithManager(mgr); err != nil {
+	unserved, err := unservedKinds(mgr)
+	if err != nil {
+		return err
+	}
+	if len(unserved) > 0 {
+		mgr.GetLogger().Info("Some Gateway API and Inference Extension kinds are not installed and will not be served; install their CRDs and restart Flotilla",
+			"missing", unserved)
+	}
+	if err := (&controller.GatewayClassReconciler{Client: mgr.GetClient(), Status: status, Recorder: rec, Unserved: unserved}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the GatewayClass controller: %w", err)
 	}
 	withCertManager, err := hasKind(mgr, cmapi.SchemeGroupVersion.WithKind(cmapi.CertificateKind))

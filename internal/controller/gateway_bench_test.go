@@ -12,7 +12,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -23,6 +22,7 @@ import (
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	flotillav1alpha1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
+	"github.com/flotilla-dev/flotilla/internal/apiwrites"
 	"github.com/flotilla-dev/flotilla/internal/provisioner"
 	"github.com/flotilla-dev/flotilla/internal/scheme"
 )
@@ -64,105 +64,11 @@ func (c cacheReads) Get(ctx context.Context, key client.ObjectKey, obj client.Ob
 	return nil
 }
 
-// writeCounter counts every write the reconciler makes through it.
-type writeCounter struct {
-	client.Client
-	writes atomic.Int64
-}
-
-func (c *writeCounter) Create(ctx context.Context, obj client.Object, opts ...client.CreateOption) error {
-	c.writes.Add(1)
-	return c.Client.Create(ctx, obj, opts...)
-}
-
-func (c *writeCounter) Update(ctx context.Context, obj client.Object, opts ...client.UpdateOption) error {
-	c.writes.Add(1)
-	return c.Client.Update(ctx, obj, opts...)
-}
-
-func (c *writeCounter) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
-	c.writes.Add(1)
-	return c.Client.Patch(ctx, obj, patch, opts...)
-}
-
-func (c *writeCounter) Apply(ctx context.Context, obj runtime.ApplyConfiguration, opts ...client.ApplyOption) error {
-	c.writes.Add(1)
-	return c.Client.Apply(ctx, obj, opts...)
-}
-
-func (c *writeCounter) Delete(ctx context.Context, obj client.Object, opts ...client.DeleteOption) error {
-	c.writes.Add(1)
-	return c.Client.Delete(ctx, obj, opts...)
-}
-
-func (c *writeCounter) DeleteAllOf(ctx context.Context, obj client.Object, opts ...client.DeleteAllOfOption) error {
-	c.writes.Add(1)
-	return c.Client.DeleteAllOf(ctx, obj, opts...)
-}
-
-func (c *writeCounter) Status() client.SubResourceWriter {
-	return &statusWriteCounter{SubResourceWriter: c.Client.Status(), writes: &c.writes}
-}
-
-func (c *writeCounter) SubResource(sub string) client.SubResourceClient {
-	return &subResourceWriteCounter{SubResourceClient: c.Client.SubResource(sub), writes: &c.writes}
-}
-
-type statusWriteCounter struct {
-	client.SubResourceWriter
-	writes *atomic.Int64
-}
-
-func (s *statusWriteCounter) Create(ctx context.Context, obj, sub client.Object, opts ...client.SubResourceCreateOption) error {
-	s.writes.Add(1)
-	return s.SubResourceWriter.Create(ctx, obj, sub, opts...)
-}
-
-func (s *statusWriteCounter) Update(ctx context.Context, obj client.Object, opts ...client.SubResourceUpdateOption) error {
-	s.writes.Add(1)
-	return s.SubResourceWriter.Update(ctx, obj, opts...)
-}
-
-func (s *statusWriteCounter) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
-	s.writes.Add(1)
-	return s.SubResourceWriter.Patch(ctx, obj, patch, opts...)
-}
-
-func (s *statusWriteCounter) Apply(ctx context.Context, obj runtime.ApplyConfiguration, opts ...client.SubResourceApplyOption) error {
-	s.writes.Add(1)
-	return s.SubResourceWriter.Apply(ctx, obj, opts...)
-}
-
-type subResourceWriteCounter struct {
-	client.SubResourceClient
-	writes *atomic.Int64
-}
-
-func (s *subResourceWriteCounter) Create(ctx context.Context, obj, sub client.Object, opts ...client.SubResourceCreateOption) error {
-	s.writes.Add(1)
-	return s.SubResourceClient.Create(ctx, obj, sub, opts...)
-}
-
-func (s *subResourceWriteCounter) Update(ctx context.Context, obj client.Object, opts ...client.SubResourceUpdateOption) error {
-	s.writes.Add(1)
-	return s.SubResourceClient.Update(ctx, obj, opts...)
-}
-
-func (s *subResourceWriteCounter) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
-	s.writes.Add(1)
-	return s.SubResourceClient.Patch(ctx, obj, patch, opts...)
-}
-
-func (s *subResourceWriteCounter) Apply(ctx context.Context, obj runtime.ApplyConfiguration, opts ...client.SubResourceApplyOption) error {
-	s.writes.Add(1)
-	return s.SubResourceClient.Apply(ctx, obj, opts...)
-}
-
 // benchWorld is a fake API server holding one accepted Flotilla GatewayClass and its FleetClass,
 // 50 tenant namespaces of 10 Gateways each, and the reconciler under test.
 type benchWorld struct {
 	api      client.Client // the fake API server, uncounted
-	counted  *writeCounter // what the reconciler writes through
+	counted  client.Client // what the reconciler writes through (counted by apiwrites)
 	r        *GatewayReconciler
 	gateways []types.NamespacedName
 }
@@ -231,7 +137,7 @@ func newBenchWorld(b *testing.B) *benchWorld {
 		b.Fatal(err)
 	}
 	w.api = builder.Build()
-	w.counted = &writeCounter{Client: cacheReads{w.api}}
+	w.counted = apiwrites.Wrap(cacheReads{w.api})
 	w.r = &GatewayReconciler{
 		Client:  w.counted,
 		Status:  &StatusWriter{Client: w.counted, Reader: w.api},
@@ -307,13 +213,13 @@ func BenchmarkGatewayReconcile(b *testing.B) {
 
 	b.Run("steady-state", func(b *testing.B) {
 		b.ReportAllocs()
-		w.counted.writes.Store(0)
+		start := apiwrites.Total()
 		b.ResetTimer()
 		for i := range b.N {
 			w.reconcile(ctx, b, w.gateways[i%len(w.gateways)])
 		}
 		b.StopTimer()
-		writes := w.counted.writes.Load()
+		writes := apiwrites.Total() - start
 		b.ReportMetric(float64(writes)/float64(b.N), "writes/op")
 		if writes != 0 {
 			b.Fatalf("%d API writes in %d steady-state reconciles, want none", writes, b.N)
@@ -331,13 +237,13 @@ func BenchmarkGatewayReconcile(b *testing.B) {
 			if err := w.api.Create(ctx, gw); err != nil {
 				b.Fatal(err)
 			}
-			w.counted.writes.Store(0)
+			start := apiwrites.Total()
 			b.StartTimer()
 
 			w.reconcile(ctx, b, client.ObjectKeyFromObject(gw))
 
 			b.StopTimer()
-			writes += w.counted.writes.Load()
+			writes += apiwrites.Total() - start
 			w.removeFleet(ctx, b, gw)
 			b.StartTimer()
 		}

@@ -17,6 +17,7 @@ import (
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	flotillav1alpha1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
+	"github.com/flotilla-dev/flotilla/internal/apiwrites"
 	"github.com/flotilla-dev/flotilla/internal/pki"
 )
 
@@ -77,7 +78,7 @@ func TestFleetDriftIsRepairedAndSteadyStateWritesNothing(t *testing.T) {
 
 	// Steady state: a resync (here forced by touching the Gateway's annotations) writes nothing.
 	time.Sleep(2 * time.Second) // let the Deployment rollout and its status events settle
-	before := totalWrites()
+	before := apiwrites.Total()
 	runs := reconciles(t, "gateway")
 	eventually(t, 5*time.Second, func(ctx context.Context) error {
 		cur := &gwapiv1.Gateway{}
@@ -94,19 +95,9 @@ func TestFleetDriftIsRepairedAndSteadyStateWritesNothing(t *testing.T) {
 		return nil
 	})
 	time.Sleep(500 * time.Millisecond)
-	if after := totalWrites(); after != before {
+	if after := apiwrites.Total(); after != before {
 		t.Errorf("a resync at steady state made %v API writes", after-before)
 	}
-}
-
-// totalWrites sums every write the manager made, of every kind.
-func totalWrites() float64 {
-	total := 0.0
-	for _, kind := range []string{"Gateway", "GatewayClass", "Deployment", "Service", "ServiceAccount", "ConfigMap", "Secret",
-		"HorizontalPodAutoscaler", "PodDisruptionBudget", "Certificate", "FleetClass", "FleetConfig", "unknown"} {
-		total += writesTo(kind)
-	}
-	return total
 }
 
 func TestDeletingTheGatewayRemovesItsFleet(t *testing.T) {

@@ -21,9 +21,9 @@ import (
 	"sigs.k8s.io/gateway-api/pkg/consts"
 
 	flotillav1alpha1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
+	"github.com/flotilla-dev/flotilla/internal/apiwrites"
 	"github.com/flotilla-dev/flotilla/internal/controller"
 	"github.com/flotilla-dev/flotilla/internal/features"
-	"github.com/flotilla-dev/flotilla/internal/operator"
 )
 
 func create(t *testing.T, obj client.Object) {
@@ -326,7 +326,7 @@ func TestGatewayClassFinalizerWhileGatewaysExist(t *testing.T) {
 func writesTo(kind string) float64 {
 	total := 0.0
 	for _, verb := range []string{"create", "update", "patch", "delete", "apply", "update-status", "patch-status"} {
-		total += testutil.ToFloat64(operator.APIWrites.WithLabelValues(kind, verb))
+		total += testutil.ToFloat64(apiwrites.Writes.WithLabelValues(kind, verb))
 	}
 	return total
 }

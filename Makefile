@@ -58,6 +58,16 @@ test-unit: ## Unit tests only (no API server).
 bench: ## Benchmarks.
 	go test -run '^$$' -bench . -benchmem $$(go list ./... | grep -v /test/)
 
+##@ Conformance
+
+.PHONY: conformance-local
+conformance-local: manifests cluster-bins ## Gateway API conformance tests that need no data plane, against the local control plane; report in _output/conformance/.
+	cd test/conformance && FLOTILLA_CONFORMANCE=local go test -count=1 -timeout 60m -run TestConformance . $(CONFORMANCE_FLAGS)
+
+.PHONY: conformance
+conformance: ## The whole Gateway API conformance suite against the cluster in KUBECONFIG (Flotilla installed there).
+	cd test/conformance && go test -count=1 -timeout 180m -run TestConformance . $(CONFORMANCE_FLAGS)
+
 ##@ Local control plane
 
 .PHONY: demo

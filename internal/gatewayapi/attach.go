@@ -1,0 +1,260 @@
+package gatewayapi
+
+import (
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/flotilla-dev/flotilla/internal/model"
+)
+
+// route is any route kind during resolution.
+type route struct {
+	kind       gwapiv1.Kind
+	meta       *metav1.ObjectMeta
+	parentRefs []gwapiv1.ParentReference
+	hostnames  []gwapiv1.Hostname
+	// invalid is the UnsupportedValue message of a route Flotilla cannot implement.
+	invalid string
+	// refReason/refMsg are the ResolvedRefs problem ("" when every reference resolved).
+	refReason gwapiv1.RouteConditionReason
+	refMsg    []string
+	// entries are the model routes of an HTTPRoute or GRPCRoute, in rule and match order.
+	entries []entry
+	// backends are the merged backends of a TLS, TCP or UDP route.
+	backends *model.Backends
+	parents  []*parentState
+}
+
+func (rt *route) id() string { return rt.meta.Namespace + "/" + rt.meta.Name }
+
+// refFailed records a backend reference problem; the first reason is the one reported.
+func (rt *route) refFailed(reason gwapiv1.RouteConditionReason, msg string) {
+	if rt.refReason == "" {
+		rt.refReason = reason
+	}
+	rt.refMsg = append(rt.refMsg, msg)
+}
+
+// attachment is a route attached to a listener, with the hostnames it serves there.
+type attachment struct {
+	route     *route
+	hostnames []string // intersected with the listener's; "" for "any"
+	rejected  bool     // lost the listener's hostnames to an older route of the other kind
+}
+
+// parentTarget returns the listeners a parentRef can select when it names this Gateway or one of
+// its ListenerSets; ours is false when the parentRef names something else.
+func (r *resolver) parentTarget(rt *route, p gwapiv1.ParentReference) (ls []*listener, set *listenerSet, ours bool) {
+	if p.Group != nil && *p.Group != gwapiv1.GroupName {
+		return nil, nil, false
+	}
+	kind := kindGateway
+	if p.Kind != nil {
+		kind = *p.Kind
+	}
+	ns := rt.meta.Namespace
+	if p.Namespace != nil {
+		ns = string(*p.Namespace)
+	}
+	switch kind {
+	case kindGateway:
+		if ns != r.gw.Namespace || string(p.Name) != r.gw.Name {
+			return nil, nil, false
+		}
+		return r.listeners[:len(r.gw.Spec.Listeners)], nil, true
+	case kindListenerSet:
+		for _, s := range r.sets {
+			if s.obj.Namespace == ns && s.obj.Name == string(p.Name) {
+				return s.listeners, s, true
+			}
+		}
+	}
+	return nil, nil, false
+}
+
+// parentState is the outcome of one parentRef that names this Gateway or its ListenerSets.
+type parentState struct {
+	ref    gwapiv1.ParentReference
+	reason gwapiv1.RouteConditionReason
+	msg    string
+	atts   []*attachment
+}
+
+// attach applies every parentRef of rt that names this Gateway or its ListenerSets, attaching
+// the route to the listeners it selects; ours is false when no parentRef names them. Status is
+// written later (status), once contests between routes are settled.
+func (r *resolver) attach(rt *route) (ours bool) {
+	for i, p := range rt.parentRefs {
+		if slices.ContainsFunc(rt.parentRefs[:i], func(q gwapiv1.ParentReference) bool { return reflect.DeepEqual(p, q) }) {
+			continue
+		}
+		ls, set, mine := r.parentTarget(rt, p)
+		if !mine {
+			continue
+		}
+		ps := &parentState{ref: *p.DeepCopy()}
+		ps.reason, ps.msg = r.attachParent(rt, p, ls, set, ps)
+		rt.parents = append(rt.parents, ps)
+	}
+	return len(rt.parents) > 0
+}
+
+// status is the route's parent entries once attachment is final.
+func (r *resolver) status(rt *route) RouteStatus {
+	st := RouteStatus{Kind: string(rt.kind), Namespace: rt.meta.Namespace, Name: rt.meta.Name}
+	for _, ps := range rt.parents {
+		c := conds{gen: rt.meta.Generation}
+		reason, msg := ps.reason, ps.msg
+		if reason == gwapiv1.RouteReasonAccepted && !slices.ContainsFunc(ps.atts, func(a *attachment) bool { return !a.rejected }) {
+			reason, msg = reasonHostnameConflict, "An older route of the other kind (HTTPRoute or GRPCRoute) serves these hostnames on every selected listener"
+		}
+		c.set(string(gwapiv1.RouteConditionAccepted), reason == gwapiv1.RouteReasonAccepted, string(reason), msg)
+		if rt.refReason == "" {
+			c.set(string(gwapiv1.RouteConditionResolvedRefs), true, string(gwapiv1.RouteReasonResolvedRefs), "References resolved")
+		} else {
+			c.set(string(gwapiv1.RouteConditionResolvedRefs), false, string(rt.refReason), strings.Join(rt.refMsg, "; "))
+		}
+		st.Parents = append(st.Parents, gwapiv1.RouteParentStatus{ParentRef: ps.ref, ControllerName: r.in.ControllerName, Conditions: c.list})
+	}
+	return st
+}
+
+// reasonHostnameConflict is Flotilla's Accepted=False reason for an HTTPRoute or GRPCRoute that
+// loses a hostname to an older route of the other kind on the same listener (the spec requires
+// the rejection but names no reason).
+const reasonHostnameConflict gwapiv1.RouteConditionReason = "HostnameConflict"
+
+// settleKindContests applies the GRPCRoute rule: on one listener, an HTTPRoute and a GRPCRoute
+// whose hostnames intersect cannot both be accepted; the older (then namespace/name first) wins.
+func settleKindContests(ls []*listener) {
+	for _, l := range ls {
+		atts := slices.Clone(l.routes)
+		slices.SortStableFunc(atts, func(a, b *attachment) int { return olderFirst(a.route.meta, b.route.meta) })
+		var kept []*attachment
+		for _, a := range atts {
+			if a.route.kind != kindHTTPRoute && a.route.kind != kindGRPCRoute {
+				kept = append(kept, a)
+				continue
+			}
+			a.rejected = slices.ContainsFunc(kept, func(k *attachment) bool {
+				return (k.route.kind == kindHTTPRoute || k.route.kind == kindGRPCRoute) && k.route.kind != a.route.kind &&
+					hostnamesIntersect(k.hostnames, a.hostnames)
+			})
+			if !a.rejected {
+				kept = append(kept, a)
+			}
+		}
+		l.routes = slices.DeleteFunc(l.routes, func(a *attachment) bool { return a.rejected })
+	}
+}
+
+func hostnamesIntersect(a, b []string) bool {
+	for _, x := range a {
+		for _, y := range b {
+			if _, ok := intersectHostname(x, y); ok || y == "" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// attachParent applies one parentRef: sectionName and port, then allowedRoutes, then hostnames.
+func (r *resolver) attachParent(rt *route, p gwapiv1.ParentReference, ls []*listener, set *listenerSet, ps *parentState) (gwapiv1.RouteConditionReason, string) {
+	if rt.invalid != "" {
+		return gwapiv1.RouteReasonUnsupportedValue, rt.invalid
+	}
+	if set != nil && !set.allowed {
+		return gwapiv1.RouteReasonNoMatchingParent, fmt.Sprintf("ListenerSet %s is not allowed by its Gateway", set.key())
+	}
+	var selected []*listener
+	for _, l := range ls {
+		if (p.SectionName == nil || *p.SectionName == l.name) && (p.Port == nil || *p.Port == l.port) {
+			selected = append(selected, l)
+		}
+	}
+	if len(selected) == 0 {
+		return gwapiv1.RouteReasonNoMatchingParent, "No listener matches the parentRef's sectionName and port"
+	}
+	var allowed []*listener
+	for _, l := range selected {
+		var from *gwapiv1.FromNamespaces
+		var sel *metav1.LabelSelector
+		if l.allowed != nil && l.allowed.Namespaces != nil {
+			from, sel = l.allowed.Namespaces.From, l.allowed.Namespaces.Selector
+		}
+		if l.allowsKind(rt.kind) && r.namespaceAllowed(from, sel, gwapiv1.NamespacesFromSame, l.parentNS, rt.meta.Namespace) {
+			allowed = append(allowed, l)
+		}
+	}
+	if len(allowed) == 0 {
+		return gwapiv1.RouteReasonNotAllowedByListeners, fmt.Sprintf("No selected listener allows %s routes from namespace %s", rt.kind, rt.meta.Namespace)
+	}
+	attached := false
+	for _, l := range allowed {
+		hosts, ok := intersectHostnames(l.hostname, rt.hostnames)
+		if !ok {
+			continue
+		}
+		attached = true
+		if !slices.ContainsFunc(l.routes, func(a *attachment) bool { return a.route == rt }) {
+			a := &attachment{route: rt, hostnames: hosts}
+			l.routes = append(l.routes, a)
+			ps.atts = append(ps.atts, a)
+		}
+	}
+	if !attached {
+		return gwapiv1.RouteReasonNoMatchingListenerHostname, "No selected listener's hostname intersects the route's hostnames"
+	}
+	return gwapiv1.RouteReasonAccepted, "Route accepted"
+}
+
+// intersectHostnames returns the hostnames a route serves on a listener ("" means any): the
+// route's hostnames that the listener's hostname admits, each narrowed to the more specific of the
+// two. ok is false when a route that names hostnames shares none with the listener.
+func intersectHostnames(lh string, rhs []gwapiv1.Hostname) ([]string, bool) {
+	if len(rhs) == 0 {
+		return []string{lh}, true
+	}
+	var out []string
+	for _, h := range rhs {
+		if x, ok := intersectHostname(lh, string(h)); ok {
+			out = append(out, x)
+		}
+	}
+	return out, len(out) > 0
+}
+
+func intersectHostname(lh, rh string) (string, bool) {
+	switch {
+	case lh == "" || lh == rh:
+		return rh, true
+	case strings.HasPrefix(lh, "*.") && strings.HasSuffix(rh, lh[1:]) && len(rh) > len(lh)-1:
+		return rh, true
+	case strings.HasPrefix(rh, "*.") && strings.HasSuffix(lh, rh[1:]) && len(lh) > len(rh)-1:
+		return lh, true
+	}
+	return "", false
+}
+
+// hostnameMatches says whether listener hostname lh admits domain d ("" admits any).
+func hostnameMatches(lh, d string) bool {
+	_, ok := intersectHostname(lh, d)
+	return ok && (lh == "" || lh == d || strings.HasPrefix(lh, "*.") && strings.HasSuffix(d, lh[1:]))
+}
+
+// specificity ranks listener hostnames: exact beats wildcard beats empty; longer wildcards win.
+func specificity(h string) int {
+	switch {
+	case h == "":
+		return 0
+	case strings.HasPrefix(h, "*."):
+		return 1 + len(h)
+	}
+	return 1 << 20
+}

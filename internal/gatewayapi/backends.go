@@ -1,0 +1,184 @@
+package gatewayapi
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/flotilla-dev/flotilla/internal/model"
+)
+
+// appProtocol values (Kubernetes' standard ones) and what Envoy speaks to them.
+const (
+	appProtocolH2C = "kubernetes.io/h2c"
+	appProtocolWS  = "kubernetes.io/ws"
+	appProtocolWSS = "kubernetes.io/wss"
+)
+
+// backend resolves one backendRef of rt into a cluster name. When the reference is unusable it
+// records why on rt (ResolvedRefs) and returns ok false.
+func (r *resolver) backend(rt *route, ref gwapiv1.BackendObjectReference) (string, bool) {
+	ns := rt.meta.Namespace
+	if ref.Namespace != nil {
+		ns = string(*ref.Namespace)
+	}
+	id := ns + "/" + string(ref.Name)
+	group, kind := gwapiv1.Group(""), kindService
+	if ref.Group != nil {
+		group = *ref.Group
+	}
+	if ref.Kind != nil {
+		kind = *ref.Kind
+	}
+	if group != "" || kind != kindService {
+		rt.refFailed(gwapiv1.RouteReasonInvalidKind, fmt.Sprintf("backendRef %s: kind %s/%s is not supported", id, group, kind))
+		return "", false
+	}
+	if ns != rt.meta.Namespace && !r.granted(gwapiv1.GroupName, rt.kind, rt.meta.Namespace, "", kindService, ns, string(ref.Name)) {
+		rt.refFailed(gwapiv1.RouteReasonRefNotPermitted, fmt.Sprintf("backendRef %s: no ReferenceGrant allows the reference", id))
+		return "", false
+	}
+	svc := r.services[id]
+	if svc == nil {
+		rt.refFailed(gwapiv1.RouteReasonBackendNotFound, fmt.Sprintf("Service %s does not exist", id))
+		return "", false
+	}
+	if ref.Port == nil {
+		rt.refFailed(gwapiv1.RouteReasonBackendNotFound, fmt.Sprintf("backendRef %s: port is required for a Service", id))
+		return "", false
+	}
+	i := slices.IndexFunc(svc.Spec.Ports, func(p corev1.ServicePort) bool { return p.Port == *ref.Port })
+	if i < 0 || svc.Spec.Type == corev1.ServiceTypeExternalName {
+		rt.refFailed(gwapiv1.RouteReasonBackendNotFound, fmt.Sprintf("Service %s has no port %d", id, *ref.Port))
+		return "", false
+	}
+	sp := svc.Spec.Ports[i]
+	proto, ok := clusterProtocol(rt.kind, sp)
+	if !ok {
+		rt.refFailed(gwapiv1.RouteReasonUnsupportedProtocol, fmt.Sprintf("Service %s port %d: protocol %s (appProtocol %q) cannot carry a %s",
+			id, sp.Port, cmp.Or(sp.Protocol, corev1.ProtocolTCP), ptrOr(sp.AppProtocol), rt.kind))
+		return "", false
+	}
+	name := strings.ToLower(fmt.Sprintf("%s/%d/%s", id, sp.Port, proto))
+	if _, done := r.clusters[name]; !done {
+		r.clusters[name] = model.Cluster{Name: name, Protocol: proto, Service: id, Port: sp.Port, Endpoints: r.endpoints(ns, svc.Name, sp)}
+	}
+	return name, true
+}
+
+func ptrOr(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// clusterProtocol is what Envoy speaks to a Service port for a route kind; ok is false when the
+// port cannot carry that kind (wrong transport, or TLS to the backend, which needs a
+// BackendTLSPolicy Flotilla does not resolve yet).
+func clusterProtocol(kind gwapiv1.Kind, sp corev1.ServicePort) (model.ClusterProtocol, bool) {
+	transport := cmp.Or(sp.Protocol, corev1.ProtocolTCP)
+	if kind == kindUDPRoute {
+		return model.ClusterUDP, transport == corev1.ProtocolUDP
+	}
+	if transport != corev1.ProtocolTCP {
+		return "", false
+	}
+	app := ptrOr(sp.AppProtocol)
+	switch kind {
+	case kindTCPRoute, kindTLSRoute:
+		return model.ClusterTCP, true
+	}
+	switch strings.ToLower(app) {
+	case appProtocolWSS, "https", "tls":
+		return "", false
+	}
+	switch {
+	case kind == kindGRPCRoute:
+		return model.ClusterGRPC, true
+	case app == appProtocolH2C:
+		return model.ClusterH2C, true
+	case app == appProtocolWS:
+		return model.ClusterWebSocket, true
+	}
+	return model.ClusterHTTP, true
+}
+
+// endpoints are the Service port's endpoints from its EndpointSlices: ready ones, and serving ones
+// that are terminating (Envoy uses those only when nothing is ready). Sorted, without duplicates.
+func (r *resolver) endpoints(ns, svc string, sp corev1.ServicePort) []model.Endpoint {
+	var out []model.Endpoint
+	proto := cmp.Or(sp.Protocol, corev1.ProtocolTCP)
+	for _, es := range r.slices[ns+"/"+svc] {
+		if es.AddressType == discoveryv1.AddressTypeFQDN {
+			continue
+		}
+		var port int32 = -1
+		for _, p := range es.Ports {
+			if ptrOr(p.Name) == sp.Name && (p.Protocol == nil || *p.Protocol == proto) && p.Port != nil {
+				port = *p.Port
+			}
+		}
+		if port < 0 {
+			continue
+		}
+		for _, ep := range es.Endpoints {
+			ready := ep.Conditions.Ready == nil || *ep.Conditions.Ready
+			serving := ready
+			if ep.Conditions.Serving != nil {
+				serving = *ep.Conditions.Serving
+			}
+			terminating := ep.Conditions.Terminating != nil && *ep.Conditions.Terminating
+			if !ready && !(serving && terminating) {
+				continue
+			}
+			for _, a := range ep.Addresses {
+				out = append(out, model.Endpoint{Address: a, Port: port, Ready: ready, Serving: serving,
+					Terminating: terminating, Zone: ptrOr(ep.Zone)})
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b model.Endpoint) int {
+		return cmp.Or(cmp.Compare(a.Address, b.Address), cmp.Compare(a.Port, b.Port), boolCmp(b.Ready, a.Ready))
+	})
+	return slices.CompactFunc(out, func(a, b model.Endpoint) bool { return a.Address == b.Address && a.Port == b.Port })
+}
+
+func boolCmp(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
+}
+
+// weighted resolves a rule's backendRefs into Backends: valid refs become weighted clusters,
+// invalid ones add their weight to InvalidWeight (answered with a 500). Zero weights are dropped.
+func (r *resolver) weighted(rt *route, refs []gwapiv1.BackendRef, filters func(i int) []model.Filter) *model.Backends {
+	b := &model.Backends{}
+	for i, ref := range refs {
+		w := uint32(1)
+		if ref.Weight != nil {
+			w = uint32(max(*ref.Weight, 0))
+		}
+		name, ok := r.backend(rt, ref.BackendObjectReference)
+		switch {
+		case !ok:
+			b.InvalidWeight += w
+		case w > 0:
+			wc := model.WeightedCluster{Cluster: name, Weight: w}
+			if filters != nil {
+				wc.Filters = filters(i)
+			}
+			b.Clusters = append(b.Clusters, wc)
+		}
+	}
+	return b
+}

@@ -1,0 +1,221 @@
+package gatewayapi
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/flotilla-dev/flotilla/internal/model"
+)
+
+// build assembles the fleet model from the listeners that carry traffic and their routes.
+func (r *resolver) build() model.Fleet {
+	f := model.Fleet{Key: r.gw.Namespace + "/" + r.gw.Name}
+	type portKey struct {
+		transport string
+		port      int32
+	}
+	groups := map[portKey][]*listener{}
+	var keys []portKey
+	for _, l := range r.listeners {
+		if !l.ready {
+			continue
+		}
+		k := portKey{transport(l.protocol), l.port}
+		if groups[k] == nil {
+			keys = append(keys, k)
+		}
+		groups[k] = append(groups[k], l)
+	}
+	secrets := map[string]bool{}
+	for _, k := range keys {
+		ls := groups[k]
+		ml := model.Listener{Port: k.port}
+		for _, l := range ls {
+			ml.Sources = append(ml.Sources, l.source)
+		}
+		slices.Sort(ml.Sources)
+		switch protocolFamily(ls[0].protocol) {
+		case "tls":
+			ml.Protocol = model.ProtocolHTTPS
+			for _, l := range ls {
+				if l.protocol == gwapiv1.TLSProtocolType {
+					ml.Protocol = model.ProtocolTLS
+				}
+				ml.FilterChains = append(ml.FilterChains, r.chains(l, ls)...)
+				if l.terminates {
+					for _, c := range l.certs {
+						secrets[c] = true
+					}
+				}
+			}
+			slices.SortFunc(ml.FilterChains, func(a, b model.FilterChain) int { return cmp.Compare(a.Name, b.Name) })
+		case string(gwapiv1.HTTPProtocolType):
+			ml.Protocol = model.ProtocolHTTP
+			ml.VirtualHosts = virtualHosts(ls, ls)
+		default:
+			ml.Protocol = model.Protocol(ls[0].protocol)
+			if len(ls[0].routes) > 0 {
+				// The oldest route wins a TCP or UDP port; the others stay attached but unused.
+				ml.Backends = ls[0].routes[0].route.backends
+			}
+		}
+		ml.Name = fmt.Sprintf("%s-%d", strings.ToLower(string(ml.Protocol)), ml.Port)
+		f.Listeners = append(f.Listeners, ml)
+	}
+	slices.SortFunc(f.Listeners, func(a, b model.Listener) int {
+		return cmp.Or(cmp.Compare(a.Port, b.Port), cmp.Compare(a.Protocol, b.Protocol))
+	})
+	for s := range secrets {
+		ns, name, _ := strings.Cut(s, "/")
+		f.Secrets = append(f.Secrets, model.Secret{Name: s, Namespace: ns, Secret: name})
+	}
+	slices.SortFunc(f.Secrets, func(a, b model.Secret) int { return cmp.Compare(a.Name, b.Name) })
+	f.Clusters = r.usedClusters(f)
+	return f
+}
+
+// owner is the most specific listener among ls whose hostname admits domain d.
+func owner(ls []*listener, d string) *listener {
+	var best *listener
+	for _, l := range ls {
+		if hostnameMatches(l.hostname, d) && (best == nil || specificity(l.hostname) > specificity(best.hostname)) {
+			best = l
+		}
+	}
+	return best
+}
+
+func domain(h string) string {
+	if h == "" {
+		return "*"
+	}
+	return h
+}
+
+// virtualHosts groups the HTTP and gRPC routes of ls by domain. A domain goes to the most
+// specific listener of the port that admits it, so a request reaches the routes of the listener
+// the spec says it matches.
+func virtualHosts(ls, port []*listener) []model.VirtualHost {
+	type ranked struct {
+		e  entry
+		rt *route
+	}
+	byDomain := map[string][]ranked{}
+	for _, l := range ls {
+		for _, a := range l.routes {
+			for _, h := range a.hostnames {
+				d := domain(h)
+				if owner(port, d) != l {
+					continue
+				}
+				if _, ok := byDomain[d]; !ok {
+					byDomain[d] = nil
+				}
+				for _, e := range a.route.entries {
+					byDomain[d] = append(byDomain[d], ranked{e, a.route})
+				}
+			}
+		}
+	}
+	out := make([]model.VirtualHost, 0, len(byDomain))
+	for d, rs := range byDomain {
+		slices.SortStableFunc(rs, func(a, b ranked) int {
+			return cmp.Or(cmp.Compare(a.e.pathRank, b.e.pathRank), cmp.Compare(b.e.pathLen, a.e.pathLen), cmp.Compare(b.e.pathLen2, a.e.pathLen2),
+				boolCmp(b.e.method, a.e.method), cmp.Compare(b.e.headers, a.e.headers), cmp.Compare(b.e.queries, a.e.queries),
+				olderFirst(a.rt.meta, b.rt.meta), cmp.Compare(a.rt.kind, b.rt.kind), cmp.Compare(a.e.rule, b.e.rule),
+				cmp.Compare(a.e.match, b.e.match))
+		})
+		vh := model.VirtualHost{Name: d, Domains: []string{d}}
+		for _, x := range rs {
+			vh.Routes = append(vh.Routes, x.e.route)
+		}
+		out = append(out, vh)
+	}
+	slices.SortFunc(out, func(a, b model.VirtualHost) int { return cmp.Compare(a.Name, b.Name) })
+	return out
+}
+
+// chains are the filter chains of one HTTPS or TLS listener. An HTTPS listener is one chain with
+// its hostname as SNI; a TLS listener has one chain per route, each with the SNI names it wins
+// (the oldest route wins a name shared by several routes).
+func (r *resolver) chains(l *listener, port []*listener) []model.FilterChain {
+	var tlsTerm *model.TLSTermination
+	if l.terminates {
+		tlsTerm = &model.TLSTermination{CertificateSecrets: slices.Clone(l.certs)}
+	}
+	if l.protocol == gwapiv1.HTTPSProtocolType {
+		c := model.FilterChain{Name: l.source, TLS: tlsTerm, VirtualHosts: virtualHosts([]*listener{l}, []*listener{l})}
+		if l.hostname != "" {
+			c.ServerNames = []string{l.hostname}
+		}
+		return []model.FilterChain{c}
+	}
+	var out []model.FilterChain
+	claimed := map[string]bool{}
+	for _, a := range l.routes {
+		c := model.FilterChain{Name: l.source + "/" + a.route.id(), TLS: tlsTerm, Backends: a.route.backends}
+		won := false
+		for _, h := range a.hostnames {
+			if claimed[h] || owner(port, domain(h)) != l {
+				continue
+			}
+			claimed[h], won = true, true
+			if h != "" {
+				c.ServerNames = append(c.ServerNames, h)
+			}
+		}
+		if won {
+			slices.Sort(c.ServerNames)
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// usedClusters are the resolved clusters the model refers to, sorted by name.
+func (r *resolver) usedClusters(f model.Fleet) []model.Cluster {
+	used := map[string]bool{}
+	backends := func(b *model.Backends) {
+		if b == nil {
+			return
+		}
+		for _, c := range b.Clusters {
+			used[c.Cluster] = true
+			for _, fl := range c.Filters {
+				if fl.Mirror != nil {
+					used[fl.Mirror.Cluster] = true
+				}
+			}
+		}
+	}
+	vhosts := func(vs []model.VirtualHost) {
+		for _, v := range vs {
+			for _, rt := range v.Routes {
+				backends(rt.Backends)
+				for _, fl := range rt.Filters {
+					if fl.Mirror != nil {
+						used[fl.Mirror.Cluster] = true
+					}
+				}
+			}
+		}
+	}
+	for _, l := range f.Listeners {
+		backends(l.Backends)
+		vhosts(l.VirtualHosts)
+		for _, c := range l.FilterChains {
+			backends(c.Backends)
+			vhosts(c.VirtualHosts)
+		}
+	}
+	out := make([]model.Cluster, 0, len(used))
+	for name := range used {
+		out = append(out, r.clusters[name])
+	}
+	slices.SortFunc(out, func(a, b model.Cluster) int { return cmp.Compare(a.Name, b.Name) })
+	return out
+}

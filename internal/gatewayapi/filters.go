@@ -1,0 +1,133 @@
+package gatewayapi
+
+import (
+	"fmt"
+	"slices"
+
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/flotilla-dev/flotilla/internal/model"
+)
+
+// httpFilters converts a rule's (or a backendRef's) filters. A RequestRedirect becomes the
+// route's action instead of a filter. bad says which filter Flotilla cannot implement.
+func (r *resolver) httpFilters(rt *route, fs []gwapiv1.HTTPRouteFilter) ([]model.Filter, *model.Redirect, string) {
+	var out []model.Filter
+	var redirect *model.Redirect
+	for _, f := range fs {
+		switch f.Type {
+		case gwapiv1.HTTPRouteFilterRequestHeaderModifier:
+			if f.RequestHeaderModifier == nil {
+				return nil, nil, "requestHeaderModifier is missing"
+			}
+			out = append(out, model.Filter{Type: model.FilterRequestHeaders, RequestHeaders: headerModifier(f.RequestHeaderModifier)})
+		case gwapiv1.HTTPRouteFilterResponseHeaderModifier:
+			if f.ResponseHeaderModifier == nil {
+				return nil, nil, "responseHeaderModifier is missing"
+			}
+			out = append(out, model.Filter{Type: model.FilterResponseHeaders, ResponseHeaders: headerModifier(f.ResponseHeaderModifier)})
+		case gwapiv1.HTTPRouteFilterRequestRedirect:
+			rr := f.RequestRedirect
+			if rr == nil {
+				return nil, nil, "requestRedirect is missing"
+			}
+			redirect = &model.Redirect{Scheme: ptrOrZero(rr.Scheme), Hostname: string(ptrOrZero(rr.Hostname)),
+				Path: pathModifier(rr.Path), Port: ptrOrZero(rr.Port), StatusCode: 302}
+			if rr.StatusCode != nil {
+				redirect.StatusCode = *rr.StatusCode
+			}
+		case gwapiv1.HTTPRouteFilterURLRewrite:
+			if f.URLRewrite == nil {
+				return nil, nil, "urlRewrite is missing"
+			}
+			out = append(out, model.Filter{Type: model.FilterURLRewrite, URLRewrite: &model.URLRewrite{
+				Hostname: string(ptrOrZero(f.URLRewrite.Hostname)), Path: pathModifier(f.URLRewrite.Path)}})
+		case gwapiv1.HTTPRouteFilterRequestMirror:
+			if f.RequestMirror == nil {
+				return nil, nil, "requestMirror is missing"
+			}
+			if m := r.mirror(rt, f.RequestMirror); m != nil {
+				out = append(out, model.Filter{Type: model.FilterMirror, Mirror: m})
+			}
+		case gwapiv1.HTTPRouteFilterCORS:
+			c := f.CORS
+			if c == nil {
+				return nil, nil, "cors is missing"
+			}
+			mc := &model.CORS{AllowCredentials: ptrOrZero(c.AllowCredentials), MaxAge: c.MaxAge}
+			for _, o := range c.AllowOrigins {
+				mc.AllowOrigins = append(mc.AllowOrigins, string(o))
+			}
+			for _, m := range c.AllowMethods {
+				mc.AllowMethods = append(mc.AllowMethods, string(m))
+			}
+			for _, h := range c.AllowHeaders {
+				mc.AllowHeaders = append(mc.AllowHeaders, string(h))
+			}
+			for _, h := range c.ExposeHeaders {
+				mc.ExposeHeaders = append(mc.ExposeHeaders, string(h))
+			}
+			out = append(out, model.Filter{Type: model.FilterCORS, CORS: mc})
+		default:
+			return nil, nil, fmt.Sprintf("filter type %q is not supported", f.Type)
+		}
+	}
+	return out, redirect, ""
+}
+
+// grpcFilters converts GRPCRoute filters (a subset of HTTPRoute's).
+func (r *resolver) grpcFilters(rt *route, fs []gwapiv1.GRPCRouteFilter) ([]model.Filter, string) {
+	hf := make([]gwapiv1.HTTPRouteFilter, 0, len(fs))
+	for _, f := range fs {
+		hf = append(hf, gwapiv1.HTTPRouteFilter{Type: gwapiv1.HTTPRouteFilterType(f.Type), RequestHeaderModifier: f.RequestHeaderModifier,
+			ResponseHeaderModifier: f.ResponseHeaderModifier, RequestMirror: f.RequestMirror, ExtensionRef: f.ExtensionRef})
+	}
+	out, _, bad := r.httpFilters(rt, hf)
+	return out, bad
+}
+
+func headerModifier(h *gwapiv1.HTTPHeaderFilter) *model.HeaderModifier {
+	m := &model.HeaderModifier{Remove: slices.Clone(h.Remove)}
+	for _, s := range h.Set {
+		m.Set = append(m.Set, model.Header{Name: string(s.Name), Value: s.Value})
+	}
+	for _, a := range h.Add {
+		m.Add = append(m.Add, model.Header{Name: string(a.Name), Value: a.Value})
+	}
+	return m
+}
+
+func pathModifier(p *gwapiv1.HTTPPathModifier) *model.PathModifier {
+	if p == nil {
+		return nil
+	}
+	return &model.PathModifier{ReplaceFullPath: clonePtr(p.ReplaceFullPath), ReplacePrefixMatch: clonePtr(p.ReplacePrefixMatch)}
+}
+
+// mirror resolves a RequestMirror filter; an unusable backend drops the mirror (and is reported
+// on ResolvedRefs) without touching the rest of the rule.
+func (r *resolver) mirror(rt *route, m *gwapiv1.HTTPRequestMirrorFilter) *model.Mirror {
+	name, ok := r.backend(rt, m.BackendRef)
+	if !ok {
+		return nil
+	}
+	out := &model.Mirror{Cluster: name, Numerator: 100, Denominator: 100}
+	switch {
+	case m.Percent != nil:
+		out.Numerator = *m.Percent
+	case m.Fraction != nil:
+		out.Numerator, out.Denominator = m.Fraction.Numerator, 100
+		if m.Fraction.Denominator != nil {
+			out.Denominator = *m.Fraction.Denominator
+		}
+	}
+	return out
+}
+
+func clonePtr[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
+}

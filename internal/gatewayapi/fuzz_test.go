@@ -1,0 +1,75 @@
+package gatewayapi
+
+import (
+	"bytes"
+	"slices"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+)
+
+// FuzzResolve adds routes built from random values to a realistic snapshot: Resolve must not
+// panic, and must give byte-identical output twice and whatever the order of its input.
+func FuzzResolve(f *testing.F) {
+	f.Add("/api", uint8(0), "foo.example.com", "x-a", int32(1), "web", int32(80), "http", uint8(0), int64(0))
+	f.Add("(", uint8(2), "*.example.com", "", int32(0), "missing", int32(0), "", uint8(1), int64(5))
+	f.Add("", uint8(1), "*", "X-A", int32(-3), "cart", int32(19000), "https", uint8(2), int64(-1))
+	f.Add("/a", uint8(3), "shop.example.com", "x", int32(1<<30), "web", int32(80), "https-broken", uint8(3), int64(7))
+	base := loadInput(f, "testdata/isolation-bad.in.yaml")
+	f.Fuzz(func(t *testing.T, path string, pathType uint8, host, header string, weight int32, svc string, port int32, section string, kind uint8, age int64) {
+		in := base
+		in.HTTPRoutes, in.GRPCRoutes, in.TLSRoutes = slices.Clone(base.HTTPRoutes), slices.Clone(base.GRPCRoutes), slices.Clone(base.TLSRoutes)
+		meta := metav1.ObjectMeta{Name: "fuzz", Namespace: "apps", Generation: 1, CreationTimestamp: metav1.Unix(1767225600+age%1000, 0)}
+		parent := gwapiv1.ParentReference{Name: "gw", Namespace: ptr(gwapiv1.Namespace("infra"))}
+		if section != "" {
+			parent.SectionName = ptr(gwapiv1.SectionName(section))
+		}
+		if port != 0 {
+			parent.Port = &port
+		}
+		ref := gwapiv1.BackendRef{BackendObjectReference: gwapiv1.BackendObjectReference{Name: gwapiv1.ObjectName(svc), Port: &port}, Weight: &weight}
+		var hosts []gwapiv1.Hostname
+		if host != "" {
+			hosts = []gwapiv1.Hostname{gwapiv1.Hostname(host)}
+		}
+		types := []gwapiv1.PathMatchType{gwapiv1.PathMatchExact, gwapiv1.PathMatchPathPrefix, gwapiv1.PathMatchRegularExpression, "Bogus"}
+		switch kind % 3 {
+		case 0:
+			m := gwapiv1.HTTPRouteMatch{Path: &gwapiv1.HTTPPathMatch{Type: &types[int(pathType)%len(types)], Value: &path}}
+			if header != "" {
+				m.Headers = []gwapiv1.HTTPHeaderMatch{{Name: gwapiv1.HTTPHeaderName(header), Value: path}}
+			}
+			in.HTTPRoutes = append(in.HTTPRoutes, &gwapiv1.HTTPRoute{ObjectMeta: meta, Spec: gwapiv1.HTTPRouteSpec{
+				CommonRouteSpec: gwapiv1.CommonRouteSpec{ParentRefs: []gwapiv1.ParentReference{parent}}, Hostnames: hosts,
+				Rules: []gwapiv1.HTTPRouteRule{{Matches: []gwapiv1.HTTPRouteMatch{m}, BackendRefs: []gwapiv1.HTTPBackendRef{{BackendRef: ref}}}}}})
+		case 1:
+			mt := gwapiv1.GRPCMethodMatchType([]string{"Exact", "RegularExpression"}[pathType%2])
+			m := gwapiv1.GRPCRouteMatch{Method: &gwapiv1.GRPCMethodMatch{Type: &mt, Service: &path, Method: &header}}
+			in.GRPCRoutes = append(in.GRPCRoutes, &gwapiv1.GRPCRoute{ObjectMeta: meta, Spec: gwapiv1.GRPCRouteSpec{
+				CommonRouteSpec: gwapiv1.CommonRouteSpec{ParentRefs: []gwapiv1.ParentReference{parent}}, Hostnames: hosts,
+				Rules: []gwapiv1.GRPCRouteRule{{Matches: []gwapiv1.GRPCRouteMatch{m}, BackendRefs: []gwapiv1.GRPCBackendRef{{BackendRef: ref}}}}}})
+		default:
+			in.TLSRoutes = append(in.TLSRoutes, &gwapiv1.TLSRoute{ObjectMeta: meta, Spec: gwapiv1.TLSRouteSpec{
+				CommonRouteSpec: gwapiv1.CommonRouteSpec{ParentRefs: []gwapiv1.ParentReference{parent}}, Hostnames: hosts,
+				Rules: []gwapiv1.TLSRouteRule{{BackendRefs: []gwapiv1.BackendRef{ref}}}}})
+		}
+		first := render(t, Resolve(in))
+		if again := render(t, Resolve(in)); !bytes.Equal(first, again) {
+			t.Fatalf("two resolutions differ:\n%s", firstDiff(first, again))
+		}
+		rev := in
+		rev.HTTPRoutes, rev.GRPCRoutes, rev.TLSRoutes = slices.Clone(in.HTTPRoutes), slices.Clone(in.GRPCRoutes), slices.Clone(in.TLSRoutes)
+		rev.Services, rev.Secrets = slices.Clone(in.Services), slices.Clone(in.Secrets)
+		slices.Reverse(rev.HTTPRoutes)
+		slices.Reverse(rev.GRPCRoutes)
+		slices.Reverse(rev.TLSRoutes)
+		slices.Reverse(rev.Services)
+		slices.Reverse(rev.Secrets)
+		if reordered := render(t, Resolve(rev)); !bytes.Equal(first, reordered) {
+			t.Fatalf("input order changed the output:\n%s", firstDiff(first, reordered))
+		}
+	})
+}
+
+func ptr[T any](v T) *T { return &v }

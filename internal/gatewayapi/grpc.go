@@ -1,0 +1,99 @@
+package gatewayapi
+
+import (
+	"fmt"
+	"regexp"
+
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/flotilla-dev/flotilla/internal/model"
+)
+
+// grpcRoute converts a GRPCRoute. Method matches become path matches on "/<service>/<method>":
+// service and method gives an Exact path, a service alone a PathPrefix, anything else a regular
+// expression; they are ranked by service, then method length, as the gRPC precedence rules say.
+func (r *resolver) grpcRoute(gr *gwapiv1.GRPCRoute) *route {
+	rt := &route{kind: kindGRPCRoute, meta: &gr.ObjectMeta, parentRefs: gr.Spec.ParentRefs, hostnames: gr.Spec.Hostnames}
+	for i, rule := range gr.Spec.Rules {
+		filters, bad := r.grpcFilters(rt, rule.Filters)
+		if bad != "" {
+			rt.invalid = fmt.Sprintf("rule %d: %s", i, bad)
+			return rt
+		}
+		refs := make([]gwapiv1.BackendRef, len(rule.BackendRefs))
+		perBackend := make([][]model.Filter, len(rule.BackendRefs))
+		for j, br := range rule.BackendRefs {
+			refs[j] = br.BackendRef
+			f, bad := r.grpcFilters(rt, br.Filters)
+			if bad != "" {
+				rt.invalid = fmt.Sprintf("rule %d backendRef %d: %s", i, j, bad)
+				return rt
+			}
+			perBackend[j] = f
+		}
+		backends := r.weighted(rt, refs, func(j int) []model.Filter { return perBackend[j] })
+		matches := rule.Matches
+		if len(matches) == 0 {
+			matches = []gwapiv1.GRPCRouteMatch{{}}
+		}
+		for j, m := range matches {
+			mm, bad := grpcMatch(m)
+			if bad != "" {
+				rt.invalid = fmt.Sprintf("rule %d match %d: %s", i, j, bad)
+				return rt
+			}
+			e := newEntry(rt, i, j, mm)
+			e.route.Filters, e.route.Backends = filters, backends
+			// gRPC precedence: service and method, then the longest service, then the longest
+			// method; a rule without a method match comes after every path match.
+			if mm.Path != nil && mm.Path.Type != model.MatchExact {
+				e.pathRank, e.pathLen, e.pathLen2 = 1, len(ptrOrZero(m.Method.Service)), len(ptrOrZero(m.Method.Method))
+			}
+			rt.entries = append(rt.entries, e)
+		}
+	}
+	return rt
+}
+
+func grpcMatch(m gwapiv1.GRPCRouteMatch) (model.Match, string) {
+	out := model.Match{GRPC: true}
+	if mm := m.Method; mm != nil && (mm.Service != nil || mm.Method != nil) {
+		svc, method := ptrOrZero(mm.Service), ptrOrZero(mm.Method)
+		regex := mm.Type != nil && *mm.Type == gwapiv1.GRPCMethodMatchRegularExpression
+		switch {
+		case regex:
+			for _, s := range []string{svc, method} {
+				if _, err := regexp.Compile(s); err != nil {
+					return out, fmt.Sprintf("invalid regular expression %q", s)
+				}
+			}
+			out.Path = &model.StringMatch{Type: model.MatchRegex, Value: "/" + orAny(svc) + "/" + orAny(method)}
+		case svc != "" && method != "":
+			out.Path = &model.StringMatch{Type: model.MatchExact, Value: "/" + svc + "/" + method}
+		case svc != "":
+			out.Path = &model.StringMatch{Type: model.MatchPathPrefix, Value: "/" + svc}
+		default:
+			out.Path = &model.StringMatch{Type: model.MatchRegex, Value: "/[^/]+/" + regexp.QuoteMeta(method)}
+		}
+	}
+	seen := map[string]bool{}
+	for _, h := range m.Headers {
+		if seen[string(h.Name)] {
+			continue
+		}
+		seen[string(h.Name)] = true
+		sm, bad := stringMatch(string(h.Name), (*string)(h.Type), h.Value)
+		if bad != "" {
+			return out, bad
+		}
+		out.Headers = append(out.Headers, sm)
+	}
+	return out, ""
+}
+
+func orAny(s string) string {
+	if s == "" {
+		return "[^/]+"
+	}
+	return s
+}

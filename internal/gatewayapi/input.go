@@ -1,0 +1,57 @@
+package gatewayapi
+
+import (
+	"crypto/tls"
+	"encoding/pem"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+)
+
+// Input is a read-only snapshot of everything one Gateway's resolution may read. The controller
+// fills it from its cache (objects may be shared with the cache: Resolve never writes them); tests
+// fill it from YAML. Objects that do not concern the Gateway are allowed and ignored.
+type Input struct {
+	Gateway *gwapiv1.Gateway
+	// ControllerName is written into every route parent status.
+	ControllerName gwapiv1.GatewayController
+
+	ListenerSets    []*gwapiv1.ListenerSet
+	HTTPRoutes      []*gwapiv1.HTTPRoute
+	GRPCRoutes      []*gwapiv1.GRPCRoute
+	TLSRoutes       []*gwapiv1.TLSRoute
+	TCPRoutes       []*gwapiv1.TCPRoute
+	UDPRoutes       []*gwapiv1.UDPRoute
+	ReferenceGrants []*gwapiv1.ReferenceGrant
+	Services        []*corev1.Service
+	EndpointSlices  []*discoveryv1.EndpointSlice
+	Secrets         []SecretInfo
+	Namespaces      []*corev1.Namespace
+}
+
+// SecretInfo is what resolution needs to know of a Secret: never its data.
+type SecretInfo struct {
+	Namespace string
+	Name      string
+	Type      corev1.SecretType
+	// ValidTLS says tls.crt holds at least one PEM certificate and tls.key a PEM private key that
+	// matches it.
+	ValidTLS bool
+}
+
+// SecretInfoFrom summarises a Secret for Input: the controller calls it in a cache transform so
+// that certificate data is parsed once per change.
+func SecretInfoFrom(s *corev1.Secret) SecretInfo {
+	info := SecretInfo{Namespace: s.Namespace, Name: s.Name, Type: s.Type}
+	crt, key := s.Data[corev1.TLSCertKey], s.Data[corev1.TLSPrivateKeyKey]
+	if len(crt) == 0 || len(key) == 0 {
+		return info
+	}
+	if b, _ := pem.Decode(crt); b == nil || b.Type != "CERTIFICATE" {
+		return info
+	}
+	_, err := tls.X509KeyPair(crt, key)
+	info.ValidTLS = err == nil
+	return info
+}

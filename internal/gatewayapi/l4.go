@@ -1,0 +1,44 @@
+package gatewayapi
+
+import (
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/flotilla-dev/flotilla/internal/model"
+)
+
+// l4Route converts a TLS, TCP or UDP route: the backends of all its rules, merged in order (these
+// routes have no matches, so rules cannot tell connections apart).
+func (r *resolver) l4Route(kind gwapiv1.Kind, rt *route, rules [][]gwapiv1.BackendRef) *route {
+	rt.kind = kind
+	rt.backends = &model.Backends{}
+	for _, refs := range rules {
+		b := r.weighted(rt, refs, nil)
+		rt.backends.Clusters = append(rt.backends.Clusters, b.Clusters...)
+		rt.backends.InvalidWeight += b.InvalidWeight
+	}
+	return rt
+}
+
+func (r *resolver) tlsRoute(tr *gwapiv1.TLSRoute) *route {
+	rules := make([][]gwapiv1.BackendRef, 0, len(tr.Spec.Rules))
+	for _, rule := range tr.Spec.Rules {
+		rules = append(rules, rule.BackendRefs)
+	}
+	return r.l4Route(kindTLSRoute, &route{meta: &tr.ObjectMeta, parentRefs: tr.Spec.ParentRefs, hostnames: tr.Spec.Hostnames}, rules)
+}
+
+func (r *resolver) tcpRoute(tr *gwapiv1.TCPRoute) *route {
+	rules := make([][]gwapiv1.BackendRef, 0, len(tr.Spec.Rules))
+	for _, rule := range tr.Spec.Rules {
+		rules = append(rules, rule.BackendRefs)
+	}
+	return r.l4Route(kindTCPRoute, &route{meta: &tr.ObjectMeta, parentRefs: tr.Spec.ParentRefs}, rules)
+}
+
+func (r *resolver) udpRoute(ur *gwapiv1.UDPRoute) *route {
+	rules := make([][]gwapiv1.BackendRef, 0, len(ur.Spec.Rules))
+	for _, rule := range ur.Spec.Rules {
+		rules = append(rules, rule.BackendRefs)
+	}
+	return r.l4Route(kindUDPRoute, &route{meta: &ur.ObjectMeta, parentRefs: ur.Spec.ParentRefs}, rules)
+}

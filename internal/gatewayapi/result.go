@@ -1,0 +1,63 @@
+package gatewayapi
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/flotilla-dev/flotilla/internal/model"
+)
+
+// Result is what Resolve decided: the fleet model and the status every object should report.
+// Conditions carry observedGeneration and no lastTransitionTime (the status writer keeps it).
+type Result struct {
+	Fleet model.Fleet `json:"fleet"`
+	// Listeners are the Gateway's own listener entries, in spec order.
+	Listeners []gwapiv1.ListenerStatus `json:"listeners,omitempty"`
+	// AttachedListenerSets counts the accepted ListenerSets of the Gateway.
+	AttachedListenerSets int32 `json:"attachedListenerSets"`
+	// InvalidListeners names the Gateway's listeners that are not accepted or conflicted, for the
+	// Gateway's own Accepted condition (ListenersNotValid), in spec order.
+	InvalidListeners []gwapiv1.SectionName `json:"invalidListeners,omitempty"`
+	// ListenerSets that name the Gateway as their parent, sorted by namespace and name.
+	ListenerSets []ListenerSetStatus `json:"listenerSets,omitempty"`
+	// Routes with at least one parentRef to the Gateway or one of its ListenerSets, sorted by kind,
+	// namespace and name.
+	Routes []RouteStatus `json:"routes,omitempty"`
+}
+
+// ListenerSetStatus is the status of one ListenerSet.
+type ListenerSetStatus struct {
+	Namespace  string                        `json:"namespace"`
+	Name       string                        `json:"name"`
+	Conditions []metav1.Condition            `json:"conditions"`
+	Listeners  []gwapiv1.ListenerEntryStatus `json:"listeners,omitempty"`
+}
+
+// RouteStatus is one route's parent entries for this Gateway: one per parentRef that points at the
+// Gateway or one of its ListenerSets, in parentRefs order (equal parentRefs share one entry).
+type RouteStatus struct {
+	Kind      string                      `json:"kind"`
+	Namespace string                      `json:"namespace"`
+	Name      string                      `json:"name"`
+	Parents   []gwapiv1.RouteParentStatus `json:"parents"`
+}
+
+// conds builds a condition list with one observedGeneration.
+type conds struct {
+	gen  int64
+	list []metav1.Condition
+}
+
+func (c *conds) set(t string, ok bool, reason, msg string) {
+	s := metav1.ConditionFalse
+	if ok {
+		s = metav1.ConditionTrue
+	}
+	for i := range c.list {
+		if c.list[i].Type == t {
+			c.list[i] = metav1.Condition{Type: t, Status: s, Reason: reason, Message: msg, ObservedGeneration: c.gen}
+			return
+		}
+	}
+	c.list = append(c.list, metav1.Condition{Type: t, Status: s, Reason: reason, Message: msg, ObservedGeneration: c.gen})
+}

@@ -1,0 +1,151 @@
+package model
+
+// FilterType names a route filter.
+type FilterType string
+
+// Filter types, as Gateway API names them.
+const (
+	FilterRequestHeaders  FilterType = "RequestHeaderModifier"
+	FilterResponseHeaders FilterType = "ResponseHeaderModifier"
+	FilterURLRewrite      FilterType = "URLRewrite"
+	FilterMirror          FilterType = "RequestMirror"
+	FilterCORS            FilterType = "CORS"
+)
+
+// Filter is one route (or backend) filter; the field named by Type is set.
+type Filter struct {
+	Type            FilterType      `json:"type"`
+	RequestHeaders  *HeaderModifier `json:"requestHeaders,omitempty"`
+	ResponseHeaders *HeaderModifier `json:"responseHeaders,omitempty"`
+	URLRewrite      *URLRewrite     `json:"urlRewrite,omitempty"`
+	Mirror          *Mirror         `json:"mirror,omitempty"`
+	CORS            *CORS           `json:"cors,omitempty"`
+}
+
+// Header is a header name and value.
+type Header struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// HeaderModifier sets, adds and removes headers (in the route's order).
+type HeaderModifier struct {
+	Set    []Header `json:"set,omitempty"`
+	Add    []Header `json:"add,omitempty"`
+	Remove []string `json:"remove,omitempty"`
+}
+
+// PathModifier rewrites a path: the full path, or the part that the route's PathPrefix matched.
+type PathModifier struct {
+	ReplaceFullPath    *string `json:"replaceFullPath,omitempty"`
+	ReplacePrefixMatch *string `json:"replacePrefixMatch,omitempty"`
+}
+
+// URLRewrite rewrites the Host header and/or the path before forwarding.
+type URLRewrite struct {
+	Hostname string        `json:"hostname,omitempty"`
+	Path     *PathModifier `json:"path,omitempty"`
+}
+
+// Redirect answers with a redirect; unset fields keep the request's values.
+type Redirect struct {
+	Scheme     string        `json:"scheme,omitempty"`
+	Hostname   string        `json:"hostname,omitempty"`
+	Path       *PathModifier `json:"path,omitempty"`
+	Port       int32         `json:"port,omitempty"`
+	StatusCode int           `json:"statusCode"`
+}
+
+// Mirror copies a share of requests to a cluster, ignoring the answers.
+type Mirror struct {
+	Cluster string `json:"cluster"`
+	// Numerator/Denominator of requests mirrored (100/100 when the route gives no percentage).
+	Numerator   int32 `json:"numerator"`
+	Denominator int32 `json:"denominator"`
+}
+
+// CORS is a CORS policy.
+type CORS struct {
+	AllowOrigins     []string `json:"allowOrigins,omitempty"`
+	AllowCredentials bool     `json:"allowCredentials,omitempty"`
+	AllowMethods     []string `json:"allowMethods,omitempty"`
+	AllowHeaders     []string `json:"allowHeaders,omitempty"`
+	ExposeHeaders    []string `json:"exposeHeaders,omitempty"`
+	MaxAge           int32    `json:"maxAge,omitempty"`
+}
+
+// Timeouts are Gateway API durations ("10s", "500ms"), empty for none.
+type Timeouts struct {
+	Request        string `json:"request,omitempty"`
+	BackendRequest string `json:"backendRequest,omitempty"`
+}
+
+// Retry retries failed requests.
+type Retry struct {
+	Codes    []int  `json:"codes,omitempty"`
+	Attempts int    `json:"attempts,omitempty"`
+	Backoff  string `json:"backoff,omitempty"`
+}
+
+// Backends is a weighted choice of clusters. InvalidWeight is the share of traffic that went to
+// backends that could not be resolved: it MUST be answered with a 500 (a gRPC route answers with
+// gRPC status UNAVAILABLE instead). A Backends with no Clusters and a non-zero InvalidWeight
+// answers every request with a 500.
+type Backends struct {
+	Clusters      []WeightedCluster `json:"clusters,omitempty"`
+	InvalidWeight uint32            `json:"invalidWeight,omitempty"`
+}
+
+// WeightedCluster is one backend of a Backends, in the route's order.
+type WeightedCluster struct {
+	Cluster string `json:"cluster"`
+	Weight  uint32 `json:"weight"`
+	// Filters apply only to requests sent to this backend.
+	Filters []Filter `json:"filters,omitempty"`
+}
+
+// ClusterProtocol is what Envoy speaks to a cluster's endpoints.
+type ClusterProtocol string
+
+// Cluster protocols: plain TCP/UDP, HTTP/1.1, HTTP/1.1 with WebSocket upgrades, cleartext HTTP/2,
+// and gRPC (HTTP/2).
+const (
+	ClusterTCP       ClusterProtocol = "TCP"
+	ClusterUDP       ClusterProtocol = "UDP"
+	ClusterHTTP      ClusterProtocol = "HTTP"
+	ClusterWebSocket ClusterProtocol = "WebSocket"
+	ClusterH2C       ClusterProtocol = "H2C"
+	ClusterGRPC      ClusterProtocol = "GRPC"
+)
+
+// Cluster is a set of endpoints of one Service port.
+type Cluster struct {
+	// Name is "<ns>/<service>/<port>/<protocol>" in lower case.
+	Name     string          `json:"name"`
+	Protocol ClusterProtocol `json:"protocol"`
+	// Service is "<ns>/<name>" and Port its port number, for logs and stats.
+	Service string `json:"service"`
+	Port    int32  `json:"port"`
+	// Endpoints sorted by address and port.
+	Endpoints []Endpoint `json:"endpoints,omitempty"`
+}
+
+// Endpoint is one address of a cluster. Ready endpoints take traffic; serving but terminating ones
+// only when no endpoint is ready (Kubernetes' own rule).
+type Endpoint struct {
+	Address     string `json:"address"`
+	Port        int32  `json:"port"`
+	Ready       bool   `json:"ready"`
+	Serving     bool   `json:"serving"`
+	Terminating bool   `json:"terminating,omitempty"`
+	Zone        string `json:"zone,omitempty"`
+}
+
+// Secret is a TLS certificate and key held in a Kubernetes Secret; the translator reads the data
+// itself and hands it to Envoy over SDS.
+type Secret struct {
+	// Name is "<ns>/<name>" of the Kubernetes Secret.
+	Name      string `json:"name"`
+	Namespace string `json:"namespace"`
+	Secret    string `json:"secret"`
+}

@@ -1,0 +1,115 @@
+// Package model is Flotilla's intermediate representation of one fleet: what its Envoys listen on,
+// how they route and where they send traffic. Plain, sorted Go structs; no Kubernetes or Envoy types.
+package model
+
+// Protocol is what a Listener speaks on its port.
+type Protocol string
+
+// Listener protocols. HTTPS and TLS share a port (both dispatch on SNI), so a Listener of protocol
+// TLS may carry HTTPS filter chains as well.
+const (
+	ProtocolHTTP  Protocol = "HTTP"
+	ProtocolHTTPS Protocol = "HTTPS"
+	ProtocolTLS   Protocol = "TLS"
+	ProtocolTCP   Protocol = "TCP"
+	ProtocolUDP   Protocol = "UDP"
+)
+
+// Fleet is everything one Gateway's Envoys need. Every slice is sorted: Listeners by port and
+// protocol, Clusters and Secrets by name.
+type Fleet struct {
+	// Key is the fleet key, "<gateway-namespace>/<gateway-name>".
+	Key       string     `json:"key"`
+	Listeners []Listener `json:"listeners,omitempty"`
+	Clusters  []Cluster  `json:"clusters,omitempty"`
+	Secrets   []Secret   `json:"secrets,omitempty"`
+}
+
+// Listener is one port of the fleet. Exactly one of VirtualHosts (HTTP), FilterChains (HTTPS and
+// TLS), or Backends (TCP, UDP) is used.
+type Listener struct {
+	// Name is "<protocol>-<port>" in lower case, e.g. "http-80": unique in the fleet.
+	Name     string   `json:"name"`
+	Port     int32    `json:"port"`
+	Protocol Protocol `json:"protocol"`
+	// Sources are the Gateway API listeners merged into this port, as
+	// "Gateway/<ns>/<name>/<section>" or "ListenerSet/<ns>/<name>/<section>", sorted.
+	Sources []string `json:"sources,omitempty"`
+	// VirtualHosts of a plain HTTP port, sorted by name.
+	VirtualHosts []VirtualHost `json:"virtualHosts,omitempty"`
+	// FilterChains of an HTTPS/TLS port, sorted by name.
+	FilterChains []FilterChain `json:"filterChains,omitempty"`
+	// Backends of a TCP or UDP port (empty: connections are refused).
+	Backends *Backends `json:"backends,omitempty"`
+}
+
+// FilterChain is one SNI-selected chain of an HTTPS or TLS port.
+type FilterChain struct {
+	// Name is unique within the Listener.
+	Name string `json:"name"`
+	// ServerNames are the SNI values the chain accepts, sorted; empty matches any (or none).
+	ServerNames []string `json:"serverNames,omitempty"`
+	// TLS terminates the connection with these certificates; nil is TLS passthrough.
+	TLS *TLSTermination `json:"tls,omitempty"`
+	// VirtualHosts of a terminated HTTPS chain, sorted by name.
+	VirtualHosts []VirtualHost `json:"virtualHosts,omitempty"`
+	// Backends of a TLS chain (passthrough, or terminated and proxied as TCP).
+	Backends *Backends `json:"backends,omitempty"`
+}
+
+// TLSTermination says how a chain terminates TLS.
+type TLSTermination struct {
+	// CertificateSecrets name Secrets of the Fleet (Secret.Name), in listener order.
+	CertificateSecrets []string `json:"certificateSecrets"`
+}
+
+// VirtualHost is a set of domains and the routes that serve them.
+type VirtualHost struct {
+	// Name is unique within its Listener or FilterChain.
+	Name string `json:"name"`
+	// Domains are exact ("foo.example.com"), wildcard ("*.example.com") or "*", sorted.
+	Domains []string `json:"domains"`
+	// Routes in match order: the first route that matches a request serves it.
+	Routes []Route `json:"routes,omitempty"`
+}
+
+// Route is one match of one rule of an HTTPRoute or GRPCRoute, with its action.
+type Route struct {
+	// Name is "<kind>/<ns>/<name>/rule/<i>/match/<j>": unique and stable.
+	Name  string `json:"name"`
+	Match Match  `json:"match"`
+	// Filters run in order before the action.
+	Filters []Filter `json:"filters,omitempty"`
+	// Exactly one of Redirect or Backends is set.
+	Redirect *Redirect `json:"redirect,omitempty"`
+	Backends *Backends `json:"backends,omitempty"`
+	Timeouts *Timeouts `json:"timeouts,omitempty"`
+	Retry    *Retry    `json:"retry,omitempty"`
+}
+
+// MatchType is how a value is compared.
+type MatchType string
+
+// Match types. PathPrefix matches whole path segments, as Gateway API defines.
+const (
+	MatchExact      MatchType = "Exact"
+	MatchPathPrefix MatchType = "PathPrefix"
+	MatchRegex      MatchType = "RegularExpression"
+)
+
+// Match is a request match: every set field must match.
+type Match struct {
+	Path        *StringMatch  `json:"path,omitempty"`
+	Method      string        `json:"method,omitempty"`
+	Headers     []StringMatch `json:"headers,omitempty"`
+	QueryParams []StringMatch `json:"queryParams,omitempty"`
+	// GRPC says the route came from a GRPCRoute (HTTP/2, gRPC status on errors).
+	GRPC bool `json:"grpc,omitempty"`
+}
+
+// StringMatch matches a path, header or query parameter value (Name is empty for a path).
+type StringMatch struct {
+	Name  string    `json:"name,omitempty"`
+	Type  MatchType `json:"type"`
+	Value string    `json:"value"`
+}

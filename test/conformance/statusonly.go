@@ -1,0 +1,29 @@
+// Package conformance runs the Gateway API v1.6.3 conformance suite against Flotilla: the whole
+// suite against the cluster in KUBECONFIG (`make conformance`), or the tests that need no data
+// plane against the local control plane with the real manager (`make conformance-local`).
+package conformance
+
+// statusOnly are the conformance tests that check status and conditions only (no traffic through
+// Envoy), so they can pass against the local control plane. From ../../../shared/reference.
+var statusOnly = []string{
+	"BackendTLSPolicyObservedGenerationBump", "GatewayInfrastructureMetadata", "GatewayInvalidParametersRef",
+	"GatewayListenerUnsupportedProtocol", "GatewayInvalidRouteKind", "GatewayInvalidTLSBackendConfiguration",
+	"GatewayInvalidTLSConfiguration", "GatewayModifyListeners", "GatewayObservedGenerationBump",
+	"GatewayOptionalAddressValue", "GatewaySecretInvalidReferenceGrant", "GatewaySecretMissingReferenceGrant",
+	"GatewaySecretReferenceGrantAllInNamespace", "GatewaySecretReferenceGrantSpecific", "GatewayStaticAddresses",
+	"GatewayWithAttachedRoutes", "GatewayWithAttachedRoutesWithPort8080",
+	"GatewayInvalidFrontendClientCertificateValidation", "GatewayClassObservedGenerationBump",
+	"HTTPRouteDisallowedKind", "HTTPRouteInvalidCrossNamespaceParentRef",
+	"HTTPRouteInvalidParentRefNotMatchingListenerPort", "HTTPRouteInvalidParentRefNotMatchingSectionName",
+	"HTTPRouteInvalidParentRefSectionNameNotMatchingPort", "HTTPRouteObservedGenerationBump",
+	"ListenerSetAllowedNamespaceNone", "ListenerSetAllowedNamespaceSame", "ListenerSetAllowedNamespaceSelector",
+	"ListenerSetAllowedRoutesSupportedKinds", "ListenerSetDefaultNotAllowed", "ListenerSetHostnameConflict",
+	"ListenerSetProtocolConflict", "ListenerSetReferenceGrant", "ListenerSetRouteStatusScopedToParentRef",
+	"TCPRouteInvalidBackendRefNonexistent", "TCPRouteInvalidCrossNamespaceBackendRef", "TCPRouteInvalidNonTCPListener",
+	"TLSRouteInvalidBackendRefNonexistent", "TLSRouteInvalidBackendRefUnknownKind",
+	"TLSRouteInvalidNoMatchingListenerHostname", "TLSRouteInvalidNoMatchingListener", "TLSRouteInvalidReferenceGrant",
+	"TLSRouteListenerMixedTerminationNotSupported", "TLSRouteListenerPassthroughSupportedKinds",
+	"TLSRouteListenerTerminateNotSupported", "TLSRouteListenerTerminateSupportedKinds",
+	"UDPRouteInvalidBackendRefNonexistent", "UDPRouteInvalidCrossNamespaceBackendRef",
+	"UDPRouteMultipleRoutesAttachment", "UDPRouteNotAllowedByListeners",
+}

@@ -34,6 +34,8 @@ type GatewayReconciler struct {
 	Applier      *Applier
 	Certificates *Certificates
 	Defaults     provisioner.Defaults
+	// Unserved are the kinds whose CRDs were missing at start-up (not watched, not resolved).
+	Unserved []string
 }
 
 // RBAC is what this code uses and no more: fleet objects are applied (create, patch) and removed
@@ -49,6 +51,9 @@ type GatewayReconciler struct {
 // +kubebuilder:rbac:groups=autoscaling,resources=horizontalpodautoscalers,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=cert-manager.io,resources=certificates,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=httproutes;grpcroutes;tlsroutes;tcproutes;udproutes;listenersets;referencegrants,verbs=get;list;watch
+// +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=httproutes/status;grpcroutes/status;tlsroutes/status;tcproutes/status;udproutes/status;listenersets/status,verbs=get;update
+// +kubebuilder:rbac:groups=discovery.k8s.io,resources=endpointslices,verbs=get;list;watch
 
 // Reconcile provisions one Gateway's fleet and writes its status.
 func (r *GatewayReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
@@ -73,6 +78,12 @@ func (r *GatewayReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	if err != nil {
 		return reconcile.Result{}, err
 	}
+	res, err := r.resolve(ctx, gw)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	fs.listeners, fs.invalidListeners = res.result.Listeners, res.result.InvalidListeners
+	fs.attachedListenerSets = res.result.AttachedListenerSets
 	var before *metav1.Condition
 	var after metav1.Condition
 	if _, err := r.Status.Update(ctx, req.NamespacedName, gw, func() {
@@ -85,6 +96,12 @@ func (r *GatewayReconciler) Reconcile(ctx context.Context, req reconcile.Request
 		return reconcile.Result{}, err
 	}
 	recordTransition(r.Recorder, gw, before, after)
+	if err := r.writeListenerSetStatuses(ctx, res); err != nil {
+		return reconcile.Result{}, err
+	}
+	if err := r.writeRouteStatuses(ctx, gw, res); err != nil {
+		return reconcile.Result{}, err
+	}
 	return reconcile.Result{RequeueAfter: requeue}, nil
 }
 

@@ -133,7 +133,7 @@ func newBenchWorld(b *testing.B) *benchWorld {
 	builder := fake.NewClientBuilder().WithScheme(scheme.New()).
 		WithStatusSubresource(&gwapiv1.Gateway{}, &gwapiv1.GatewayClass{}, &flotillav1alpha1.FleetClass{}, &flotillav1alpha1.FleetConfig{}).
 		WithObjects(objs...)
-	if err := SetupIndexes(context.Background(), builderIndexer{builder}); err != nil {
+	if err := SetupIndexes(context.Background(), builderIndexer{builder}, nil); err != nil {
 		b.Fatal(err)
 	}
 	w.api = builder.Build()

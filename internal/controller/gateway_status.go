@@ -30,6 +30,10 @@ type fleetState struct {
 	addressProblems []provisioner.AddressProblem
 	deployment      *appsv1.Deployment
 	service         *corev1.Service
+	// listeners, invalidListeners and attachedListenerSets are what resolve decided.
+	listeners            []gwapiv1.ListenerStatus
+	invalidListeners     []gwapiv1.SectionName
+	attachedListenerSets int32
 }
 
 // gatewayStatus computes the Gateway's conditions, addresses and listener entries into st.
@@ -48,15 +52,33 @@ func gatewayStatus(gw *gwapiv1.Gateway, fs fleetState, st *gwapiv1.GatewayStatus
 		set(gwapiv1.GatewayConditionAccepted, metav1.ConditionFalse, gwapiv1.GatewayReasonInvalidParameters, fs.refused+fleetNote)
 	case fs.unsupportedAddress != "":
 		set(gwapiv1.GatewayConditionAccepted, metav1.ConditionFalse, gwapiv1.GatewayReasonUnsupportedAddress, fs.unsupportedAddress+fleetNote)
+	case len(fs.invalidListeners) > 0 && len(fs.invalidListeners) >= len(gw.Spec.Listeners):
+		set(gwapiv1.GatewayConditionAccepted, metav1.ConditionFalse, gwapiv1.GatewayReasonListenersNotValid,
+			"No listener is valid: "+joinNames(fs.invalidListeners))
+	case len(fs.invalidListeners) > 0:
+		set(gwapiv1.GatewayConditionAccepted, metav1.ConditionTrue, gwapiv1.GatewayReasonListenersNotValid,
+			"Gateway accepted; these listeners are not valid: "+joinNames(fs.invalidListeners))
 	default:
 		set(gwapiv1.GatewayConditionAccepted, metav1.ConditionTrue, gwapiv1.GatewayReasonAccepted, "Gateway accepted; its Envoy fleet is provisioned")
 	}
 
 	st.Addresses = serviceAddresses(fs.service)
-	accepted := fs.refused == "" && fs.unsupportedAddress == ""
+	accepted := fs.refused == "" && fs.unsupportedAddress == "" &&
+		(len(fs.invalidListeners) == 0 || len(fs.invalidListeners) < len(gw.Spec.Listeners))
 	programmed, reason, msg := programmedState(fs, accepted)
 	set(gwapiv1.GatewayConditionProgrammed, programmed, reason, msg)
-	st.Listeners = listenerStatuses(gw, st.Listeners, programmed == metav1.ConditionTrue)
+	st.Listeners = listenerStatuses(fs.listeners, st.Listeners, programmed == metav1.ConditionTrue)
+	if gw.Spec.AllowedListeners != nil || fs.attachedListenerSets > 0 {
+		st.AttachedListenerSets = &fs.attachedListenerSets
+	}
+}
+
+func joinNames(names []gwapiv1.SectionName) string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = string(n)
+	}
+	return strings.Join(out, ", ")
 }
 
 func programmedState(fs fleetState, accepted bool) (metav1.ConditionStatus, gwapiv1.GatewayConditionReason, string) {
@@ -129,85 +151,30 @@ func serviceAddresses(svc *corev1.Service) []gwapiv1.GatewayStatusAddress {
 	return out
 }
 
-// routeKindsFor is what each listener protocol can carry.
-var routeKindsFor = map[gwapiv1.ProtocolType][]gwapiv1.Kind{
-	gwapiv1.HTTPProtocolType:  {"HTTPRoute", "GRPCRoute"},
-	gwapiv1.HTTPSProtocolType: {"HTTPRoute", "GRPCRoute"},
-	gwapiv1.TLSProtocolType:   {"TLSRoute"},
-	gwapiv1.TCPProtocolType:   {"TCPRoute"},
-	gwapiv1.UDPProtocolType:   {"UDPRoute"},
-}
-
-// listenerStatuses gives each listener its entry: supported kinds and conditions. Route attachment
-// counts stay as they were (routes are resolved elsewhere).
-func listenerStatuses(gw *gwapiv1.Gateway, prev []gwapiv1.ListenerStatus, programmed bool) []gwapiv1.ListenerStatus {
-	out := make([]gwapiv1.ListenerStatus, 0, len(gw.Spec.Listeners))
-	for _, l := range gw.Spec.Listeners {
-		ls := gwapiv1.ListenerStatus{Name: l.Name, SupportedKinds: []gwapiv1.RouteGroupKind{}}
+// listenerStatuses takes resolve's listener entries, keeps lastTransitionTime of conditions that did
+// not change, and says Pending instead of Programmed while the fleet itself is not programmed.
+func listenerStatuses(resolved, prev []gwapiv1.ListenerStatus, programmed bool) []gwapiv1.ListenerStatus {
+	out := make([]gwapiv1.ListenerStatus, 0, len(resolved))
+	for _, r := range resolved {
+		conds := []metav1.Condition{}
 		for _, p := range prev {
-			if p.Name == l.Name {
-				ls.Conditions, ls.AttachedRoutes = slices.Clone(p.Conditions), p.AttachedRoutes
+			if p.Name == r.Name {
+				conds = slices.Clone(p.Conditions)
 			}
 		}
-		set := func(t gwapiv1.ListenerConditionType, s metav1.ConditionStatus, r gwapiv1.ListenerConditionReason, msg string) {
-			meta.SetStatusCondition(&ls.Conditions, metav1.Condition{Type: string(t), Status: s, Reason: string(r),
-				Message: msg, ObservedGeneration: gw.Generation})
+		for _, c := range conds {
+			if meta.FindStatusCondition(r.Conditions, c.Type) == nil {
+				meta.RemoveStatusCondition(&conds, c.Type)
+			}
 		}
-		kinds, ok := routeKindsFor[l.Protocol]
-		if !ok {
-			set(gwapiv1.ListenerConditionAccepted, metav1.ConditionFalse, gwapiv1.ListenerReasonUnsupportedProtocol,
-				fmt.Sprintf("Protocol %q is not supported", l.Protocol))
-			set(gwapiv1.ListenerConditionProgrammed, metav1.ConditionFalse, gwapiv1.ListenerReasonInvalid, "The listener is not accepted")
-			// Conditions of an earlier, supported protocol no longer say anything true.
-			meta.RemoveStatusCondition(&ls.Conditions, string(gwapiv1.ListenerConditionResolvedRefs))
-			meta.RemoveStatusCondition(&ls.Conditions, string(gwapiv1.ListenerConditionConflicted))
-			out = append(out, ls)
-			continue
+		for _, c := range r.Conditions {
+			if c.Type == string(gwapiv1.ListenerConditionProgrammed) && c.Status == metav1.ConditionTrue && !programmed {
+				c.Status, c.Reason, c.Message = metav1.ConditionFalse, string(gwapiv1.ListenerReasonPending), "Waiting for the fleet to be programmed"
+			}
+			meta.SetStatusCondition(&conds, c)
 		}
-		invalidKinds := filterKinds(l, kinds, &ls)
-		set(gwapiv1.ListenerConditionAccepted, metav1.ConditionTrue, gwapiv1.ListenerReasonAccepted, "Listener accepted")
-		set(gwapiv1.ListenerConditionConflicted, metav1.ConditionFalse, gwapiv1.ListenerReasonNoConflicts, "No conflicts")
-		if len(invalidKinds) > 0 {
-			set(gwapiv1.ListenerConditionResolvedRefs, metav1.ConditionFalse, gwapiv1.ListenerReasonInvalidRouteKinds,
-				fmt.Sprintf("Route kinds not supported on a %s listener: %s", l.Protocol, strings.Join(invalidKinds, ", ")))
-		} else {
-			set(gwapiv1.ListenerConditionResolvedRefs, metav1.ConditionTrue, gwapiv1.ListenerReasonResolvedRefs, "References resolved")
-		}
-		if programmed {
-			set(gwapiv1.ListenerConditionProgrammed, metav1.ConditionTrue, gwapiv1.ListenerReasonProgrammed, "Listener programmed")
-		} else {
-			set(gwapiv1.ListenerConditionProgrammed, metav1.ConditionFalse, gwapiv1.ListenerReasonPending, "Waiting for the fleet")
-		}
-		out = append(out, ls)
+		r.Conditions = conds
+		out = append(out, r)
 	}
 	return out
-}
-
-// filterKinds fills the listener's supportedKinds from allowedRoutes.kinds (or the protocol's
-// kinds) and returns the requested kinds the protocol cannot carry.
-func filterKinds(l gwapiv1.Listener, kinds []gwapiv1.Kind, ls *gwapiv1.ListenerStatus) []string {
-	group := gwapiv1.Group(gwapiv1.GroupName)
-	if l.AllowedRoutes == nil || len(l.AllowedRoutes.Kinds) == 0 {
-		for _, k := range kinds {
-			ls.SupportedKinds = append(ls.SupportedKinds, gwapiv1.RouteGroupKind{Group: &group, Kind: k})
-		}
-		return nil
-	}
-	var invalid []string
-	for _, rk := range l.AllowedRoutes.Kinds {
-		g := gwapiv1.Group(gwapiv1.GroupName)
-		if rk.Group != nil {
-			g = *rk.Group
-		}
-		ok := false
-		for _, k := range kinds {
-			ok = ok || (g == gwapiv1.GroupName && rk.Kind == k)
-		}
-		if ok {
-			ls.SupportedKinds = append(ls.SupportedKinds, gwapiv1.RouteGroupKind{Group: &group, Kind: rk.Kind})
-		} else {
-			invalid = append(invalid, fmt.Sprintf("%s/%s", g, rk.Kind))
-		}
-	}
-	return invalid
 }

@@ -13,6 +13,7 @@ import (
 	"k8s.io/utils/ptr"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
+	"github.com/flotilla-dev/flotilla/internal/gatewayapi"
 	"github.com/flotilla-dev/flotilla/internal/provisioner"
 )
 
@@ -210,6 +211,7 @@ func TestGatewayStatusConditions(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			gw := testGateway(listener("http", gwapiv1.HTTPProtocolType, 80))
+			tc.fs.listeners = gatewayapi.Resolve(gatewayapi.Input{Gateway: gw, ControllerName: ControllerName}).Listeners
 			var st gwapiv1.GatewayStatus
 			gatewayStatus(gw, tc.fs, &st)
 			if len(st.Conditions) != 2 {
@@ -224,9 +226,9 @@ func TestGatewayStatusConditions(t *testing.T) {
 				t.Fatalf("listeners = %+v, want one entry for http", st.Listeners)
 			}
 			// The listener is programmed exactly when the Gateway is.
-			lp := wantCondition{metav1.ConditionFalse, string(gwapiv1.ListenerReasonPending), "Waiting for the fleet", true}
+			lp := wantCondition{metav1.ConditionFalse, string(gwapiv1.ListenerReasonPending), "Waiting for the fleet", false}
 			if tc.programmed.status == metav1.ConditionTrue {
-				lp = wantCondition{metav1.ConditionTrue, string(gwapiv1.ListenerReasonProgrammed), "Listener programmed", true}
+				lp = wantCondition{metav1.ConditionTrue, string(gwapiv1.ListenerReasonProgrammed), "", false}
 			}
 			checkCondition(t, st.Listeners[0].Conditions, string(gwapiv1.ListenerConditionProgrammed), 4, lp)
 		})
@@ -324,150 +326,47 @@ func kindNames(rgks []gwapiv1.RouteGroupKind) []string {
 	return out
 }
 
-func TestListenerStatusesSupportedKinds(t *testing.T) {
-	cases := []struct {
-		proto gwapiv1.ProtocolType
-		want  []gwapiv1.RouteGroupKind
-	}{
-		{gwapiv1.HTTPProtocolType, kinds("HTTPRoute", "GRPCRoute")},
-		{gwapiv1.HTTPSProtocolType, kinds("HTTPRoute", "GRPCRoute")},
-		{gwapiv1.TLSProtocolType, kinds("TLSRoute")},
-		{gwapiv1.TCPProtocolType, kinds("TCPRoute")},
-		{gwapiv1.UDPProtocolType, kinds("UDPRoute")},
+// Listener entries come from resolve (golden-tested in internal/gatewayapi); the status keeps their
+// lastTransitionTime and says Pending while the fleet is not programmed.
+func TestGatewayStatusListenersFollowTheFleet(t *testing.T) {
+	gw := testGateway(listener("http", gwapiv1.HTTPProtocolType, 80), listener("bad", "SCTP", 81))
+	res := gatewayapi.Resolve(gatewayapi.Input{Gateway: gw, ControllerName: ControllerName})
+	fs := fleetState{fleetExists: true, deployment: testDeployment(corev1.ConditionFalse, 2, 0, 1), service: clusterIPService("10.0.0.1"),
+		listeners: res.Listeners, invalidListeners: res.InvalidListeners}
+	var st gwapiv1.GatewayStatus
+	gatewayStatus(gw, fs, &st)
+	if len(st.Listeners) != 2 {
+		t.Fatalf("listeners %+v", st.Listeners)
 	}
-	for _, tc := range cases {
-		t.Run(string(tc.proto), func(t *testing.T) {
-			gw := testGateway(listener("l", tc.proto, 8443))
-			ls := listenerStatuses(gw, nil, true)
-			if len(ls) != 1 {
-				t.Fatalf("got %d listener entries, want 1", len(ls))
-			}
-			if got, want := kindNames(ls[0].SupportedKinds), kindNames(tc.want); !reflect.DeepEqual(got, want) {
-				t.Errorf("supportedKinds = %v, want %v", got, want)
-			}
-			conds := ls[0].Conditions
-			if len(conds) != 4 {
-				t.Errorf("conditions = %+v, want Accepted, Conflicted, ResolvedRefs and Programmed", conds)
-			}
-			checkCondition(t, conds, string(gwapiv1.ListenerConditionAccepted), 4, wantCondition{metav1.ConditionTrue, string(gwapiv1.ListenerReasonAccepted), "Listener accepted", true})
-			checkCondition(t, conds, string(gwapiv1.ListenerConditionConflicted), 4, wantCondition{metav1.ConditionFalse, string(gwapiv1.ListenerReasonNoConflicts), "No conflicts", true})
-			checkCondition(t, conds, string(gwapiv1.ListenerConditionResolvedRefs), 4, wantCondition{metav1.ConditionTrue, string(gwapiv1.ListenerReasonResolvedRefs), "References resolved", true})
-			checkCondition(t, conds, string(gwapiv1.ListenerConditionProgrammed), 4, wantCondition{metav1.ConditionTrue, string(gwapiv1.ListenerReasonProgrammed), "Listener programmed", true})
-		})
-	}
+	checkCondition(t, st.Listeners[0].Conditions, string(gwapiv1.ListenerConditionProgrammed), gw.Generation,
+		wantCondition{metav1.ConditionFalse, string(gwapiv1.ListenerReasonPending), "Waiting for the fleet", false})
+	checkCondition(t, st.Listeners[1].Conditions, string(gwapiv1.ListenerConditionAccepted), gw.Generation,
+		wantCondition{metav1.ConditionFalse, string(gwapiv1.ListenerReasonUnsupportedProtocol), "", false})
+	checkCondition(t, st.Conditions, string(gwapiv1.GatewayConditionAccepted), gw.Generation,
+		wantCondition{metav1.ConditionTrue, string(gwapiv1.GatewayReasonListenersNotValid), "these listeners are not valid: bad", false})
+
+	fs.deployment = testDeployment(corev1.ConditionTrue, 2, 1, 1)
+	gatewayStatus(gw, fs, &st)
+	checkCondition(t, st.Listeners[0].Conditions, string(gwapiv1.ListenerConditionProgrammed), gw.Generation,
+		wantCondition{metav1.ConditionTrue, string(gwapiv1.ListenerReasonProgrammed), "", false})
+
+	// No valid listener at all: the Gateway is not accepted.
+	only := testGateway(listener("bad", "SCTP", 81))
+	res = gatewayapi.Resolve(gatewayapi.Input{Gateway: only, ControllerName: ControllerName})
+	st = gwapiv1.GatewayStatus{}
+	gatewayStatus(only, fleetState{listeners: res.Listeners, invalidListeners: res.InvalidListeners}, &st)
+	checkCondition(t, st.Conditions, string(gwapiv1.GatewayConditionAccepted), only.Generation,
+		wantCondition{metav1.ConditionFalse, string(gwapiv1.GatewayReasonListenersNotValid), "No listener is valid: bad", false})
 }
 
-func TestListenerStatusesAllowedRouteKinds(t *testing.T) {
-	l := listener("mixed", gwapiv1.HTTPProtocolType, 80)
-	l.AllowedRoutes = &gwapiv1.AllowedRoutes{Kinds: []gwapiv1.RouteGroupKind{
-		{Kind: "GRPCRoute"},
-		{Group: ptr.To(gwapiv1.Group("example.com")), Kind: "HTTPRoute"},
-		{Group: ptr.To(gwapiv1.Group(gwapiv1.GroupName)), Kind: "TCPRoute"},
-	}}
-	ls := listenerStatuses(testGateway(l), nil, true)
-	if len(ls) != 1 {
-		t.Fatalf("got %d listener entries, want 1", len(ls))
-	}
-	if got, want := kindNames(ls[0].SupportedKinds), kindNames(kinds("GRPCRoute")); !reflect.DeepEqual(got, want) {
-		t.Errorf("supportedKinds = %v, want %v (only the valid requested kinds)", got, want)
-	}
-	conds := ls[0].Conditions
-	checkCondition(t, conds, string(gwapiv1.ListenerConditionResolvedRefs), 4, wantCondition{metav1.ConditionFalse, string(gwapiv1.ListenerReasonInvalidRouteKinds),
-		"Route kinds not supported on a HTTP listener: example.com/HTTPRoute, gateway.networking.k8s.io/TCPRoute", true})
-	// An invalid kind does not unaccept the listener: the valid kinds still attach.
-	checkCondition(t, conds, string(gwapiv1.ListenerConditionAccepted), 4, wantCondition{metav1.ConditionTrue, string(gwapiv1.ListenerReasonAccepted), "Listener accepted", true})
-	checkCondition(t, conds, string(gwapiv1.ListenerConditionProgrammed), 4, wantCondition{metav1.ConditionTrue, string(gwapiv1.ListenerReasonProgrammed), "Listener programmed", true})
-}
-
-func TestListenerStatusesUnsupportedProtocol(t *testing.T) {
-	gw := testGateway(listener("sctp", "example.com/SCTP", 9000), listener("http", gwapiv1.HTTPProtocolType, 80))
-	ls := listenerStatuses(gw, nil, true)
-	if len(ls) != 2 || ls[0].Name != "sctp" || ls[1].Name != "http" {
-		t.Fatalf("listeners = %+v, want entries for sctp and http in spec order", ls)
-	}
-	if ls[0].SupportedKinds == nil || len(ls[0].SupportedKinds) != 0 {
-		t.Errorf("supportedKinds = %#v, want an empty (non-nil: the field is required) list", ls[0].SupportedKinds)
-	}
-	conds := ls[0].Conditions
-	if len(conds) != 2 {
-		t.Errorf("conditions = %+v, want Accepted and Programmed only", conds)
-	}
-	checkCondition(t, conds, string(gwapiv1.ListenerConditionAccepted), 4, wantCondition{metav1.ConditionFalse, string(gwapiv1.ListenerReasonUnsupportedProtocol),
-		`Protocol "example.com/SCTP" is not supported`, true})
-	checkCondition(t, conds, string(gwapiv1.ListenerConditionProgrammed), 4, wantCondition{metav1.ConditionFalse, string(gwapiv1.ListenerReasonInvalid), "The listener is not accepted", true})
-	// The other listener is unaffected.
-	checkCondition(t, ls[1].Conditions, string(gwapiv1.ListenerConditionAccepted), 4, wantCondition{metav1.ConditionTrue, string(gwapiv1.ListenerReasonAccepted), "Listener accepted", true})
-}
-
-func TestListenerStatusesKeepAttachedRoutes(t *testing.T) {
-	gw := testGateway(listener("a", gwapiv1.HTTPProtocolType, 80), listener("b", gwapiv1.HTTPSProtocolType, 443), listener("new", gwapiv1.TCPProtocolType, 9000))
-	prev := []gwapiv1.ListenerStatus{
-		{Name: "b", AttachedRoutes: 3},
-		{Name: "gone", AttachedRoutes: 9},
-		{Name: "a", AttachedRoutes: 7},
-	}
-	ls := listenerStatuses(gw, prev, false)
-	got := map[gwapiv1.SectionName]int32{}
-	var order []gwapiv1.SectionName
-	for _, l := range ls {
-		got[l.Name] = l.AttachedRoutes
-		order = append(order, l.Name)
-	}
-	if want := []gwapiv1.SectionName{"a", "b", "new"}; !reflect.DeepEqual(order, want) {
-		t.Errorf("listener entries %v, want %v (spec order, removed listeners dropped)", order, want)
-	}
-	if want := map[gwapiv1.SectionName]int32{"a": 7, "b": 3, "new": 0}; !reflect.DeepEqual(got, want) {
-		t.Errorf("attachedRoutes = %v, want %v", got, want)
-	}
-}
-
-func TestGatewayStatusFilterKinds(t *testing.T) {
-	http := routeKindsFor[gwapiv1.HTTPProtocolType]
-	cases := []struct {
-		name    string
-		allowed *gwapiv1.AllowedRoutes
-		want    []string
-		invalid []string
-	}{
-		{"no allowedRoutes: the protocol's kinds", nil, []string{"gateway.networking.k8s.io/HTTPRoute", "gateway.networking.k8s.io/GRPCRoute"}, nil},
-		{"no kinds: the protocol's kinds", &gwapiv1.AllowedRoutes{}, []string{"gateway.networking.k8s.io/HTTPRoute", "gateway.networking.k8s.io/GRPCRoute"}, nil},
-		{"unset group means Gateway API's", &gwapiv1.AllowedRoutes{Kinds: []gwapiv1.RouteGroupKind{{Kind: "HTTPRoute"}}}, []string{"gateway.networking.k8s.io/HTTPRoute"}, nil},
-		{
-			"the core group is not Gateway API's",
-			&gwapiv1.AllowedRoutes{Kinds: []gwapiv1.RouteGroupKind{{Group: ptr.To(gwapiv1.Group("")), Kind: "HTTPRoute"}}},
-			[]string{}, []string{"/HTTPRoute"},
-		},
-		{
-			"valid and invalid kinds, in request order",
-			&gwapiv1.AllowedRoutes{Kinds: []gwapiv1.RouteGroupKind{{Kind: "UDPRoute"}, {Kind: "GRPCRoute"}, {Kind: "TLSRoute"}}},
-			[]string{"gateway.networking.k8s.io/GRPCRoute"}, []string{"gateway.networking.k8s.io/UDPRoute", "gateway.networking.k8s.io/TLSRoute"},
-		},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			l := listener("l", gwapiv1.HTTPProtocolType, 80)
-			l.AllowedRoutes = tc.allowed
-			ls := gwapiv1.ListenerStatus{SupportedKinds: []gwapiv1.RouteGroupKind{}}
-			invalid := filterKinds(l, http, &ls)
-			if got := kindNames(ls.SupportedKinds); !reflect.DeepEqual(got, tc.want) {
-				t.Errorf("supportedKinds = %v, want %v", got, tc.want)
-			}
-			if !reflect.DeepEqual(invalid, tc.invalid) {
-				t.Errorf("invalid = %q, want %q", invalid, tc.invalid)
-			}
-		})
-	}
-}
-
-// TestGatewayStatusKeepsTransitionTimes runs gatewayStatus twice, as two reconciles do: a condition
-// that says the same keeps its lastTransitionTime (so a resync writes nothing), one that flips gets
-// a new one.
 func TestGatewayStatusKeepsTransitionTimes(t *testing.T) {
 	gw := testGateway(listener("http", gwapiv1.HTTPProtocolType, 80))
-	pending := fleetState{fleetExists: true, deployment: testDeployment(corev1.ConditionFalse, 2, 0, 1), service: clusterIPService("10.0.0.1")}
+	res := gatewayapi.Resolve(gatewayapi.Input{Gateway: gw, ControllerName: ControllerName})
+	res.Listeners[0].AttachedRoutes = 2 // as if a route attached
+	pending := fleetState{fleetExists: true, deployment: testDeployment(corev1.ConditionFalse, 2, 0, 1), service: clusterIPService("10.0.0.1"),
+		listeners: res.Listeners}
 	var st gwapiv1.GatewayStatus
 	gatewayStatus(gw, pending, &st)
-	st.Listeners[0].AttachedRoutes = 2 // the route resolver's count
 	past := metav1.NewTime(time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC))
 	for i := range st.Conditions {
 		st.Conditions[i].LastTransitionTime = past
@@ -486,6 +385,8 @@ func TestGatewayStatusKeepsTransitionTimes(t *testing.T) {
 	gw.Generation = 5
 	programmed := pending
 	programmed.deployment = testDeployment(corev1.ConditionTrue, 2, 1, 1)
+	programmed.listeners = gatewayapi.Resolve(gatewayapi.Input{Gateway: gw, ControllerName: ControllerName}).Listeners
+	programmed.listeners[0].AttachedRoutes = 2
 	gatewayStatus(gw, programmed, &st)
 	ltt := func(conds []metav1.Condition, typ string) metav1.Time {
 		t.Helper()
@@ -514,6 +415,6 @@ func TestGatewayStatusKeepsTransitionTimes(t *testing.T) {
 		t.Error("listener Programmed turned True but kept its old lastTransitionTime")
 	}
 	if st.Listeners[0].AttachedRoutes != 2 {
-		t.Errorf("attachedRoutes = %d, want 2 (kept across reconciles)", st.Listeners[0].AttachedRoutes)
+		t.Errorf("attachedRoutes = %d, want resolve's 2", st.Listeners[0].AttachedRoutes)
 	}
 }

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -20,10 +21,111 @@ const (
 	// IndexGatewayFleetConfig indexes Gateways by the FleetConfig their
 	// spec.infrastructure.parametersRef names (in their own namespace).
 	IndexGatewayFleetConfig = "gateway.spec.infrastructure.fleetConfig"
+	// IndexRouteParent indexes routes by their parents (parentRefs, and status entries of ours):
+	// "Gateway/<ns>/<name>" or "ListenerSet/<ns>/<name>".
+	IndexRouteParent = "route.parents"
+	// IndexRouteService indexes routes by the Services their backendRefs name: "<ns>/<name>".
+	IndexRouteService = "route.services"
+	// IndexListenerSetParent indexes ListenerSets by their parent Gateway: "<ns>/<name>".
+	IndexListenerSetParent = "listenerset.parent"
+	// IndexCertificateSecret indexes Gateways and ListenerSets by their listeners' certificate
+	// Secrets: "<ns>/<name>".
+	IndexCertificateSecret = "listeners.certificateRefs"
 )
 
-// SetupIndexes registers every field index the controllers use.
-func SetupIndexes(ctx context.Context, indexer client.FieldIndexer) error {
+// setupRouteIndexes registers the route, ListenerSet and certificate indexes for the served kinds.
+func setupRouteIndexes(ctx context.Context, indexer client.FieldIndexer, served func(kind string) bool) error {
+	for _, rk := range routeKinds {
+		if !served(rk.kind) {
+			continue
+		}
+		if err := indexer.IndexField(ctx, rk.newObj(), IndexRouteParent, func(o client.Object) []string {
+			var keys []string
+			for _, ref := range rk.spec(o).ParentRefs {
+				if k := parentKey(o.GetNamespace(), ref); k != "" {
+					keys = append(keys, k)
+				}
+			}
+			for _, p := range *rk.parents(o) {
+				if p.ControllerName == ControllerName {
+					if k := parentKey(o.GetNamespace(), p.ParentRef); k != "" {
+						keys = append(keys, k)
+					}
+				}
+			}
+			return keys
+		}); err != nil {
+			return fmt.Errorf("indexing %s parents: %w", rk.kind, err)
+		}
+		if err := indexer.IndexField(ctx, rk.newObj(), IndexRouteService, func(o client.Object) []string {
+			var keys []string
+			for _, b := range rk.backends(o) {
+				if k := serviceKey(o.GetNamespace(), b); k != "" {
+					keys = append(keys, k)
+				}
+			}
+			return keys
+		}); err != nil {
+			return fmt.Errorf("indexing %s backends: %w", rk.kind, err)
+		}
+	}
+	if served("ListenerSet") {
+		if err := indexer.IndexField(ctx, &gwapiv1.ListenerSet{}, IndexListenerSetParent, func(o client.Object) []string {
+			ls := o.(*gwapiv1.ListenerSet)
+			ns := ls.Namespace
+			if ls.Spec.ParentRef.Namespace != nil {
+				ns = string(*ls.Spec.ParentRef.Namespace)
+			}
+			return []string{ns + "/" + string(ls.Spec.ParentRef.Name)}
+		}); err != nil {
+			return fmt.Errorf("indexing ListenerSets by parent: %w", err)
+		}
+		if err := indexer.IndexField(ctx, &gwapiv1.ListenerSet{}, IndexCertificateSecret, func(o client.Object) []string {
+			ls := o.(*gwapiv1.ListenerSet)
+			var keys []string
+			for _, l := range ls.Spec.Listeners {
+				keys = append(keys, certificateKeys(ls.Namespace, l.TLS)...)
+			}
+			return keys
+		}); err != nil {
+			return fmt.Errorf("indexing ListenerSets by certificate: %w", err)
+		}
+	}
+	if err := indexer.IndexField(ctx, &gwapiv1.Gateway{}, IndexCertificateSecret, func(o client.Object) []string {
+		gw := o.(*gwapiv1.Gateway)
+		var keys []string
+		for _, l := range gw.Spec.Listeners {
+			keys = append(keys, certificateKeys(gw.Namespace, l.TLS)...)
+		}
+		return keys
+	}); err != nil {
+		return fmt.Errorf("indexing Gateways by certificate: %w", err)
+	}
+	return nil
+}
+
+// certificateKeys are the "<ns>/<name>" keys of a listener's certificate Secrets.
+func certificateKeys(namespace string, tls *gwapiv1.ListenerTLSConfig) []string {
+	if tls == nil {
+		return nil
+	}
+	var keys []string
+	for _, ref := range tls.CertificateRefs {
+		if (ref.Group != nil && *ref.Group != "") || (ref.Kind != nil && *ref.Kind != "Secret") {
+			continue
+		}
+		ns := namespace
+		if ref.Namespace != nil {
+			ns = string(*ref.Namespace)
+		}
+		keys = append(keys, ns+"/"+string(ref.Name))
+	}
+	return keys
+}
+
+// SetupIndexes registers every field index the controllers use; kinds in unserved (their CRDs are
+// missing) get none.
+func SetupIndexes(ctx context.Context, indexer client.FieldIndexer, unserved []string) error {
 	if err := indexer.IndexField(ctx, &gwapiv1.GatewayClass{}, IndexGatewayClassFleetClass, func(o client.Object) []string {
 		ref := o.(*gwapiv1.GatewayClass).Spec.ParametersRef
 		if ref == nil || string(ref.Group) != flotillav1alpha1.GroupVersion.Group || string(ref.Kind) != flotillav1alpha1.KindFleetClass {
@@ -48,5 +150,5 @@ func SetupIndexes(ctx context.Context, indexer client.FieldIndexer) error {
 	}); err != nil {
 		return fmt.Errorf("indexing Gateways by FleetConfig: %w", err)
 	}
-	return nil
+	return setupRouteIndexes(ctx, indexer, func(kind string) bool { return !slices.Contains(unserved, kind) })
 }

@@ -153,11 +153,7 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 // Setup registers Flotilla's indexes, controllers and health checks on a manager.
 func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	o.defaults()
-	if err := controller.SetupIndexes(ctx, mgr.GetFieldIndexer()); err != nil {
-		return err
-	}
-	status := &controller.StatusWriter{Client: mgr.GetClient(), Reader: mgr.GetAPIReader()}
-	rec := mgr.GetEventRecorder("flotilla")
+
 	unserved, err := unservedKinds(mgr)
 	if err != nil {
 		return err
@@ -166,6 +162,12 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 		mgr.GetLogger().Info("Some Gateway API and Inference Extension kinds are not installed and will not be served; install their CRDs and restart Flotilla",
 			"missing", unserved)
 	}
+	if err := controller.SetupIndexes(ctx, mgr.GetFieldIndexer(), unserved); err != nil {
+		return err
+	}
+	status := &controller.StatusWriter{Client: mgr.GetClient(), Reader: mgr.GetAPIReader()}
+	rec := mgr.GetEventRecorder("flotilla")
+
 	if err := (&controller.GatewayClassReconciler{Client: mgr.GetClient(), Status: status, Recorder: rec, Unserved: unserved}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the GatewayClass controller: %w", err)
 	}
@@ -183,6 +185,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 			Namespace: o.Namespace, SecretName: CASecretName, Now: time.Now},
 		Defaults: provisioner.Defaults{EnvoyImage: o.EnvoyImage, XDSAddress: o.XDSAddress, XDSPort: o.XDSPort,
 			OperatorNamespace: o.Namespace},
+		Unserved: unserved,
 	}
 	if err := gateways.SetupWithManager(mgr, withCertManager); err != nil {
 		return fmt.Errorf("setting up the Gateway controller: %w", err)

@@ -149,7 +149,6 @@ func addRoute(in *gatewayapi.Input, o client.Object) {
 	}
 }
 
-
 // writeRouteStatuses writes, on every route of the resolution, this Gateway's parent entries:
 // entries of other controllers and of other parents are kept; ours for this Gateway (or its
 // ListenerSets) are replaced by what resolve decided, or removed when the route no longer names

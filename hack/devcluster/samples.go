@@ -72,6 +72,9 @@ func nsNote(u *unstructured.Unstructured) string {
 // reportedKinds are the kinds whose status Flotilla writes today; the demo waits for each.
 var reportedKinds = map[string]bool{"GatewayClass": true, "FleetClass": true, "FleetConfig": true, "Gateway": true}
 
+// routeKinds are reported through their status.parents.
+var routeKinds = map[string]bool{"HTTPRoute": true, "GRPCRoute": true, "TLSRoute": true, "TCPRoute": true, "UDPRoute": true}
+
 // report waits until Flotilla has written status for the applied objects and prints it.
 func report(ctx context.Context, c *cluster.Cluster, objs []*unstructured.Unstructured) error {
 	for _, o := range objs {
@@ -88,8 +91,16 @@ func report(ctx context.Context, c *cluster.Cluster, objs []*unstructured.Unstru
 			if err != nil {
 				fmt.Printf("(%s %s did not settle within 30s; this is where it stands)\n", o.GetKind(), key)
 			}
-		} else if o.GroupVersionKind().Group == "" {
-			continue // core objects (the team namespace) have nothing of Flotilla's to show
+		} else if routeKinds[o.GetKind()] {
+			_ = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 20*time.Second, true, func(ctx context.Context) (bool, error) {
+				if err := c.Client.Get(ctx, key, cur); err != nil {
+					return false, nil //nolint:nilerr // keep polling
+				}
+				parents, _, _ := unstructured.NestedSlice(cur.Object, "status", "parents")
+				return len(parents) > 0, nil
+			})
+		} else if o.GroupVersionKind().Group == "" || o.GroupVersionKind().Group == "apps" {
+			continue // core objects (the team namespace, the sample backends) have nothing of Flotilla's to show
 		} else if err := c.Client.Get(ctx, key, cur); err != nil {
 			return err
 		}
@@ -130,12 +141,23 @@ func printStatus(u *unstructured.Unstructured) {
 	}
 	fmt.Printf("%s %s\n", u.GetKind(), name)
 	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
-	if len(conds) == 0 && !reportedKinds[u.GetKind()] {
+	parents, _, _ := unstructured.NestedSlice(u.Object, "status", "parents")
+	if len(conds) == 0 && len(parents) == 0 && !reportedKinds[u.GetKind()] {
 		fmt.Println("  (no status from Flotilla yet)")
 	}
 	for _, c := range conds {
 		m, _ := c.(map[string]any)
 		fmt.Printf("  %-17s %-5v %-20v %v\n", fmt.Sprint(m["type"]), m["status"], m["reason"], m["message"])
+	}
+	for _, p := range parents {
+		m, _ := p.(map[string]any)
+		ref, _ := m["parentRef"].(map[string]any)
+		fmt.Printf("  parent %v (%v):\n", ref["name"], m["controllerName"])
+		pc, _ := m["conditions"].([]any)
+		for _, c := range pc {
+			cm, _ := c.(map[string]any)
+			fmt.Printf("    %-15s %-5v %-20v %v\n", fmt.Sprint(cm["type"]), cm["status"], cm["reason"], cm["message"])
+		}
 	}
 	if u.GetKind() == "GatewayClass" {
 		fs, _, _ := unstructured.NestedSlice(u.Object, "status", "supportedFeatures")

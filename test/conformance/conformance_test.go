@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -17,6 +18,9 @@ import (
 	confv1 "sigs.k8s.io/gateway-api/conformance/apis/v1"
 	"sigs.k8s.io/gateway-api/conformance/tests"
 	"sigs.k8s.io/gateway-api/conformance/utils/suite"
+	gwfeatures "sigs.k8s.io/gateway-api/pkg/features"
+
+	flotillav1alpha1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
 
 	"github.com/flotilla-dev/flotilla/internal/controller"
 	"github.com/flotilla-dev/flotilla/internal/features"
@@ -45,6 +49,14 @@ func TestConformance(t *testing.T) {
 	opts.GatewayClassName = gatewayClass
 	opts.ReportOutputPath = report
 	opts.SupportedFeatures = features.Names()
+	if local {
+		// The status-only tests exercise resolve and status, which Flotilla implements for these
+		// kinds; their data plane is not claimed (GatewayClass supportedFeatures says what is).
+		opts.SupportedFeatures = append(opts.SupportedFeatures, gwfeatures.SupportGateway, gwfeatures.SupportHTTPRoute,
+			gwfeatures.SupportGRPCRoute, gwfeatures.SupportReferenceGrant, gwfeatures.SupportTLSRoute,
+			gwfeatures.SupportTCPRoute, gwfeatures.SupportUDPRoute, gwfeatures.SupportListenerSet,
+			gwfeatures.SupportGatewayPort8080, gwfeatures.SupportHTTPRouteParentRefPort)
+	}
 	opts.ConformanceProfiles = []suite.ConformanceProfileName{suite.GatewayHTTPConformanceProfileName,
 		suite.GatewayGRPCConformanceProfileName, suite.GatewayTLSConformanceProfileName}
 	opts.Implementation = confv1.Implementation{Organization: "flotilla-dev", Project: "flotilla",
@@ -91,8 +103,16 @@ func startLocal(t *testing.T) {
 		_ = c.Stop()
 		t.Logf("manager log: %s", logf.Name())
 	})
+	// ClusterIP Services: the local control plane has no load balancer to give Gateways addresses.
+	fc := &flotillav1alpha1.FleetClass{ObjectMeta: metav1.ObjectMeta{Name: "conformance"},
+		Spec: flotillav1alpha1.FleetClassSpec{Replicas: ptr.To[int32](1),
+			Service: flotillav1alpha1.ServiceSpec{Type: flotillav1alpha1.ServiceTypeClusterIP}}}
+	if err := c.Client.Create(ctx, fc); err != nil {
+		t.Fatal(err)
+	}
 	gc := &gwapiv1.GatewayClass{ObjectMeta: metav1.ObjectMeta{Name: gatewayClass},
-		Spec: gwapiv1.GatewayClassSpec{ControllerName: controller.ControllerName}}
+		Spec: gwapiv1.GatewayClassSpec{ControllerName: controller.ControllerName, ParametersRef: &gwapiv1.ParametersReference{
+			Group: "gateway.flotilla.dev", Kind: "FleetClass", Name: "conformance"}}}
 	if err := c.Client.Create(ctx, gc); err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/sets"
@@ -192,19 +191,7 @@ func mergeParents(cur, want []gwapiv1.RouteParentStatus, ns string, ours func(gw
 		out = append(out, p)
 	}
 	for _, w := range want {
-		conds := []metav1.Condition{}
-		if prev, ok := old[refID(ns, w.ParentRef)]; ok {
-			conds = slices.Clone(prev.Conditions)
-		}
-		for _, c := range conds {
-			if meta.FindStatusCondition(w.Conditions, c.Type) == nil {
-				meta.RemoveStatusCondition(&conds, c.Type)
-			}
-		}
-		for _, c := range w.Conditions {
-			meta.SetStatusCondition(&conds, c)
-		}
-		w.Conditions = conds
+		w.Conditions = mergeConditions(old[refID(ns, w.ParentRef)].Conditions, w.Conditions)
 		out = append(out, w)
 	}
 	return out
@@ -227,9 +214,7 @@ func (r *GatewayReconciler) writeListenerSetStatuses(ctx context.Context, res *r
 	for _, st := range res.result.ListenerSets {
 		ls := &gwapiv1.ListenerSet{}
 		if _, err := r.Status.Update(ctx, types.NamespacedName{Namespace: st.Namespace, Name: st.Name}, ls, func() {
-			for _, c := range st.Conditions {
-				meta.SetStatusCondition(&ls.Status.Conditions, c)
-			}
+			ls.Status.Conditions = mergeConditions(ls.Status.Conditions, st.Conditions)
 			ls.Status.Listeners = mergeListenerEntries(ls.Status.Listeners, st.Listeners)
 		}); err != nil {
 			return err
@@ -241,16 +226,13 @@ func (r *GatewayReconciler) writeListenerSetStatuses(ctx context.Context, res *r
 func mergeListenerEntries(cur, want []gwapiv1.ListenerEntryStatus) []gwapiv1.ListenerEntryStatus {
 	out := make([]gwapiv1.ListenerEntryStatus, 0, len(want))
 	for _, w := range want {
-		conds := []metav1.Condition{}
+		var before []metav1.Condition
 		for _, c := range cur {
 			if c.Name == w.Name {
-				conds = slices.Clone(c.Conditions)
+				before = c.Conditions
 			}
 		}
-		for _, c := range w.Conditions {
-			meta.SetStatusCondition(&conds, c)
-		}
-		w.Conditions = conds
+		w.Conditions = mergeConditions(before, w.Conditions)
 		out = append(out, w)
 	}
 	return out

@@ -156,25 +156,38 @@ func serviceAddresses(svc *corev1.Service) []gwapiv1.GatewayStatusAddress {
 func listenerStatuses(resolved, prev []gwapiv1.ListenerStatus, programmed bool) []gwapiv1.ListenerStatus {
 	out := make([]gwapiv1.ListenerStatus, 0, len(resolved))
 	for _, r := range resolved {
-		conds := []metav1.Condition{}
+		var before []metav1.Condition
 		for _, p := range prev {
 			if p.Name == r.Name {
-				conds = slices.Clone(p.Conditions)
+				before = p.Conditions
 			}
 		}
-		for _, c := range conds {
-			if meta.FindStatusCondition(r.Conditions, c.Type) == nil {
-				meta.RemoveStatusCondition(&conds, c.Type)
-			}
-		}
-		for _, c := range r.Conditions {
+		want := slices.Clone(r.Conditions)
+		for i, c := range want {
 			if c.Type == string(gwapiv1.ListenerConditionProgrammed) && c.Status == metav1.ConditionTrue && !programmed {
-				c.Status, c.Reason, c.Message = metav1.ConditionFalse, string(gwapiv1.ListenerReasonPending), "Waiting for the fleet to be programmed"
+				want[i].Status, want[i].Reason, want[i].Message = metav1.ConditionFalse, string(gwapiv1.ListenerReasonPending), "Waiting for the fleet to be programmed"
 			}
-			meta.SetStatusCondition(&conds, c)
 		}
-		r.Conditions = conds
+		r.Conditions = mergeConditions(before, want)
 		out = append(out, r)
+	}
+	return out
+}
+
+// mergeConditions returns want, with the lastTransitionTime of each condition whose status did
+// not change taken from before; conditions of before that want lacks are dropped.
+func mergeConditions(before, want []metav1.Condition) []metav1.Condition {
+	out := slices.Clone(before)
+	if out == nil {
+		out = []metav1.Condition{}
+	}
+	for _, c := range before {
+		if meta.FindStatusCondition(want, c.Type) == nil {
+			meta.RemoveStatusCondition(&out, c.Type)
+		}
+	}
+	for _, c := range want {
+		meta.SetStatusCondition(&out, c)
 	}
 	return out
 }

@@ -14,7 +14,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/sets"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+	gwfeatures "sigs.k8s.io/gateway-api/pkg/features"
 
+	"github.com/flotilla-dev/flotilla/internal/features"
 	"github.com/flotilla-dev/flotilla/internal/gatewayapi"
 )
 
@@ -33,7 +35,8 @@ func (r *GatewayReconciler) served(kind string) bool { return !slices.Contains(r
 
 // resolve reads what the Gateway's resolution needs from the cache and resolves it.
 func (r *GatewayReconciler) resolve(ctx context.Context, gw *gwapiv1.Gateway) (*resolved, error) {
-	in := gatewayapi.Input{Gateway: gw, ControllerName: ControllerName}
+	in := gatewayapi.Input{Gateway: gw, ControllerName: ControllerName,
+		TLSTerminate: features.Has(gwfeatures.SupportTLSRouteModeTerminate)}
 	out := &resolved{routes: map[string][]client.Object{}}
 	gwKey := gw.Namespace + "/" + gw.Name
 	parentKeys := []string{"Gateway/" + gwKey}

@@ -38,3 +38,8 @@ func Names() []features.FeatureName {
 	}
 	return out
 }
+
+// Has says whether Flotilla implements a feature.
+func Has(name features.FeatureName) bool {
+	return slices.Contains(Names(), name)
+}

@@ -34,7 +34,8 @@ func loadInput(t testing.TB, path string) Input {
 }
 
 func parseInput(data []byte, dir string) (Input, error) {
-	in := Input{ControllerName: "gateway.flotilla.dev/controller"}
+	// The goldens show the full model, TLS termination included.
+	in := Input{ControllerName: "gateway.flotilla.dev/controller", TLSTerminate: true}
 	for i, doc := range bytes.Split(data, []byte("\n---\n")) {
 		if len(bytes.TrimSpace(doc)) == 0 {
 			continue

@@ -5,7 +5,9 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
 func TestIntersectHostname(t *testing.T) {
@@ -52,5 +54,24 @@ func TestSecretInfoFrom(t *testing.T) {
 		if got.ValidTLS != tc.want || got.Namespace != "ns" || got.Name != "s" {
 			t.Errorf("%s: got %+v, want ValidTLS %v", name, got, tc.want)
 		}
+	}
+}
+
+// Until the data plane terminates TLS for TLSRoutes, a TLS listener in mode Terminate is not
+// accepted and carries no route kinds (conformance: TLSRouteListenerTerminateNotSupported).
+func TestTLSTerminateListenerNotSupported(t *testing.T) {
+	mode := gwapiv1.TLSModeTerminate
+	gw := &gwapiv1.Gateway{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "gw", Generation: 1},
+		Spec: gwapiv1.GatewaySpec{Listeners: []gwapiv1.Listener{{Name: "tls", Port: 443, Protocol: gwapiv1.TLSProtocolType,
+			TLS: &gwapiv1.ListenerTLSConfig{Mode: &mode, CertificateRefs: []gwapiv1.SecretObjectReference{{Name: "cert"}}}}}}}
+	res := Resolve(Input{Gateway: gw, ControllerName: "gateway.flotilla.dev/controller"})
+	l := res.Listeners[0]
+	c := meta.FindStatusCondition(l.Conditions, string(gwapiv1.ListenerConditionAccepted))
+	if c == nil || c.Status != metav1.ConditionFalse || c.Reason != string(gwapiv1.ListenerReasonUnsupportedValue) || len(l.SupportedKinds) != 0 {
+		t.Fatalf("listener %+v", l)
+	}
+	res = Resolve(Input{Gateway: gw, ControllerName: "gateway.flotilla.dev/controller", TLSTerminate: true})
+	if len(res.Listeners[0].SupportedKinds) != 1 {
+		t.Fatalf("with TLSTerminate the listener carries TLSRoute: %+v", res.Listeners[0])
 	}
 }

@@ -16,6 +16,9 @@ type Input struct {
 	Gateway *gwapiv1.Gateway
 	// ControllerName is written into every route parent status.
 	ControllerName gwapiv1.GatewayController
+	// TLSTerminate says TLS listeners in mode Terminate are served (the TLSRouteModeTerminate
+	// feature). When false such listeners are not accepted (UnsupportedValue) and carry no kinds.
+	TLSTerminate bool
 
 	ListenerSets    []*gwapiv1.ListenerSet
 	HTTPRoutes      []*gwapiv1.HTTPRoute

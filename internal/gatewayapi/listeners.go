@@ -80,6 +80,10 @@ func (r *resolver) newListener(kind gwapiv1.Kind, ns, name string, gen int64, ti
 	case !ok:
 		l.c.set(string(gwapiv1.ListenerConditionAccepted), false, string(gwapiv1.ListenerReasonUnsupportedProtocol),
 			fmt.Sprintf("Protocol %q is not supported", spec.Protocol))
+	case spec.Protocol == gwapiv1.TLSProtocolType && l.terminates && !r.in.TLSTerminate:
+		l.kinds = []gwapiv1.RouteGroupKind{}
+		l.c.set(string(gwapiv1.ListenerConditionAccepted), false, string(gwapiv1.ListenerReasonUnsupportedValue),
+			"TLS listeners in mode Terminate are not supported yet; use mode Passthrough or an HTTPS listener")
 	case provisioner.IsReservedPort(provisioner.ContainerPort(spec.Port)):
 		l.c.set(string(gwapiv1.ListenerConditionAccepted), false, string(gwapiv1.ListenerReasonPortUnavailable),
 			fmt.Sprintf("Port %d is reserved for Envoy's admin, health and stats endpoints", spec.Port))

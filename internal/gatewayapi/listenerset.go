@@ -84,7 +84,9 @@ func (s *listenerSet) status() (ListenerSetStatus, bool) {
 		ls := l.status()
 		st.Listeners = append(st.Listeners, gwapiv1.ListenerEntryStatus{Name: ls.Name, SupportedKinds: ls.SupportedKinds,
 			AttachedRoutes: ls.AttachedRoutes, Conditions: ls.Conditions})
-		if l.supported && l.conflict == "" {
+		// A listener whose references do not resolve cannot serve either: it does not count as
+		// valid (conformance ListenerSetReferenceGrant).
+		if l.supported && l.conflict == "" && l.ready {
 			valid++
 		}
 		if l.ready {

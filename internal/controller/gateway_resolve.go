@@ -9,10 +9,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 	gwfeatures "sigs.k8s.io/gateway-api/pkg/features"
 
@@ -168,13 +170,24 @@ func (r *GatewayReconciler) writeRouteStatuses(ctx context.Context, gw *gwapiv1.
 		for _, o := range res.routes[rk.kind] {
 			want := decided[rk.kind+"/"+o.GetNamespace()+"/"+o.GetName()]
 			obj := rk.newObj()
-			if _, err := r.Status.Update(ctx, client.ObjectKeyFromObject(o), obj, func() {
+			before := map[string][]metav1.Condition{}
+			wrote, err := r.Status.Update(ctx, client.ObjectKeyFromObject(o), obj, func() {
 				parents := rk.parents(obj)
-				*parents = mergeParents(*parents, want, obj.GetNamespace(), func(p gwapiv1.RouteParentStatus) bool {
+				ours := func(p gwapiv1.RouteParentStatus) bool {
 					return p.ControllerName == ControllerName && mine.Has(parentKey(obj.GetNamespace(), p.ParentRef))
-				})
-			}); err != nil {
+				}
+				for _, p := range *parents {
+					if ours(p) {
+						before[refID(obj.GetNamespace(), p.ParentRef)] = slices.Clone(p.Conditions)
+					}
+				}
+				*parents = mergeParents(*parents, want, obj.GetNamespace(), ours)
+			})
+			if err != nil {
 				return err
+			}
+			if wrote {
+				recordRouteTransitions(r.Recorder, obj, before, want)
 			}
 		}
 	}
@@ -239,4 +252,17 @@ func mergeListenerEntries(cur, want []gwapiv1.ListenerEntryStatus) []gwapiv1.Lis
 		out = append(out, w)
 	}
 	return out
+}
+
+// recordRouteTransitions emits an Event for each parent entry whose Accepted or ResolvedRefs
+// condition changed what it says (a Warning when it turned False).
+func recordRouteTransitions(rec recorder.EventRecorder, route client.Object, before map[string][]metav1.Condition, after []gwapiv1.RouteParentStatus) {
+	for _, p := range after {
+		prev := before[refID(route.GetNamespace(), p.ParentRef)]
+		for _, typ := range []string{string(gwapiv1.RouteConditionAccepted), string(gwapiv1.RouteConditionResolvedRefs)} {
+			if c := meta.FindStatusCondition(p.Conditions, typ); c != nil {
+				recordTransition(rec, route, meta.FindStatusCondition(prev, typ), *c)
+			}
+		}
+	}
 }

@@ -72,6 +72,7 @@ func TestHTTPRouteAttachmentAndStatus(t *testing.T) {
 	missing := httpRoute("team-routes", "missing-backend", []gwapiv1.ParentReference{{Name: "edge"}}, "nope")
 	create(t, missing)
 	p := routeParent(t, missing, "edge", "ResolvedRefs", "False", "BackendNotFound")
+	waitForNamespacedEvent(t, missing, corev1.EventTypeWarning, "BackendNotFound", "nope")
 	if c := meta.FindStatusCondition(p.Conditions, "Accepted"); c == nil || c.Status != metav1.ConditionTrue {
 		t.Errorf("a route with a missing backend is still accepted: %+v", p.Conditions)
 	}

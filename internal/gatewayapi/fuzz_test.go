@@ -2,6 +2,7 @@ package gatewayapi
 
 import (
 	"bytes"
+	"github.com/flotilla-dev/flotilla/internal/golden"
 	"slices"
 	"testing"
 
@@ -56,7 +57,7 @@ func FuzzResolve(f *testing.F) {
 		}
 		first := render(t, Resolve(in))
 		if again := render(t, Resolve(in)); !bytes.Equal(first, again) {
-			t.Fatalf("two resolutions differ:\n%s", firstDiff(first, again))
+			t.Fatalf("two resolutions differ:\n%s", golden.Diff(first, again))
 		}
 		rev := in
 		rev.HTTPRoutes, rev.GRPCRoutes, rev.TLSRoutes = slices.Clone(in.HTTPRoutes), slices.Clone(in.GRPCRoutes), slices.Clone(in.TLSRoutes)
@@ -67,7 +68,7 @@ func FuzzResolve(f *testing.F) {
 		slices.Reverse(rev.Services)
 		slices.Reverse(rev.Secrets)
 		if reordered := render(t, Resolve(rev)); !bytes.Equal(first, reordered) {
-			t.Fatalf("input order changed the output:\n%s", firstDiff(first, reordered))
+			t.Fatalf("input order changed the output:\n%s", golden.Diff(first, reordered))
 		}
 	})
 }

@@ -3,8 +3,8 @@ package gatewayapi
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"fmt"
+	"github.com/flotilla-dev/flotilla/internal/golden"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,8 +14,6 @@ import (
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 	"sigs.k8s.io/yaml"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden .out.yaml files")
 
 // loadInput reads a multi-document YAML file of Kubernetes objects into an Input. The first
 // Gateway is the one resolved; other Gateways only exist to be referenced. Secret stringData
@@ -157,37 +155,7 @@ func TestGolden(t *testing.T) {
 		name := strings.TrimSuffix(filepath.Base(in), ".in.yaml")
 		t.Run(name, func(t *testing.T) {
 			got := render(t, Resolve(loadInput(t, in)))
-			outPath := strings.TrimSuffix(in, ".in.yaml") + ".out.yaml"
-			if *update {
-				if err := os.WriteFile(outPath, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(outPath)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("%s differs from the golden file; run go test ./internal/gatewayapi/ -update and review the diff\n%s", outPath, firstDiff(want, got))
-			}
+			golden.Check(t, strings.TrimSuffix(in, ".in.yaml")+".out.yaml", got)
 		})
 	}
-}
-
-func firstDiff(want, got []byte) string {
-	w, g := strings.Split(string(want), "\n"), strings.Split(string(got), "\n")
-	for i := 0; i < len(w) || i < len(g); i++ {
-		var wl, gl string
-		if i < len(w) {
-			wl = w[i]
-		}
-		if i < len(g) {
-			gl = g[i]
-		}
-		if wl != gl {
-			return fmt.Sprintf("line %d:\n- %s\n+ %s", i+1, wl, gl)
-		}
-	}
-	return ""
 }

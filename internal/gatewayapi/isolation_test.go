@@ -2,6 +2,7 @@ package gatewayapi
 
 import (
 	"bytes"
+	"github.com/flotilla-dev/flotilla/internal/golden"
 	"reflect"
 	"slices"
 	"strings"
@@ -27,7 +28,7 @@ func TestBadInputIsIsolated(t *testing.T) {
 	got := render(t, Result{Fleet: withoutRoutes(bad.Fleet, badRoutes)})
 	want := render(t, Result{Fleet: good.Fleet})
 	if !bytes.Equal(got, want) {
-		t.Errorf("bad input changed the good routes' model:\n%s", firstDiff(want, got))
+		t.Errorf("bad input changed the good routes' model:\n%s", golden.Diff(want, got))
 	}
 
 	for _, name := range []string{"shop", "blog"} {

@@ -3,10 +3,9 @@ package provisioner
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
+	"github.com/flotilla-dev/flotilla/internal/golden"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -15,8 +14,6 @@ import (
 
 	flotillav1alpha1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.out.yaml from the current output")
 
 var testDefaults = Defaults{
 	EnvoyImage:        "docker.io/envoyproxy/envoy:distroless-v1.36.2",
@@ -164,20 +161,7 @@ func TestGolden(t *testing.T) {
 		name := strings.TrimSuffix(filepath.Base(inPath), ".in.yaml")
 		t.Run(name, func(t *testing.T) {
 			got := render(t, readInput(t, inPath))
-			outPath := strings.TrimSuffix(inPath, ".in.yaml") + ".out.yaml"
-			if *update {
-				if err := os.WriteFile(outPath, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(outPath)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("%s differs from the output (run with -update to accept):\n%s", outPath, lineDiff(string(want), string(got)))
-			}
+			golden.Check(t, strings.TrimSuffix(inPath, ".in.yaml")+".out.yaml", got)
 			// The output must not depend on map iteration or protojson's randomised spacing.
 			if again := render(t, readInput(t, inPath)); !bytes.Equal(got, again) {
 				t.Errorf("two renders of %s differ", inPath)
@@ -189,37 +173,5 @@ func TestGolden(t *testing.T) {
 func TestGoldenSDSFiles(t *testing.T) {
 	files := SDSFiles()
 	got := cleanYAML(t, files)
-	const path = "testdata/sds-files.golden.yaml"
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs:\n%s", path, lineDiff(string(want), string(got)))
-	}
-}
-
-// lineDiff shows the first differing lines of two texts, enough to see what changed.
-func lineDiff(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	var out []string
-	for i := 0; i < max(len(w), len(g)) && len(out) < 20; i++ {
-		var wl, gl string
-		if i < len(w) {
-			wl = w[i]
-		}
-		if i < len(g) {
-			gl = g[i]
-		}
-		if wl != gl {
-			out = append(out, "line "+strconv.Itoa(i+1)+":\n  - "+wl+"\n  + "+gl)
-		}
-	}
-	return strings.Join(out, "\n")
+	golden.Check(t, "testdata/sds-files.golden.yaml", got)
 }

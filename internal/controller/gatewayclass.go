@@ -9,10 +9,12 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -139,7 +141,10 @@ func (r *GatewayClassReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Named("gatewayclass").
 		For(&gwapiv1.GatewayClass{}, builder.WithPredicates(ours)).
 		Watches(&flotillav1alpha1.FleetClass{}, handler.EnqueueRequestsFromMapFunc(r.classesForFleetClass)).
-		Watches(&gwapiv1.Gateway{}, handler.EnqueueRequestsFromMapFunc(classForGateway)).
+		// Only a Gateway appearing, going or changing its spec can change the class finalizer; not
+		// every Gateway status write.
+		Watches(&gwapiv1.Gateway{}, gatewayClassesOfGateway,
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		WatchesMetadata(&apiextensionsv1.CustomResourceDefinition{}, handler.EnqueueRequestsFromMapFunc(r.allClasses),
 			builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool { return isGatewayAPICRD(o.GetName()) }))).
 		Complete(r)
@@ -173,7 +178,21 @@ func classRequests(classes []gwapiv1.GatewayClass) []reconcile.Request {
 	return reqs
 }
 
-// classForGateway maps a Gateway (created, changed or deleted) to its class, whose finalizer may change.
-func classForGateway(_ context.Context, o client.Object) []reconcile.Request {
-	return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: string(o.(*gwapiv1.Gateway).Spec.GatewayClassName)}}}
+// gatewayClassesOfGateway maps a Gateway (created, changed or deleted) to its class, whose finalizer
+// may change; on an update, to the class it left as well.
+var gatewayClassesOfGateway = handler.Funcs{
+	CreateFunc: func(_ context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+		q.Add(classRequest(e.Object))
+	},
+	UpdateFunc: func(_ context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+		q.Add(classRequest(e.ObjectOld))
+		q.Add(classRequest(e.ObjectNew))
+	},
+	DeleteFunc: func(_ context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+		q.Add(classRequest(e.Object))
+	},
+}
+
+func classRequest(o client.Object) reconcile.Request {
+	return reconcile.Request{NamespacedName: types.NamespacedName{Name: string(o.(*gwapiv1.Gateway).Spec.GatewayClassName)}}
 }

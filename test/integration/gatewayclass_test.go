@@ -330,3 +330,39 @@ func writesTo(kind string) float64 {
 	}
 	return total
 }
+
+// A Gateway that moves to another class takes the finalizer with it.
+func TestGatewayClassFinalizerFollowsAGatewayThatChangesClass(t *testing.T) {
+	create(t, gatewayClass("move-from", nil))
+	create(t, gatewayClass("move-to", nil))
+	gw := &gwapiv1.Gateway{
+		ObjectMeta: metav1.ObjectMeta{Name: "mover", Namespace: "default"},
+		Spec: gwapiv1.GatewaySpec{GatewayClassName: "move-from", Listeners: []gwapiv1.Listener{
+			{Name: "http", Port: 80, Protocol: gwapiv1.HTTPProtocolType},
+		}},
+	}
+	create(t, gw)
+	finalizer := func(class string, want bool) func(ctx context.Context) error {
+		return func(ctx context.Context) error {
+			gc := &gwapiv1.GatewayClass{}
+			if err := k8s.Get(ctx, client.ObjectKey{Name: class}, gc); err != nil {
+				return err
+			}
+			if got := slices.Contains(gc.Finalizers, gwapiv1.GatewayClassFinalizerGatewaysExist); got != want {
+				return fmt.Errorf("class %s finalizers %v, want present=%v", class, gc.Finalizers, want)
+			}
+			return nil
+		}
+	}
+	eventually(t, 10*time.Second, finalizer("move-from", true))
+	eventually(t, 5*time.Second, func(ctx context.Context) error {
+		cur := &gwapiv1.Gateway{}
+		if err := k8s.Get(ctx, client.ObjectKeyFromObject(gw), cur); err != nil {
+			return err
+		}
+		cur.Spec.GatewayClassName = "move-to"
+		return k8s.Update(ctx, cur)
+	})
+	eventually(t, 10*time.Second, finalizer("move-to", true))
+	eventually(t, 10*time.Second, finalizer("move-from", false))
+}

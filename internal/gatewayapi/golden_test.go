@@ -1,17 +1,13 @@
 package gatewayapi
 
 import (
-	"bytes"
 	"encoding/json"
-	"fmt"
 	"github.com/flotilla-dev/flotilla/internal/golden"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	corev1 "k8s.io/api/core/v1"
-	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 	"sigs.k8s.io/yaml"
 )
 
@@ -32,83 +28,10 @@ func loadInput(t testing.TB, path string) Input {
 }
 
 func parseInput(data []byte, dir string) (Input, error) {
+	d, err := Decode(data, dir)
 	// The goldens show the full model, TLS termination included.
-	in := Input{ControllerName: "gateway.flotilla.dev/controller", TLSTerminate: true}
-	for i, doc := range bytes.Split(data, []byte("\n---\n")) {
-		if len(bytes.TrimSpace(doc)) == 0 {
-			continue
-		}
-		var head struct{ Kind string }
-		if err := yaml.Unmarshal(doc, &head); err != nil {
-			return in, fmt.Errorf("document %d: %w", i, err)
-		}
-		var err error
-		switch head.Kind {
-		case "Gateway":
-			o := &gwapiv1.Gateway{}
-			if err = yaml.UnmarshalStrict(doc, o); err == nil && in.Gateway == nil {
-				in.Gateway = o
-			}
-		case "ListenerSet":
-			err = decode(doc, &in.ListenerSets)
-		case "HTTPRoute":
-			err = decode(doc, &in.HTTPRoutes)
-		case "GRPCRoute":
-			err = decode(doc, &in.GRPCRoutes)
-		case "TLSRoute":
-			err = decode(doc, &in.TLSRoutes)
-		case "TCPRoute":
-			err = decode(doc, &in.TCPRoutes)
-		case "UDPRoute":
-			err = decode(doc, &in.UDPRoutes)
-		case "ReferenceGrant":
-			err = decode(doc, &in.ReferenceGrants)
-		case "Service":
-			err = decode(doc, &in.Services)
-		case "EndpointSlice":
-			err = decode(doc, &in.EndpointSlices)
-		case "Namespace":
-			err = decode(doc, &in.Namespaces)
-		case "Secret":
-			s := &corev1.Secret{}
-			if err = yaml.UnmarshalStrict(doc, s); err == nil {
-				err = fillSecret(s, dir)
-				in.Secrets = append(in.Secrets, SecretInfoFrom(s))
-			}
-		default:
-			err = fmt.Errorf("unexpected kind %q", head.Kind)
-		}
-		if err != nil {
-			return in, fmt.Errorf("document %d (%s): %w", i, head.Kind, err)
-		}
-	}
-	return in, nil
-}
-
-func decode[T any](doc []byte, into *[]*T) error {
-	o := new(T)
-	if err := yaml.UnmarshalStrict(doc, o); err != nil {
-		return err
-	}
-	*into = append(*into, o)
-	return nil
-}
-
-func fillSecret(s *corev1.Secret, dir string) error {
-	for k, v := range s.StringData {
-		if s.Data == nil {
-			s.Data = map[string][]byte{}
-		}
-		if f, ok := strings.CutPrefix(v, "@"); ok {
-			b, err := os.ReadFile(filepath.Join(dir, f))
-			if err != nil {
-				return err
-			}
-			v = string(b)
-		}
-		s.Data[k] = []byte(v)
-	}
-	return nil
+	d.ControllerName, d.TLSTerminate = "gateway.flotilla.dev/controller", true
+	return d.Input, err
 }
 
 // render is the golden form of a Result: YAML without the (always empty) lastTransitionTime.

@@ -1,0 +1,111 @@
+package gatewayapi
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+	"sigs.k8s.io/yaml"
+)
+
+// Documents are Kubernetes objects read from YAML: what Resolve reads, and the Secrets themselves
+// (their data is the translator's business, never Resolve's).
+type Documents struct {
+	Input
+	// Gateways are every Gateway read, in document order; Input.Gateway is the first.
+	Gateways []*gwapiv1.Gateway
+	// SecretData are the Secrets read, with their data.
+	SecretData []*corev1.Secret
+}
+
+// Decode reads a multi-document YAML stream of Kubernetes objects (strictly: unknown fields are
+// errors). Secret stringData values of the form "@file" are read from dir/file. Kinds Resolve does
+// not read are errors, so a typo does not go unnoticed.
+func Decode(data []byte, dir string) (Documents, error) {
+	var d Documents
+	for i, doc := range bytes.Split(data, []byte("\n---")) {
+		if len(bytes.TrimSpace(doc)) == 0 {
+			continue
+		}
+		var head struct{ Kind string }
+		if err := yaml.Unmarshal(doc, &head); err != nil {
+			return d, fmt.Errorf("document %d: %w", i, err)
+		}
+		if head.Kind == "" { // only comments, or an empty document
+			continue
+		}
+		var err error
+		switch head.Kind {
+		case "Gateway":
+			err = decode(doc, &d.Gateways)
+			if err == nil && d.Gateway == nil {
+				d.Gateway = d.Gateways[0]
+			}
+		case "ListenerSet":
+			err = decode(doc, &d.ListenerSets)
+		case "HTTPRoute":
+			err = decode(doc, &d.HTTPRoutes)
+		case "GRPCRoute":
+			err = decode(doc, &d.GRPCRoutes)
+		case "TLSRoute":
+			err = decode(doc, &d.TLSRoutes)
+		case "TCPRoute":
+			err = decode(doc, &d.TCPRoutes)
+		case "UDPRoute":
+			err = decode(doc, &d.UDPRoutes)
+		case "ReferenceGrant":
+			err = decode(doc, &d.ReferenceGrants)
+		case "Service":
+			err = decode(doc, &d.Services)
+		case "EndpointSlice":
+			err = decode(doc, &d.EndpointSlices)
+		case "Namespace":
+			err = decode(doc, &d.Namespaces)
+		case "Secret":
+			s := &corev1.Secret{}
+			if err = yaml.UnmarshalStrict(doc, s); err == nil {
+				err = fillSecret(s, dir)
+				d.Secrets = append(d.Secrets, SecretInfoFrom(s))
+				d.SecretData = append(d.SecretData, s)
+			}
+		default:
+			err = fmt.Errorf("unexpected kind %q", head.Kind)
+		}
+		if err != nil {
+			return d, fmt.Errorf("document %d (%s): %w", i, head.Kind, err)
+		}
+	}
+	return d, nil
+}
+
+func decode[T any](doc []byte, into *[]*T) error {
+	o := new(T)
+	if err := yaml.UnmarshalStrict(doc, o); err != nil {
+		return err
+	}
+	*into = append(*into, o)
+	return nil
+}
+
+// fillSecret moves stringData into data, as the API server does.
+func fillSecret(s *corev1.Secret, dir string) error {
+	for k, v := range s.StringData {
+		if s.Data == nil {
+			s.Data = map[string][]byte{}
+		}
+		if f, ok := strings.CutPrefix(v, "@"); ok {
+			b, err := os.ReadFile(filepath.Join(dir, f))
+			if err != nil {
+				return err
+			}
+			v = string(b)
+		}
+		s.Data[k] = []byte(v)
+	}
+	s.StringData = nil
+	return nil
+}

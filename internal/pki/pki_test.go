@@ -2,6 +2,7 @@ package pki
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"strings"
 	"testing"
 	"time"
@@ -88,5 +89,45 @@ func TestFleetFromCertRejectsMalformedURIs(t *testing.T) {
 		if fleet, ok := FleetFromCert(cert); ok {
 			t.Errorf("%v: FleetFromCert accepted %q", bad, fleet)
 		}
+	}
+}
+
+func TestServerCredentialsRotate(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	ca, _, err := NewCA(now, 24*time.Hour*365)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loads := 0
+	s := &ServerCredentials{Load: func() (*CA, error) { loads++; return ca, nil },
+		DNSNames: []string{"flotilla-xds.flotilla-system.svc"}, Lifetime: 24 * time.Hour, Now: func() time.Time { return now }}
+	first, err := s.GetCertificate(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := first.Leaf.DNSNames; len(got) != 1 || got[0] != "flotilla-xds.flotilla-system.svc" {
+		t.Fatalf("DNS names = %v", got)
+	}
+	again, _ := s.GetCertificate(nil)
+	if again != first {
+		t.Fatal("certificate re-issued before its renewal time")
+	}
+	now = now.Add(17 * time.Hour) // past two thirds of a day
+	renewed, err := s.GetCertificate(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if renewed == first || !renewed.Leaf.NotAfter.After(first.Leaf.NotAfter) {
+		t.Fatal("certificate not renewed after its renewal time")
+	}
+	pool, err := s.ClientCAs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := renewed.Leaf.Verify(x509.VerifyOptions{Roots: pool, CurrentTime: now, DNSName: "flotilla-xds.flotilla-system.svc"}); err != nil {
+		t.Fatalf("server certificate does not chain to the client CA pool: %v", err)
+	}
+	if loads != 1 {
+		t.Fatalf("CA loaded %d times, want 1", loads)
 	}
 }

@@ -1,0 +1,206 @@
+package server
+
+import (
+	"context"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/server/delta/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/server/sotw/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+
+	"github.com/flotilla-dev/flotilla/internal/pki"
+)
+
+// streamKey names a stream: go-control-plane numbers state-of-the-world and delta streams
+// separately, and each Serve call has its own go-control-plane server.
+type streamKey struct {
+	serve uint32
+	delta bool
+	id    int64
+}
+
+// xstream is what the server knows of one stream. Guarded by Server.mu.
+type xstream struct {
+	key      streamKey
+	fleet    string // the fleet the client certificate names; "" when it names none
+	refusal  string // why the stream is refused at open, if it is
+	peer     string
+	cancel   func(error)
+	admitted bool         // a request passed the identity check: counted as connected
+	node     *corev3.Node // the node requests carry (Envoy sends it on the first one only)
+	types    map[string]*typeState
+}
+
+// callbacks are go-control-plane's hooks into the server, for the streams of one Serve call.
+type callbacks struct {
+	s     *Server
+	serve uint32
+}
+
+var (
+	_ sotw.Callbacks  = callbacks{}
+	_ delta.Callbacks = callbacks{}
+)
+
+func (c callbacks) OnStreamOpen(ctx context.Context, id int64, _ string) error {
+	return c.s.open(ctx, streamKey{c.serve, false, id})
+}
+
+func (c callbacks) OnDeltaStreamOpen(ctx context.Context, id int64, _ string) error {
+	return c.s.open(ctx, streamKey{c.serve, true, id})
+}
+
+func (c callbacks) OnStreamClosed(id int64, _ *corev3.Node) {
+	c.s.closed(streamKey{c.serve, false, id})
+}
+
+func (c callbacks) OnDeltaStreamClosed(id int64, _ *corev3.Node) {
+	c.s.closed(streamKey{c.serve, true, id})
+}
+
+// OnStreamRequest: go-control-plane has already put the stream's remembered node on a request
+// that carries none (an empty node when the first request had none).
+func (c callbacks) OnStreamRequest(id int64, req *discoveryv3.DiscoveryRequest) error {
+	return c.s.request(streamKey{c.serve, false, id}, req.GetNode(), req)
+}
+
+// OnStreamDeltaRequest: go-control-plane fills in the node only after this call, so a request
+// without one is checked against the node of the stream's first request.
+func (c callbacks) OnStreamDeltaRequest(id int64, req *discoveryv3.DeltaDiscoveryRequest) error {
+	return c.s.request(streamKey{c.serve, true, id}, req.GetNode(), req)
+}
+
+func (c callbacks) OnStreamResponse(_ context.Context, id int64, _ *discoveryv3.DiscoveryRequest, resp *discoveryv3.DiscoveryResponse) {
+	c.s.sent(streamKey{c.serve, false, id}, resp.GetTypeUrl(), resp.GetNonce(), resp.GetVersionInfo())
+}
+
+func (c callbacks) OnStreamDeltaResponse(id int64, _ *discoveryv3.DeltaDiscoveryRequest, resp *discoveryv3.DeltaDiscoveryResponse) {
+	c.s.sent(streamKey{c.serve, true, id}, resp.GetTypeUrl(), resp.GetNonce(), resp.GetSystemVersionInfo())
+}
+
+// identity returns the fleet the stream's verified client certificate names, or why there is none.
+func identity(ctx context.Context) (fleet, refusal, addr string) {
+	p, ok := peer.FromContext(ctx)
+	if !ok {
+		return "", ReasonNoCertificate, ""
+	}
+	if p.Addr != nil {
+		addr = p.Addr.String()
+	}
+	info, ok := p.AuthInfo.(credentials.TLSInfo)
+	if !ok || len(info.State.VerifiedChains) == 0 || len(info.State.VerifiedChains[0]) == 0 {
+		return "", ReasonNoCertificate, addr
+	}
+	fleet, ok = pki.FleetFromCert(info.State.VerifiedChains[0][0])
+	if !ok {
+		return "", ReasonNoFleetIdentity, addr
+	}
+	return fleet, "", addr
+}
+
+// open registers a stream with the identity its certificate proves, refusing it when there is none.
+func (s *Server) open(ctx context.Context, key streamKey) error {
+	fleet, refusal, addr := identity(ctx)
+	st := &xstream{key: key, fleet: fleet, refusal: refusal, peer: addr, cancel: cancelFrom(ctx), types: map[string]*typeState{}}
+	s.mu.Lock()
+	s.streams[key] = st
+	if fleet != "" {
+		if s.byFleet[fleet] == nil {
+			s.byFleet[fleet] = map[*xstream]struct{}{}
+		}
+		s.byFleet[fleet][st] = struct{}{}
+	}
+	s.mu.Unlock()
+	if refusal != "" {
+		return s.refuse(st, refusal, "", "")
+	}
+	return nil
+}
+
+// refuse logs and counts a refusal and returns the error that ends the stream.
+func (s *Server) refuse(st *xstream, reason, claimed, nodeID string) error {
+	s.metrics.refused.WithLabelValues(reason).Inc()
+	s.log.Info("Refusing xDS stream", "reason", reason, "claimedFleet", claimed, "provenFleet", st.fleet,
+		"node", nodeID, "peer", st.peer, "delta", st.key.delta)
+	if reason == ReasonNoCertificate || reason == ReasonNoFleetIdentity {
+		return status.Errorf(codes.Unauthenticated, "xDS stream refused: %s", reason)
+	}
+	return status.Errorf(codes.PermissionDenied, "xDS stream refused: %s (node.cluster %q, certificate %q)", reason, claimed, st.fleet)
+}
+
+// admitLocked checks a request's node against the stream's certificate and admits the stream on
+// its first good request. It returns the refusal reason, if any, and the claimed fleet.
+func (s *Server) admitLocked(st *xstream, node *corev3.Node) (reason, claimed string) {
+	if node == nil {
+		node = st.node
+	}
+	claimed = node.GetCluster()
+	switch {
+	case st.refusal != "":
+		return st.refusal, claimed
+	case claimed == "":
+		return ReasonMissingNode, claimed
+	case claimed != st.fleet:
+		return ReasonIdentityMismatch, claimed
+	}
+	if st.node == nil || node.GetId() != st.node.GetId() {
+		st.node = node
+	}
+	if !st.admitted {
+		st.admitted = true
+		s.connected[st.fleet]++
+		_, published := s.versions[st.fleet]
+		s.metrics.setConnected(st.fleet, s.connected[st.fleet], published)
+		s.log.V(1).Info("Admitted xDS stream", "fleet", st.fleet, "node", node.GetId(), "peer", st.peer, "delta", st.key.delta)
+	}
+	return "", claimed
+}
+
+// closed forgets a stream.
+func (s *Server) closed(key streamKey) {
+	s.mu.Lock()
+	st := s.streams[key]
+	if st == nil {
+		s.mu.Unlock()
+		return
+	}
+	delete(s.streams, key)
+	fleet := st.fleet
+	if fleet == "" {
+		s.mu.Unlock()
+		return
+	}
+	delete(s.byFleet[fleet], st)
+	if len(s.byFleet[fleet]) == 0 {
+		delete(s.byFleet, fleet)
+	}
+	if !st.admitted { // never counted, never part of the status
+		s.mu.Unlock()
+		return
+	}
+	_, published := s.versions[fleet]
+	s.connected[fleet]--
+	s.metrics.setConnected(fleet, s.connected[fleet], published)
+	if s.connected[fleet] == 0 {
+		delete(s.connected, fleet)
+	}
+	s.log.V(1).Info("Closed xDS stream", "fleet", fleet, "node", st.node.GetId(), "peer", st.peer, "delta", st.key.delta)
+	notify := s.updateSummaryLocked(fleet)
+	if !published && s.byFleet[fleet] == nil {
+		delete(s.summaries, fleet)
+	}
+	s.mu.Unlock()
+	if notify {
+		s.notify(fleet)
+	}
+}
+
+func (s *Server) notify(fleet string) {
+	if s.o.OnDataPlaneStatus != nil {
+		s.o.OnDataPlaneStatus(fleet)
+	}
+}

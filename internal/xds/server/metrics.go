@@ -1,0 +1,123 @@
+package server
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Reasons a stream is refused: the values of flotilla_xds_refused_streams_total's reason label.
+const (
+	// ReasonNoCertificate: the stream's connection carries no verified client certificate.
+	ReasonNoCertificate = "no_certificate"
+	// ReasonNoFleetIdentity: the client certificate names no fleet (no spiffe://flotilla/fleet/ URI SAN).
+	ReasonNoFleetIdentity = "no_fleet_identity"
+	// ReasonMissingNode: the stream's first request carries no node, or a node without a cluster.
+	ReasonMissingNode = "missing_node"
+	// ReasonIdentityMismatch: node.cluster names another fleet than the client certificate.
+	ReasonIdentityMismatch = "identity_mismatch"
+)
+
+// metrics are the server's Prometheus collectors. Per-fleet series are deleted when the fleet is
+// forgotten (connected_clients once its last stream has closed).
+type metrics struct {
+	connected *prometheus.GaugeVec
+	pushes    *prometheus.CounterVec
+	nacks     *prometheus.CounterVec
+	refused   *prometheus.CounterVec
+	publishes *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		connected: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "flotilla_xds_connected_clients",
+			Help: "xDS streams open with a verified fleet identity, by fleet.",
+		}, []string{"fleet"}),
+		pushes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flotilla_xds_pushes_total",
+			Help: "xDS responses sent, by fleet and resource type (cds, eds, lds, rds, sds).",
+		}, []string{"fleet", "type"}),
+		nacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flotilla_xds_nacks_total",
+			Help: "xDS responses rejected by Envoy (NACKs), by fleet and resource type.",
+		}, []string{"fleet", "type"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flotilla_xds_refused_streams_total",
+			Help: "xDS streams refused because the client's identity could not be established or did not match its node.",
+		}, []string{"reason"}),
+		publishes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flotilla_xds_snapshot_publish_total",
+			Help: "Snapshots set in the xDS cache (publishes that changed something), by fleet.",
+		}, []string{"fleet"}),
+	}
+	if reg == nil {
+		return m
+	}
+	m.connected = register(reg, m.connected)
+	m.pushes = register(reg, m.pushes)
+	m.nacks = register(reg, m.nacks)
+	m.refused = register(reg, m.refused)
+	m.publishes = register(reg, m.publishes)
+	return m
+}
+
+// register registers c, or returns the collector already registered under its name (a second
+// Server in the same process shares the series). Any other failure is a programming error.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	err := reg.Register(c)
+	if err == nil {
+		return c
+	}
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(C); ok {
+			return existing
+		}
+	}
+	panic("xds server: registering metrics: " + err.Error())
+}
+
+// forget deletes a fleet's series, except connected_clients (see setConnected).
+func (m *metrics) forget(fleet string) {
+	m.pushes.DeletePartialMatch(prometheus.Labels{"fleet": fleet})
+	m.nacks.DeletePartialMatch(prometheus.Labels{"fleet": fleet})
+	m.publishes.DeleteLabelValues(fleet)
+}
+
+// setConnected sets a fleet's connected_clients; a fleet that is not published and has no
+// stream left loses its series instead of keeping a zero forever.
+func (m *metrics) setConnected(fleet string, n int, published bool) {
+	if n == 0 && !published {
+		m.connected.DeleteLabelValues(fleet)
+		return
+	}
+	m.connected.WithLabelValues(fleet).Set(float64(n))
+}
+
+// typeLabel is the short name of an xDS type URL used as a label value.
+func typeLabel(typeURL string) string {
+	switch typeURL {
+	case resource.ClusterType:
+		return "cds"
+	case resource.EndpointType:
+		return "eds"
+	case resource.ListenerType:
+		return "lds"
+	case resource.RouteType:
+		return "rds"
+	case resource.SecretType:
+		return "sds"
+	case resource.ScopedRouteType:
+		return "srds"
+	case resource.VirtualHostType:
+		return "vhds"
+	case resource.RuntimeType:
+		return "rtds"
+	case resource.ExtensionConfigType:
+		return "ecds"
+	}
+	return typeURL[strings.LastIndex(typeURL, ".")+1:]
+}

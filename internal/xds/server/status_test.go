@@ -1,0 +1,151 @@
+package server
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// A NACK shows in DataPlaneStatus with Envoy's message, the rejected version and the node, and
+// notifies; the rejected version is not sent again (go-control-plane alone would loop); a later
+// ACK of new content clears it and notifies again.
+func TestNACKIsRecordedUntilNewContentIsAccepted(t *testing.T) {
+	e := start(t)
+	a := specA()
+	e.publish(t, "infra/a", a.resources())
+	c := e.dial(t, "infra/a", "infra/a", "envoy-a-1")
+	waitSynced(t, e, c, "infra/a")
+	e.waitStatus(t, "infra/a", "the ACKs", acked)
+	accepted := e.srv.Versions("infra/a")[resource.ListenerType]
+	notesBefore := e.notifications("infra/a")
+
+	const why = "Error adding/updating listener(s) a-https: cannot bind '0.0.0.0:1': Permission denied"
+	c.Reject(resource.ListenerType, why)
+	a.port = 1
+	e.publish(t, "infra/a", a.resources())
+	rejectedVersion := e.srv.Versions("infra/a")[resource.ListenerType]
+	st := e.waitStatus(t, "infra/a", "the NACK", rejected)
+	r := st.Rejected
+	if r.TypeURL != resource.ListenerType || r.Version != rejectedVersion || r.Message != why || r.Node != "envoy-a-1" || r.At.IsZero() {
+		t.Errorf("rejection %+v; want type %s version %s", r, resource.ListenerType, rejectedVersion)
+	}
+	if st.Acked || st.Connected != 1 {
+		t.Errorf("status %+v", st)
+	}
+	if c.Version(resource.ListenerType) != accepted {
+		t.Errorf("the client left its accepted listeners")
+	}
+	eventually(t, "a notification of the NACK", func() bool { return e.notifications("infra/a") > notesBefore })
+	if got := testutil.ToFloat64(e.srv.metrics.nacks.WithLabelValues("infra/a", "lds")); got != 1 {
+		t.Errorf("nacks{lds} = %v", got)
+	}
+
+	// Two endpoint changes go through the same stream after the NACK: had the rejected listeners
+	// been sent again, they would have arrived before the second.
+	listenerResponses := c.Responses(resource.ListenerType)
+	for _, ip := range []string{"10.0.0.7", "10.0.0.8"} {
+		a.endpoint = ip
+		e.publish(t, "infra/a", a.resources())
+		if err := c.WaitVersion(within(t), resource.EndpointType, e.srv.Versions("infra/a")[resource.EndpointType]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := c.Responses(resource.ListenerType); n != listenerResponses || c.NACKs(resource.ListenerType) != 1 {
+		t.Errorf("the rejected listeners were sent again: %d responses (was %d), %d NACKs", n, listenerResponses, c.NACKs(resource.ListenerType))
+	}
+	if r := e.srv.DataPlaneStatus("infra/a").Rejected; r == nil || r.Version != rejectedVersion {
+		t.Errorf("the endpoint ACKs cleared the listener NACK: %+v", r)
+	}
+
+	notesBefore = e.notifications("infra/a")
+	c.Accept(resource.ListenerType)
+	a.port = 10443
+	e.publish(t, "infra/a", a.resources())
+	waitSynced(t, e, c, "infra/a")
+	e.waitStatus(t, "infra/a", "the NACK cleared", func(st DataPlaneStatus) bool { return st.Rejected == nil && st.Acked })
+	eventually(t, "a notification of the ACK", func() bool { return e.notifications("infra/a") > notesBefore })
+}
+
+// Publishing, again, the content the Envoy runs clears its NACK: it runs the current version.
+func TestRevertingToTheAcceptedContentClearsTheNACK(t *testing.T) {
+	e := start(t)
+	a := specA()
+	e.publish(t, "infra/a", a.resources())
+	c := e.dial(t, "infra/a", "infra/a", "envoy-a-1")
+	waitSynced(t, e, c, "infra/a")
+	c.Reject(resource.RouteType, "bad route")
+	good := a
+	a.path = "/bad"
+	e.publish(t, "infra/a", a.resources())
+	e.waitStatus(t, "infra/a", "the NACK", rejected)
+	e.publish(t, "infra/a", good.resources())
+	if st := e.srv.DataPlaneStatus("infra/a"); st.Rejected != nil || !st.Acked {
+		t.Errorf("status after reverting: %+v", st)
+	}
+}
+
+// connected_clients follows streams; Forget ends the fleet's streams and drops its series; a
+// stopping server ends streams rather than waiting for Envoys to hang up.
+func TestConnectedClientsForgetAndStop(t *testing.T) {
+	e := start(t)
+	e.publish(t, "infra/a", specA().resources())
+	connected := func(want string) func() bool {
+		return func() bool {
+			expected := ""
+			if want != "" {
+				expected = "# HELP flotilla_xds_connected_clients xDS streams open with a verified fleet identity, by fleet.\n" +
+					"# TYPE flotilla_xds_connected_clients gauge\n" + want + "\n"
+			}
+			return testutil.GatherAndCompare(e.reg, strings.NewReader(expected), "flotilla_xds_connected_clients") == nil
+		}
+	}
+	c1 := e.dial(t, "infra/a", "infra/a", "envoy-a-1")
+	c2 := e.dial(t, "infra/a", "infra/a", "envoy-a-2")
+	eventually(t, "two connected", connected(`flotilla_xds_connected_clients{fleet="infra/a"} 2`))
+	waitSynced(t, e, c1, "infra/a")
+	if got := testutil.ToFloat64(e.srv.metrics.pushes.WithLabelValues("infra/a", "lds")); got < 1 {
+		t.Errorf("pushes{lds} = %v", got)
+	}
+	if got := testutil.ToFloat64(e.srv.metrics.publishes.WithLabelValues("infra/a")); got != 1 {
+		t.Errorf("publishes = %v", got)
+	}
+	_ = c1.Close()
+	eventually(t, "one connected", connected(`flotilla_xds_connected_clients{fleet="infra/a"} 1`))
+
+	e.srv.Forget("infra/a")
+	expectEndedWith(t, c2.Done(), c2.Err, "Unavailable")
+	eventually(t, "no series left", connected(""))
+	if n := testutil.CollectAndCount(e.srv.metrics.pushes); n != 0 {
+		t.Errorf("%d pushes series left after Forget", n)
+	}
+	if v := e.srv.Versions("infra/a"); v != nil {
+		t.Errorf("versions after Forget: %v", v)
+	}
+
+	// The Envoys reconnect and wait; a new Publish reaches them.
+	e.publish(t, "infra/b", specB().resources())
+	c3 := e.dial(t, "infra/b", "infra/b", "envoy-b-1")
+	waitSynced(t, e, c3, "infra/b")
+	if took := e.stop(); took > 5*time.Second {
+		t.Errorf("stopping took %v", took)
+	}
+	expectEndedWith(t, c3.Done(), c3.Err, "")
+	if st := e.srv.DataPlaneStatus("infra/b"); st.Connected != 0 {
+		t.Errorf("after stopping: %+v", st)
+	}
+}
+
+func expectEndedWith(t *testing.T, done <-chan struct{}, errOf func() error, code string) {
+	t.Helper()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stream was not ended")
+	}
+	if err := errOf(); err == nil || code != "" && !strings.Contains(err.Error(), "code = "+code) {
+		t.Errorf("stream error %v, want code %q", err, code)
+	}
+}

@@ -29,6 +29,7 @@ func main() {
 	flag.StringVar(&o.XDSAddress, "xds-address", "", "Host name fleets dial for xDS (default: flotilla-xds.<namespace>.svc).")
 	var xdsPort int
 	flag.IntVar(&xdsPort, "xds-port", operator.DefaultXDSPort, "Port of the xDS Service.")
+	flag.StringVar(&o.XDSBindAddress, "xds-bind-address", ":18000", "Address this replica serves xDS on; \"0\" turns the xDS server off.")
 	zopts := zap.Options{}
 	zopts.BindFlags(flag.CommandLine)
 	flag.Parse()

@@ -28,14 +28,18 @@ import (
 // GatewayReconciler provisions each Gateway of a Flotilla class its own Envoy fleet, within what the
 // class's FleetClass allows, and reports the fleet on the Gateway's status.
 type GatewayReconciler struct {
-	Client       client.Client
+	FleetInputs
 	Status       *StatusWriter
 	Recorder     recorder.EventRecorder
 	Applier      *Applier
 	Certificates *Certificates
 	Defaults     provisioner.Defaults
-	// Unserved are the kinds whose CRDs were missing at start-up (not watched, not resolved).
-	Unserved []string
+	// DataPlane gives the Gateway's ConditionDataPlaneAccepted; nil leaves the condition out.
+	DataPlane interface {
+		DataPlaneCondition(fleet string, generation int64) metav1.Condition
+	}
+	// Events are the xDS side's notices that a fleet's data-plane condition may have changed.
+	Events *FleetEvents
 }
 
 // RBAC is what this code uses and no more: fleet objects are applied (create, patch) and removed
@@ -84,18 +88,28 @@ func (r *GatewayReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	}
 	fs.listeners, fs.invalidListeners = res.result.Listeners, res.result.InvalidListeners
 	fs.attachedListenerSets = res.result.AttachedListenerSets
-	var before *metav1.Condition
-	var after metav1.Condition
+	if r.DataPlane != nil && fs.refused == "" && fs.unsupportedAddress == "" {
+		c := r.DataPlane.DataPlaneCondition(req.Namespace+"/"+req.Name, gw.Generation)
+		fs.dataPlane = &c
+	}
+	// Events for the conditions a team acts on: the Gateway's acceptance and its data plane's.
+	watched := []string{string(gwapiv1.GatewayConditionAccepted), ConditionDataPlaneAccepted}
+	before := map[string]*metav1.Condition{}
 	if _, err := r.Status.Update(ctx, req.NamespacedName, gw, func() {
-		if c := meta.FindStatusCondition(gw.Status.Conditions, string(gwapiv1.GatewayConditionAccepted)); c != nil {
-			before = c.DeepCopy()
+		for _, typ := range watched {
+			if c := meta.FindStatusCondition(gw.Status.Conditions, typ); c != nil {
+				before[typ] = c.DeepCopy()
+			}
 		}
 		gatewayStatus(gw, fs, &gw.Status)
-		after = *meta.FindStatusCondition(gw.Status.Conditions, string(gwapiv1.GatewayConditionAccepted))
 	}); err != nil {
 		return reconcile.Result{}, err
 	}
-	recordTransition(r.Recorder, gw, before, after)
+	for _, typ := range watched {
+		if c := meta.FindStatusCondition(gw.Status.Conditions, typ); c != nil {
+			recordTransition(r.Recorder, gw, before[typ], *c)
+		}
+	}
 	if err := r.writeListenerSetStatuses(ctx, res); err != nil {
 		return reconcile.Result{}, err
 	}

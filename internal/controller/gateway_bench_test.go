@@ -139,9 +139,9 @@ func newBenchWorld(b *testing.B) *benchWorld {
 	w.api = builder.Build()
 	w.counted = apiwrites.Wrap(cacheReads{w.api})
 	w.r = &GatewayReconciler{
-		Client:  w.counted,
-		Status:  &StatusWriter{Client: w.counted, Reader: w.api},
-		Applier: &Applier{Client: w.counted},
+		FleetInputs: FleetInputs{Client: w.counted},
+		Status:      &StatusWriter{Client: w.counted, Reader: w.api},
+		Applier:     &Applier{Client: w.counted},
 		Certificates: &Certificates{Client: w.counted, Reader: w.api,
 			Namespace: benchOperatorNS, SecretName: benchCASecret, Now: time.Now},
 		Defaults: provisioner.Defaults{EnvoyImage: "docker.io/envoyproxy/envoy:distroless-v1.36.2",

@@ -4,11 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 
-	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -16,142 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
-	gwfeatures "sigs.k8s.io/gateway-api/pkg/features"
-
-	"github.com/flotilla-dev/flotilla/internal/features"
-	"github.com/flotilla-dev/flotilla/internal/gatewayapi"
 )
-
-// resolved is one Gateway's resolution and the objects it was computed from.
-type resolved struct {
-	result gatewayapi.Result
-	// routes are every route that names the Gateway or one of its ListenerSets, now or in a status
-	// entry of ours, by kind: their status entries for this Gateway are rewritten.
-	routes map[string][]client.Object
-	// listenerSets are the ListenerSets whose parent is the Gateway.
-	listenerSets []*gwapiv1.ListenerSet
-}
-
-// served says whether the CRD of a kind was installed at start-up.
-func (r *GatewayReconciler) served(kind string) bool { return !slices.Contains(r.Unserved, kind) }
-
-// resolve reads what the Gateway's resolution needs from the cache and resolves it.
-func (r *GatewayReconciler) resolve(ctx context.Context, gw *gwapiv1.Gateway) (*resolved, error) {
-	in := gatewayapi.Input{Gateway: gw, ControllerName: ControllerName,
-		TLSTerminate: features.Has(gwfeatures.SupportTLSRouteModeTerminate)}
-	out := &resolved{routes: map[string][]client.Object{}}
-	gwKey := gw.Namespace + "/" + gw.Name
-	parentKeys := []string{"Gateway/" + gwKey}
-	if r.served("ListenerSet") {
-		list := &gwapiv1.ListenerSetList{}
-		if err := r.Client.List(ctx, list, client.MatchingFields{IndexListenerSetParent: gwKey}); err != nil {
-			return nil, err
-		}
-		for i := range list.Items {
-			ls := &list.Items[i]
-			in.ListenerSets = append(in.ListenerSets, ls)
-			out.listenerSets = append(out.listenerSets, ls)
-			parentKeys = append(parentKeys, "ListenerSet/"+ls.Namespace+"/"+ls.Name)
-		}
-	}
-	services := sets.New[string]()
-	for _, rk := range routeKinds {
-		if !r.served(rk.kind) {
-			continue
-		}
-		seen := sets.New[types.NamespacedName]()
-		for _, key := range parentKeys {
-			list := rk.newList()
-			if err := r.Client.List(ctx, list, client.MatchingFields{IndexRouteParent: key}); err != nil {
-				return nil, fmt.Errorf("listing %ss of %s: %w", rk.kind, key, err)
-			}
-			for _, o := range rk.items(list) {
-				if seen.Has(client.ObjectKeyFromObject(o)) {
-					continue
-				}
-				seen.Insert(client.ObjectKeyFromObject(o))
-				out.routes[rk.kind] = append(out.routes[rk.kind], o)
-				for _, b := range rk.backends(o) {
-					if k := serviceKey(o.GetNamespace(), b); k != "" {
-						services.Insert(k)
-					}
-				}
-				addRoute(&in, o)
-			}
-		}
-	}
-	if r.served("ReferenceGrant") {
-		grants := &gwapiv1.ReferenceGrantList{}
-		if err := r.Client.List(ctx, grants); err != nil {
-			return nil, err
-		}
-		for i := range grants.Items {
-			in.ReferenceGrants = append(in.ReferenceGrants, &grants.Items[i])
-		}
-	}
-	for _, key := range sets.List(services) {
-		ns, name, _ := strings.Cut(key, "/")
-		svc := &corev1.Service{}
-		if err := r.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, svc); err != nil {
-			if apierrors.IsNotFound(err) {
-				continue
-			}
-			return nil, err
-		}
-		in.Services = append(in.Services, svc)
-		slices := &discoveryv1.EndpointSliceList{}
-		if err := r.Client.List(ctx, slices, client.InNamespace(ns), client.MatchingLabels{discoveryv1.LabelServiceName: name}); err != nil {
-			return nil, err
-		}
-		for i := range slices.Items {
-			in.EndpointSlices = append(in.EndpointSlices, &slices.Items[i])
-		}
-	}
-	secrets := sets.New[string]()
-	for _, l := range gw.Spec.Listeners {
-		secrets.Insert(certificateKeys(gw.Namespace, l.TLS)...)
-	}
-	for _, ls := range in.ListenerSets {
-		for _, l := range ls.Spec.Listeners {
-			secrets.Insert(certificateKeys(ls.Namespace, l.TLS)...)
-		}
-	}
-	for _, key := range sets.List(secrets) {
-		ns, name, _ := strings.Cut(key, "/")
-		s := &corev1.Secret{}
-		if err := r.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, s); err != nil {
-			if apierrors.IsNotFound(err) {
-				continue
-			}
-			return nil, err
-		}
-		in.Secrets = append(in.Secrets, gatewayapi.SecretInfoFrom(s))
-	}
-	nss := &corev1.NamespaceList{}
-	if err := r.Client.List(ctx, nss); err != nil {
-		return nil, err
-	}
-	for i := range nss.Items {
-		in.Namespaces = append(in.Namespaces, &nss.Items[i])
-	}
-	out.result = gatewayapi.Resolve(in)
-	return out, nil
-}
-
-func addRoute(in *gatewayapi.Input, o client.Object) {
-	switch rt := o.(type) {
-	case *gwapiv1.HTTPRoute:
-		in.HTTPRoutes = append(in.HTTPRoutes, rt)
-	case *gwapiv1.GRPCRoute:
-		in.GRPCRoutes = append(in.GRPCRoutes, rt)
-	case *gwapiv1.TLSRoute:
-		in.TLSRoutes = append(in.TLSRoutes, rt)
-	case *gwapiv1.TCPRoute:
-		in.TCPRoutes = append(in.TCPRoutes, rt)
-	case *gwapiv1.UDPRoute:
-		in.UDPRoutes = append(in.UDPRoutes, rt)
-	}
-}
 
 // writeRouteStatuses writes, on every route of the resolution, this Gateway's parent entries:
 // entries of other controllers and of other parents are kept; ours for this Gateway (or its

@@ -34,6 +34,8 @@ type fleetState struct {
 	listeners            []gwapiv1.ListenerStatus
 	invalidListeners     []gwapiv1.SectionName
 	attachedListenerSets int32
+	// dataPlane is the Gateway's ConditionDataPlaneAccepted, when the fleet is served.
+	dataPlane *metav1.Condition
 }
 
 // gatewayStatus computes the Gateway's conditions, addresses and listener entries into st.
@@ -68,6 +70,11 @@ func gatewayStatus(gw *gwapiv1.Gateway, fs fleetState, st *gwapiv1.GatewayStatus
 	programmed, reason, msg := programmedState(fs, accepted)
 	set(gwapiv1.GatewayConditionProgrammed, programmed, reason, msg)
 	st.Listeners = listenerStatuses(fs.listeners, st.Listeners, programmed == metav1.ConditionTrue)
+	if fs.dataPlane != nil {
+		meta.SetStatusCondition(&st.Conditions, *fs.dataPlane)
+	} else {
+		meta.RemoveStatusCondition(&st.Conditions, ConditionDataPlaneAccepted)
+	}
 	if gw.Spec.AllowedListeners != nil || fs.attachedListenerSets > 0 {
 		st.AttachedListenerSets = &fs.attachedListenerSets
 	}

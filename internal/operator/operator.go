@@ -6,6 +6,8 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
@@ -16,6 +18,7 @@ import (
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
@@ -23,8 +26,10 @@ import (
 	flotillav1alpha1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
 	"github.com/flotilla-dev/flotilla/internal/apiwrites"
 	"github.com/flotilla-dev/flotilla/internal/controller"
+	"github.com/flotilla-dev/flotilla/internal/pki"
 	"github.com/flotilla-dev/flotilla/internal/provisioner"
 	"github.com/flotilla-dev/flotilla/internal/scheme"
+	"github.com/flotilla-dev/flotilla/internal/xds/server"
 )
 
 // Options are the manager's settings, as cmd/main.go reads them from flags.
@@ -49,6 +54,9 @@ type Options struct {
 	// XDSAddress defaults to flotilla-xds.<Namespace>.svc.
 	XDSAddress string
 	XDSPort    int32
+	// XDSBindAddress is where this replica serves xDS (":18000"); "0" serves none (the
+	// translation still runs, for tests that only look at status).
+	XDSBindAddress string
 }
 
 // Defaults for Options fields left empty.
@@ -72,6 +80,9 @@ func (o *Options) defaults() {
 	}
 	if o.XDSPort == 0 {
 		o.XDSPort = DefaultXDSPort
+	}
+	if o.XDSBindAddress == "" {
+		o.XDSBindAddress = fmt.Sprintf(":%d", DefaultXDSPort)
 	}
 }
 
@@ -178,14 +189,28 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	if !withCertManager {
 		mgr.GetLogger().Info("cert-manager Certificate CRD not installed: FleetClasses that name a cert-manager issuer cannot be served")
 	}
+	certs := &controller.Certificates{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(),
+		Namespace: o.Namespace, SecretName: CASecretName, Now: time.Now}
+	events := controller.NewFleetEvents()
+	xds, err := newXDSServer(mgr, o, certs, events)
+	if err != nil {
+		return err
+	}
+	translator := &controller.XDSReconciler{
+		FleetInputs: controller.FleetInputs{Client: mgr.GetClient(), Unserved: unserved},
+		DataPlane:   xds, Events: events,
+	}
+	if err := translator.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the xDS controller: %w", err)
+	}
 	gateways := &controller.GatewayReconciler{
-		Client: mgr.GetClient(), Status: status, Recorder: rec,
-		Applier: &controller.Applier{Client: mgr.GetClient()},
-		Certificates: &controller.Certificates{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(),
-			Namespace: o.Namespace, SecretName: CASecretName, Now: time.Now},
+		FleetInputs: controller.FleetInputs{Client: mgr.GetClient(), Unserved: unserved},
+		Status:      status, Recorder: rec,
+		Applier:      &controller.Applier{Client: mgr.GetClient()},
+		Certificates: certs,
+		DataPlane:    translator, Events: events,
 		Defaults: provisioner.Defaults{EnvoyImage: o.EnvoyImage, XDSAddress: o.XDSAddress, XDSPort: o.XDSPort,
 			OperatorNamespace: o.Namespace},
-		Unserved: unserved,
 	}
 	if err := gateways.SetupWithManager(mgr, withCertManager); err != nil {
 		return fmt.Errorf("setting up the Gateway controller: %w", err)
@@ -209,4 +234,43 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 		return fmt.Errorf("adding readiness check: %w", err)
 	}
 	return nil
+}
+
+// xdsServerCertLifetime is how long the xDS server's certificate lives; it is re-issued at two
+// thirds of that, in place.
+const xdsServerCertLifetime = 7 * 24 * time.Hour
+
+// newXDSServer makes the xDS server every replica runs (when o.XDSBindAddress is not "0"): its
+// certificate and the client CA both come from the built-in CA.
+func newXDSServer(mgr ctrl.Manager, o Options, certs *controller.Certificates, events *controller.FleetEvents) (*server.Server, error) {
+	svc, _, _ := strings.Cut(o.XDSAddress, ".")
+	names := []string{o.XDSAddress}
+	for _, n := range []string{svc, svc + "." + o.Namespace, svc + "." + o.Namespace + ".svc",
+		svc + "." + o.Namespace + ".svc.cluster.local"} {
+		if !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	creds := &pki.ServerCredentials{
+		Load: func() (*pki.CA, error) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			return certs.CA(ctx)
+		},
+		DNSNames: names, Lifetime: xdsServerCertLifetime, Now: time.Now,
+	}
+	s := server.New(server.Options{
+		Address:           o.XDSBindAddress,
+		GetCertificate:    creds.GetCertificate,
+		ClientCAs:         creds.ClientCAs,
+		Registerer:        metrics.Registry,
+		Logger:            mgr.GetLogger().WithName("xds"),
+		OnDataPlaneStatus: events.Notify,
+	})
+	if o.XDSBindAddress != "0" {
+		if err := mgr.Add(s); err != nil {
+			return nil, fmt.Errorf("adding the xDS server: %w", err)
+		}
+	}
+	return s, nil
 }

@@ -6,6 +6,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"testing"
 	"time"
@@ -24,6 +25,8 @@ import (
 var (
 	k8s client.Client // uncached client, as a user's kubectl
 	env *cluster.Cluster
+	// xdsAddr is where the manager serves xDS.
+	xdsAddr string
 )
 
 func TestMain(m *testing.M) {
@@ -69,8 +72,12 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "giving the manager its identity:", err)
 		return 1
 	}
+	if xdsAddr, err = freeAddr(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	mgr, err := operator.New(mgrConfig, operator.Options{
-		MetricsAddr: "0", ProbeAddr: "0",
+		MetricsAddr: "0", ProbeAddr: "0", XDSBindAddress: xdsAddr,
 		LeaderElection: true, LeaderElectionNamespace: "kube-system",
 	})
 	if err != nil {
@@ -105,4 +112,14 @@ func eventually(t *testing.T, timeout time.Duration, cond func(ctx context.Conte
 	if err != nil {
 		t.Fatalf("condition not met within %s: %v", timeout, last)
 	}
+}
+
+// freeAddr is a loopback address with a port nothing listens on.
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
 }

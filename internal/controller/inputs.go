@@ -1,0 +1,344 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+
+	"github.com/flotilla-dev/flotilla/internal/features"
+	"github.com/flotilla-dev/flotilla/internal/gatewayapi"
+	"github.com/flotilla-dev/flotilla/internal/provisioner"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/sets"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+	gwfeatures "sigs.k8s.io/gateway-api/pkg/features"
+)
+
+// FleetInputs reads from the cache what one Gateway's resolution needs, and maps changes of those
+// objects to the Gateways they concern (through field indexes). The Gateway controller (status,
+// provisioning) and the xDS controller (translation) share it.
+type FleetInputs struct {
+	Client client.Client
+	// Unserved are the kinds whose CRDs were missing at start-up (not watched, not resolved).
+	Unserved []string
+}
+
+// watchInputs adds the watches on everything a resolution reads (routes, ListenerSets,
+// ReferenceGrants, Services, EndpointSlices, certificate Secrets), each mapped to its Gateways.
+func (f *FleetInputs) watchInputs(b *builder.Builder) *builder.Builder {
+	for _, rk := range routeKinds {
+		if f.served(rk.kind) {
+			b = b.Watches(rk.newObj(), handler.EnqueueRequestsFromMapFunc(f.gatewaysOfRoute(rk)))
+		}
+	}
+	if f.served("ListenerSet") {
+		b = b.Watches(&gwapiv1.ListenerSet{}, handler.EnqueueRequestsFromMapFunc(f.gatewayOfListenerSet))
+	}
+	if f.served("ReferenceGrant") {
+		// A grant may allow or forbid references of any route or listener: rare, so all Gateways.
+		b = b.Watches(&gwapiv1.ReferenceGrant{}, handler.EnqueueRequestsFromMapFunc(f.allGateways))
+	}
+	return b.Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(f.gatewaysOfService)).
+		Watches(&discoveryv1.EndpointSlice{}, handler.EnqueueRequestsFromMapFunc(f.gatewaysOfEndpointSlice)).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(f.gatewaysOfCertificate))
+}
+
+// resolved is one Gateway's resolution and the objects it was computed from.
+type resolved struct {
+	result gatewayapi.Result
+	// routes are every route that names the Gateway or one of its ListenerSets, now or in a status
+	// entry of ours, by kind: their status entries for this Gateway are rewritten.
+	routes map[string][]client.Object
+	// listenerSets are the ListenerSets whose parent is the Gateway.
+	listenerSets []*gwapiv1.ListenerSet
+}
+
+// served says whether the CRD of a kind was installed at start-up.
+func (f *FleetInputs) served(kind string) bool { return !slices.Contains(f.Unserved, kind) }
+
+// resolve reads what the Gateway's resolution needs from the cache and resolves it.
+func (f *FleetInputs) resolve(ctx context.Context, gw *gwapiv1.Gateway) (*resolved, error) {
+	in := gatewayapi.Input{Gateway: gw, ControllerName: ControllerName,
+		TLSTerminate: features.Has(gwfeatures.SupportTLSRouteModeTerminate)}
+	out := &resolved{routes: map[string][]client.Object{}}
+	gwKey := gw.Namespace + "/" + gw.Name
+	parentKeys := []string{"Gateway/" + gwKey}
+	if f.served("ListenerSet") {
+		list := &gwapiv1.ListenerSetList{}
+		if err := f.Client.List(ctx, list, client.MatchingFields{IndexListenerSetParent: gwKey}); err != nil {
+			return nil, err
+		}
+		for i := range list.Items {
+			ls := &list.Items[i]
+			in.ListenerSets = append(in.ListenerSets, ls)
+			out.listenerSets = append(out.listenerSets, ls)
+			parentKeys = append(parentKeys, "ListenerSet/"+ls.Namespace+"/"+ls.Name)
+		}
+	}
+	services := sets.New[string]()
+	for _, rk := range routeKinds {
+		if !f.served(rk.kind) {
+			continue
+		}
+		seen := sets.New[types.NamespacedName]()
+		for _, key := range parentKeys {
+			list := rk.newList()
+			if err := f.Client.List(ctx, list, client.MatchingFields{IndexRouteParent: key}); err != nil {
+				return nil, fmt.Errorf("listing %ss of %s: %w", rk.kind, key, err)
+			}
+			for _, o := range rk.items(list) {
+				if seen.Has(client.ObjectKeyFromObject(o)) {
+					continue
+				}
+				seen.Insert(client.ObjectKeyFromObject(o))
+				out.routes[rk.kind] = append(out.routes[rk.kind], o)
+				for _, b := range rk.backends(o) {
+					if k := serviceKey(o.GetNamespace(), b); k != "" {
+						services.Insert(k)
+					}
+				}
+				addRoute(&in, o)
+			}
+		}
+	}
+	if f.served("ReferenceGrant") {
+		grants := &gwapiv1.ReferenceGrantList{}
+		if err := f.Client.List(ctx, grants); err != nil {
+			return nil, err
+		}
+		for i := range grants.Items {
+			in.ReferenceGrants = append(in.ReferenceGrants, &grants.Items[i])
+		}
+	}
+	for _, key := range sets.List(services) {
+		ns, name, _ := strings.Cut(key, "/")
+		svc := &corev1.Service{}
+		if err := f.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, svc); err != nil {
+			if apierrors.IsNotFound(err) {
+				continue
+			}
+			return nil, err
+		}
+		in.Services = append(in.Services, svc)
+		slices := &discoveryv1.EndpointSliceList{}
+		if err := f.Client.List(ctx, slices, client.InNamespace(ns), client.MatchingLabels{discoveryv1.LabelServiceName: name}); err != nil {
+			return nil, err
+		}
+		for i := range slices.Items {
+			in.EndpointSlices = append(in.EndpointSlices, &slices.Items[i])
+		}
+	}
+	secrets := sets.New[string]()
+	for _, l := range gw.Spec.Listeners {
+		secrets.Insert(certificateKeys(gw.Namespace, l.TLS)...)
+	}
+	for _, ls := range in.ListenerSets {
+		for _, l := range ls.Spec.Listeners {
+			secrets.Insert(certificateKeys(ls.Namespace, l.TLS)...)
+		}
+	}
+	for _, key := range sets.List(secrets) {
+		ns, name, _ := strings.Cut(key, "/")
+		s := &corev1.Secret{}
+		if err := f.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, s); err != nil {
+			if apierrors.IsNotFound(err) {
+				continue
+			}
+			return nil, err
+		}
+		in.Secrets = append(in.Secrets, gatewayapi.SecretInfoFrom(s))
+	}
+	nss := &corev1.NamespaceList{}
+	if err := f.Client.List(ctx, nss); err != nil {
+		return nil, err
+	}
+	for i := range nss.Items {
+		in.Namespaces = append(in.Namespaces, &nss.Items[i])
+	}
+	out.result = gatewayapi.Resolve(in)
+	return out, nil
+}
+
+func addRoute(in *gatewayapi.Input, o client.Object) {
+	switch rt := o.(type) {
+	case *gwapiv1.HTTPRoute:
+		in.HTTPRoutes = append(in.HTTPRoutes, rt)
+	case *gwapiv1.GRPCRoute:
+		in.GRPCRoutes = append(in.GRPCRoutes, rt)
+	case *gwapiv1.TLSRoute:
+		in.TLSRoutes = append(in.TLSRoutes, rt)
+	case *gwapiv1.TCPRoute:
+		in.TCPRoutes = append(in.TCPRoutes, rt)
+	case *gwapiv1.UDPRoute:
+		in.UDPRoutes = append(in.UDPRoutes, rt)
+	}
+}
+
+func gatewayRequests(list *gwapiv1.GatewayList) []reconcile.Request {
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for _, gw := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: gw.Namespace, Name: gw.Name}})
+	}
+	return reqs
+}
+
+func (f *FleetInputs) listGateways(ctx context.Context, opts ...client.ListOption) []reconcile.Request {
+	list := &gwapiv1.GatewayList{}
+	if err := f.Client.List(ctx, list, opts...); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Listing Gateways")
+		return nil
+	}
+	return gatewayRequests(list)
+}
+
+func (f *FleetInputs) gatewaysOfClass(ctx context.Context, o client.Object) []reconcile.Request {
+	return f.listGateways(ctx, client.MatchingFields{IndexGatewayClassName: o.GetName()})
+}
+
+func (f *FleetInputs) gatewaysOfFleetClass(ctx context.Context, o client.Object) []reconcile.Request {
+	classes := &gwapiv1.GatewayClassList{}
+	if err := f.Client.List(ctx, classes, client.MatchingFields{IndexGatewayClassFleetClass: o.GetName()}); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Listing GatewayClasses of a FleetClass")
+		return nil
+	}
+	var reqs []reconcile.Request
+	for _, c := range classes.Items {
+		reqs = append(reqs, f.gatewaysOfClass(ctx, &c)...)
+	}
+	return reqs
+}
+
+func (f *FleetInputs) gatewaysOfFleetConfig(ctx context.Context, o client.Object) []reconcile.Request {
+	return f.listGateways(ctx, client.InNamespace(o.GetNamespace()), client.MatchingFields{IndexGatewayFleetConfig: o.GetName()})
+}
+
+func (f *FleetInputs) gatewayOfFleetSecret(ctx context.Context, o client.Object) []reconcile.Request {
+	list := &gwapiv1.GatewayList{}
+	if err := f.Client.List(ctx, list, client.InNamespace(o.GetNamespace())); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Listing Gateways")
+		return nil
+	}
+	for _, gw := range list.Items {
+		if provisioner.SecretName(&gw) == o.GetName() {
+			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: gw.Namespace, Name: gw.Name}}}
+		}
+	}
+	return nil
+}
+
+// gatewaysInNamespace answers a namespace label change: tenancy admission of the namespace's own
+// Gateways, and allowedRoutes/allowedListeners selectors of any Gateway, may change. Rare: all.
+func (f *FleetInputs) gatewaysInNamespace(ctx context.Context, _ client.Object) []reconcile.Request {
+	return f.listGateways(ctx)
+}
+
+func (f *FleetInputs) allGateways(ctx context.Context, _ client.Object) []reconcile.Request {
+	return f.listGateways(ctx)
+}
+
+// gatewaysOfRoute maps a route to the Gateways it names (directly or through a ListenerSet) and those
+// whose status entries it still carries.
+func (f *FleetInputs) gatewaysOfRoute(rk routeKind) handler.MapFunc {
+	return func(ctx context.Context, o client.Object) []reconcile.Request {
+		keys := sets.New[string]()
+		for _, ref := range rk.spec(o).ParentRefs {
+			keys.Insert(parentKey(o.GetNamespace(), ref))
+		}
+		for _, p := range *rk.parents(o) {
+			if p.ControllerName == ControllerName {
+				keys.Insert(parentKey(o.GetNamespace(), p.ParentRef))
+			}
+		}
+		return f.gatewaysOfParents(ctx, keys)
+	}
+}
+
+// gatewaysOfParents turns "Gateway/ns/name" and "ListenerSet/ns/name" keys into Gateway requests.
+func (f *FleetInputs) gatewaysOfParents(ctx context.Context, keys sets.Set[string]) []reconcile.Request {
+	var reqs []reconcile.Request
+	for _, k := range sets.List(keys) {
+		kind, rest, _ := strings.Cut(k, "/")
+		ns, name, _ := strings.Cut(rest, "/")
+		switch kind {
+		case "Gateway":
+			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}})
+		case "ListenerSet":
+			if !f.served("ListenerSet") {
+				continue
+			}
+			ls := &gwapiv1.ListenerSet{}
+			if err := f.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, ls); err == nil {
+				reqs = append(reqs, f.gatewayOfListenerSet(ctx, ls)...)
+			}
+		}
+	}
+	return reqs
+}
+
+func (f *FleetInputs) gatewayOfListenerSet(_ context.Context, o client.Object) []reconcile.Request {
+	ls := o.(*gwapiv1.ListenerSet)
+	ns := ls.Namespace
+	if ls.Spec.ParentRef.Namespace != nil {
+		ns = string(*ls.Spec.ParentRef.Namespace)
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: ns, Name: string(ls.Spec.ParentRef.Name)}}}
+}
+
+// gatewaysOfServiceKey maps a Service ("ns/name") to the Gateways of the routes that use it.
+func (f *FleetInputs) gatewaysOfServiceKey(ctx context.Context, key string) []reconcile.Request {
+	keys := sets.New[string]()
+	for _, rk := range routeKinds {
+		if !f.served(rk.kind) {
+			continue
+		}
+		list := rk.newList()
+		if err := f.Client.List(ctx, list, client.MatchingFields{IndexRouteService: key}); err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "Listing routes of a Service", "service", key)
+			continue
+		}
+		for _, o := range rk.items(list) {
+			for _, ref := range rk.spec(o).ParentRefs {
+				keys.Insert(parentKey(o.GetNamespace(), ref))
+			}
+		}
+	}
+	return f.gatewaysOfParents(ctx, keys)
+}
+
+func (f *FleetInputs) gatewaysOfService(ctx context.Context, o client.Object) []reconcile.Request {
+	return f.gatewaysOfServiceKey(ctx, o.GetNamespace()+"/"+o.GetName())
+}
+
+func (f *FleetInputs) gatewaysOfEndpointSlice(ctx context.Context, o client.Object) []reconcile.Request {
+	svc := o.GetLabels()[discoveryv1.LabelServiceName]
+	if svc == "" {
+		return nil
+	}
+	return f.gatewaysOfServiceKey(ctx, o.GetNamespace()+"/"+svc)
+}
+
+// gatewaysOfCertificate maps a Secret to the Gateways whose listeners (or ListenerSets' listeners)
+// use it as a certificate.
+func (f *FleetInputs) gatewaysOfCertificate(ctx context.Context, o client.Object) []reconcile.Request {
+	key := o.GetNamespace() + "/" + o.GetName()
+	reqs := f.listGateways(ctx, client.MatchingFields{IndexCertificateSecret: key})
+	if f.served("ListenerSet") {
+		list := &gwapiv1.ListenerSetList{}
+		if err := f.Client.List(ctx, list, client.MatchingFields{IndexCertificateSecret: key}); err == nil {
+			for i := range list.Items {
+				reqs = append(reqs, f.gatewayOfListenerSet(ctx, &list.Items[i])...)
+			}
+		}
+	}
+	return reqs
+}

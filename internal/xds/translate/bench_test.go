@@ -1,0 +1,107 @@
+package translate
+
+import (
+	"fmt"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/flotilla-dev/flotilla/internal/gatewayapi"
+)
+
+var benchSizes = []int{100, 1000, 10000}
+
+// BenchmarkTranslate resolves and translates a Gateway with n HTTPRoutes, as a reconcile does.
+func BenchmarkTranslate(b *testing.B) {
+	for _, n := range benchSizes {
+		b.Run(fmt.Sprintf("routes=%d", n), func(b *testing.B) {
+			in := benchInput(n)
+			b.ReportAllocs()
+			for b.Loop() {
+				res := gatewayapi.Resolve(in)
+				if _, err := Translate(&res.Fleet, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkTranslateOnly is Translate alone, on the model of BenchmarkTranslate's input.
+func BenchmarkTranslateOnly(b *testing.B) {
+	for _, n := range benchSizes {
+		b.Run(fmt.Sprintf("routes=%d", n), func(b *testing.B) {
+			f := gatewayapi.Resolve(benchInput(n)).Fleet
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Translate(&f, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// benchInput is a Gateway with an HTTP listener on port 80 and n HTTPRoutes in namespace
+// "bench", each with its own hostname and two rules (one match each) that modify a request
+// header and split traffic between two Services of three ready endpoints each.
+func benchInput(n int) gatewayapi.Input {
+	const ns = "bench"
+	all := gwapiv1.NamespacesFromAll
+	in := gatewayapi.Input{
+		ControllerName: "gateway.flotilla.dev/controller",
+		Gateway: &gwapiv1.Gateway{
+			ObjectMeta: metav1.ObjectMeta{Name: "gw", Namespace: "infra", Generation: 1},
+			Spec: gwapiv1.GatewaySpec{GatewayClassName: "flotilla", Listeners: []gwapiv1.Listener{{
+				Name: "http", Port: 80, Protocol: gwapiv1.HTTPProtocolType,
+				AllowedRoutes: &gwapiv1.AllowedRoutes{Namespaces: &gwapiv1.RouteNamespaces{From: &all}},
+			}}},
+		},
+	}
+	gwNS := gwapiv1.Namespace("infra")
+	prefix, exact := gwapiv1.PathMatchPathPrefix, gwapiv1.PathMatchExact
+	for i := range n {
+		var refs []gwapiv1.HTTPBackendRef
+		for j, w := range []int32{80, 20} {
+			svc := fmt.Sprintf("svc-%d-%d", i, j)
+			port := int32(8080)
+			refs = append(refs, gwapiv1.HTTPBackendRef{BackendRef: gwapiv1.BackendRef{
+				BackendObjectReference: gwapiv1.BackendObjectReference{Name: gwapiv1.ObjectName(svc), Port: &port}, Weight: &w}})
+			in.Services = append(in.Services, &corev1.Service{
+				ObjectMeta: metav1.ObjectMeta{Name: svc, Namespace: ns},
+				Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: port}}},
+			})
+			name, ready, target := "http", true, int32(80)
+			es := &discoveryv1.EndpointSlice{
+				ObjectMeta:  metav1.ObjectMeta{Name: svc + "-1", Namespace: ns, Labels: map[string]string{discoveryv1.LabelServiceName: svc}},
+				AddressType: discoveryv1.AddressTypeIPv4,
+				Ports:       []discoveryv1.EndpointPort{{Name: &name, Port: &target}},
+			}
+			for k := range 3 {
+				es.Endpoints = append(es.Endpoints, discoveryv1.Endpoint{
+					Addresses:  []string{fmt.Sprintf("10.%d.%d.%d", i/250, i%250, j*3+k+1)},
+					Conditions: discoveryv1.EndpointConditions{Ready: &ready},
+				})
+			}
+			in.EndpointSlices = append(in.EndpointSlices, es)
+		}
+		header := []gwapiv1.HTTPRouteFilter{{Type: gwapiv1.HTTPRouteFilterRequestHeaderModifier,
+			RequestHeaderModifier: &gwapiv1.HTTPHeaderFilter{Set: []gwapiv1.HTTPHeader{{Name: "x-route", Value: fmt.Sprint(i)}}}}}
+		api, health := fmt.Sprintf("/api/v%d", i%5), "/healthz"
+		in.HTTPRoutes = append(in.HTTPRoutes, &gwapiv1.HTTPRoute{
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("route-%d", i), Namespace: ns, Generation: 1},
+			Spec: gwapiv1.HTTPRouteSpec{
+				CommonRouteSpec: gwapiv1.CommonRouteSpec{ParentRefs: []gwapiv1.ParentReference{{Name: "gw", Namespace: &gwNS}}},
+				Hostnames:       []gwapiv1.Hostname{gwapiv1.Hostname(fmt.Sprintf("app-%d.example.com", i))},
+				Rules: []gwapiv1.HTTPRouteRule{
+					{Matches: []gwapiv1.HTTPRouteMatch{{Path: &gwapiv1.HTTPPathMatch{Type: &prefix, Value: &api}}}, Filters: header, BackendRefs: refs},
+					{Matches: []gwapiv1.HTTPRouteMatch{{Path: &gwapiv1.HTTPPathMatch{Type: &exact, Value: &health}}}, Filters: header, BackendRefs: refs},
+				},
+			},
+		})
+	}
+	return in
+}

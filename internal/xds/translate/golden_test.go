@@ -1,0 +1,152 @@
+package translate
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/flotilla-dev/flotilla/internal/gatewayapi"
+	"github.com/flotilla-dev/flotilla/internal/golden"
+)
+
+// goldenCase is a golden input: what Resolve reads, and the Secrets' data.
+type goldenCase struct {
+	in      gatewayapi.Input
+	secrets map[string]TLSSecret
+}
+
+// decodeCase reads a golden input the way the gatewayapi goldens do: TLS termination on.
+func decodeCase(data []byte, dir string) (goldenCase, error) {
+	d, err := gatewayapi.Decode(data, dir)
+	if err != nil {
+		return goldenCase{}, err
+	}
+	d.ControllerName, d.TLSTerminate = "gateway.flotilla.dev/controller", true
+	return goldenCase{in: d.Input, secrets: secretData(d.SecretData)}, nil
+}
+
+func loadCase(t testing.TB, path string) goldenCase {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := decodeCase(data, filepath.Dir(path))
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return c
+}
+
+// missingData is the annotation that makes a golden Secret valid for Resolve but absent from
+// the data handed to Translate (a Secret the controller could not read, say).
+const missingData = "test.flotilla.dev/translate-data"
+
+// secretData is what the controller hands Translate: tls.crt and tls.key by "<ns>/<name>".
+func secretData(ss []*corev1.Secret) map[string]TLSSecret {
+	out := map[string]TLSSecret{}
+	for _, s := range ss {
+		if s.Annotations[missingData] == "missing" {
+			continue
+		}
+		out[s.Namespace+"/"+s.Name] = TLSSecret{Cert: s.Data[corev1.TLSCertKey], Key: s.Data[corev1.TLSPrivateKeyKey]}
+	}
+	return out
+}
+
+func (c goldenCase) translate(t testing.TB) *Resources {
+	t.Helper()
+	res := gatewayapi.Resolve(c.in)
+	out, err := Translate(&res.Fleet, c.secrets)
+	if err != nil {
+		t.Fatalf("Translate: %v", err)
+	}
+	return out
+}
+
+// render is the golden form of Resources: YAML, one section per resource type in the order Envoy
+// reads them, then the warnings. Secrets show their name and the size of their data, never the
+// data itself.
+func render(t testing.TB, r *Resources) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	section := func(name string, msgs []proto.Message, edit func(map[string]any)) {
+		list := make([]any, 0, len(msgs))
+		for _, m := range msgs {
+			j, err := protojson.MarshalOptions{UseProtoNames: true, Multiline: true}.Marshal(m)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			var v map[string]any
+			if err := json.Unmarshal(j, &v); err != nil {
+				t.Fatal(err)
+			}
+			if edit != nil {
+				edit(v)
+			}
+			list = append(list, v)
+		}
+		y, err := yaml.Marshal(map[string]any{name: list})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out.Write(y)
+	}
+	section("listeners", messages(r.Listeners), nil)
+	section("routes", messages(r.Routes), nil)
+	section("clusters", messages(r.Clusters), nil)
+	section("endpoints", messages(r.Endpoints), nil)
+	section("secrets", messages(r.Secrets), redactSecret)
+	warnings := r.Warnings
+	if warnings == nil {
+		warnings = []string{}
+	}
+	y, err := yaml.Marshal(map[string]any{"warnings": warnings})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out.Write(y)
+	return out.Bytes()
+}
+
+func messages[T proto.Message](in []T) []proto.Message {
+	out := make([]proto.Message, len(in))
+	for i, m := range in {
+		out[i] = m
+	}
+	return out
+}
+
+// redactSecret replaces the inline data of a rendered secret by its size.
+func redactSecret(v map[string]any) {
+	tc, _ := v["tls_certificate"].(map[string]any)
+	for _, k := range []string{"certificate_chain", "private_key"} {
+		ds, _ := tc[k].(map[string]any)
+		if b, ok := ds["inline_bytes"].(string); ok {
+			ds["inline_bytes"] = fmt.Sprintf("<%d bytes of base64, not shown>", len(b))
+		}
+	}
+}
+
+func TestGolden(t *testing.T) {
+	ins, err := filepath.Glob("testdata/*.in.yaml")
+	if err != nil || len(ins) == 0 {
+		t.Fatalf("no golden cases: %v", err)
+	}
+	for _, in := range ins {
+		name := strings.TrimSuffix(filepath.Base(in), ".in.yaml")
+		t.Run(name, func(t *testing.T) {
+			got := render(t, loadCase(t, in).translate(t))
+			golden.Check(t, strings.TrimSuffix(in, ".in.yaml")+".out.yaml", got)
+		})
+	}
+}

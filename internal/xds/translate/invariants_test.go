@@ -1,0 +1,267 @@
+package translate
+
+import (
+	"math"
+	"regexp/syntax"
+	"strings"
+	"testing"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	corsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/cors/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	tcpproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+// checkResources asserts what Envoy needs beyond each resource's own validity: every resource
+// validates (typed configs included) and marshals, names are unique, and every name a resource
+// refers to exists (route configurations, secrets, clusters and their assignments).
+func checkResources(t testing.TB, r *Resources) {
+	t.Helper()
+	names := map[string]map[string]bool{}
+	for typ, rs := range r.ByType() {
+		names[typ] = map[string]bool{}
+		for _, m := range rs {
+			v, ok := m.(interface{ ValidateAll() error })
+			if !ok {
+				t.Fatalf("%T cannot validate", m)
+			}
+			if err := v.ValidateAll(); err != nil {
+				t.Errorf("%T: %v", m, err)
+			}
+			if _, err := proto.Marshal(m); err != nil {
+				t.Errorf("%T: %v", m, err)
+			}
+			n := resourceName(m)
+			if names[typ][n] {
+				t.Errorf("%T %q twice", m, n)
+			}
+			names[typ][n] = true
+		}
+	}
+	routes, secrets, clusters := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	for _, l := range r.Listeners {
+		checkEnvoyListener(t, l)
+		for _, fc := range l.FilterChains {
+			if ts := fc.GetTransportSocket(); ts != nil {
+				var ctx tlsv3.DownstreamTlsContext
+				unpack(t, ts.GetTypedConfig(), &ctx)
+				for _, s := range ctx.GetCommonTlsContext().GetTlsCertificateSdsSecretConfigs() {
+					secrets[s.GetName()] = true
+				}
+			}
+			for _, f := range fc.Filters {
+				checkNetworkFilter(t, f, routes, clusters)
+			}
+		}
+	}
+	for _, rc := range r.Routes {
+		checkEnvoyRoutes(t, rc)
+		for _, vh := range rc.VirtualHosts {
+			for _, rt := range vh.Routes {
+				a := rt.GetRoute()
+				if a == nil {
+					continue
+				}
+				clusters[a.GetCluster()] = true
+				for _, w := range a.GetWeightedClusters().GetClusters() {
+					clusters[w.GetName()] = true
+				}
+				for _, m := range a.GetRequestMirrorPolicies() {
+					clusters[m.GetCluster()] = true
+				}
+				if a := rt.TypedPerFilterConfig[nameCORS]; a != nil {
+					var p corsv3.CorsPolicy
+					unpack(t, a, &p)
+					if err := p.ValidateAll(); err != nil {
+						t.Error(err)
+					}
+				}
+			}
+		}
+	}
+	delete(clusters, "")
+	delete(clusters, InvalidBackendCluster)
+	want := map[string]map[string]bool{"route configuration": routes, "secret": secrets, "cluster": clusters}
+	have := map[string]map[string]bool{"route configuration": names["type.googleapis.com/envoy.config.route.v3.RouteConfiguration"],
+		"secret":  names["type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"],
+		"cluster": names["type.googleapis.com/envoy.config.cluster.v3.Cluster"]}
+	for kind, refs := range want {
+		for n := range refs {
+			if !have[kind][n] {
+				t.Errorf("%s %q is referred to but not emitted", kind, n)
+			}
+		}
+	}
+	for _, c := range r.Clusters {
+		if !names["type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"][c.GetEdsClusterConfig().GetServiceName()] {
+			t.Errorf("cluster %s has no load assignment", c.Name)
+		}
+	}
+	for n := range names["type.googleapis.com/envoy.config.route.v3.RouteConfiguration"] {
+		if !routes[n] {
+			t.Errorf("route configuration %q is not used", n)
+		}
+	}
+}
+
+func checkNetworkFilter(t testing.TB, f *listenerv3.Filter, routes, clusters map[string]bool) {
+	switch f.Name {
+	case nameHCM:
+		var h hcmv3.HttpConnectionManager
+		unpack(t, f.GetTypedConfig(), &h)
+		if err := h.ValidateAll(); err != nil {
+			t.Error(err)
+		}
+		routes[h.GetRds().GetRouteConfigName()] = true
+		if fs := h.HttpFilters; len(fs) == 0 || fs[len(fs)-1].Name != nameRouter {
+			t.Errorf("HCM filters %v: the router must be last", fs)
+		}
+	case nameTCPProxy:
+		var tp tcpproxyv3.TcpProxy
+		unpack(t, f.GetTypedConfig(), &tp)
+		if err := tp.ValidateAll(); err != nil {
+			t.Error(err)
+		}
+		clusters[tp.GetCluster()] = true
+		for _, w := range tp.GetWeightedClusters().GetClusters() {
+			clusters[w.GetName()] = true
+		}
+	case nameDirectResponse:
+	default:
+		t.Errorf("unexpected network filter %s", f.Name)
+	}
+}
+
+func unpack(t testing.TB, a *anypb.Any, m proto.Message) {
+	t.Helper()
+	if err := a.UnmarshalTo(m); err != nil {
+		t.Fatalf("%s: %v", a.GetTypeUrl(), err)
+	}
+}
+
+func resourceName(m proto.Message) string {
+	switch x := m.(type) {
+	case interface{ GetName() string }:
+		return x.GetName()
+	case interface{ GetClusterName() string }:
+		return x.GetClusterName()
+	}
+	return ""
+}
+
+// checkEnvoyListener checks rules Envoy applies to a listener beyond its proto validation: a TCP
+// listener has filter chains; server names have no partial wildcard and no two chains match the
+// same name (or both match any name).
+func checkEnvoyListener(t testing.TB, l *listenerv3.Listener) {
+	t.Helper()
+	if l.GetUdpListenerConfig() == nil && len(l.FilterChains) == 0 {
+		t.Errorf("listener %s has no filter chain", l.Name)
+	}
+	names, anyName := map[string]bool{}, false
+	for _, fc := range l.FilterChains {
+		sn := fc.GetFilterChainMatch().GetServerNames()
+		if len(sn) == 0 {
+			if anyName {
+				t.Errorf("listener %s: two chains match any server name", l.Name)
+			}
+			anyName = true
+		}
+		for _, n := range sn {
+			if !validServerName(n) {
+				t.Errorf("listener %s: server name %q", l.Name, n)
+			}
+			if names[strings.ToLower(n)] {
+				t.Errorf("listener %s: server name %q in two chains", l.Name, n)
+			}
+			names[strings.ToLower(n)] = true
+		}
+	}
+}
+
+// checkEnvoyRoutes checks rules Envoy applies to a route configuration beyond its proto
+// validation: unique domains and virtual host names, header changes Envoy allows ("%" escaped,
+// no pseudo-header or Host), weights that add up within uint32, regular expressions RE2 parses.
+func checkEnvoyRoutes(t testing.TB, rc *routev3.RouteConfiguration) {
+	t.Helper()
+	domains, vhosts := map[string]bool{}, map[string]bool{}
+	for _, vh := range rc.VirtualHosts {
+		if vhosts[vh.Name] {
+			t.Errorf("%s: virtual host %q twice", rc.Name, vh.Name)
+		}
+		vhosts[vh.Name] = true
+		for _, d := range vh.Domains {
+			if domains[strings.ToLower(d)] {
+				t.Errorf("%s: domain %q twice", rc.Name, d)
+			}
+			domains[strings.ToLower(d)] = true
+		}
+		for _, rt := range vh.Routes {
+			where := rc.Name + " " + rt.Name
+			checkHeaderChanges(t, where, rt.RequestHeadersToAdd, rt.RequestHeadersToRemove)
+			checkHeaderChanges(t, where, rt.ResponseHeadersToAdd, rt.ResponseHeadersToRemove)
+			m := rt.GetMatch()
+			checkRegex(t, where, m.GetSafeRegex().GetRegex())
+			for _, h := range m.GetHeaders() {
+				checkRegex(t, where, h.GetStringMatch().GetSafeRegex().GetRegex())
+			}
+			for _, q := range m.GetQueryParameters() {
+				checkRegex(t, where, q.GetStringMatch().GetSafeRegex().GetRegex())
+			}
+			checkRegex(t, where, rt.GetRoute().GetRegexRewrite().GetPattern().GetRegex())
+			checkRegex(t, where, rt.GetRedirect().GetRegexRewrite().GetPattern().GetRegex())
+			if p := rt.GetRedirect().GetPortRedirect(); p > 65535 {
+				t.Errorf("%s: redirect port %d", where, p)
+			}
+			var sum uint64
+			wcs := rt.GetRoute().GetWeightedClusters().GetClusters()
+			for _, w := range wcs {
+				sum += uint64(w.GetWeight().GetValue())
+				checkHeaderChanges(t, where, w.RequestHeadersToAdd, w.RequestHeadersToRemove)
+				checkHeaderChanges(t, where, w.ResponseHeadersToAdd, w.ResponseHeadersToRemove)
+			}
+			if len(wcs) > 0 && (sum == 0 || sum > math.MaxUint32) {
+				t.Errorf("%s: weights add up to %d", where, sum)
+			}
+			if a := rt.TypedPerFilterConfig[nameCORS]; a != nil {
+				var p corsv3.CorsPolicy
+				unpack(t, a, &p)
+				for _, o := range p.AllowOriginStringMatch {
+					checkRegex(t, where, o.GetSafeRegex().GetRegex())
+				}
+			}
+		}
+	}
+}
+
+func checkHeaderChanges(t testing.TB, where string, add []*corev3.HeaderValueOption, remove []string) {
+	t.Helper()
+	for _, h := range add {
+		k, v := h.GetHeader().GetKey(), h.GetHeader().GetValue()
+		if strings.HasPrefix(k, ":") || strings.EqualFold(k, "host") || !isToken(k) {
+			t.Errorf("%s: header %q cannot be modified", where, k)
+		}
+		if strings.Contains(strings.ReplaceAll(v, "%%", ""), "%") {
+			t.Errorf("%s: header %s value %q has an unescaped %%", where, k, v)
+		}
+	}
+	for _, k := range remove {
+		if strings.HasPrefix(k, ":") || strings.EqualFold(k, "host") || !isToken(k) {
+			t.Errorf("%s: header %q cannot be removed", where, k)
+		}
+	}
+}
+
+func checkRegex(t testing.TB, where, re string) {
+	t.Helper()
+	if re == "" {
+		return
+	}
+	if _, err := syntax.Parse(re, syntax.Perl); err != nil {
+		t.Errorf("%s: %v", where, err)
+	}
+}

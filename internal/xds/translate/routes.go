@@ -1,0 +1,238 @@
+package translate
+
+import (
+	"fmt"
+	"strings"
+
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/flotilla-dev/flotilla/internal/model"
+)
+
+// routeCtx is where a route configuration is served.
+type routeCtx struct {
+	name     string // the route configuration's name
+	listener *model.Listener
+	scheme   string // "http" or "https": what a redirect keeps when it names no scheme
+	cors     bool   // some route has a CORS policy: the listener needs the CORS filter
+}
+
+// routeConfig translates the virtual hosts of an HTTP listener or HTTPS chain into the route
+// configuration called name. It also says whether a route uses CORS.
+func (b *builder) routeConfig(name string, l *model.Listener, scheme string, vhs []model.VirtualHost) (*routev3.RouteConfiguration, bool, error) {
+	ctx := &routeCtx{name: name, listener: l, scheme: scheme}
+	// Clusters come over CDS and may be missing (InvalidBackendCluster always is): no validation.
+	// A backend's own header changes win over its route's, being the more specific.
+	rc := &routev3.RouteConfiguration{Name: name, ValidateClusters: wrapperspb.Bool(false),
+		MostSpecificHeaderMutationsWins: true, VirtualHosts: make([]*routev3.VirtualHost, 0, len(vhs))}
+	domains := make(map[string]bool, len(vhs))
+	names := make(map[string]bool, len(vhs))
+	for _, mv := range byName(vhs, func(v *model.VirtualHost) string { return v.Name }) {
+		vh, err := b.virtualHost(ctx, mv, domains, names)
+		if err != nil {
+			return nil, false, fmt.Errorf("virtual host %s: %w", mv.Name, err)
+		}
+		if vh != nil {
+			rc.VirtualHosts = append(rc.VirtualHosts, vh)
+		}
+	}
+	b.res.Routes = append(b.res.Routes, rc)
+	return rc, ctx.cors, nil
+}
+
+// virtualHost translates one virtual host. Envoy refuses a domain that two virtual hosts of one
+// route configuration share (compared without case), and invalid names: those are left out.
+func (b *builder) virtualHost(ctx *routeCtx, mv *model.VirtualHost, domains, names map[string]bool) (*routev3.VirtualHost, error) {
+	if mv.Name == "" || names[mv.Name] {
+		b.warnf("route configuration %s: virtual host name %q is empty or used twice; virtual host left out", ctx.name, mv.Name)
+		return nil, nil
+	}
+	vh := b.a.vhost.new()
+	vh.Name, vh.Domains = mv.Name, make([]string, 0, len(mv.Domains))
+	for _, d := range sorted(mv.Domains) {
+		key := strings.ToLower(d)
+		switch {
+		case d == "" || !safe(d):
+			b.warnf("route configuration %s virtual host %s: domain %q is invalid; left out", ctx.name, mv.Name, d)
+		case domains[key]:
+			b.warnf("route configuration %s virtual host %s: domain %q is already served by another virtual host; left out", ctx.name, mv.Name, d)
+		default:
+			domains[key] = true
+			vh.Domains = append(vh.Domains, d)
+		}
+	}
+	if len(vh.Domains) == 0 {
+		b.warnf("route configuration %s: virtual host %s has no usable domain; left out", ctx.name, mv.Name)
+		return nil, nil
+	}
+	names[mv.Name] = true
+	vh.Routes = make([]*routev3.Route, 0, len(mv.Routes))
+	for i := range mv.Routes {
+		r, err := b.route(ctx, &mv.Routes[i])
+		if err != nil {
+			return nil, fmt.Errorf("route %s: %w", mv.Routes[i].Name, err)
+		}
+		if r != nil {
+			vh.Routes = append(vh.Routes, r)
+		}
+	}
+	return vh, nil
+}
+
+// route translates one route. It returns nil for a route whose match can never be met (and so
+// can be left out without changing what any request gets).
+func (b *builder) route(ctx *routeCtx, mr *model.Route) (*routev3.Route, error) {
+	m, never, err := b.match(&mr.Match)
+	if err != nil {
+		return nil, err
+	}
+	if never != "" {
+		b.warnf("route %s: %s, so the route can never match; left out", mr.Name, never)
+		return nil, nil
+	}
+	rt := b.a.route.new()
+	rt.Name, rt.Match = mr.Name, m
+	fs, fail, err := b.routeFilters(ctx, mr)
+	if err != nil {
+		return nil, err
+	}
+	if fail == "" {
+		switch {
+		case mr.Redirect != nil:
+			var rd *routev3.RedirectAction
+			rd, fail = b.redirect(ctx, mr)
+			rt.Action = &routev3.Route_Redirect{Redirect: rd}
+		default:
+			fail, err = b.routeAction(rt, mr, &fs)
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
+	if fail != "" {
+		b.warnf("route %s: %s; the route answers %d instead", mr.Name, fail, errorStatus(mr))
+		return &routev3.Route{Name: mr.Name, Match: m, Action: directResponse(mr)}, nil
+	}
+	if _, forwards := rt.Action.(*routev3.Route_Route); forwards {
+		rt.RequestHeadersToAdd, rt.RequestHeadersToRemove = fs.request.add, fs.request.remove
+	}
+	rt.ResponseHeadersToAdd, rt.ResponseHeadersToRemove = fs.response.add, fs.response.remove
+	if fs.cors != nil {
+		rt.TypedPerFilterConfig = map[string]*anypb.Any{nameCORS: fs.cors}
+		ctx.cors = true
+	}
+	return rt, nil
+}
+
+// errorStatus is what a route answers when it has nowhere to send a request: 500, as Gateway API
+// requires, or 503 for gRPC (which gRPC clients see as UNAVAILABLE).
+func errorStatus(mr *model.Route) uint32 {
+	if mr.Match.GRPC {
+		return 503
+	}
+	return 500
+}
+
+func directResponse(mr *model.Route) *routev3.Route_DirectResponse {
+	return &routev3.Route_DirectResponse{DirectResponse: &routev3.DirectResponseAction{Status: errorStatus(mr)}}
+}
+
+// match translates a request match. never says why a match can never be met; err is a model
+// that breaks its own rules (an invalid regular expression, an unknown match type).
+func (b *builder) match(mm *model.Match) (m *routev3.RouteMatch, never string, err error) {
+	m = b.a.match.new()
+	p := mm.Path
+	switch {
+	case p == nil:
+		m.PathSpecifier = b.prefix("/")
+	case p.Type == model.MatchExact:
+		ps := b.a.path.new()
+		ps.Path = p.Value
+		m.PathSpecifier = ps
+	case p.Type == model.MatchPathPrefix:
+		// Gateway API ignores a trailing "/"; path_separated_prefix refuses one.
+		v := strings.TrimRight(p.Value, "/")
+		switch {
+		case v == "":
+			m.PathSpecifier = b.prefix("/")
+		case strings.ContainsAny(v, "?#") || !safe(v):
+			return nil, fmt.Sprintf("path prefix %q holds a character no request path has", p.Value), nil
+		default:
+			ps := b.a.sepPrefix.new()
+			ps.PathSeparatedPrefix = v
+			m.PathSpecifier = ps
+		}
+	case p.Type == model.MatchRegex:
+		if p.Value == "" {
+			return nil, "the path regular expression is empty", nil
+		}
+		if err := b.checkRegex(p.Value); err != nil {
+			return nil, "", err
+		}
+		m.PathSpecifier = &routev3.RouteMatch_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: p.Value}}
+	default:
+		return nil, "", fmt.Errorf("path match type %q is unknown", p.Type)
+	}
+	n := len(mm.Headers)
+	if mm.Method != "" {
+		n++
+	}
+	if n > 0 {
+		m.Headers = make([]*routev3.HeaderMatcher, 0, n)
+	}
+	if mm.Method != "" {
+		m.Headers = append(m.Headers, &routev3.HeaderMatcher{Name: ":method",
+			HeaderMatchSpecifier: &routev3.HeaderMatcher_StringMatch{StringMatch: exact(mm.Method)}})
+	}
+	for i := range mm.Headers {
+		h := &mm.Headers[i]
+		if h.Name == "" || !safe(h.Name) {
+			return nil, fmt.Sprintf("header name %q is invalid", h.Name), nil
+		}
+		sm, err := b.stringMatch(h)
+		if err != nil {
+			return nil, "", err
+		}
+		m.Headers = append(m.Headers, &routev3.HeaderMatcher{Name: h.Name, HeaderMatchSpecifier: &routev3.HeaderMatcher_StringMatch{StringMatch: sm}})
+	}
+	for i := range mm.QueryParams {
+		q := &mm.QueryParams[i]
+		if q.Name == "" || len(q.Name) > maxQueryNameBytes {
+			return nil, fmt.Sprintf("query parameter name %q is empty or too long", q.Name), nil
+		}
+		sm, err := b.stringMatch(q)
+		if err != nil {
+			return nil, "", err
+		}
+		m.QueryParameters = append(m.QueryParameters, &routev3.QueryParameterMatcher{Name: q.Name,
+			QueryParameterMatchSpecifier: &routev3.QueryParameterMatcher_StringMatch{StringMatch: sm}})
+	}
+	return m, "", nil
+}
+
+// stringMatch translates a header or query parameter value match. An empty regular expression
+// (which Envoy refuses) matches only the empty value, as an exact match on "" does.
+func (b *builder) stringMatch(sm *model.StringMatch) (*matcherv3.StringMatcher, error) {
+	switch sm.Type {
+	case model.MatchExact:
+		return exact(sm.Value), nil
+	case model.MatchRegex:
+		if sm.Value == "" {
+			return exact(""), nil
+		}
+		if err := b.checkRegex(sm.Value); err != nil {
+			return nil, err
+		}
+		return safeRegex(sm.Value), nil
+	}
+	return nil, fmt.Errorf("match type %q for %s is unknown", sm.Type, sm.Name)
+}
+
+func (b *builder) prefix(p string) *routev3.RouteMatch_Prefix {
+	ps := b.a.prefix.new()
+	ps.Prefix = p
+	return ps
+}

@@ -1,0 +1,161 @@
+package translate
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/flotilla-dev/flotilla/internal/model"
+)
+
+// TLSSecret is the PEM data of a Kubernetes TLS Secret.
+type TLSSecret struct{ Cert, Key []byte }
+
+// Resources is one fleet's xDS, each slice sorted by resource name. Resources may share
+// sub-messages (config sources, typed configs): treat them as read-only.
+type Resources struct {
+	Listeners []*listenerv3.Listener
+	Routes    []*routev3.RouteConfiguration
+	Clusters  []*clusterv3.Cluster
+	Endpoints []*endpointv3.ClusterLoadAssignment
+	Secrets   []*tlsv3.Secret
+	// Warnings say what was left out and why (e.g. a certificate whose data is missing), sorted.
+	Warnings []string
+}
+
+// ByType returns the resources keyed by go-control-plane resource type URL (resource.ListenerType,
+// ...), as cachetypes.Resource slices. Every type is present, empty or not, so that a snapshot
+// built from it also says "none" for the types the fleet does not use.
+func (r *Resources) ByType() map[resource.Type][]types.Resource {
+	return map[resource.Type][]types.Resource{
+		resource.ListenerType: asResources(r.Listeners),
+		resource.RouteType:    asResources(r.Routes),
+		resource.ClusterType:  asResources(r.Clusters),
+		resource.EndpointType: asResources(r.Endpoints),
+		resource.SecretType:   asResources(r.Secrets),
+	}
+}
+
+func asResources[T types.Resource](in []T) []types.Resource {
+	out := make([]types.Resource, len(in))
+	for i, m := range in {
+		out[i] = m
+	}
+	return out
+}
+
+// builder holds what one Translate call shares between resources.
+type builder struct {
+	fleet   *model.Fleet
+	secrets map[string]TLSSecret
+	res     *Resources
+	a       arena
+	shares  []share // scratch space for shares
+	// scratch space for the endpoints of one cluster
+	endpoints []*model.Endpoint
+
+	// Shared, immutable pieces: built once, referenced by many resources.
+	ads          *corev3.ConfigSource
+	router       *anypb.Any
+	corsFilter   *anypb.Any
+	tlsInspector *anypb.Any
+	closeConn    *anypb.Any
+	http2Options *anypb.Any
+
+	clusters  map[string]model.ClusterProtocol // model clusters by name
+	available map[string]bool                  // Secrets that have data
+	regexes   map[string]error                 // checked regular expressions
+	cors      map[*model.CORS]corsAny          // CORS policies already packed
+	corsByKey map[string]*anypb.Any            // the same, by content
+	warnings  []string
+}
+
+// Translate turns a fleet model into xDS. secrets is keyed by model.Secret.Name ("<ns>/<name>").
+// Every returned resource passes ValidateAll(); an error means a bug (a resource failed
+// validation, or the model broke one of its own rules) and names it.
+func Translate(f *model.Fleet, secrets map[string]TLSSecret) (*Resources, error) {
+	if f == nil {
+		return nil, errors.New("no fleet model")
+	}
+	b := &builder{fleet: f, secrets: secrets, res: &Resources{}, ads: adsSource(),
+		clusters: make(map[string]model.ClusterProtocol, len(f.Clusters)), available: map[string]bool{}, regexes: map[string]error{},
+		cors: map[*model.CORS]corsAny{}, corsByKey: map[string]*anypb.Any{}}
+	if err := b.shared(); err != nil {
+		return nil, err
+	}
+	for _, c := range f.Clusters {
+		if _, dup := b.clusters[c.Name]; dup || c.Name == "" || c.Name == InvalidBackendCluster {
+			return nil, fmt.Errorf("cluster %q: empty, reserved or duplicate name", c.Name)
+		}
+		b.clusters[c.Name] = c.Protocol
+	}
+	b.translateSecrets()
+	for i := range f.Listeners {
+		if err := b.listener(&f.Listeners[i]); err != nil {
+			return nil, fmt.Errorf("listener %s: %w", f.Listeners[i].Name, err)
+		}
+	}
+	b.translateClusters()
+	if err := b.finish(); err != nil {
+		return nil, err
+	}
+	return b.res, nil
+}
+
+func (b *builder) warnf(format string, args ...any) {
+	b.warnings = append(b.warnings, fmt.Sprintf(format, args...))
+}
+
+// finish sorts and validates every resource, one resource type per goroutine (validation is
+// most of the work for a large fleet), and sorts the warnings.
+func (b *builder) finish() error {
+	r := b.res
+	checks := []func() error{
+		func() error { return sortValidate("listener", r.Listeners, (*listenerv3.Listener).GetName) },
+		func() error {
+			return sortValidate("route configuration", r.Routes, (*routev3.RouteConfiguration).GetName)
+		},
+		func() error { return sortValidate("cluster", r.Clusters, (*clusterv3.Cluster).GetName) },
+		func() error {
+			return sortValidate("cluster load assignment", r.Endpoints, (*endpointv3.ClusterLoadAssignment).GetClusterName)
+		},
+		func() error { return sortValidate("secret", r.Secrets, (*tlsv3.Secret).GetName) },
+	}
+	errs := make([]error, len(checks))
+	var wg sync.WaitGroup
+	for i, check := range checks {
+		wg.Go(func() { errs[i] = check() })
+	}
+	wg.Wait()
+	slices.Sort(b.warnings)
+	r.Warnings = slices.Compact(b.warnings)
+	return errors.Join(errs...)
+}
+
+// sortValidate sorts resources by name and validates each; names must be unique.
+func sortValidate[T interface{ ValidateAll() error }](kind string, rs []T, name func(T) string) error {
+	if byName := func(a, b T) int { return cmp.Compare(name(a), name(b)) }; !slices.IsSortedFunc(rs, byName) {
+		slices.SortFunc(rs, byName)
+	}
+	for i, m := range rs {
+		if i > 0 && name(rs[i-1]) == name(m) {
+			return fmt.Errorf("%s %q: duplicate name", kind, name(m))
+		}
+		if err := m.ValidateAll(); err != nil {
+			return fmt.Errorf("%s %q is invalid: %w", kind, name(m), err)
+		}
+	}
+	return nil
+}

@@ -1,18 +1,12 @@
 package translate
 
 import (
-	"bytes"
-	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 	corev1 "k8s.io/api/core/v1"
-	"sigs.k8s.io/yaml"
 
 	"github.com/flotilla-dev/flotilla/internal/gatewayapi"
 	"github.com/flotilla-dev/flotilla/internal/golden"
@@ -73,68 +67,18 @@ func (c goldenCase) translate(t testing.TB) *Resources {
 	return out
 }
 
-// render is the golden form of Resources: YAML, one section per resource type in the order Envoy
-// reads them, then the warnings. Secrets show their name and the size of their data, never the
-// data itself.
+// render is the golden form of Resources: RenderYAML with every section and the warnings.
 func render(t testing.TB, r *Resources) []byte {
 	t.Helper()
-	var out bytes.Buffer
-	section := func(name string, msgs []proto.Message, edit func(map[string]any)) {
-		list := make([]any, 0, len(msgs))
-		for _, m := range msgs {
-			j, err := protojson.MarshalOptions{UseProtoNames: true, Multiline: true}.Marshal(m)
-			if err != nil {
-				t.Fatalf("%s: %v", name, err)
-			}
-			var v map[string]any
-			if err := json.Unmarshal(j, &v); err != nil {
-				t.Fatal(err)
-			}
-			if edit != nil {
-				edit(v)
-			}
-			list = append(list, v)
-		}
-		y, err := yaml.Marshal(map[string]any{name: list})
-		if err != nil {
-			t.Fatal(err)
-		}
-		out.Write(y)
-	}
-	section("listeners", messages(r.Listeners), nil)
-	section("routes", messages(r.Routes), nil)
-	section("clusters", messages(r.Clusters), nil)
-	section("endpoints", messages(r.Endpoints), nil)
-	section("secrets", messages(r.Secrets), redactSecret)
 	warnings := r.Warnings
 	if warnings == nil {
 		warnings = []string{}
 	}
-	y, err := yaml.Marshal(map[string]any{"warnings": warnings})
+	out, err := RenderYAML(r.Messages(), warnings)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out.Write(y)
-	return out.Bytes()
-}
-
-func messages[T proto.Message](in []T) []proto.Message {
-	out := make([]proto.Message, len(in))
-	for i, m := range in {
-		out[i] = m
-	}
 	return out
-}
-
-// redactSecret replaces the inline data of a rendered secret by its size.
-func redactSecret(v map[string]any) {
-	tc, _ := v["tls_certificate"].(map[string]any)
-	for _, k := range []string{"certificate_chain", "private_key"} {
-		ds, _ := tc[k].(map[string]any)
-		if b, ok := ds["inline_bytes"].(string); ok {
-			ds["inline_bytes"] = fmt.Sprintf("<%d bytes of base64, not shown>", len(b))
-		}
-	}
 }
 
 func TestGolden(t *testing.T) {

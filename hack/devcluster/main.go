@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -58,6 +59,7 @@ func stateDir() string { return filepath.Join(cluster.RepoRoot(), "_output", "de
 // running is a control plane with Flotilla's manager attached.
 type running struct {
 	cluster *cluster.Cluster
+	xdsAddr string
 	cancel  context.CancelFunc
 	mgrDone chan error
 }
@@ -77,14 +79,19 @@ func start(ctx context.Context, dir string) (*running, error) {
 		_ = c.Stop()
 		return nil, err
 	}
-	mgr, err := operator.New(c.Config, operator.Options{MetricsAddr: "0", ProbeAddr: "0",
+	xdsAddr, err := freeAddr()
+	if err != nil {
+		_ = c.Stop()
+		return nil, err
+	}
+	mgr, err := operator.New(c.Config, operator.Options{MetricsAddr: "0", ProbeAddr: "0", XDSBindAddress: xdsAddr,
 		LeaderElection: true, LeaderElectionNamespace: "kube-system"})
 	if err != nil {
 		_ = c.Stop()
 		return nil, err
 	}
 	mctx, cancel := context.WithCancel(ctx)
-	r := &running{cluster: c, cancel: cancel, mgrDone: make(chan error, 1)}
+	r := &running{cluster: c, xdsAddr: xdsAddr, cancel: cancel, mgrDone: make(chan error, 1)}
 	go func() { r.mgrDone <- mgr.Start(mctx) }()
 	return r, nil
 }
@@ -123,6 +130,9 @@ func demo() error {
 	for _, o := range objs {
 		if o.GetKind() == "Gateway" {
 			if err := printFleet(ctx, r.cluster, o.GetNamespace(), o.GetName()); err != nil {
+				return err
+			}
+			if err := printXDS(ctx, r.cluster, r.xdsAddr, o.GetNamespace(), o.GetName()); err != nil {
 				return err
 			}
 		}
@@ -215,4 +225,14 @@ func readPID() (int, error) {
 		return 0, err
 	}
 	return strconv.Atoi(strings.TrimSpace(string(b)))
+}
+
+// freeAddr is a loopback address with a port nothing listens on, for the xDS server.
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
 }

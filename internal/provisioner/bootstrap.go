@@ -23,6 +23,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 	"sigs.k8s.io/yaml"
@@ -80,7 +81,8 @@ func Bootstrap(gw *gwapiv1.Gateway, p Params) (bootstrap string, checksum string
 			Clusters:  []*clusterv3.Cluster{xdsCluster(p)},
 			Listeners: []*listenerv3.Listener{healthListener()},
 		},
-		Admin: &bootstrapv3.Admin{Address: socketAddress("127.0.0.1", AdminPort)},
+		Admin:          &bootstrapv3.Admin{Address: socketAddress("127.0.0.1", AdminPort)},
+		LayeredRuntime: runtimeLayers(),
 	}
 	if p.Prometheus {
 		bs.StaticResources.Clusters = append(bs.StaticResources.Clusters, adminCluster())
@@ -95,6 +97,28 @@ func Bootstrap(gw *gwapiv1.Gateway, p Params) (bootstrap string, checksum string
 	}
 	sum := sha256.Sum256(out)
 	return string(out), hex.EncodeToString(sum[:])[:16], nil
+}
+
+// RegexProgramSizeLimit is the RE2 program size above which Envoy refuses a regular expression
+// (and with it the whole route configuration). Envoy's default, 100, refuses ordinary header
+// patterns; resolve refuses, per route, regexes that come near this limit, so one route's regex
+// never makes Envoy reject a fleet's configuration.
+const RegexProgramSizeLimit = 1000
+
+// runtimeLayers are the fleet's runtime: Flotilla's static settings, then an admin layer so an
+// operator debugging a pod can still override values through Envoy's admin interface.
+func runtimeLayers() *bootstrapv3.LayeredRuntime {
+	static, err := structpb.NewStruct(map[string]any{
+		"re2.max_program_size.error_level": RegexProgramSizeLimit,
+		"re2.max_program_size.warn_level":  RegexProgramSizeLimit / 2,
+	})
+	if err != nil {
+		panic(err) // constant input
+	}
+	return &bootstrapv3.LayeredRuntime{Layers: []*bootstrapv3.RuntimeLayer{
+		{Name: "flotilla", LayerSpecifier: &bootstrapv3.RuntimeLayer_StaticLayer{StaticLayer: static}},
+		{Name: "admin", LayerSpecifier: &bootstrapv3.RuntimeLayer_AdminLayer_{AdminLayer: &bootstrapv3.RuntimeLayer_AdminLayer{}}},
+	}}
 }
 
 func adsSource() *corev3.ConfigSource {

@@ -1,0 +1,89 @@
+package translate
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/flotilla-dev/flotilla/internal/gatewayapi"
+	"github.com/flotilla-dev/flotilla/internal/xds/server"
+)
+
+// stages times the three steps of a fleet update and reports each as ms/op.
+type stages struct{ resolve, translate, publish time.Duration }
+
+func (s *stages) run(b *testing.B, srv *server.Server, key string, in gatewayapi.Input) {
+	t0 := time.Now()
+	res := gatewayapi.Resolve(in)
+	t1 := time.Now()
+	out, err := Translate(&res.Fleet, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	t2 := time.Now()
+	if _, err := srv.Publish(key, out.ByType()); err != nil {
+		b.Fatal(err)
+	}
+	s.resolve, s.translate, s.publish = s.resolve+t1.Sub(t0), s.translate+t2.Sub(t1), s.publish+time.Since(t2)
+}
+
+func (s *stages) report(b *testing.B) {
+	n := float64(b.N)
+	b.ReportMetric(float64(s.resolve.Microseconds())/1000/n, "resolve-ms/op")
+	b.ReportMetric(float64(s.translate.Microseconds())/1000/n, "translate-ms/op")
+	b.ReportMetric(float64(s.publish.Microseconds())/1000/n, "publish-ms/op")
+}
+
+// BenchmarkIncremental is what one HTTPRoute edit costs a Gateway with 10,000 routes: the xDS
+// controller re-resolves and re-translates the fleet, and the server hashes what it publishes
+// (only the route configuration's version moves).
+func BenchmarkIncremental(b *testing.B) {
+	for _, n := range []int{10000} {
+		b.Run(fmt.Sprintf("routes=%d", n), func(b *testing.B) {
+			in := benchInput(n)
+			srv := server.New(server.Options{})
+			var s stages
+			s.run(b, srv, "infra/gw", in)
+			s = stages{}
+			edited := in.HTTPRoutes[n/2].DeepCopy()
+			in.HTTPRoutes[n/2] = edited
+			i := 0
+			b.ReportAllocs()
+			for b.Loop() {
+				i++
+				edited.Generation++
+				edited.Spec.Rules[0].Filters[0].RequestHeaderModifier.Set[0].Value = fmt.Sprint("edit-", i)
+				s.run(b, srv, "infra/gw", in)
+			}
+			s.report(b)
+		})
+	}
+}
+
+// BenchmarkFleets is a full pass over 500 Gateways of 20 HTTPRoutes each (a restart, or a
+// change every fleet sees): resolve, translate and publish every fleet.
+func BenchmarkFleets(b *testing.B) {
+	for _, n := range []int{500} {
+		b.Run(fmt.Sprintf("gateways=%d", n), func(b *testing.B) {
+			ins := make([]gatewayapi.Input, n)
+			for g := range ins {
+				ins[g] = benchInput(20)
+				ins[g].Gateway.Name = fmt.Sprintf("gw-%d", g)
+				for _, rt := range ins[g].HTTPRoutes {
+					rt.Spec.ParentRefs[0].Name = gwapiv1.ObjectName(ins[g].Gateway.Name)
+				}
+			}
+			srv := server.New(server.Options{})
+			var s stages
+			b.ReportAllocs()
+			for b.Loop() {
+				for g := range ins {
+					s.run(b, srv, "infra/"+ins[g].Gateway.Name, ins[g])
+				}
+			}
+			s.report(b)
+		})
+	}
+}

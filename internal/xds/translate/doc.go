@@ -14,4 +14,25 @@
 // match cannot be expressed can never match, so it is left out; a route whose filters or action
 // cannot be expressed answers 500 (503 for gRPC) instead of forwarding an unmodified request; a
 // filter chain whose certificate has no data is left out. Each such decision is a Warning.
+//
+// Decisions Envoy's API leaves open (each shown in a golden case under testdata/):
+//
+//   - The share of traffic Gateway API sends to invalid backends goes to InvalidBackendCluster, a
+//     cluster that never exists, with cluster_not_found_response_code INTERNAL_SERVER_ERROR: HTTP
+//     500 for exactly that share. A route with no valid backend answers 500 directly. GRPCRoutes
+//     answer 503 instead, which Envoy turns into gRPC UNAVAILABLE.
+//   - TCP and TLS connections to no valid backend are closed (a direct_response filter without a
+//     response); UDP goes to the highest-weighted backend, since Envoy's UDP proxy cannot split.
+//   - Request timeouts become the route timeout ("0s" disables it); backend timeouts become the
+//     retry policy's per_try_timeout (with num_retries 0 when the route asks for no retries, since
+//     Envoy would retry once by default). gRPC and WebSocket routes without a request timeout get
+//     none, rather than Envoy's 15 s default, which would cut streams and upgraded connections.
+//   - Retries retry on connect-failure, refused-stream and reset, plus the route's status codes.
+//   - A backend's own header filters go on its weighted-cluster entry, and
+//     most_specific_header_mutations_wins lets them win over the route's.
+//   - Listener ports are the container ports the provisioner maps them to; Envoy binds them
+//     directly.
+//
+// The returned resources share read-only pieces (config sources, packed typed configs): treat
+// them as immutable.
 package translate

@@ -19,7 +19,6 @@ import (
 	confv1 "sigs.k8s.io/gateway-api/conformance/apis/v1"
 	"sigs.k8s.io/gateway-api/conformance/tests"
 	"sigs.k8s.io/gateway-api/conformance/utils/suite"
-	gwfeatures "sigs.k8s.io/gateway-api/pkg/features"
 
 	flotillav1alpha1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
 
@@ -50,14 +49,6 @@ func TestConformance(t *testing.T) {
 	opts.GatewayClassName = gatewayClass
 	opts.ReportOutputPath = report
 	opts.SupportedFeatures = features.Names()
-	if local {
-		// The status-only tests exercise resolve and status, which Flotilla implements for these
-		// kinds; their data plane is not claimed (GatewayClass supportedFeatures says what is).
-		opts.SupportedFeatures = append(opts.SupportedFeatures, gwfeatures.SupportGateway, gwfeatures.SupportHTTPRoute,
-			gwfeatures.SupportGRPCRoute, gwfeatures.SupportReferenceGrant, gwfeatures.SupportTLSRoute,
-			gwfeatures.SupportTCPRoute, gwfeatures.SupportUDPRoute, gwfeatures.SupportListenerSet,
-			gwfeatures.SupportGatewayPort8080, gwfeatures.SupportHTTPRouteParentRefPort)
-	}
 	opts.ConformanceProfiles = []suite.ConformanceProfileName{suite.GatewayHTTPConformanceProfileName,
 		suite.GatewayGRPCConformanceProfileName, suite.GatewayTLSConformanceProfileName}
 	opts.Implementation = confv1.Implementation{Organization: "flotilla-dev", Project: "flotilla",

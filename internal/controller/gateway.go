@@ -262,7 +262,14 @@ func (r *GatewayReconciler) parameters(ctx context.Context, gw *gwapiv1.Gateway,
 			return provisioner.Params{}, "", err
 		}
 	}
-	p, refusals := provisioner.Merge(gw, fc, cfg, r.Defaults)
+	// Envoy verifies the xDS server with Flotilla's CA, whoever issues the fleet's own certificate.
+	ca, err := r.Certificates.CA(ctx)
+	if err != nil {
+		return provisioner.Params{}, "", err
+	}
+	defaults := r.Defaults
+	defaults.XDSTrust = ca.CertPEM
+	p, refusals := provisioner.Merge(gw, fc, cfg, defaults)
 	if len(refusals) > 0 {
 		return provisioner.Params{}, provisioner.RefusalMessage(refusals), nil
 	}

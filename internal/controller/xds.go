@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	cachetypes "github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
+	"github.com/flotilla-dev/flotilla/internal/provisioner"
 	"github.com/flotilla-dev/flotilla/internal/xds/server"
 	"github.com/flotilla-dev/flotilla/internal/xds/translate"
 )
@@ -69,6 +71,9 @@ type XDSReconciler struct {
 	DataPlane DataPlane
 	// Events tells the Gateway controller a fleet's data-plane condition may have changed.
 	Events *FleetEvents
+	// Trust learns which issuer signs each fleet's certificate; nil when the server trusts only
+	// Flotilla's CA.
+	Trust *FleetTrust
 
 	mu       sync.Mutex
 	failures map[string]string // fleet key → why translation failed
@@ -95,6 +100,9 @@ func (r *XDSReconciler) Reconcile(ctx context.Context, req reconcile.Request) (r
 		return reconcile.Result{}, nil // the class's acceptance brings the Gateway back
 	}
 
+	if err := r.learnIssuer(ctx, gw); err != nil {
+		return reconcile.Result{}, err
+	}
 	start := time.Now()
 	res, err := r.resolve(ctx, gw)
 	if err != nil {
@@ -144,7 +152,28 @@ func (r *XDSReconciler) secretData(ctx context.Context, res *resolved) (map[stri
 	return out, nil
 }
 
+// learnIssuer records whether cert-manager issued the fleet's certificate, and with which CA.
+func (r *XDSReconciler) learnIssuer(ctx context.Context, gw *gwapiv1.Gateway) error {
+	if r.Trust == nil {
+		return nil
+	}
+	sec := &corev1.Secret{}
+	err := r.Client.Get(ctx, types.NamespacedName{Namespace: gw.Namespace, Name: provisioner.SecretName(gw)}, sec)
+	if client.IgnoreNotFound(err) != nil {
+		return err
+	}
+	var issuerCA []byte
+	if _, byCertManager := sec.Annotations[cmapi.IssuerNameAnnotationKey]; err == nil && byCertManager {
+		issuerCA = sec.Data[provisioner.SecretKeyCA]
+	}
+	r.Trust.SetIssuer(gw.Namespace+"/"+gw.Name, issuerCA)
+	return nil
+}
+
 func (r *XDSReconciler) forget(key string) {
+	if r.Trust != nil {
+		r.Trust.SetIssuer(key, nil)
+	}
 	r.DataPlane.Forget(key)
 	r.setFailure(key, "")
 }
@@ -206,7 +235,12 @@ func (r *XDSReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		WithOptions(controller.Options{NeedLeaderElection: &noLeader}).
 		For(&gwapiv1.Gateway{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&gwapiv1.GatewayClass{}, handler.EnqueueRequestsFromMapFunc(r.gatewaysOfClass),
-			builder.WithPredicates(classDecisionChanged))
+			builder.WithPredicates(classDecisionChanged)).
+		// The fleet Secret says who issued the fleet's certificate (FleetTrust).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.gatewayOfFleetSecret),
+			builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
+				return o.GetLabels()[provisioner.LabelManagedBy] == provisioner.ManagedByValue
+			})))
 	return r.watchInputs(b).Complete(r)
 }
 

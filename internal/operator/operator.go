@@ -192,13 +192,18 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	certs := &controller.Certificates{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(),
 		Namespace: o.Namespace, SecretName: CASecretName, Now: time.Now}
 	events := controller.NewFleetEvents()
-	xds, err := newXDSServer(mgr, o, certs, events)
+	trust := &controller.FleetTrust{CA: func() (*pki.CA, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		return certs.CA(ctx)
+	}}
+	xds, err := newXDSServer(mgr, o, trust, events)
 	if err != nil {
 		return err
 	}
 	translator := &controller.XDSReconciler{
 		FleetInputs: controller.FleetInputs{Client: mgr.GetClient(), Unserved: unserved},
-		DataPlane:   xds, Events: events,
+		DataPlane:   xds, Events: events, Trust: trust,
 	}
 	if err := translator.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the xDS controller: %w", err)
@@ -241,8 +246,8 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 const xdsServerCertLifetime = 7 * 24 * time.Hour
 
 // newXDSServer makes the xDS server every replica runs (when o.XDSBindAddress is not "0"): its
-// certificate and the client CA both come from the built-in CA.
-func newXDSServer(mgr ctrl.Manager, o Options, certs *controller.Certificates, events *controller.FleetEvents) (*server.Server, error) {
+// certificate comes from the built-in CA; fleets' certificates are trusted per FleetTrust.
+func newXDSServer(mgr ctrl.Manager, o Options, trust *controller.FleetTrust, events *controller.FleetEvents) (*server.Server, error) {
 	svc, _, _ := strings.Cut(o.XDSAddress, ".")
 	names := []string{o.XDSAddress}
 	for _, n := range []string{svc, svc + "." + o.Namespace, svc + "." + o.Namespace + ".svc",
@@ -252,17 +257,14 @@ func newXDSServer(mgr ctrl.Manager, o Options, certs *controller.Certificates, e
 		}
 	}
 	creds := &pki.ServerCredentials{
-		Load: func() (*pki.CA, error) {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			return certs.CA(ctx)
-		},
+		Load:     trust.CA,
 		DNSNames: names, Lifetime: xdsServerCertLifetime, Now: time.Now,
 	}
 	s := server.New(server.Options{
 		Address:           o.XDSBindAddress,
 		GetCertificate:    creds.GetCertificate,
-		ClientCAs:         creds.ClientCAs,
+		ClientCAs:         trust.ClientCAs,
+		AuthorizeFleet:    trust.AuthorizeFleet,
 		Registerer:        metrics.Registry,
 		Logger:            mgr.GetLogger().WithName("xds"),
 		OnDataPlaneStatus: events.Notify,

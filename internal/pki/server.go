@@ -2,15 +2,14 @@ package pki
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"sync"
 	"time"
 )
 
-// ServerCredentials gives a TLS server (the xDS server) its certificate and the pool its clients'
-// certificates must chain to, both from the CA that Load returns. The certificate is issued on
-// first use and again once it passes RenewAt, so a long-running server rotates without a restart.
+// ServerCredentials gives a TLS server (the xDS server) its certificate, issued by the CA that
+// Load returns: on first use, and again once it passes RenewAt, so a long-running server rotates
+// without a restart.
 type ServerCredentials struct {
 	// Load returns the CA (read from its Secret, or made, by the caller).
 	Load     func() (*CA, error)
@@ -57,17 +56,4 @@ func (s *ServerCredentials) GetCertificate(*tls.ClientHelloInfo) (*tls.Certifica
 	}
 	s.cert, s.renewAt = &pair, RenewAt(pair.Leaf)
 	return s.cert, nil
-}
-
-// ClientCAs is the pool client certificates must chain to.
-func (s *ServerCredentials) ClientCAs() (*x509.CertPool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ca, err := s.loadCA()
-	if err != nil {
-		return nil, err
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(ca.Cert)
-	return pool, nil
 }

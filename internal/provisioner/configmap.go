@@ -1,6 +1,7 @@
 package provisioner
 
 import (
+	"fmt"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -14,6 +15,9 @@ func ConfigMap(gw *gwapiv1.Gateway, p Params) (*corev1.ConfigMap, string, error)
 	if err != nil {
 		return nil, "", err
 	}
+	if len(p.XDSTrust) == 0 {
+		return nil, "", fmt.Errorf("fleet %s: no CA to verify the xDS server with", FleetKey(gw))
+	}
 	sds := SDSFiles()
 	return &corev1.ConfigMap{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
@@ -22,6 +26,7 @@ func ConfigMap(gw *gwapiv1.Gateway, p Params) (*corev1.ConfigMap, string, error)
 			BootstrapKey:            bootstrap,
 			KeySDSCertificate:       sds[KeySDSCertificate],
 			KeySDSValidationContext: sds[KeySDSValidationContext],
+			KeyXDSTrust:             string(p.XDSTrust),
 		},
 	}, checksum, nil
 }

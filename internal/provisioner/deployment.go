@@ -105,11 +105,11 @@ func Deployment(gw *gwapiv1.Gateway, p Params, bootstrapChecksum string) *appsv1
 				Sources: []corev1.VolumeProjection{
 					{Secret: &corev1.SecretProjection{
 						LocalObjectReference: corev1.LocalObjectReference{Name: SecretName(gw)},
-						Items:                keyToPath(SecretKeyCertificate, SecretKeyPrivateKey, SecretKeyCA),
+						Items:                keyToPath(SecretKeyCertificate, SecretKeyPrivateKey),
 					}},
 					{ConfigMap: &corev1.ConfigMapProjection{
 						LocalObjectReference: corev1.LocalObjectReference{Name: FleetName(gw)},
-						Items:                keyToPath(KeySDSCertificate, KeySDSValidationContext),
+						Items:                keyToPath(KeySDSCertificate, KeySDSValidationContext, KeyXDSTrust),
 					}},
 				},
 			}}},

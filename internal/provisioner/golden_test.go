@@ -20,6 +20,7 @@ var testDefaults = Defaults{
 	XDSAddress:        "flotilla-xds.flotilla-system.svc",
 	XDSPort:           18000,
 	OperatorNamespace: "flotilla-system",
+	XDSTrust:          []byte("-----BEGIN CERTIFICATE-----\n(Flotilla's CA)\n-----END CERTIFICATE-----\n"),
 }
 
 // goldenInput is one testdata/<case>.in.yaml: a Gateway, and optionally a FleetClass and a

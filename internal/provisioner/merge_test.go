@@ -69,6 +69,7 @@ func TestMergeDefaults(t *testing.T) {
 		t.Fatalf("refusals: %v", refusals)
 	}
 	want := Params{
+		XDSTrust:            testDefaults.XDSTrust,
 		Image:               testDefaults.EnvoyImage,
 		LogLevel:            "info",
 		DrainTimeout:        30 * time.Second,

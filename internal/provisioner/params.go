@@ -19,6 +19,9 @@ type Defaults struct {
 	XDSPort int32
 	// OperatorNamespace is the namespace the operator runs in.
 	OperatorNamespace string
+	// XDSTrust is the CA bundle (PEM) the xDS server's certificate chains to: Flotilla's CA
+	// (the controller loads it; it is not a flag).
+	XDSTrust []byte
 }
 
 // Built-in defaults, used when neither the FleetClass nor the FleetConfig says otherwise.
@@ -34,6 +37,8 @@ const (
 
 // Params are the effective parameters of one fleet, after Merge. Builders read nothing else.
 type Params struct {
+	// XDSTrust is Defaults.XDSTrust.
+	XDSTrust []byte
 	// Image is the Envoy container image.
 	Image string
 	// LogLevel is Envoy's --log-level.
@@ -98,6 +103,7 @@ func defaultParams(d Defaults) Params {
 	replicas := DefaultReplicas
 	return Params{
 		Image:               d.EnvoyImage,
+		XDSTrust:            d.XDSTrust,
 		LogLevel:            DefaultLogLevel,
 		DrainTimeout:        DefaultDrainTimeout,
 		Replicas:            &replicas,

@@ -15,7 +15,10 @@ import (
 //   - the fleet Secret (SecretName), filled by internal/pki or cert-manager, with the standard keys
 //     SecretKeyCertificate, SecretKeyPrivateKey and SecretKeyCA, and nothing Flotilla-specific, so a
 //     cert-manager Secret works as it is;
-//   - the fleet ConfigMap, which carries the two SDS files (SDSFiles) next to the bootstrap.
+//   - the fleet ConfigMap, which carries the two SDS files (SDSFiles) next to the bootstrap, and
+//     KeyXDSTrust, the CA the xDS server's certificate chains to (Flotilla's own CA, whoever
+//     issued the client certificate: with cert-manager, the Secret's ca.crt is the issuer's CA,
+//     which says nothing about the xDS server).
 //
 // The bootstrap names the SDS files (file-based SDS); they point at the certificate files and
 // watch SDSDir, so a renewed certificate is picked up without a restart when kubelet swaps the
@@ -27,8 +30,13 @@ const (
 	SecretKeyCertificate = "tls.crt"
 	// SecretKeyPrivateKey is its private key (PEM).
 	SecretKeyPrivateKey = "tls.key"
-	// SecretKeyCA is the CA bundle (PEM) that signed the xDS server's certificate.
+	// SecretKeyCA is the CA bundle (PEM) of the client certificate's issuer, as kubernetes.io/tls
+	// Secrets and cert-manager name it. Envoy does not read it; the xDS server trusts it for this
+	// fleet when cert-manager issued the certificate.
 	SecretKeyCA = "ca.crt"
+	// KeyXDSTrust is the ConfigMap key (and file in SDSDir) holding the CA bundle (PEM) that the
+	// xDS server's certificate chains to.
+	KeyXDSTrust = "xds-ca.crt"
 
 	// KeySDSCertificate is the SDS file (a ConfigMap key) delivering the client certificate.
 	KeySDSCertificate = "tls-certificate.yaml"
@@ -64,7 +72,7 @@ var sdsFiles = sync.OnceValue(func() map[string]string {
 	ca := &tlsv3.Secret{
 		Name: SDSValidationContextName,
 		Type: &tlsv3.Secret_ValidationContext{ValidationContext: &tlsv3.CertificateValidationContext{
-			TrustedCa:        fileSource(SecretKeyCA),
+			TrustedCa:        fileSource(KeyXDSTrust),
 			WatchedDirectory: watched,
 		}},
 	}

@@ -3,11 +3,13 @@ package integration
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -232,9 +234,31 @@ func TestCertManagerIssuerGetsACertificate(t *testing.T) {
 	}
 	create(t, &corev1.Secret{
 		// cert-manager copies the Certificate's secretTemplate labels onto the Secret.
-		ObjectMeta: metav1.ObjectMeta{Name: "flotilla-edge", Namespace: "team-cm", Labels: cert.Spec.SecretTemplate.Labels},
-		Type:       corev1.SecretTypeTLS,
-		Data:       map[string][]byte{"tls.crt": crt, "tls.key": key, "ca.crt": ca.CertPEM},
+		ObjectMeta: metav1.ObjectMeta{Name: "flotilla-edge", Namespace: "team-cm", Labels: cert.Spec.SecretTemplate.Labels,
+			Annotations: map[string]string{cmapi.IssuerNameAnnotationKey: "fleet-ca", cmapi.IssuerKindAnnotationKey: "ClusterIssuer"}},
+		Type: corev1.SecretTypeTLS,
+		Data: map[string][]byte{"tls.crt": crt, "tls.key": key, "ca.crt": ca.CertPEM},
 	})
 	gatewayCondition(t, gw, gwapiv1.GatewayConditionProgrammed, metav1.ConditionTrue, gwapiv1.GatewayReasonProgrammed)
+
+	// The fleet's Envoys reach the xDS server with the issuer's certificate, and verify the server
+	// with Flotilla's CA from the fleet ConfigMap.
+	fleet := dialFleet(t, envoyTLS(t, gw, crt, key), "team-cm/edge")
+	waitXDS(t, fleet, "the cert-manager fleet's configuration", func() error {
+		if got := fleet.Names(resource.ListenerType); !slices.Contains(got, "http-80") {
+			return fmt.Errorf("listeners %v", got)
+		}
+		return nil
+	})
+	// The issuer is trusted for this fleet only: its certificate for another fleet is refused.
+	crt2, key2, err := ca.IssueFleet("team-cm", "someone-else", time.Now(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := dialFleet(t, envoyTLS(t, gw, crt2, key2), "team-cm/someone-else")
+	select {
+	case <-forged.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("a certificate of fleet team-cm/edge's issuer opened another fleet's stream")
+	}
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/controller"
 	"github.com/flotilla-dev/flotilla/internal/operator"
 	"github.com/flotilla-dev/flotilla/internal/pki"
+	"github.com/flotilla-dev/flotilla/internal/provisioner"
 	"github.com/flotilla-dev/flotilla/internal/xds/xdstest"
 )
 
@@ -43,13 +44,22 @@ func fleetTLS(t *testing.T, gw *gwapiv1.Gateway) *tls.Config {
 		}
 		return nil
 	})
-	pair, err := tls.X509KeyPair(s.Data[pki.KeyCert], s.Data[pki.KeyKey])
+	return envoyTLS(t, gw, s.Data[pki.KeyCert], s.Data[pki.KeyKey])
+}
+
+// envoyTLS is an Envoy's TLS: a client certificate, and the xDS server's CA from the fleet
+// ConfigMap (the file its SDS validation context reads).
+func envoyTLS(t *testing.T, gw *gwapiv1.Gateway, crt, key []byte) *tls.Config {
+	t.Helper()
+	pair, err := tls.X509KeyPair(crt, key)
 	if err != nil {
 		t.Fatal(err)
 	}
+	cm := &corev1.ConfigMap{}
+	get(t, fleetName(gw), cm)
 	roots := x509.NewCertPool()
-	if !roots.AppendCertsFromPEM(s.Data[pki.KeyCA]) {
-		t.Fatal("fleet Secret has no CA")
+	if !roots.AppendCertsFromPEM([]byte(cm.Data[provisioner.KeyXDSTrust])) {
+		t.Fatalf("fleet ConfigMap has no %s", provisioner.KeyXDSTrust)
 	}
 	return &tls.Config{Certificates: []tls.Certificate{pair}, RootCAs: roots,
 		ServerName: "flotilla-xds." + operator.DefaultNamespace + ".svc", MinVersion: tls.VersionTLS12}

@@ -53,7 +53,7 @@ type env struct {
 	changed chan struct{}  // closed and replaced on every OnDataPlaneStatus call
 }
 
-func start(t *testing.T) *env {
+func start(t *testing.T, opts ...func(*Options)) *env {
 	t.Helper()
 	now := time.Now()
 	ca, caKey, err := pki.NewCA(now, 24*time.Hour)
@@ -82,6 +82,9 @@ func start(t *testing.T) *env {
 			e.changed = make(chan struct{})
 		},
 	})
+	for _, o := range opts {
+		o(&e.srv.o)
+	}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/x509"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
@@ -83,7 +84,7 @@ func (c callbacks) OnStreamDeltaResponse(id int64, _ *discoveryv3.DeltaDiscovery
 }
 
 // identity returns the fleet the stream's verified client certificate names, or why there is none.
-func identity(ctx context.Context) (fleet, refusal, addr string) {
+func identity(ctx context.Context, authorize func(string, []*x509.Certificate) error) (fleet, refusal, addr string) {
 	p, ok := peer.FromContext(ctx)
 	if !ok {
 		return "", ReasonNoCertificate, ""
@@ -99,12 +100,20 @@ func identity(ctx context.Context) (fleet, refusal, addr string) {
 	if !ok {
 		return "", ReasonNoFleetIdentity, addr
 	}
+	if authorize != nil {
+		for _, chain := range info.State.VerifiedChains {
+			if authorize(fleet, chain) == nil {
+				return fleet, "", addr
+			}
+		}
+		return "", ReasonUntrustedIssuer, addr
+	}
 	return fleet, "", addr
 }
 
 // open registers a stream with the identity its certificate proves, refusing it when there is none.
 func (s *Server) open(ctx context.Context, key streamKey) error {
-	fleet, refusal, addr := identity(ctx)
+	fleet, refusal, addr := identity(ctx, s.o.AuthorizeFleet)
 	st := &xstream{key: key, fleet: fleet, refusal: refusal, peer: addr, cancel: cancelFrom(ctx), types: map[string]*typeState{}}
 	s.mu.Lock()
 	s.streams[key] = st

@@ -16,6 +16,9 @@ const (
 	ReasonNoFleetIdentity = "no_fleet_identity"
 	// ReasonMissingNode: the stream's first request carries no node, or a node without a cluster.
 	ReasonMissingNode = "missing_node"
+	// ReasonUntrustedIssuer: the certificate chains to a CA the server trusts, but not to one
+	// trusted for the fleet it names (Options.AuthorizeFleet).
+	ReasonUntrustedIssuer = "untrusted_issuer"
 	// ReasonIdentityMismatch: node.cluster names another fleet than the client certificate.
 	ReasonIdentityMismatch = "identity_mismatch"
 )

@@ -43,6 +43,11 @@ type Options struct {
 	GetCertificate func(*tls.ClientHelloInfo) (*tls.Certificate, error)
 	// ClientCAs returns the pool fleets' client certificates must chain to, also per handshake.
 	ClientCAs func() (*x509.CertPool, error)
+	// AuthorizeFleet, when set, decides whether a verified chain (leaf first, root last) may
+	// speak for the fleet its leaf names: with several issuers in ClientCAs (Flotilla's CA,
+	// cert-manager issuers), each is trusted only for its own fleets. A stream no chain is
+	// authorized for is refused (ReasonUntrustedIssuer).
+	AuthorizeFleet func(fleet string, chain []*x509.Certificate) error
 	// Registerer receives the server's metrics (flotilla_xds_*); nil registers none. Servers
 	// sharing a Registerer share the collectors.
 	Registerer prometheus.Registerer

@@ -2,6 +2,8 @@ package server
 
 import (
 	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -11,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/flotilla-dev/flotilla/internal/pki"
 	"github.com/flotilla-dev/flotilla/internal/xds/xdstest"
 )
 
@@ -211,6 +214,43 @@ func TestStreamsThatCannotProveTheirFleetAreRefused(t *testing.T) {
 	if st := e.srv.DataPlaneStatus("infra/b"); st.Connected != 0 {
 		t.Errorf("fleet B counts the impostor: %+v", st)
 	}
+}
+
+// With a second issuer (a cert-manager CA) trusted for fleet B only, its certificates open B's
+// stream and are refused for any other fleet, though the TLS handshake accepts them.
+func TestIssuersAreTrustedOnlyForTheirFleets(t *testing.T) {
+	issuer := newCA(t)
+	var builtin *pki.CA
+	e := start(t, func(o *Options) {
+		o.ClientCAs = func() (*x509.CertPool, error) {
+			pool := caPool(builtin)
+			pool.AddCert(issuer.Cert)
+			return pool, nil
+		}
+		o.AuthorizeFleet = func(fleet string, chain []*x509.Certificate) error {
+			want := builtin
+			if fleet == "infra/b" {
+				want = issuer
+			}
+			if !chain[len(chain)-1].Equal(want.Cert) {
+				return errors.New("wrong issuer")
+			}
+			return nil
+		}
+	})
+	builtin = e.ca
+	e.publish(t, "infra/a", specA().resources())
+	e.publish(t, "infra/b", specB().resources())
+
+	b := e.dialWith(t, clientTLS(t, issuer, e.ca, "infra", "b"), nodeOf("infra/b", "envoy-b-1"))
+	waitSynced(t, e, b, "infra/b")
+	forged := e.dialWith(t, clientTLS(t, issuer, e.ca, "infra", "a"), nodeOf("infra/a", "envoy-a-1"))
+	expectEnded(t, forged, "PermissionDenied")
+	if got := testutil.ToFloat64(e.srv.metrics.refused.WithLabelValues(ReasonUntrustedIssuer)); got != 1 {
+		t.Errorf("refused{reason=%s} = %v, want 1", ReasonUntrustedIssuer, got)
+	}
+	a := e.dial(t, "infra/a", "infra/a", "envoy-a-2")
+	waitSynced(t, e, a, "infra/a")
 }
 
 // Delta ADS serves a fleet's clusters, their changes and removals.

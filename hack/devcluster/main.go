@@ -10,7 +10,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -79,7 +78,7 @@ func start(ctx context.Context, dir string) (*running, error) {
 		_ = c.Stop()
 		return nil, err
 	}
-	xdsAddr, err := freeAddr()
+	xdsAddr, err := cluster.FreeAddr()
 	if err != nil {
 		_ = c.Stop()
 		return nil, err
@@ -225,14 +224,4 @@ func readPID() (int, error) {
 		return 0, err
 	}
 	return strconv.Atoi(strings.TrimSpace(string(b)))
-}
-
-// freeAddr is a loopback address with a port nothing listens on, for the xDS server.
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"time"
@@ -26,7 +24,7 @@ import (
 )
 
 // printXDS connects to the xDS server as one of the Gateway's Envoys would (the fleet Secret's
-// certificate, node.cluster = the fleet key), prints what it receives, and the Gateway's
+// certificate, the xDS server's CA from the fleet ConfigMap, node.cluster = the fleet key), prints what it receives, and the Gateway's
 // DataPlaneAccepted condition once the client has acknowledged it.
 func printXDS(ctx context.Context, c *cluster.Cluster, xdsAddr, ns, name string) error {
 	gw := &gwapiv1.Gateway{}
@@ -37,14 +35,15 @@ func printXDS(ctx context.Context, c *cluster.Cluster, xdsAddr, ns, name string)
 	if err := c.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: provisioner.SecretName(gw)}, secret); err != nil {
 		return fmt.Errorf("reading the fleet Secret: %w", err)
 	}
-	pair, err := tls.X509KeyPair(secret.Data[pki.KeyCert], secret.Data[pki.KeyKey])
+	cm := &corev1.ConfigMap{}
+	if err := c.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: provisioner.FleetName(gw)}, cm); err != nil {
+		return fmt.Errorf("reading the fleet ConfigMap: %w", err)
+	}
+	conf, err := xdstest.EnvoyTLS(secret.Data[pki.KeyCert], secret.Data[pki.KeyKey], []byte(cm.Data[provisioner.KeyXDSTrust]),
+		"flotilla-xds."+operator.DefaultNamespace+".svc")
 	if err != nil {
 		return err
 	}
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(secret.Data[pki.KeyCA])
-	conf := &tls.Config{Certificates: []tls.Certificate{pair}, RootCAs: roots, MinVersion: tls.VersionTLS12,
-		ServerName: "flotilla-xds." + operator.DefaultNamespace + ".svc"}
 	fleet := ns + "/" + name
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()

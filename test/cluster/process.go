@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -57,4 +58,14 @@ func (p *process) stop(grace time.Duration) error {
 		<-p.done
 		return fmt.Errorf("%s did not stop within %s; killed", p.name, grace)
 	}
+}
+
+// FreeAddr is a loopback address with a port nothing listens on (for the manager's xDS server).
+func FreeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = l.Close() }()
+	return l.Addr().String(), nil
 }

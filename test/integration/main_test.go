@@ -6,7 +6,6 @@ package integration
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"testing"
 	"time"
@@ -72,7 +71,7 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "giving the manager its identity:", err)
 		return 1
 	}
-	if xdsAddr, err = freeAddr(); err != nil {
+	if xdsAddr, err = cluster.FreeAddr(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -112,14 +111,4 @@ func eventually(t *testing.T, timeout time.Duration, cond func(ctx context.Conte
 	if err != nil {
 		t.Fatalf("condition not met within %s: %v", timeout, last)
 	}
-}
-
-// freeAddr is a loopback address with a port nothing listens on.
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }

@@ -3,7 +3,6 @@ package integration
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"slices"
 	"strings"
@@ -51,18 +50,13 @@ func fleetTLS(t *testing.T, gw *gwapiv1.Gateway) *tls.Config {
 // ConfigMap (the file its SDS validation context reads).
 func envoyTLS(t *testing.T, gw *gwapiv1.Gateway, crt, key []byte) *tls.Config {
 	t.Helper()
-	pair, err := tls.X509KeyPair(crt, key)
+	cm := &corev1.ConfigMap{}
+	get(t, fleetName(gw), cm)
+	conf, err := xdstest.EnvoyTLS(crt, key, []byte(cm.Data[provisioner.KeyXDSTrust]), "flotilla-xds."+operator.DefaultNamespace+".svc")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cm := &corev1.ConfigMap{}
-	get(t, fleetName(gw), cm)
-	roots := x509.NewCertPool()
-	if !roots.AppendCertsFromPEM([]byte(cm.Data[provisioner.KeyXDSTrust])) {
-		t.Fatalf("fleet ConfigMap has no %s", provisioner.KeyXDSTrust)
-	}
-	return &tls.Config{Certificates: []tls.Certificate{pair}, RootCAs: roots,
-		ServerName: "flotilla-xds." + operator.DefaultNamespace + ".svc", MinVersion: tls.VersionTLS12}
+	return conf
 }
 
 // dialFleet connects as an Envoy of the fleet claiming node.cluster = claim.

@@ -3,6 +3,8 @@ package xdstest
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -149,4 +151,20 @@ func (c *Client) Subscriptions(typeURL string) []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return slices.Clone(c.typ(typeURL).names)
+}
+
+// EnvoyTLS is the TLS configuration of a fleet's Envoy: its client certificate and key (the fleet
+// Secret's tls.crt and tls.key) and the CA bundle it verifies the xDS server with (the fleet
+// ConfigMap's xds-ca.crt), for the server name it dials.
+func EnvoyTLS(certPEM, keyPEM, serverCAPEM []byte, serverName string) (*tls.Config, error) {
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("fleet certificate: %w", err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(serverCAPEM) {
+		return nil, errors.New("no CA certificate to verify the xDS server with")
+	}
+	return &tls.Config{Certificates: []tls.Certificate{pair}, RootCAs: roots, ServerName: serverName,
+		MinVersion: tls.VersionTLS12}, nil
 }

@@ -1,0 +1,380 @@
+package explain_test
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/flotilla-dev/flotilla/internal/offline"
+	"github.com/flotilla-dev/flotilla/internal/xds/explain"
+	"github.com/flotilla-dev/flotilla/internal/xds/translate"
+)
+
+// goldenDir holds the translator's golden cases: what each explain case walks.
+const goldenDir = "../translate/testdata"
+
+// loadGolden resolves and translates a translator golden input through flotillactl's own path
+// (internal/offline), with the golden test's two conventions: TLS termination on, and Secrets
+// annotated "test.flotilla.dev/translate-data: missing" given to Translate without data. It fails
+// unless the result is exactly the golden output, so the cases below explain what the golden
+// shows.
+func loadGolden(t *testing.T, name string) *translate.Resources {
+	t.Helper()
+	in := filepath.Join(goldenDir, name+".in.yaml")
+	data, err := os.ReadFile(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := offline.Load([]offline.Source{{Name: in, Dir: goldenDir, Data: data}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gws, _, err := set.Gateways("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	input := set.Input(gws[0])
+	input.TLSTerminate = true
+	var secrets []*corev1.Secret
+	for _, s := range set.Docs.SecretData {
+		if s.Annotations["test.flotilla.dev/translate-data"] != "missing" {
+			secrets = append(secrets, s)
+		}
+	}
+	f, err := offline.Run(input, secrets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	warnings := f.Resources.Warnings
+	if warnings == nil {
+		warnings = []string{}
+	}
+	got, err := translate.RenderYAML(f.Resources.Messages(), warnings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(filepath.Join(goldenDir, name+".out.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("translating %s does not give its golden output (stale golden? run go test ./internal/xds/translate -update)", in)
+	}
+	return f.Resources
+}
+
+// tc is one request and what Envoy does with it. Empty fields are not checked, but route: an
+// empty route means no route matches.
+type tc struct {
+	req     string
+	headers []string
+
+	route    string
+	action   string
+	status   int
+	location string
+	// backends is "cluster=percent" per share, in order, comma-separated.
+	backends string
+	chain    string
+	vhost    string
+	// why is a part of the action's summary or reason.
+	why string
+	// ops are parts of filter details, each expected in some filter.
+	ops []string
+}
+
+func run(t *testing.T, name string, cases []tc) {
+	res := loadGolden(t, name)
+	for _, c := range cases {
+		t.Run(strings.Join(append([]string{c.req}, c.headers...), " "), func(t *testing.T) {
+			req, err := explain.ParseRequest(c.req, c.headers)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, err := explain.Explain(res, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var text bytes.Buffer
+			if err := d.Text(&text); err != nil {
+				t.Fatal(err)
+			}
+			fail := func(format string, args ...any) {
+				t.Helper()
+				t.Errorf(format+"\n\n%s", append(args, text.String())...)
+			}
+			got := ""
+			if d.Route != nil {
+				got = d.Route.Name
+			}
+			if got != c.route {
+				fail("route: got %q, want %q", got, c.route)
+			}
+			if d.Action.Type != c.action {
+				fail("action: got %q, want %q", d.Action.Type, c.action)
+			}
+			if c.status != 0 && d.Action.Status != c.status {
+				fail("status: got %d, want %d", d.Action.Status, c.status)
+			}
+			if c.location != "" && d.Action.Location != c.location {
+				fail("location: got %q, want %q", d.Action.Location, c.location)
+			}
+			if c.backends != "" {
+				var bs []string
+				for _, b := range d.Action.Backends {
+					bs = append(bs, fmt.Sprintf("%s=%g", b.Cluster, b.Percent))
+				}
+				if g := strings.Join(bs, ","); g != c.backends {
+					fail("backends: got %s, want %s", g, c.backends)
+				}
+			}
+			if c.chain != "" && (d.FilterChain == nil || d.FilterChain.Name != c.chain) {
+				fail("filter chain: want %q", c.chain)
+			}
+			if c.vhost != "" && (d.VirtualHost == nil || d.VirtualHost.Name != c.vhost) {
+				fail("virtual host: want %q", c.vhost)
+			}
+			if c.why != "" && !strings.Contains(d.Action.Summary+" "+d.Action.Reason, c.why) {
+				fail("summary and reason: want %q in them", c.why)
+			}
+			for _, op := range c.ops {
+				found := false
+				for _, f := range d.Filters {
+					found = found || strings.Contains(f.Kind+": "+f.Detail, op)
+				}
+				for _, b := range d.Action.Backends {
+					for _, f := range b.Filters {
+						found = found || strings.Contains(b.Cluster+" "+f.Kind+": "+f.Detail, op)
+					}
+				}
+				if !found {
+					fail("filters: want %q", op)
+				}
+			}
+		})
+	}
+}
+
+const fwd, redirect, direct, notFound = explain.ActionForward, explain.ActionRedirect, explain.ActionDirectResponse, explain.ActionNotFound
+
+func TestHTTPBasic(t *testing.T) {
+	const shop = "HTTPRoute/apps/shop/rule/"
+	run(t, "http-basic", []tc{
+		// Exact before the longest prefix before "/".
+		{req: "GET http://shop.example.com/cart/checkout", route: shop + "2/match/0", action: fwd, backends: "apps/cart/8080/http=100"},
+		{req: "GET http://shop.example.com/cart/checkout/x", route: shop + "1/match/0", action: fwd},
+		{req: "GET http://shop.example.com/cart", route: shop + "1/match/0", action: fwd},
+		{req: "GET http://shop.example.com/cart/?q=1", route: shop + "1/match/0", action: fwd},
+		// A path prefix matches whole segments only, and case matters.
+		{req: "GET http://shop.example.com/cartx", route: shop + "0/match/0", action: fwd, backends: "apps/web/8080/http=100"},
+		{req: "GET http://shop.example.com/CART/checkout", route: shop + "0/match/0", action: fwd},
+		// Host: no case, port stripped; the path normalized and its slashes merged first.
+		{req: "GET http://Shop.Example.COM:80/cart", route: shop + "1/match/0", action: fwd, vhost: "shop.example.com"},
+		{req: "GET http://shop.example.com/x/../cart/./checkout", route: shop + "2/match/0", action: fwd},
+		{req: "GET http://shop.example.com//cart//checkout", route: shop + "2/match/0", action: fwd},
+		{req: "GET http://shop.example.com/%63art/checkout", route: shop + "2/match/0", action: fwd},
+		// The exact domain wins over the wildcard; the wildcard takes one label or more.
+		{req: "GET http://a.example.com/cart/checkout", route: "HTTPRoute/apps/wildcard/rule/0/match/0", action: fwd, vhost: "*.example.com"},
+		{req: "GET http://a.b.example.com/", route: "HTTPRoute/apps/wildcard/rule/0/match/0", action: fwd},
+		// Anything else: the catch-all virtual host of the route without hostnames.
+		{req: "GET http://example.com/healthz", route: "HTTPRoute/apps/catch-all/rule/0/match/0", action: fwd, vhost: "*"},
+		{req: "GET http://10.1.2.3/healthz/live", route: "HTTPRoute/apps/catch-all/rule/0/match/0", action: fwd},
+		{req: "GET http://example.com/healthzz", action: notFound, status: 404, vhost: "*", why: "none of its 1 route matches"},
+		{req: "GET http://shop.example.com:8080/", action: explain.ActionRefused, why: "no TCP listener on port 8080"},
+		{req: "GET https://shop.example.com:80/", action: explain.ActionClose, why: "client speaks TLS"},
+	})
+}
+
+func TestHTTPMatches(t *testing.T) {
+	const m = "HTTPRoute/infra/matches/rule/"
+	api := "POST http://matches.example.com:8080/api?debug=true&page=12"
+	ok := []string{"x-version: v2", "x-user: bob-42"}
+	run(t, "http-matches", []tc{
+		{req: "GET http://matches.example.com:8080/exact", route: m + "0/match/0", action: fwd},
+		{req: "GET http://matches.example.com:8080/exact/more", headers: []string{"x-empty:"}, route: m + "3/match/0", action: fwd},
+		// The regular expression matches the whole path, before the prefix.
+		{req: "GET http://matches.example.com:8080/items/42", route: m + "0/match/2", action: fwd},
+		{req: "GET http://matches.example.com:8080/items/42/x", action: notFound, why: "none of its 5 routes matches"},
+		{req: "GET http://matches.example.com:8080/prefix", route: m + "0/match/1", action: fwd},
+		{req: "GET http://matches.example.com:8080/prefix/a?b=c", route: m + "0/match/1", action: fwd},
+		// Method, headers (exact, regex) and query parameters (exact, regex): all must match.
+		{req: api, headers: ok, route: m + "1/match/0", action: fwd},
+		{req: "POST http://matches.example.com:8080/api/v1?page=7&debug=true", headers: ok, route: m + "1/match/0", action: fwd},
+		{req: "POST http://matches.example.com:8080/api?debug=%74rue&page=1", headers: ok, route: m + "1/match/0", action: fwd},
+		{req: "GET http://matches.example.com:8080/api?debug=true&page=12", headers: ok, action: notFound},
+		{req: api, headers: []string{"x-version: v2", "x-user: Bob-42"}, action: notFound},
+		{req: api, headers: []string{"x-version: v3", "x-user: bob-42"}, action: notFound},
+		{req: "POST http://matches.example.com:8080/api?debug=true&page=1234", headers: ok, action: notFound},
+		{req: "POST http://matches.example.com:8080/api?debug=true&debug=false&page=1", headers: ok, route: m + "1/match/0", action: fwd},
+		{req: "POST http://matches.example.com:8080/api?debug=false&debug=true&page=1", headers: ok, action: notFound},
+		{req: "POST http://matches.example.com:8080/api?page=12", headers: append(ok, "x-empty:"), route: m + "3/match/0", action: fwd},
+		// An empty regular expression matches only an empty (present) header.
+		{req: "GET http://matches.example.com:8080/other", headers: []string{"x-empty: "}, route: m + "3/match/0", action: fwd},
+		{req: "GET http://matches.example.com:8080/other", headers: []string{"x-empty: a"}, action: notFound},
+		// The prefix "/search?q" can never match: the translator left it out.
+		{req: "GET http://matches.example.com:8080/search?q=1", action: notFound, why: "none of its 5 routes"},
+		{req: "GET http://other.example.com:8080/exact", action: notFound, why: "no virtual host matches"},
+	})
+}
+
+func TestHTTPWeighted(t *testing.T) {
+	const w = "HTTPRoute/infra/weighted/rule/"
+	run(t, "http-weighted", []tc{
+		{req: "GET http://weighted.example.com/split", route: w + "0/match/0", action: fwd,
+			backends: "infra/web/80/http=90,infra/canary/80/http=10", why: "infra/web/80/http (90%)"},
+		{req: "GET http://weighted.example.com/partly/x", route: w + "1/match/0", action: fwd,
+			backends: "infra/web/80/http=75,flotilla/invalid-backend=25", why: "500 for 25%"},
+		{req: "GET http://weighted.example.com/single-partly", route: w + "2/match/0", action: fwd,
+			backends: "infra/web/80/http=50,flotilla/invalid-backend=50", why: "500 for 50%"},
+		{req: "GET http://weighted.example.com/all-invalid", route: w + "3/match/0", action: direct, status: 500},
+		{req: "GET http://weighted.example.com/all-zero", route: w + "4/match/0", action: direct, status: 500},
+		{req: "GET http://weighted.example.com/none", route: w + "5/match/0", action: direct, status: 500},
+		{req: "GET http://weighted.example.com/", action: notFound, status: 404, why: "none of its 6 routes"},
+	})
+}
+
+func TestHTTPRedirect(t *testing.T) {
+	const c, p = "HTTPRoute/infra/codes/rule/", "HTTPRoute/infra/parts/rule/"
+	const codes, parts = "GET http://codes.example.com:8080", "GET http://parts.example.com:8080"
+	run(t, "http-redirect", []tc{
+		{req: codes + "/default", route: c + "0/match/0", action: redirect, status: 302, location: "http://new.example.com:8080/default"},
+		{req: codes + "/301?a=b", route: c + "1/match/0", action: redirect, status: 301, location: "http://new.example.com:8080/301?a=b"},
+		{req: codes + "/303", route: c + "3/match/0", action: redirect, status: 303},
+		{req: codes + "/307", route: c + "4/match/0", action: redirect, status: 307},
+		{req: codes + "/308", route: c + "5/match/0", action: redirect, status: 308},
+		{req: parts + "/to-https", route: p + "0/match/0", action: redirect, location: "https://parts.example.com/to-https"},
+		{req: parts + "/to-https-port", route: p + "1/match/0", action: redirect, location: "https://parts.example.com:8443/to-https-port"},
+		{req: parts + "/to-https-443", route: p + "2/match/0", action: redirect, location: "https://parts.example.com/to-https-443"},
+		{req: parts + "/port-only", route: p + "4/match/0", action: redirect, location: "http://parts.example.com:9090/port-only"},
+		{req: parts + "/port-80", route: p + "5/match/0", action: redirect, location: "http://parts.example.com/port-80"},
+		{req: parts + "/full-path?x=1", route: p + "6/match/0", action: redirect, location: "http://parts.example.com:8080/new/place?x=1"},
+		{req: parts + "/old/a/b?c", route: p + "7/match/0", action: redirect, location: "http://parts.example.com:8080/new/a/b?c"},
+		{req: parts + "/strip/a", route: p + "8/match/0", action: redirect, location: "http://parts.example.com:8080/a"},
+		{req: parts + "/strip", route: p + "8/match/0", action: redirect, location: "http://parts.example.com:8080/"},
+		{req: parts + "/everything/x", route: p + "9/match/0", action: redirect, status: 308, location: "https://all.example.com:8443/else/x"},
+		{req: "GET http://plain.example.com/any", route: "HTTPRoute/infra/on-80/rule/0/match/0", action: redirect, location: "http://other.example.com/any"},
+		// The listener on 80 does not serve the routes of the listener on 8080.
+		{req: "GET http://codes.example.com/default", action: notFound, why: "no virtual host matches"},
+	})
+}
+
+func TestHTTPRewrite(t *testing.T) {
+	const r = "HTTPRoute/infra/rewrite/rule/"
+	const host = "GET http://rewrite.example.com"
+	run(t, "http-rewrite", []tc{
+		{req: host + "/host/x", route: r + "0/match/0", action: fwd, ops: []string{"host-rewrite: Host (:authority) rewritten to backend.internal"}},
+		{req: host + "/full/a?x=1", route: r + "1/match/0", action: fwd, ops: []string{"path rewritten to /replaced?x=1"}},
+		{req: host + "/foo/bar", route: r + "2/match/0", action: fwd, ops: []string{"path rewritten to /xyz/bar"}},
+		{req: host + "/foo", route: r + "2/match/0", action: fwd, ops: []string{"path rewritten to /xyz"}},
+		{req: host + "/strip/bar", route: r + "3/match/0", action: fwd, ops: []string{"path rewritten to /bar"}},
+		{req: host + "/strip", route: r + "3/match/0", action: fwd, ops: []string{"path rewritten to /"}},
+		{req: host + "/both/a", route: r + "4/match/0", action: fwd, ops: []string{"rewritten to both.internal", "path rewritten to /v2/a"}},
+		{req: "GET http://root.example.com/bar", route: "HTTPRoute/infra/root/rule/0/match/0", action: fwd, ops: []string{"path rewritten to /app/bar"}},
+		{req: "GET http://same.example.com/bar", route: "HTTPRoute/infra/root-to-root/rule/0/match/0", action: fwd},
+		{req: host + "/other", action: notFound},
+	})
+}
+
+func TestHTTPS(t *testing.T) {
+	const shopChain, wildChain = "Gateway/infra/gw/shop", "Gateway/infra/gw/wildcard"
+	run(t, "https", []tc{
+		// SNI: the exact server name before the wildcard, then :authority picks the virtual host.
+		{req: "GET https://shop.example.com/", route: "HTTPRoute/infra/shop/rule/1/match/0", action: fwd, chain: shopChain},
+		{req: "GET https://app.example.com/x", route: "HTTPRoute/infra/apps/rule/0/match/0", action: fwd, chain: wildChain, vhost: "app.example.com"},
+		{req: "GET https://api.example.com:443/x", route: "HTTPRoute/infra/apps/rule/0/match/0", action: fwd, chain: wildChain, vhost: "api.example.com"},
+		// A chain only serves its own virtual hosts: a Host the SNI's chain lacks is a 404.
+		{req: "GET https://shop.example.com/", headers: []string{"Host: app.example.com"}, chain: shopChain, action: notFound, why: "no virtual host matches"},
+		{req: "GET https://other.example.com/", chain: wildChain, action: notFound, why: "closest is virtual host"},
+		// A redirect on HTTPS keeps https and drops the port.
+		{req: "GET https://shop.example.com/old/x?y=1", route: "HTTPRoute/infra/shop/rule/0/match/0", action: redirect,
+			location: "https://shop.example.com/new/x?y=1"},
+		// The chain without server names had no certificate data: left out, so nothing matches.
+		{req: "GET https://shop.example.org/", action: explain.ActionClose, why: "matches none of the server names"},
+		// Plaintext has no SNI, and every chain wants one.
+		{req: "GET http://shop.example.com:443/", action: explain.ActionClose, why: "no SNI and every chain requires a server name"},
+	})
+}
+
+func TestGRPC(t *testing.T) {
+	const g = "GRPCRoute/infra/echo/rule/"
+	const host = "POST http://grpc.example.com"
+	canary := []string{"x-canary: true"}
+	run(t, "grpc", []tc{
+		{req: host + "/echo.Echo/Ping", route: g + "0/match/0", action: fwd, ops: []string{"timeout: none"}},
+		{req: host + "/echo.Echo/Ping", headers: canary, route: g + "0/match/0", action: fwd},
+		{req: host + "/echo.v2.Echo/GetThing", route: g + "3/match/0", action: fwd},
+		{req: host + "/echo.Echo/Other", headers: canary, route: g + "1/match/0", action: fwd,
+			backends: "infra/echo/50051/grpc=90,flotilla/invalid-backend=10", why: "503 for 10%", ops: []string{"x-route: canary (set)"}},
+		{req: host + "/echo.Echo/Other", route: g + "5/match/0", action: fwd},
+		{req: host + "/echo.Echo/Health", route: g + "2/match/0", action: fwd},
+		{req: host + "/echo.Echo/Health", headers: canary, route: g + "1/match/0", action: fwd},
+		{req: host + "/any.Service/Health", route: g + "2/match/0", action: fwd},
+		{req: host + "/gone.Gone/Method", route: g + "4/match/0", action: direct, status: 503},
+	})
+}
+
+func TestTLSPassthrough(t *testing.T) {
+	const chain = "Gateway/infra/gw/passthrough/infra/"
+	run(t, "tls-passthrough", []tc{
+		{req: "tls://a.example.com", chain: chain + "single", action: explain.ActionTCPProxy, backends: "infra/secure/443/tcp=100"},
+		{req: "GET https://a.example.com/x", chain: chain + "single", action: explain.ActionTCPProxy},
+		{req: "tls://c.example.com:443", chain: chain + "weighted", action: explain.ActionTCPProxy,
+			backends: "infra/secure/443/tcp=60,infra/secure2/443/tcp=20,flotilla/invalid-backend=20", why: "flotilla/invalid-backend (20%): the share of invalid backends: connections closed"},
+		{req: "tls://broken.example.com", chain: chain + "broken", action: explain.ActionClose, why: "no valid backend"},
+		{req: "tls://z.example.com", action: explain.ActionClose, why: "SNI z.example.com matches none of the server names"},
+		{req: "tcp://:443", action: explain.ActionClose, why: "no SNI"},
+		{req: "tls://t.example.com:8443", chain: "Gateway/infra/gw/terminate/infra/terminated", action: explain.ActionTCPProxy,
+			backends: "infra/plain/9000/tcp=100"},
+		{req: "tls://x.example.com:9443", chain: "closed", action: explain.ActionClose},
+	})
+}
+
+func TestL4(t *testing.T) {
+	run(t, "tcp", []tc{
+		{req: "tcp://db.example.com:5432", action: explain.ActionTCPProxy, backends: "infra/postgres/5432/tcp=100"},
+		{req: "tcp://:9000", action: explain.ActionTCPProxy,
+			backends: "infra/postgres/5432/tcp=50,infra/replica/5432/tcp=25,flotilla/invalid-backend=25"},
+		{req: "tcp://:9001", action: explain.ActionClose},
+		{req: "udp://:9000", action: explain.ActionRefused, why: "no UDP listener on port 9000"},
+	})
+	run(t, "udp", []tc{
+		{req: "udp://:53", action: explain.ActionUDPProxy, backends: "infra/dns-b/53/udp=100"},
+		{req: "udp://:5353", action: explain.ActionUDPProxy, why: "datagrams dropped"},
+		{req: "tcp://:53", action: explain.ActionRefused},
+	})
+}
+
+func TestHTTPFilters(t *testing.T) {
+	run(t, "http-headers", []tc{
+		{req: "GET http://headers.example.com/both", route: "HTTPRoute/infra/headers/rule/0/match/0", action: fwd,
+			backends: "infra/web/80/http=75,infra/canary/80/http=25",
+			ops: []string{"x-set: a (set)", "x-add: 100% (appended)", "x-remove removed", "response-header: cache-control: no-store (set)",
+				"server removed", "rewritten to internal.example.com", "infra/web/80/http request-header: x-backend: web (set)",
+				"infra/canary/80/http response-header: x-canary: true (appended)"}},
+		{req: "GET http://headers.example.com/bad", route: "HTTPRoute/infra/headers/rule/2/match/0", action: direct, status: 500},
+	})
+	run(t, "http-mirror", []tc{
+		{req: "GET http://mirror.example.com/percent", route: "HTTPRoute/infra/mirror/rule/0/match/0", action: fwd,
+			ops: []string{"25% of requests copied to infra/shadow/80/http"}},
+		{req: "GET http://mirror.example.com/fractions", route: "HTTPRoute/infra/mirror/rule/2/match/0", action: fwd,
+			ops: []string{"33.3333% of requests copied to infra/shadow/80/http", "12.5% of requests copied to infra/shadow/81/http",
+				"4.6875% of", "1% of requests"}},
+	})
+	const origin = "https://app.example.com"
+	run(t, "http-cors", []tc{
+		{req: "OPTIONS http://cors.example.com/api", headers: []string{"Origin: " + origin, "Access-Control-Request-Method: PUT"},
+			route: "HTTPRoute/infra/cors/rule/0/match/0", action: explain.ActionCORSPreflight, status: 200},
+		{req: "OPTIONS http://cors.example.com/api", headers: []string{"Origin: https://a.b.example.com", "Access-Control-Request-Method: PUT"},
+			route: "HTTPRoute/infra/cors/rule/0/match/0", action: explain.ActionCORSPreflight},
+		{req: "OPTIONS http://cors.example.com/api", headers: []string{"Origin: https://evil.example.org", "Access-Control-Request-Method: PUT"},
+			route: "HTTPRoute/infra/cors/rule/0/match/0", action: fwd, ops: []string{"is not allowed"}},
+		{req: "GET http://cors.example.com/api", headers: []string{"Origin: " + origin}, route: "HTTPRoute/infra/cors/rule/0/match/0",
+			action: fwd, ops: []string{"allowed origins: exact \"https://app.example.com\"", "origin https://app.example.com is allowed"}},
+		{req: "GET http://cors.example.com:8080/api", headers: []string{"Origin: " + origin}, route: "HTTPRoute/infra/no-cors/rule/0/match/0", action: fwd},
+	})
+}

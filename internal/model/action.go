@@ -128,6 +128,42 @@ type Cluster struct {
 	Port    int32  `json:"port"`
 	// Endpoints sorted by address and port.
 	Endpoints []Endpoint `json:"endpoints,omitempty"`
+	// TLS makes Envoy originate TLS to the endpoints (a BackendTLSPolicy targets the Service).
+	TLS *UpstreamTLS `json:"tls,omitempty"`
+}
+
+// UpstreamTLS is how Envoy originates TLS to a cluster's endpoints and verifies them.
+type UpstreamTLS struct {
+	// Invalid says why the policy cannot be honoured. The cluster then fails closed: it gets no
+	// endpoints (Envoy answers 503 for its share), never plaintext.
+	Invalid string `json:"invalid,omitempty"`
+	// SNI is the server name Envoy sends (the policy's hostname).
+	SNI string `json:"sni,omitempty"`
+	// TrustBundle names the Fleet's TrustBundle to verify the backend with; empty with SystemTrust.
+	TrustBundle string `json:"trustBundle,omitempty"`
+	// SystemTrust verifies with the Envoy image's system CA bundle.
+	SystemTrust bool `json:"systemTrust,omitempty"`
+	// SubjectAltNames the backend's certificate must carry one of; none: SNI as a DNS SAN.
+	SubjectAltNames []SubjectAltName `json:"subjectAltNames,omitempty"`
+	// ClientCertificate names a Secret of the Fleet (Secret.Name) presented to the backend: the
+	// Gateway's spec.tls.backend.clientCertificateRef. Empty for none.
+	ClientCertificate string `json:"clientCertificate,omitempty"`
+}
+
+// SubjectAltName is one name a backend certificate may carry.
+type SubjectAltName struct {
+	// Type is "Hostname" (a DNS SAN) or "URI".
+	Type  string `json:"type"`
+	Value string `json:"value"`
+}
+
+// TrustBundle is a set of CA certificates (PEM), concatenated from the ConfigMaps and Secrets a
+// BackendTLSPolicy names. It reaches Envoy as an SDS validation context, so a changed bundle is an
+// SDS update alone.
+type TrustBundle struct {
+	// Name is unique in the Fleet: "<policy-namespace>/<policy-name>".
+	Name string `json:"name"`
+	PEM  string `json:"pem"`
 }
 
 // Endpoint is one address of a cluster. Ready endpoints take traffic; serving but terminating ones

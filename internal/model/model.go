@@ -23,6 +23,8 @@ type Fleet struct {
 	Listeners []Listener `json:"listeners,omitempty"`
 	Clusters  []Cluster  `json:"clusters,omitempty"`
 	Secrets   []Secret   `json:"secrets,omitempty"`
+	// TrustBundles are the CA bundles clusters verify their backends with, sorted by name.
+	TrustBundles []TrustBundle `json:"trustBundles,omitempty"`
 }
 
 // Listener is one port of the fleet. Exactly one of VirtualHosts (HTTP), FilterChains (HTTPS and

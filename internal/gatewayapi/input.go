@@ -31,6 +31,21 @@ type Input struct {
 	EndpointSlices  []*discoveryv1.EndpointSlice
 	Secrets         []SecretInfo
 	Namespaces      []*corev1.Namespace
+	// BackendTLSPolicies that may target the Services the routes use.
+	BackendTLSPolicies []*gwapiv1.BackendTLSPolicy
+	// CACertificates are the ConfigMaps and Secrets BackendTLSPolicies name, reduced to their
+	// ca.crt (public data: the controller passes nothing else).
+	CACertificates []CACertificate
+}
+
+// CACertificate is the ca.crt of a ConfigMap or Secret that a BackendTLSPolicy names.
+type CACertificate struct {
+	// Kind is "ConfigMap" or "Secret".
+	Kind      string
+	Namespace string
+	Name      string
+	// PEM is the ca.crt value; empty when the object has no ca.crt.
+	PEM string
 }
 
 // SecretInfo is what resolution needs to know of a Secret: never its data.

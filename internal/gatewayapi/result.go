@@ -23,6 +23,16 @@ type Result struct {
 	// Routes with at least one parentRef to the Gateway or one of its ListenerSets, sorted by kind,
 	// namespace and name.
 	Routes []RouteStatus `json:"routes,omitempty"`
+	// BackendTLSPolicies that target a Service of the Gateway's routes, sorted by namespace and
+	// name, with their ancestor entry for this Gateway.
+	BackendTLSPolicies []PolicyStatus `json:"backendTLSPolicies,omitempty"`
+}
+
+// PolicyStatus is one policy's ancestor entries for this Gateway (one, naming the Gateway).
+type PolicyStatus struct {
+	Namespace string                         `json:"namespace"`
+	Name      string                         `json:"name"`
+	Ancestors []gwapiv1.PolicyAncestorStatus `json:"ancestors"`
 }
 
 // ListenerSetStatus is the status of one ListenerSet.

@@ -150,5 +150,10 @@ func SetupIndexes(ctx context.Context, indexer client.FieldIndexer, unserved []s
 	}); err != nil {
 		return fmt.Errorf("indexing Gateways by FleetConfig: %w", err)
 	}
+	if !slices.Contains(unserved, "BackendTLSPolicy") {
+		if err := setupPolicyIndexes(ctx, indexer); err != nil {
+			return err
+		}
+	}
 	return setupRouteIndexes(ctx, indexer, func(kind string) bool { return !slices.Contains(unserved, kind) })
 }

@@ -48,6 +48,7 @@ func (f *FleetInputs) watchInputs(b *builder.Builder) *builder.Builder {
 		// A grant may allow or forbid references of any route or listener: rare, so all Gateways.
 		b = b.Watches(&gwapiv1.ReferenceGrant{}, handler.EnqueueRequestsFromMapFunc(f.allGateways))
 	}
+	b = f.watchPolicies(b)
 	return b.Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(f.gatewaysOfService)).
 		Watches(&discoveryv1.EndpointSlice{}, handler.EnqueueRequestsFromMapFunc(f.gatewaysOfEndpointSlice)).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(f.gatewaysOfCertificate))
@@ -61,6 +62,8 @@ type resolved struct {
 	routes map[string][]client.Object
 	// listenerSets are the ListenerSets whose parent is the Gateway.
 	listenerSets []*gwapiv1.ListenerSet
+	// policies are the BackendTLSPolicies whose ancestor entry for the Gateway is rewritten.
+	policies []*gwapiv1.BackendTLSPolicy
 }
 
 // served says whether the CRD of a kind was installed at start-up.
@@ -138,6 +141,11 @@ func (f *FleetInputs) resolve(ctx context.Context, gw *gwapiv1.Gateway) (*resolv
 			in.EndpointSlices = append(in.EndpointSlices, &slices.Items[i])
 		}
 	}
+	policies, err := f.readPolicies(ctx, gw, &in, sets.List(services))
+	if err != nil {
+		return nil, err
+	}
+	out.policies = policies
 	secrets := sets.New[string]()
 	for _, l := range gw.Spec.Listeners {
 		secrets.Insert(certificateKeys(gw.Namespace, l.TLS)...)

@@ -1,0 +1,224 @@
+package controller
+
+import (
+	"context"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/sets"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/flotilla-dev/flotilla/internal/gatewayapi"
+)
+
+// BackendTLSPolicy indexes.
+const (
+	// IndexPolicyTarget indexes BackendTLSPolicies by the Services they target: "<ns>/<name>".
+	IndexPolicyTarget = "backendtlspolicy.targets"
+	// IndexPolicyCARef indexes BackendTLSPolicies by the objects of their caCertificateRefs:
+	// "<Kind>/<ns>/<name>" (any kind, so a ref of an unsupported kind is found too).
+	IndexPolicyCARef = "backendtlspolicy.caCertificateRefs"
+	// IndexPolicyAncestor indexes BackendTLSPolicies by the Gateways of our ancestor entries:
+	// "<ns>/<name>", so an entry is removed once the policy no longer concerns the Gateway.
+	IndexPolicyAncestor = "backendtlspolicy.ancestors"
+)
+
+// +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=backendtlspolicies,verbs=get;list;watch
+// +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=backendtlspolicies/status,verbs=get;update
+
+func setupPolicyIndexes(ctx context.Context, indexer client.FieldIndexer) error {
+	if err := indexer.IndexField(ctx, &gwapiv1.BackendTLSPolicy{}, IndexPolicyTarget, func(o client.Object) []string {
+		var out []string
+		for _, t := range o.(*gwapiv1.BackendTLSPolicy).Spec.TargetRefs {
+			if t.Group == "" && t.Kind == "Service" {
+				out = append(out, o.GetNamespace()+"/"+string(t.Name))
+			}
+		}
+		return out
+	}); err != nil {
+		return err
+	}
+	if err := indexer.IndexField(ctx, &gwapiv1.BackendTLSPolicy{}, IndexPolicyCARef, func(o client.Object) []string {
+		var out []string
+		for _, r := range o.(*gwapiv1.BackendTLSPolicy).Spec.Validation.CACertificateRefs {
+			out = append(out, string(r.Kind)+"/"+o.GetNamespace()+"/"+string(r.Name))
+		}
+		return out
+	}); err != nil {
+		return err
+	}
+	return indexer.IndexField(ctx, &gwapiv1.BackendTLSPolicy{}, IndexPolicyAncestor, func(o client.Object) []string {
+		var out []string
+		for _, a := range o.(*gwapiv1.BackendTLSPolicy).Status.Ancestors {
+			if a.ControllerName == ControllerName {
+				out = append(out, ancestorKey(o.GetNamespace(), a.AncestorRef))
+			}
+		}
+		return out
+	})
+}
+
+func ancestorKey(ns string, ref gwapiv1.ParentReference) string {
+	if ref.Namespace != nil {
+		ns = string(*ref.Namespace)
+	}
+	return ns + "/" + string(ref.Name)
+}
+
+// readPolicies adds to the input the BackendTLSPolicies that target the Services and the ca.crt
+// of the ConfigMaps and Secrets they name; it returns the policies whose status may need our
+// entry for the Gateway (targeting ones, and those that carry one of ours).
+func (f *FleetInputs) readPolicies(ctx context.Context, gw *gwapiv1.Gateway, in *gatewayapi.Input, services []string) ([]*gwapiv1.BackendTLSPolicy, error) {
+	if !f.served("BackendTLSPolicy") {
+		return nil, nil
+	}
+	seen := sets.New[types.NamespacedName]()
+	var touched []*gwapiv1.BackendTLSPolicy
+	add := func(list *gwapiv1.BackendTLSPolicyList, target bool) {
+		for i := range list.Items {
+			p := &list.Items[i]
+			if seen.Has(client.ObjectKeyFromObject(p)) {
+				continue
+			}
+			seen.Insert(client.ObjectKeyFromObject(p))
+			touched = append(touched, p)
+			if target {
+				in.BackendTLSPolicies = append(in.BackendTLSPolicies, p)
+			}
+		}
+	}
+	for _, svc := range services {
+		list := &gwapiv1.BackendTLSPolicyList{}
+		if err := f.Client.List(ctx, list, client.MatchingFields{IndexPolicyTarget: svc}); err != nil {
+			return nil, err
+		}
+		add(list, true)
+	}
+	mine := &gwapiv1.BackendTLSPolicyList{}
+	if err := f.Client.List(ctx, mine, client.MatchingFields{IndexPolicyAncestor: gw.Namespace + "/" + gw.Name}); err != nil {
+		return nil, err
+	}
+	add(mine, false)
+
+	refs := sets.New[gatewayapi.CACertificate]()
+	for _, p := range in.BackendTLSPolicies {
+		for _, r := range p.Spec.Validation.CACertificateRefs {
+			if r.Group == "" && (r.Kind == "ConfigMap" || r.Kind == "Secret") {
+				refs.Insert(gatewayapi.CACertificate{Kind: string(r.Kind), Namespace: p.Namespace, Name: string(r.Name)})
+			}
+		}
+	}
+	for _, ref := range sortedCARefs(refs) {
+		key := types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}
+		var obj client.Object = &corev1.ConfigMap{}
+		if ref.Kind == "Secret" {
+			obj = &corev1.Secret{}
+		}
+		if err := f.Client.Get(ctx, key, obj); err != nil {
+			if client.IgnoreNotFound(err) == nil {
+				continue // resolve reports the missing object
+			}
+			return nil, err
+		}
+		switch o := obj.(type) {
+		case *corev1.ConfigMap:
+			ref.PEM = o.Data["ca.crt"]
+		case *corev1.Secret:
+			ref.PEM = string(o.Data["ca.crt"])
+		}
+		in.CACertificates = append(in.CACertificates, ref)
+	}
+	return touched, nil
+}
+
+func sortedCARefs(refs sets.Set[gatewayapi.CACertificate]) []gatewayapi.CACertificate {
+	out := refs.UnsortedList()
+	slices.SortFunc(out, func(a, b gatewayapi.CACertificate) int {
+		return strings.Compare(a.Kind+"/"+a.Namespace+"/"+a.Name, b.Kind+"/"+b.Namespace+"/"+b.Name)
+	})
+	return out
+}
+
+// watchPolicies maps BackendTLSPolicies, and the ConfigMaps and Secrets they name, to Gateways.
+func (f *FleetInputs) watchPolicies(b *builder.Builder) *builder.Builder {
+	if !f.served("BackendTLSPolicy") {
+		return b
+	}
+	return b.Watches(&gwapiv1.BackendTLSPolicy{}, handler.EnqueueRequestsFromMapFunc(f.gatewaysOfPolicy)).
+		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(f.gatewaysOfCARef("ConfigMap"))).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(f.gatewaysOfCARef("Secret")))
+}
+
+func (f *FleetInputs) gatewaysOfPolicy(ctx context.Context, o client.Object) []reconcile.Request {
+	p := o.(*gwapiv1.BackendTLSPolicy)
+	var reqs []reconcile.Request
+	for _, t := range p.Spec.TargetRefs {
+		if t.Group == "" && t.Kind == "Service" {
+			reqs = append(reqs, f.gatewaysOfServiceKey(ctx, p.Namespace+"/"+string(t.Name))...)
+		}
+	}
+	for _, a := range p.Status.Ancestors {
+		if a.ControllerName == ControllerName {
+			ns, name, _ := strings.Cut(ancestorKey(p.Namespace, a.AncestorRef), "/")
+			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}})
+		}
+	}
+	return reqs
+}
+
+func (f *FleetInputs) gatewaysOfCARef(kind string) handler.MapFunc {
+	return func(ctx context.Context, o client.Object) []reconcile.Request {
+		list := &gwapiv1.BackendTLSPolicyList{}
+		if err := f.Client.List(ctx, list, client.MatchingFields{IndexPolicyCARef: kind + "/" + o.GetNamespace() + "/" + o.GetName()}); err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "Listing BackendTLSPolicies of a CA certificate", "kind", kind)
+			return nil
+		}
+		var reqs []reconcile.Request
+		for i := range list.Items {
+			reqs = append(reqs, f.gatewaysOfPolicy(ctx, &list.Items[i])...)
+		}
+		return reqs
+	}
+}
+
+// writePolicyStatuses writes, on every BackendTLSPolicy that concerns the Gateway, our ancestor
+// entry for it (or removes it when the policy no longer does); other entries are kept.
+func (r *GatewayReconciler) writePolicyStatuses(ctx context.Context, gw *gwapiv1.Gateway, res *resolved) error {
+	decided := map[types.NamespacedName][]gwapiv1.PolicyAncestorStatus{}
+	for _, ps := range res.result.BackendTLSPolicies {
+		decided[types.NamespacedName{Namespace: ps.Namespace, Name: ps.Name}] = ps.Ancestors
+	}
+	me := gw.Namespace + "/" + gw.Name
+	for _, p := range res.policies {
+		key := client.ObjectKeyFromObject(p)
+		want := decided[key]
+		obj := &gwapiv1.BackendTLSPolicy{}
+		if _, err := r.Status.Update(ctx, key, obj, func() {
+			old := map[string][]metav1.Condition{}
+			var out []gwapiv1.PolicyAncestorStatus
+			for _, a := range obj.Status.Ancestors {
+				if a.ControllerName == ControllerName && ancestorKey(obj.Namespace, a.AncestorRef) == me {
+					old[me] = a.Conditions
+					continue
+				}
+				out = append(out, a)
+			}
+			for _, w := range want {
+				w.Conditions = mergeConditions(old[me], w.Conditions)
+				out = append(out, w)
+			}
+			obj.Status.Ancestors = out
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -161,7 +161,8 @@ type SubjectAltName struct {
 // BackendTLSPolicy names. It reaches Envoy as an SDS validation context, so a changed bundle is an
 // SDS update alone.
 type TrustBundle struct {
-	// Name is unique in the Fleet: "<policy-namespace>/<policy-name>".
+	// Name is unique in the Fleet and never a Secret's name (they share SDS):
+	// "BackendTLSPolicy/<policy-namespace>/<policy-name>".
 	Name string `json:"name"`
 	PEM  string `json:"pem"`
 }

@@ -1,8 +1,8 @@
 package gatewayapi
 
 import (
+	"cmp"
 	"fmt"
-	"reflect"
 	"slices"
 	"strings"
 
@@ -28,6 +28,11 @@ type route struct {
 	// backends are the merged backends of a TLS, TCP or UDP route.
 	backends *model.Backends
 	parents  []*parentState
+	// age ranks the route among all routes by creation time, then namespace/name (equal for
+	// routes of different kinds with the same namespace/name).
+	age int
+	// stamp marks the route as held by the virtual host being built.
+	stamp int
 }
 
 func (rt *route) id() string { return rt.meta.Namespace + "/" + rt.meta.Name }
@@ -43,13 +48,14 @@ func (rt *route) refFailed(reason gwapiv1.RouteConditionReason, msg string) {
 // attachment is a route attached to a listener, with the hostnames it serves there.
 type attachment struct {
 	route     *route
+	l         *listener
 	hostnames []string // intersected with the listener's; "" for "any"
 	rejected  bool     // lost the listener's hostnames to an older route of the other kind
 }
 
 // parentTarget returns the listeners a parentRef can select when it names this Gateway or one of
 // its ListenerSets; ours is false when the parentRef names something else.
-func (r *resolver) parentTarget(rt *route, p gwapiv1.ParentReference) (ls []*listener, set *listenerSet, ours bool) {
+func (r *resolver) parentTarget(routeNS string, p gwapiv1.ParentReference) (ls []*listener, set *listenerSet, ours bool) {
 	if p.Group != nil && *p.Group != gwapiv1.GroupName {
 		return nil, nil, false
 	}
@@ -57,7 +63,7 @@ func (r *resolver) parentTarget(rt *route, p gwapiv1.ParentReference) (ls []*lis
 	if p.Kind != nil {
 		kind = *p.Kind
 	}
-	ns := rt.meta.Namespace
+	ns := routeNS
 	if p.Namespace != nil {
 		ns = string(*p.Namespace)
 	}
@@ -90,10 +96,10 @@ type parentState struct {
 // written later (status), once contests between routes are settled.
 func (r *resolver) attach(rt *route) (ours bool) {
 	for i, p := range rt.parentRefs {
-		if slices.ContainsFunc(rt.parentRefs[:i], func(q gwapiv1.ParentReference) bool { return reflect.DeepEqual(p, q) }) {
+		if slices.ContainsFunc(rt.parentRefs[:i], func(q gwapiv1.ParentReference) bool { return sameParentRef(p, q) }) {
 			continue
 		}
-		ls, set, mine := r.parentTarget(rt, p)
+		ls, set, mine := r.parentTarget(rt.meta.Namespace, p)
 		if !mine {
 			continue
 		}
@@ -104,11 +110,21 @@ func (r *resolver) attach(rt *route) (ours bool) {
 	return len(rt.parents) > 0
 }
 
+func sameParentRef(a, b gwapiv1.ParentReference) bool {
+	return a.Name == b.Name && equalPtr(a.Group, b.Group) && equalPtr(a.Kind, b.Kind) && equalPtr(a.Namespace, b.Namespace) &&
+		equalPtr(a.SectionName, b.SectionName) && equalPtr(a.Port, b.Port)
+}
+
+func equalPtr[T comparable](a, b *T) bool {
+	return a == b || a != nil && b != nil && *a == *b
+}
+
 // status is the route's parent entries once attachment is final.
 func (r *resolver) status(rt *route) RouteStatus {
-	st := RouteStatus{Kind: string(rt.kind), Namespace: rt.meta.Namespace, Name: rt.meta.Name}
+	st := RouteStatus{Kind: string(rt.kind), Namespace: rt.meta.Namespace, Name: rt.meta.Name,
+		Parents: make([]gwapiv1.RouteParentStatus, 0, len(rt.parents))}
 	for _, ps := range rt.parents {
-		c := conds{gen: rt.meta.Generation}
+		c := conds{gen: rt.meta.Generation, list: make([]metav1.Condition, 0, 2)}
 		reason, msg := ps.reason, ps.msg
 		if reason == gwapiv1.RouteReasonAccepted && !slices.ContainsFunc(ps.atts, func(a *attachment) bool { return !a.rejected }) {
 			reason, msg = reasonHostnameConflict, "An older route of the other kind (HTTPRoute or GRPCRoute) serves these hostnames on every selected listener"
@@ -133,35 +149,35 @@ const reasonHostnameConflict gwapiv1.RouteConditionReason = "HostnameConflict"
 // whose hostnames intersect cannot both be accepted; the older (then namespace/name first) wins.
 func settleKindContests(ls []*listener) {
 	for _, l := range ls {
+		if !slices.ContainsFunc(l.routes, func(a *attachment) bool { return a.route.kind == kindHTTPRoute }) ||
+			!slices.ContainsFunc(l.routes, func(a *attachment) bool { return a.route.kind == kindGRPCRoute }) {
+			continue // no contest
+		}
 		atts := slices.Clone(l.routes)
-		slices.SortStableFunc(atts, func(a, b *attachment) int { return olderFirst(a.route.meta, b.route.meta) })
-		var kept []*attachment
+		slices.SortStableFunc(atts, func(a, b *attachment) int { return cmp.Compare(a.route.age, b.route.age) })
+		// The hostnames of the HTTPRoutes and GRPCRoutes kept so far.
+		var http, grpc hostIndex
+		rejected := false
 		for _, a := range atts {
-			if a.route.kind != kindHTTPRoute && a.route.kind != kindGRPCRoute {
-				kept = append(kept, a)
+			own, other := &http, &grpc
+			switch a.route.kind {
+			case kindHTTPRoute:
+			case kindGRPCRoute:
+				own, other = &grpc, &http
+			default:
 				continue
 			}
-			a.rejected = slices.ContainsFunc(kept, func(k *attachment) bool {
-				return (k.route.kind == kindHTTPRoute || k.route.kind == kindGRPCRoute) && k.route.kind != a.route.kind &&
-					hostnamesIntersect(k.hostnames, a.hostnames)
-			})
-			if !a.rejected {
-				kept = append(kept, a)
+			a.rejected = other.intersects(a.hostnames)
+			if a.rejected {
+				rejected = true
+			} else {
+				own.add(a.hostnames)
 			}
 		}
-		l.routes = slices.DeleteFunc(l.routes, func(a *attachment) bool { return a.rejected })
-	}
-}
-
-func hostnamesIntersect(a, b []string) bool {
-	for _, x := range a {
-		for _, y := range b {
-			if _, ok := intersectHostname(x, y); ok || y == "" {
-				return true
-			}
+		if rejected {
+			l.routes = slices.DeleteFunc(l.routes, func(a *attachment) bool { return a.rejected })
 		}
 	}
-	return false
 }
 
 // attachParent applies one parentRef: sectionName and port, then allowedRoutes, then hostnames.
@@ -172,7 +188,8 @@ func (r *resolver) attachParent(rt *route, p gwapiv1.ParentReference, ls []*list
 	if set != nil && !set.allowed {
 		return gwapiv1.RouteReasonNoMatchingParent, fmt.Sprintf("ListenerSet %s is not allowed by its Gateway", set.key())
 	}
-	var selected []*listener
+	var buf [16]*listener // room for a typical Gateway's listeners, off the heap
+	selected := buf[:0]
 	for _, l := range ls {
 		if (p.SectionName == nil || *p.SectionName == l.name) && (p.Port == nil || *p.Port == l.port) {
 			selected = append(selected, l)
@@ -181,7 +198,7 @@ func (r *resolver) attachParent(rt *route, p gwapiv1.ParentReference, ls []*list
 	if len(selected) == 0 {
 		return gwapiv1.RouteReasonNoMatchingParent, "No listener matches the parentRef's sectionName and port"
 	}
-	var allowed []*listener
+	allowed := selected[:0] // filtered in place
 	for _, l := range selected {
 		var from *gwapiv1.FromNamespaces
 		var sel *metav1.LabelSelector
@@ -202,8 +219,8 @@ func (r *resolver) attachParent(rt *route, p gwapiv1.ParentReference, ls []*list
 			continue
 		}
 		attached = true
-		if !slices.ContainsFunc(l.routes, func(a *attachment) bool { return a.route == rt }) {
-			a := &attachment{route: rt, hostnames: hosts}
+		if !rt.attachedTo(l, ps) {
+			a := &attachment{route: rt, l: l, hostnames: hosts}
 			l.routes = append(l.routes, a)
 			ps.atts = append(ps.atts, a)
 		}
@@ -214,47 +231,16 @@ func (r *resolver) attachParent(rt *route, p gwapiv1.ParentReference, ls []*list
 	return gwapiv1.RouteReasonAccepted, "Route accepted"
 }
 
-// intersectHostnames returns the hostnames a route serves on a listener ("" means any): the
-// route's hostnames that the listener's hostname admits, each narrowed to the more specific of the
-// two. ok is false when a route that names hostnames shares none with the listener.
-func intersectHostnames(lh string, rhs []gwapiv1.Hostname) ([]string, bool) {
-	if len(rhs) == 0 {
-		return []string{lh}, true
+// attachedTo says whether an earlier parentRef of rt (or ps, the current one) attached it to l.
+func (rt *route) attachedTo(l *listener, ps *parentState) bool {
+	on := func(a *attachment) bool { return a.l == l }
+	if slices.ContainsFunc(ps.atts, on) {
+		return true
 	}
-	var out []string
-	for _, h := range rhs {
-		if x, ok := intersectHostname(lh, string(h)); ok {
-			out = append(out, x)
+	for _, p := range rt.parents {
+		if slices.ContainsFunc(p.atts, on) {
+			return true
 		}
 	}
-	return out, len(out) > 0
-}
-
-func intersectHostname(lh, rh string) (string, bool) {
-	switch {
-	case lh == "" || lh == rh:
-		return rh, true
-	case strings.HasPrefix(lh, "*.") && strings.HasSuffix(rh, lh[1:]) && len(rh) > len(lh)-1:
-		return rh, true
-	case strings.HasPrefix(rh, "*.") && strings.HasSuffix(lh, rh[1:]) && len(lh) > len(rh)-1:
-		return lh, true
-	}
-	return "", false
-}
-
-// hostnameMatches says whether listener hostname lh admits domain d ("" admits any).
-func hostnameMatches(lh, d string) bool {
-	_, ok := intersectHostname(lh, d)
-	return ok && (lh == "" || lh == d || strings.HasPrefix(lh, "*.") && strings.HasSuffix(d, lh[1:]))
-}
-
-// specificity ranks listener hostnames: exact beats wildcard beats empty; longer wildcards win.
-func specificity(h string) int {
-	switch {
-	case h == "":
-		return 0
-	case strings.HasPrefix(h, "*."):
-		return 1 + len(h)
-	}
-	return 1 << 20
+	return false
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -20,6 +21,13 @@ const (
 	appProtocolWSS = "kubernetes.io/wss"
 )
 
+// backendKey is a backendRef of a route kind, for the cache of resolved cluster names.
+type backendKey struct {
+	ns, name string
+	port     int32
+	kind     gwapiv1.Kind
+}
+
 // backend resolves one backendRef of rt into a cluster name. When the reference is unusable it
 // records why on rt (ResolvedRefs) and returns ok false.
 func (r *resolver) backend(rt *route, ref gwapiv1.BackendObjectReference) (string, bool) {
@@ -27,7 +35,6 @@ func (r *resolver) backend(rt *route, ref gwapiv1.BackendObjectReference) (strin
 	if ref.Namespace != nil {
 		ns = string(*ref.Namespace)
 	}
-	id := ns + "/" + string(ref.Name)
 	group, kind := gwapiv1.Group(""), kindService
 	if ref.Group != nil {
 		group = *ref.Group
@@ -35,40 +42,100 @@ func (r *resolver) backend(rt *route, ref gwapiv1.BackendObjectReference) (strin
 	if ref.Kind != nil {
 		kind = *ref.Kind
 	}
+	id := func() string { return ns + "/" + string(ref.Name) }
 	if group != "" || kind != kindService {
-		rt.refFailed(gwapiv1.RouteReasonInvalidKind, fmt.Sprintf("backendRef %s: kind %s/%s is not supported", id, group, kind))
+		rt.refFailed(gwapiv1.RouteReasonInvalidKind, fmt.Sprintf("backendRef %s: kind %s/%s is not supported", id(), group, kind))
 		return "", false
 	}
 	if ns != rt.meta.Namespace && !r.granted(gwapiv1.GroupName, rt.kind, rt.meta.Namespace, "", kindService, ns, string(ref.Name)) {
-		rt.refFailed(gwapiv1.RouteReasonRefNotPermitted, fmt.Sprintf("backendRef %s: no ReferenceGrant allows the reference", id))
+		rt.refFailed(gwapiv1.RouteReasonRefNotPermitted, fmt.Sprintf("backendRef %s: no ReferenceGrant allows the reference", id()))
 		return "", false
 	}
-	svc := r.services[id]
+	var key backendKey
+	if ref.Port != nil {
+		key = backendKey{ns: ns, name: string(ref.Name), port: *ref.Port, kind: rt.kind}
+		if i, ok := r.backends[key]; ok {
+			return r.clusters[i].Name, true
+		}
+	}
+	svc := r.services[objKey{ns, string(ref.Name)}]
 	if svc == nil {
-		rt.refFailed(gwapiv1.RouteReasonBackendNotFound, fmt.Sprintf("Service %s does not exist", id))
+		rt.refFailed(gwapiv1.RouteReasonBackendNotFound, fmt.Sprintf("Service %s does not exist", id()))
 		return "", false
 	}
 	if ref.Port == nil {
-		rt.refFailed(gwapiv1.RouteReasonBackendNotFound, fmt.Sprintf("backendRef %s: port is required for a Service", id))
+		rt.refFailed(gwapiv1.RouteReasonBackendNotFound, fmt.Sprintf("backendRef %s: port is required for a Service", id()))
 		return "", false
 	}
-	i := slices.IndexFunc(svc.Spec.Ports, func(p corev1.ServicePort) bool { return p.Port == *ref.Port })
-	if i < 0 || svc.Spec.Type == corev1.ServiceTypeExternalName {
-		rt.refFailed(gwapiv1.RouteReasonBackendNotFound, fmt.Sprintf("Service %s has no port %d", id, *ref.Port))
+	i := 0
+	for i < len(svc.Spec.Ports) && svc.Spec.Ports[i].Port != *ref.Port {
+		i++
+	}
+	if i == len(svc.Spec.Ports) || svc.Spec.Type == corev1.ServiceTypeExternalName {
+		rt.refFailed(gwapiv1.RouteReasonBackendNotFound, fmt.Sprintf("Service %s has no port %d", id(), *ref.Port))
 		return "", false
 	}
-	sp := svc.Spec.Ports[i]
+	sp := &svc.Spec.Ports[i]
 	proto, ok := clusterProtocol(rt.kind, sp)
 	if !ok {
 		rt.refFailed(gwapiv1.RouteReasonUnsupportedProtocol, fmt.Sprintf("Service %s port %d: protocol %s (appProtocol %q) cannot carry a %s",
-			id, sp.Port, cmp.Or(sp.Protocol, corev1.ProtocolTCP), ptrOr(sp.AppProtocol), rt.kind))
+			id(), sp.Port, cmp.Or(sp.Protocol, corev1.ProtocolTCP), ptrOr(sp.AppProtocol), rt.kind))
 		return "", false
 	}
-	name := strings.ToLower(fmt.Sprintf("%s/%d/%s", id, sp.Port, proto))
-	if _, done := r.clusters[name]; !done {
-		r.clusters[name] = model.Cluster{Name: name, Protocol: proto, Service: id, Port: sp.Port, Endpoints: r.endpoints(ns, svc.Name, sp)}
+	name, service := clusterName(ns, string(ref.Name), sp.Port, proto)
+	c, done := r.clusterIndex[name]
+	if !done {
+		c = r.addCluster(model.Cluster{Name: name, Protocol: proto, Service: service, Port: sp.Port, Endpoints: r.endpoints(ns, svc.Name, sp)})
 	}
+	r.backends[key] = c
 	return name, true
+}
+
+// addCluster adds a cluster (of a name not yet used) and returns its index.
+func (r *resolver) addCluster(c model.Cluster) int {
+	if r.clusterIndex == nil {
+		r.clusterIndex = map[string]int{}
+	}
+	r.clusterIndex[c.Name] = len(r.clusters)
+	r.clusters = append(r.clusters, c)
+	return len(r.clusters) - 1
+}
+
+// clusterName is "<ns>/<service>/<port>/<protocol>" in lower case.
+// clusterName is "<ns>/<service>/<port>/<protocol>" in lower case; service is "<ns>/<name>"
+// (which shares the name's memory when it is in lower case already, as Kubernetes names are).
+func clusterName(ns, svc string, port int32, proto model.ClusterProtocol) (name, service string) {
+	var buf [128]byte
+	b := append(buf[:0], ns...)
+	b = append(b, '/')
+	b = append(b, svc...)
+	n := len(b)
+	b = append(b, '/')
+	b = strconv.AppendInt(b, int64(port), 10)
+	b = append(b, '/')
+	b = append(b, proto...)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	if !isASCII(b) {
+		return strings.ToLower(string(b)), ns + "/" + svc
+	}
+	name = string(b)
+	if service = name[:n]; service != ns+"/"+svc {
+		service = ns + "/" + svc
+	}
+	return name, service
+}
+
+func isASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 func ptrOr(s *string) string {
@@ -81,7 +148,7 @@ func ptrOr(s *string) string {
 // clusterProtocol is what Envoy speaks to a Service port for a route kind; ok is false when the
 // port cannot carry that kind (wrong transport, or TLS to the backend, which needs a
 // BackendTLSPolicy Flotilla does not resolve yet).
-func clusterProtocol(kind gwapiv1.Kind, sp corev1.ServicePort) (model.ClusterProtocol, bool) {
+func clusterProtocol(kind gwapiv1.Kind, sp *corev1.ServicePort) (model.ClusterProtocol, bool) {
 	transport := cmp.Or(sp.Protocol, corev1.ProtocolTCP)
 	if kind == kindUDPRoute {
 		return model.ClusterUDP, transport == corev1.ProtocolUDP
@@ -111,10 +178,16 @@ func clusterProtocol(kind gwapiv1.Kind, sp corev1.ServicePort) (model.ClusterPro
 
 // endpoints are the Service port's endpoints from its EndpointSlices: ready ones, and serving ones
 // that are terminating (Envoy uses those only when nothing is ready). Sorted, without duplicates.
-func (r *resolver) endpoints(ns, svc string, sp corev1.ServicePort) []model.Endpoint {
-	var out []model.Endpoint
+func (r *resolver) endpoints(ns, svc string, sp *corev1.ServicePort) []model.Endpoint {
 	proto := cmp.Or(sp.Protocol, corev1.ProtocolTCP)
-	for _, es := range r.slices[ns+"/"+svc] {
+	found := r.slices[objKey{ns, svc}]
+	ess := found.all()
+	n := 0
+	for _, es := range ess {
+		n += len(es.Endpoints) // one address each, in practice
+	}
+	out := make([]model.Endpoint, 0, n)
+	for _, es := range ess {
 		if es.AddressType == discoveryv1.AddressTypeFQDN {
 			continue
 		}
@@ -127,7 +200,8 @@ func (r *resolver) endpoints(ns, svc string, sp corev1.ServicePort) []model.Endp
 		if port < 0 {
 			continue
 		}
-		for _, ep := range es.Endpoints {
+		for i := range es.Endpoints {
+			ep := &es.Endpoints[i]
 			ready := ep.Conditions.Ready == nil || *ep.Conditions.Ready
 			serving := ready
 			if ep.Conditions.Serving != nil {
@@ -146,6 +220,9 @@ func (r *resolver) endpoints(ns, svc string, sp corev1.ServicePort) []model.Endp
 	slices.SortFunc(out, func(a, b model.Endpoint) int {
 		return cmp.Or(cmp.Compare(a.Address, b.Address), cmp.Compare(a.Port, b.Port), boolCmp(b.Ready, a.Ready))
 	})
+	if len(out) == 0 {
+		return nil
+	}
 	return slices.CompactFunc(out, func(a, b model.Endpoint) bool { return a.Address == b.Address && a.Port == b.Port })
 }
 
@@ -159,11 +236,13 @@ func boolCmp(a, b bool) int {
 	return -1
 }
 
-// weighted resolves a rule's backendRefs into Backends: valid refs become weighted clusters,
+// weighted resolves a rule's n backendRefs into Backends: valid refs become weighted clusters,
 // invalid ones add their weight to InvalidWeight (answered with a 500). Zero weights are dropped.
-func (r *resolver) weighted(rt *route, refs []gwapiv1.BackendRef, filters func(i int) []model.Filter) *model.Backends {
+// filters, when not nil, gives the filters of the i-th backendRef.
+func (r *resolver) weighted(rt *route, n int, refAt func(i int) *gwapiv1.BackendRef, filters func(i int) []model.Filter) *model.Backends {
 	b := &model.Backends{}
-	for i, ref := range refs {
+	for i := range n {
+		ref := refAt(i)
 		w := uint32(1)
 		if ref.Weight != nil {
 			w = uint32(max(*ref.Weight, 0))
@@ -173,6 +252,9 @@ func (r *resolver) weighted(rt *route, refs []gwapiv1.BackendRef, filters func(i
 		case !ok:
 			b.InvalidWeight += w
 		case w > 0:
+			if b.Clusters == nil {
+				b.Clusters = make([]model.WeightedCluster, 0, n-i)
+			}
 			wc := model.WeightedCluster{Cluster: name, Weight: w}
 			if filters != nil {
 				wc.Filters = filters(i)

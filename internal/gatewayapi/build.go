@@ -14,17 +14,13 @@ import (
 // build assembles the fleet model from the listeners that carry traffic and their routes.
 func (r *resolver) build() model.Fleet {
 	f := model.Fleet{Key: r.gw.Namespace + "/" + r.gw.Name}
-	type portKey struct {
-		transport string
-		port      int32
-	}
 	groups := map[portKey][]*listener{}
 	var keys []portKey
 	for _, l := range r.listeners {
 		if !l.ready {
 			continue
 		}
-		k := portKey{transport(l.protocol), l.port}
+		k := portOf(l)
 		if groups[k] == nil {
 			keys = append(keys, k)
 		}
@@ -55,7 +51,7 @@ func (r *resolver) build() model.Fleet {
 			slices.SortFunc(ml.FilterChains, func(a, b model.FilterChain) int { return cmp.Compare(a.Name, b.Name) })
 		case string(gwapiv1.HTTPProtocolType):
 			ml.Protocol = model.ProtocolHTTP
-			ml.VirtualHosts = virtualHosts(ls, ls)
+			ml.VirtualHosts = r.virtualHosts(ls, ls)
 		default:
 			ml.Protocol = model.Protocol(ls[0].protocol)
 			if len(ls[0].routes) > 0 {
@@ -78,67 +74,6 @@ func (r *resolver) build() model.Fleet {
 	return f
 }
 
-// owner is the most specific listener among ls whose hostname admits domain d.
-func owner(ls []*listener, d string) *listener {
-	var best *listener
-	for _, l := range ls {
-		if hostnameMatches(l.hostname, d) && (best == nil || specificity(l.hostname) > specificity(best.hostname)) {
-			best = l
-		}
-	}
-	return best
-}
-
-func domain(h string) string {
-	if h == "" {
-		return "*"
-	}
-	return h
-}
-
-// virtualHosts groups the HTTP and gRPC routes of ls by domain. A domain goes to the most
-// specific listener of the port that admits it, so a request reaches the routes of the listener
-// the spec says it matches.
-func virtualHosts(ls, port []*listener) []model.VirtualHost {
-	type ranked struct {
-		e  entry
-		rt *route
-	}
-	byDomain := map[string][]ranked{}
-	for _, l := range ls {
-		for _, a := range l.routes {
-			for _, h := range a.hostnames {
-				d := domain(h)
-				if owner(port, d) != l {
-					continue
-				}
-				if _, ok := byDomain[d]; !ok {
-					byDomain[d] = nil
-				}
-				for _, e := range a.route.entries {
-					byDomain[d] = append(byDomain[d], ranked{e, a.route})
-				}
-			}
-		}
-	}
-	out := make([]model.VirtualHost, 0, len(byDomain))
-	for d, rs := range byDomain {
-		slices.SortStableFunc(rs, func(a, b ranked) int {
-			return cmp.Or(cmp.Compare(a.e.pathRank, b.e.pathRank), cmp.Compare(b.e.pathLen, a.e.pathLen), cmp.Compare(b.e.pathLen2, a.e.pathLen2),
-				boolCmp(b.e.method, a.e.method), cmp.Compare(b.e.headers, a.e.headers), cmp.Compare(b.e.queries, a.e.queries),
-				olderFirst(a.rt.meta, b.rt.meta), cmp.Compare(a.rt.kind, b.rt.kind), cmp.Compare(a.e.rule, b.e.rule),
-				cmp.Compare(a.e.match, b.e.match))
-		})
-		vh := model.VirtualHost{Name: d, Domains: []string{d}}
-		for _, x := range rs {
-			vh.Routes = append(vh.Routes, x.e.route)
-		}
-		out = append(out, vh)
-	}
-	slices.SortFunc(out, func(a, b model.VirtualHost) int { return cmp.Compare(a.Name, b.Name) })
-	return out
-}
-
 // chains are the filter chains of one HTTPS or TLS listener. An HTTPS listener is one chain with
 // its hostname as SNI; a TLS listener has one chain per route, each with the SNI names it wins
 // (the oldest route wins a name shared by several routes).
@@ -148,7 +83,7 @@ func (r *resolver) chains(l *listener, port []*listener) []model.FilterChain {
 		tlsTerm = &model.TLSTermination{CertificateSecrets: slices.Clone(l.certs)}
 	}
 	if l.protocol == gwapiv1.HTTPSProtocolType {
-		c := model.FilterChain{Name: l.source, TLS: tlsTerm, VirtualHosts: virtualHosts([]*listener{l}, []*listener{l})}
+		c := model.FilterChain{Name: l.source, TLS: tlsTerm, VirtualHosts: r.virtualHosts([]*listener{l}, []*listener{l})}
 		if l.hostname != "" {
 			c.ServerNames = []string{l.hostname}
 		}
@@ -178,27 +113,36 @@ func (r *resolver) chains(l *listener, port []*listener) []model.FilterChain {
 
 // usedClusters are the resolved clusters the model refers to, sorted by name.
 func (r *resolver) usedClusters(f model.Fleet) []model.Cluster {
-	used := map[string]bool{}
+	used, n := make([]bool, len(r.clusters)), 0
+	use := func(name string) {
+		if i, ok := r.clusterIndex[name]; ok && !used[i] {
+			used[i] = true
+			n++
+		}
+	}
+	var last *model.Backends // routes of a rule share their Backends
 	backends := func(b *model.Backends) {
-		if b == nil {
+		if b == nil || b == last {
 			return
 		}
+		last = b
 		for _, c := range b.Clusters {
-			used[c.Cluster] = true
+			use(c.Cluster)
 			for _, fl := range c.Filters {
 				if fl.Mirror != nil {
-					used[fl.Mirror.Cluster] = true
+					use(fl.Mirror.Cluster)
 				}
 			}
 		}
 	}
 	vhosts := func(vs []model.VirtualHost) {
 		for _, v := range vs {
-			for _, rt := range v.Routes {
+			for i := range v.Routes {
+				rt := &v.Routes[i]
 				backends(rt.Backends)
 				for _, fl := range rt.Filters {
 					if fl.Mirror != nil {
-						used[fl.Mirror.Cluster] = true
+						use(fl.Mirror.Cluster)
 					}
 				}
 			}
@@ -212,9 +156,11 @@ func (r *resolver) usedClusters(f model.Fleet) []model.Cluster {
 			vhosts(c.VirtualHosts)
 		}
 	}
-	out := make([]model.Cluster, 0, len(used))
-	for name := range used {
-		out = append(out, r.clusters[name])
+	out := r.clusters[:0:n] // filtered in place: the resolver needs them no more
+	for i, u := range used {
+		if u {
+			out = append(out, r.clusters[i])
+		}
 	}
 	slices.SortFunc(out, func(a, b model.Cluster) int { return cmp.Compare(a.Name, b.Name) })
 	return out

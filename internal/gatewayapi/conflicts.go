@@ -46,24 +46,27 @@ func pairConflict(a, b *listener) gwapiv1.ListenerConditionReason {
 // markConflicts sets conflict on listeners (in precedence order) that are not distinct. A
 // listener indistinct from a surviving listener of an earlier tier (the Gateway, then ListenerSets
 // oldest first) loses to it; then, within one tier, every listener still indistinct from another
-// is conflicted, as the spec requires (no winner inside a tier).
+// is conflicted, as the spec requires (no winner inside a tier). The survivors of earlier tiers
+// are indexed by port, so that many ListenerSets cost linear time; a tier has at most 64
+// listeners.
 func markConflicts(ls []*listener) {
+	survivors := map[portKey]*portSurvivors{}
 	for start := 0; start < len(ls); {
 		end := start
 		for end < len(ls) && ls[end].tier == ls[start].tier {
 			end++
 		}
 		tier := ls[start:end]
-		for _, l := range tier {
-			for _, e := range ls[:start] {
-				if l.supported && e.supported && e.conflict == "" {
-					l.conflict = worse(l.conflict, pairConflict(e, l))
-				}
+		lost := make([]bool, len(tier))
+		for i, l := range tier {
+			if l.supported {
+				l.conflict = worse(l.conflict, survivors[portOf(l)].conflict(l))
+				lost[i] = l.conflict != ""
 			}
 		}
 		for i, l := range tier {
-			for _, e := range tier[:i] {
-				if !l.supported || !e.supported || l.lostToEarlierTier(ls[:start]) || e.lostToEarlierTier(ls[:start]) {
+			for j, e := range tier[:i] {
+				if !l.supported || !e.supported || lost[i] || lost[j] {
 					continue
 				}
 				if reason := pairConflict(e, l); reason != "" {
@@ -71,18 +74,57 @@ func markConflicts(ls []*listener) {
 				}
 			}
 		}
+		for _, l := range tier {
+			if l.supported && l.conflict == "" {
+				k := portOf(l)
+				if survivors[k] == nil {
+					survivors[k] = &portSurvivors{families: map[string]bool{}, hostnames: map[string]bool{}}
+				}
+				survivors[k].add(l)
+			}
+		}
 		start = end
 	}
 }
 
-// lostToEarlierTier says whether l is indistinct from a surviving listener of an earlier tier.
-func (l *listener) lostToEarlierTier(earlier []*listener) bool {
-	for _, e := range earlier {
-		if e.supported && e.conflict == "" && pairConflict(e, l) != "" {
-			return true
-		}
+// portKey is a port and its socket type.
+type portKey struct {
+	transport string
+	port      int32
+}
+
+func portOf(l *listener) portKey { return portKey{transport(l.protocol), l.port} }
+
+// portSurvivors are the listeners of one port that won it in earlier tiers.
+type portSurvivors struct {
+	families  map[string]bool // protocol families
+	hostnames map[string]bool // "<family>/<hostname>"
+}
+
+func (s *portSurvivors) add(l *listener) {
+	f := protocolFamily(l.protocol)
+	s.families[f] = true
+	s.hostnames[f+"/"+l.hostname] = true
+}
+
+// conflict is the worst pairConflict between a survivor and l ("" when there is none).
+func (s *portSurvivors) conflict(l *listener) gwapiv1.ListenerConditionReason {
+	if s == nil {
+		return ""
 	}
-	return false
+	f := protocolFamily(l.protocol)
+	switch {
+	case len(s.families) > 1 || len(s.families) == 1 && !s.families[f]:
+		return gwapiv1.ListenerReasonProtocolConflict
+	case !s.families[f]:
+		return ""
+	case l.protocol == gwapiv1.TCPProtocolType || l.protocol == gwapiv1.UDPProtocolType:
+		// TCP and UDP listeners are told apart by port alone.
+		return gwapiv1.ListenerReasonProtocolConflict
+	case s.hostnames[f+"/"+l.hostname]:
+		return gwapiv1.ListenerReasonHostnameConflict
+	}
+	return ""
 }
 
 func worse(have, got gwapiv1.ListenerConditionReason) gwapiv1.ListenerConditionReason {

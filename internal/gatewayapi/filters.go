@@ -13,6 +13,9 @@ import (
 // route's action instead of a filter. bad says which filter Flotilla cannot implement.
 func (r *resolver) httpFilters(rt *route, fs []gwapiv1.HTTPRouteFilter) ([]model.Filter, *model.Redirect, string) {
 	var out []model.Filter
+	if len(fs) > 0 {
+		out = make([]model.Filter, 0, len(fs))
+	}
 	var redirect *model.Redirect
 	for _, f := range fs {
 		switch f.Type {
@@ -75,15 +78,40 @@ func (r *resolver) httpFilters(rt *route, fs []gwapiv1.HTTPRouteFilter) ([]model
 	return out, redirect, ""
 }
 
+// backendFilters converts a backendRef's filters. Envoy applies header changes and a hostname
+// rewrite to one backend of a weighted choice, and nothing else: a backendRef with any other
+// filter cannot be implemented as written, so bad names the filter (the route is not accepted,
+// as Gateway API requires of a filter an implementation does not support).
+func (r *resolver) backendFilters(rt *route, fs []gwapiv1.HTTPRouteFilter) ([]model.Filter, string) {
+	for _, f := range fs {
+		switch f.Type {
+		case gwapiv1.HTTPRouteFilterRequestRedirect, gwapiv1.HTTPRouteFilterRequestMirror, gwapiv1.HTTPRouteFilterCORS:
+			return nil, fmt.Sprintf("filter %s is not supported on a backendRef (only RequestHeaderModifier, ResponseHeaderModifier "+
+				"and a URLRewrite of the hostname are); set it on the rule", f.Type)
+		case gwapiv1.HTTPRouteFilterURLRewrite:
+			if f.URLRewrite != nil && f.URLRewrite.Path != nil {
+				return nil, "filter URLRewrite with a path is not supported on a backendRef (only a URLRewrite of the hostname is); " +
+					"set it on the rule"
+			}
+		}
+	}
+	out, _, bad := r.httpFilters(rt, fs)
+	return out, bad
+}
+
 // grpcFilters converts GRPCRoute filters (a subset of HTTPRoute's).
 func (r *resolver) grpcFilters(rt *route, fs []gwapiv1.GRPCRouteFilter) ([]model.Filter, string) {
+	out, _, bad := r.httpFilters(rt, asHTTPFilters(fs))
+	return out, bad
+}
+
+func asHTTPFilters(fs []gwapiv1.GRPCRouteFilter) []gwapiv1.HTTPRouteFilter {
 	hf := make([]gwapiv1.HTTPRouteFilter, 0, len(fs))
 	for _, f := range fs {
 		hf = append(hf, gwapiv1.HTTPRouteFilter{Type: gwapiv1.HTTPRouteFilterType(f.Type), RequestHeaderModifier: f.RequestHeaderModifier,
 			ResponseHeaderModifier: f.ResponseHeaderModifier, RequestMirror: f.RequestMirror, ExtensionRef: f.ExtensionRef})
 	}
-	out, _, bad := r.httpFilters(rt, hf)
-	return out, bad
+	return hf
 }
 
 func headerModifier(h *gwapiv1.HTTPHeaderFilter) *model.HeaderModifier {

@@ -14,24 +14,37 @@ import (
 // expression; they are ranked by service, then method length, as the gRPC precedence rules say.
 func (r *resolver) grpcRoute(gr *gwapiv1.GRPCRoute) *route {
 	rt := &route{kind: kindGRPCRoute, meta: &gr.ObjectMeta, parentRefs: gr.Spec.ParentRefs, hostnames: gr.Spec.Hostnames}
-	for i, rule := range gr.Spec.Rules {
+	prefix := rt.namePrefix()
+	for i := range gr.Spec.Rules {
+		rule := &gr.Spec.Rules[i]
 		filters, bad := r.grpcFilters(rt, rule.Filters)
 		if bad != "" {
 			rt.invalid = fmt.Sprintf("rule %d: %s", i, bad)
 			return rt
 		}
-		refs := make([]gwapiv1.BackendRef, len(rule.BackendRefs))
-		perBackend := make([][]model.Filter, len(rule.BackendRefs))
-		for j, br := range rule.BackendRefs {
-			refs[j] = br.BackendRef
-			f, bad := r.grpcFilters(rt, br.Filters)
+		var perBackend [][]model.Filter // nil when no backendRef has filters
+		for j := range rule.BackendRefs {
+			br := &rule.BackendRefs[j]
+			if len(br.Filters) == 0 {
+				continue
+			}
+			f, bad := r.backendFilters(rt, asHTTPFilters(br.Filters))
 			if bad != "" {
 				rt.invalid = fmt.Sprintf("rule %d backendRef %d: %s", i, j, bad)
 				return rt
 			}
+			if perBackend == nil {
+				perBackend = make([][]model.Filter, len(rule.BackendRefs))
+			}
 			perBackend[j] = f
 		}
-		backends := r.weighted(rt, refs, func(j int) []model.Filter { return perBackend[j] })
+		backends := r.weighted(rt, len(rule.BackendRefs), func(j int) *gwapiv1.BackendRef { return &rule.BackendRefs[j].BackendRef },
+			func(j int) []model.Filter {
+				if perBackend == nil {
+					return nil
+				}
+				return perBackend[j]
+			})
 		matches := rule.Matches
 		if len(matches) == 0 {
 			matches = []gwapiv1.GRPCRouteMatch{{}}
@@ -42,7 +55,7 @@ func (r *resolver) grpcRoute(gr *gwapiv1.GRPCRoute) *route {
 				rt.invalid = fmt.Sprintf("rule %d match %d: %s", i, j, bad)
 				return rt
 			}
-			e := newEntry(rt, i, j, mm)
+			e := newEntry(prefix, i, j, mm)
 			e.route.Filters, e.route.Backends = filters, backends
 			// gRPC precedence: service and method, then the longest service, then the longest
 			// method; a rule without a method match comes after every path match.
@@ -63,11 +76,13 @@ func grpcMatch(m gwapiv1.GRPCRouteMatch) (model.Match, string) {
 		switch {
 		case regex:
 			for _, s := range []string{svc, method} {
-				if _, err := regexp.Compile(s); err != nil {
+				if _, err := regexSize(s); err != nil {
 					return out, fmt.Sprintf("invalid regular expression %q", s)
 				}
 			}
-			out.Path = &model.StringMatch{Type: model.MatchRegex, Value: "/" + orAny(svc) + "/" + orAny(method)}
+			// Grouped, so that an alternation stays within its part of the path: service "a|b"
+			// matches "/a/..." and "/b/...", not "/a" or "b/...".
+			out.Path = &model.StringMatch{Type: model.MatchRegex, Value: "/" + group(svc) + "/" + group(method)}
 		case svc != "" && method != "":
 			out.Path = &model.StringMatch{Type: model.MatchExact, Value: "/" + svc + "/" + method}
 		case svc != "":
@@ -76,13 +91,19 @@ func grpcMatch(m gwapiv1.GRPCRouteMatch) (model.Match, string) {
 			out.Path = &model.StringMatch{Type: model.MatchRegex, Value: "/[^/]+/" + regexp.QuoteMeta(method)}
 		}
 	}
+	if p := out.Path; p != nil && p.Type == model.MatchRegex {
+		// The service and method as one path regular expression, which is what Envoy compiles.
+		if bad := regexTooLarge("method", p.Value); bad != "" {
+			return out, bad
+		}
+	}
 	seen := map[string]bool{}
 	for _, h := range m.Headers {
 		if seen[string(h.Name)] {
 			continue
 		}
 		seen[string(h.Name)] = true
-		sm, bad := stringMatch(string(h.Name), (*string)(h.Type), h.Value)
+		sm, bad := stringMatch("header", string(h.Name), (*string)(h.Type), h.Value)
 		if bad != "" {
 			return out, bad
 		}
@@ -91,9 +112,10 @@ func grpcMatch(m gwapiv1.GRPCRouteMatch) (model.Match, string) {
 	return out, ""
 }
 
-func orAny(s string) string {
+// group is a service or method regular expression as a group of its own, or any name when empty.
+func group(s string) string {
 	if s == "" {
 		return "[^/]+"
 	}
-	return s
+	return "(?:" + s + ")"
 }

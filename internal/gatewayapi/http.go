@@ -2,7 +2,8 @@ package gatewayapi
 
 import (
 	"fmt"
-	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -23,7 +24,8 @@ type entry struct {
 	rule, match       int
 }
 
-func newEntry(rt *route, rule, match int, m model.Match) entry {
+// newEntry makes the entry of a rule's match; prefix is the route's namePrefix.
+func newEntry(prefix string, rule, match int, m model.Match) entry {
 	e := entry{pathRank: 2, method: m.Method != "", headers: len(m.Headers), queries: len(m.QueryParams), rule: rule, match: match}
 	if m.Path != nil {
 		e.pathLen = len(m.Path.Value)
@@ -34,14 +36,26 @@ func newEntry(rt *route, rule, match int, m model.Match) entry {
 			e.pathRank = 1
 		}
 	}
-	e.route = model.Route{Name: fmt.Sprintf("%s/%s/rule/%d/match/%d", rt.kind, rt.id(), rule, match), Match: m}
+	e.route = model.Route{Name: prefix + strconv.Itoa(rule) + "/match/" + strconv.Itoa(match), Match: m}
 	return e
+}
+
+// namePrefix is what the names of the route's model routes start with: "<kind>/<ns>/<name>/rule/".
+func (rt *route) namePrefix() string {
+	return string(rt.kind) + "/" + rt.meta.Namespace + "/" + rt.meta.Name + "/rule/"
 }
 
 // httpRoute converts an HTTPRoute: one entry per rule and match.
 func (r *resolver) httpRoute(hr *gwapiv1.HTTPRoute) *route {
 	rt := &route{kind: kindHTTPRoute, meta: &hr.ObjectMeta, parentRefs: hr.Spec.ParentRefs, hostnames: hr.Spec.Hostnames}
-	for i, rule := range hr.Spec.Rules {
+	prefix := rt.namePrefix()
+	n := 0
+	for i := range hr.Spec.Rules {
+		n += max(len(hr.Spec.Rules[i].Matches), 1)
+	}
+	rt.entries = make([]entry, 0, n)
+	for i := range hr.Spec.Rules {
+		rule := &hr.Spec.Rules[i]
 		filters, redirect, bad := r.httpFilters(rt, rule.Filters)
 		if bad != "" {
 			rt.invalid = fmt.Sprintf("rule %d: %s", i, bad)
@@ -49,40 +63,55 @@ func (r *resolver) httpRoute(hr *gwapiv1.HTTPRoute) *route {
 		}
 		var backends *model.Backends
 		if redirect == nil {
-			refs := make([]gwapiv1.BackendRef, len(rule.BackendRefs))
-			perBackend := make([][]model.Filter, len(rule.BackendRefs))
-			for j, br := range rule.BackendRefs {
-				refs[j] = br.BackendRef
-				f, _, bad := r.httpFilters(rt, br.Filters)
+			var perBackend [][]model.Filter // nil when no backendRef has filters
+			for j := range rule.BackendRefs {
+				br := &rule.BackendRefs[j]
+				if len(br.Filters) == 0 {
+					continue
+				}
+				f, bad := r.backendFilters(rt, br.Filters)
 				if bad != "" {
 					rt.invalid = fmt.Sprintf("rule %d backendRef %d: %s", i, j, bad)
 					return rt
 				}
+				if perBackend == nil {
+					perBackend = make([][]model.Filter, len(rule.BackendRefs))
+				}
 				perBackend[j] = f
 			}
-			backends = r.weighted(rt, refs, func(j int) []model.Filter { return perBackend[j] })
+			backends = r.weighted(rt, len(rule.BackendRefs), func(j int) *gwapiv1.BackendRef { return &rule.BackendRefs[j].BackendRef },
+				func(j int) []model.Filter {
+					if perBackend == nil {
+						return nil
+					}
+					return perBackend[j]
+				})
+		}
+		var timeouts *model.Timeouts
+		if t := rule.Timeouts; t != nil {
+			timeouts = &model.Timeouts{Request: string(ptrOrZero(t.Request)), BackendRequest: string(ptrOrZero(t.BackendRequest))}
+		}
+		var retry *model.Retry
+		if rr := rule.Retry; rr != nil {
+			retry = &model.Retry{Attempts: ptrOrZero(rr.Attempts), Backoff: string(ptrOrZero(rr.Backoff))}
+			for _, c := range rr.Codes {
+				retry.Codes = append(retry.Codes, int(c))
+			}
 		}
 		matches := rule.Matches
 		if len(matches) == 0 {
 			matches = []gwapiv1.HTTPRouteMatch{{}}
 		}
-		for j, m := range matches {
-			mm, bad := httpMatch(m)
+		for j := range matches {
+			mm, bad := httpMatch(&matches[j])
 			if bad != "" {
 				rt.invalid = fmt.Sprintf("rule %d match %d: %s", i, j, bad)
 				return rt
 			}
-			e := newEntry(rt, i, j, mm)
+			e := newEntry(prefix, i, j, mm)
 			e.route.Filters, e.route.Redirect, e.route.Backends = filters, redirect, backends
-			if t := rule.Timeouts; t != nil {
-				e.route.Timeouts = &model.Timeouts{Request: string(ptrOrZero(t.Request)), BackendRequest: string(ptrOrZero(t.BackendRequest))}
-			}
-			if rr := rule.Retry; rr != nil {
-				e.route.Retry = &model.Retry{Attempts: ptrOrZero(rr.Attempts), Backoff: string(ptrOrZero(rr.Backoff))}
-				for _, c := range rr.Codes {
-					e.route.Retry.Codes = append(e.route.Retry.Codes, int(c))
-				}
-			}
+			// The model's routes are read-only: the matches of a rule share its timeouts and retry.
+			e.route.Timeouts, e.route.Retry = timeouts, retry
 			rt.entries = append(rt.entries, e)
 		}
 	}
@@ -99,7 +128,7 @@ func ptrOrZero[T any](p *T) T {
 
 // httpMatch converts a match, applying the spec's defaults (PathPrefix "/", Exact headers and
 // query parameters; the first of duplicate names wins). bad says why it cannot be implemented.
-func httpMatch(m gwapiv1.HTTPRouteMatch) (model.Match, string) {
+func httpMatch(m *gwapiv1.HTTPRouteMatch) (model.Match, string) {
 	out := model.Match{Path: &model.StringMatch{Type: model.MatchPathPrefix, Value: "/"}}
 	if p := m.Path; p != nil {
 		if p.Type != nil {
@@ -114,8 +143,11 @@ func httpMatch(m gwapiv1.HTTPRouteMatch) (model.Match, string) {
 				return out, fmt.Sprintf("path %q must start with /", out.Path.Value)
 			}
 		case model.MatchRegex:
-			if _, err := regexp.Compile(out.Path.Value); err != nil {
+			if _, err := regexSize(out.Path.Value); err != nil {
 				return out, fmt.Sprintf("invalid path regular expression %q", out.Path.Value)
+			}
+			if bad := regexTooLarge("path", out.Path.Value); bad != "" {
+				return out, bad
 			}
 		default:
 			return out, fmt.Sprintf("unsupported path match type %q", out.Path.Type)
@@ -124,25 +156,21 @@ func httpMatch(m gwapiv1.HTTPRouteMatch) (model.Match, string) {
 	if m.Method != nil {
 		out.Method = string(*m.Method)
 	}
-	seen := map[string]bool{}
-	for _, h := range m.Headers {
-		if seen[strings.ToLower(string(h.Name))] {
+	for i, h := range m.Headers {
+		if slices.ContainsFunc(m.Headers[:i], func(o gwapiv1.HTTPHeaderMatch) bool { return strings.EqualFold(string(o.Name), string(h.Name)) }) {
 			continue
 		}
-		seen[strings.ToLower(string(h.Name))] = true
-		sm, bad := stringMatch(string(h.Name), (*string)(h.Type), h.Value)
+		sm, bad := stringMatch("header", string(h.Name), (*string)(h.Type), h.Value)
 		if bad != "" {
 			return out, bad
 		}
 		out.Headers = append(out.Headers, sm)
 	}
-	seen = map[string]bool{}
-	for _, q := range m.QueryParams {
-		if seen[string(q.Name)] {
+	for i, q := range m.QueryParams {
+		if slices.ContainsFunc(m.QueryParams[:i], func(o gwapiv1.HTTPQueryParamMatch) bool { return o.Name == q.Name }) {
 			continue
 		}
-		seen[string(q.Name)] = true
-		sm, bad := stringMatch(string(q.Name), (*string)(q.Type), q.Value)
+		sm, bad := stringMatch("query parameter", string(q.Name), (*string)(q.Type), q.Value)
 		if bad != "" {
 			return out, bad
 		}
@@ -151,7 +179,8 @@ func httpMatch(m gwapiv1.HTTPRouteMatch) (model.Match, string) {
 	return out, ""
 }
 
-func stringMatch(name string, typ *string, value string) (model.StringMatch, string) {
+// stringMatch converts a header or query parameter match; what is "header" or "query parameter".
+func stringMatch(what, name string, typ *string, value string) (model.StringMatch, string) {
 	sm := model.StringMatch{Name: name, Type: model.MatchExact, Value: value}
 	if typ != nil {
 		sm.Type = model.MatchType(*typ)
@@ -159,8 +188,11 @@ func stringMatch(name string, typ *string, value string) (model.StringMatch, str
 	switch sm.Type {
 	case model.MatchExact:
 	case model.MatchRegex:
-		if _, err := regexp.Compile(value); err != nil {
+		if _, err := regexSize(value); err != nil {
 			return sm, fmt.Sprintf("invalid regular expression %q for %s", value, name)
+		}
+		if bad := regexTooLarge(what+" "+name, value); bad != "" {
+			return sm, bad
 		}
 	default:
 		return sm, fmt.Sprintf("unsupported match type %q for %s", sm.Type, name)

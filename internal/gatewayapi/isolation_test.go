@@ -95,9 +95,9 @@ func withoutRoutes(f model.Fleet, ids []string) model.Fleet {
 		l.FilterChains = chains
 		out.Listeners = append(out.Listeners, l)
 	}
-	r := &resolver{clusters: map[string]model.Cluster{}}
+	r := &resolver{}
 	for _, c := range f.Clusters {
-		r.clusters[c.Name] = c
+		r.addCluster(c)
 	}
 	out.Clusters = r.usedClusters(out)
 	return out

@@ -12,7 +12,7 @@ func (r *resolver) l4Route(kind gwapiv1.Kind, rt *route, rules [][]gwapiv1.Backe
 	rt.kind = kind
 	rt.backends = &model.Backends{}
 	for _, refs := range rules {
-		b := r.weighted(rt, refs, nil)
+		b := r.weighted(rt, len(refs), func(i int) *gwapiv1.BackendRef { return &refs[i] }, nil)
 		rt.backends.Clusters = append(rt.backends.Clusters, b.Clusters...)
 		rt.backends.InvalidWeight += b.InvalidWeight
 	}

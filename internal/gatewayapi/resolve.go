@@ -18,22 +18,30 @@ type resolver struct {
 	in         Input
 	gw         *gwapiv1.Gateway
 	secrets    map[string]SecretInfo
-	services   map[string]*corev1.Service
-	slices     map[string][]*discoveryv1.EndpointSlice
+	services   map[objKey]*corev1.Service
+	slices     map[objKey]endpointSlices
 	namespaces map[string]*corev1.Namespace
 	grants     map[string][]*gwapiv1.ReferenceGrant
-	clusters   map[string]model.Cluster
-	listeners  []*listener // Gateway listeners, then ListenerSet listeners, in precedence order
-	sets       []*listenerSet
+	// clusters are the resolved clusters, indexed by name in clusterIndex.
+	clusters     []model.Cluster
+	clusterIndex map[string]int
+	// backends caches the clusters (indexes in clusters) of backendRefs that resolved.
+	backends map[backendKey]int
+	// selectors caches parsed label selectors (nil: the selector is invalid).
+	selectors map[*metav1.LabelSelector]labels.Selector
+	stamp     int         // the last route.stamp given (see virtualHost)
+	listeners []*listener // Gateway listeners, then ListenerSet listeners, in precedence order
+	sets      []*listenerSet
 }
 
 // Resolve turns one Gateway and everything it references into the fleet model and the status of
 // the Gateway's listeners, its ListenerSets and every route that names it. It never fails: a bad
 // object gets its condition and changes nothing else.
 func Resolve(in Input) Result {
-	r := &resolver{in: in, gw: in.Gateway, secrets: map[string]SecretInfo{}, services: map[string]*corev1.Service{},
-		slices: map[string][]*discoveryv1.EndpointSlice{}, namespaces: map[string]*corev1.Namespace{},
-		grants: map[string][]*gwapiv1.ReferenceGrant{}, clusters: map[string]model.Cluster{}}
+	r := &resolver{in: in, gw: in.Gateway, secrets: make(map[string]SecretInfo, len(in.Secrets)),
+		services: make(map[objKey]*corev1.Service, len(in.Services)), slices: make(map[objKey]endpointSlices, len(in.EndpointSlices)),
+		namespaces: make(map[string]*corev1.Namespace, len(in.Namespaces)), grants: map[string][]*gwapiv1.ReferenceGrant{},
+		clusterIndex: map[string]int{}, backends: map[backendKey]int{}}
 	if r.gw == nil {
 		return Result{}
 	}
@@ -77,11 +85,12 @@ func (r *resolver) index() {
 		r.secrets[s.Namespace+"/"+s.Name] = s
 	}
 	for _, s := range r.in.Services {
-		r.services[s.Namespace+"/"+s.Name] = s
+		r.services[objKey{s.Namespace, s.Name}] = s
 	}
 	for _, es := range r.in.EndpointSlices {
 		if svc := es.Labels[discoveryv1.LabelServiceName]; svc != "" {
-			r.slices[es.Namespace+"/"+svc] = append(r.slices[es.Namespace+"/"+svc], es)
+			k := objKey{es.Namespace, svc}
+			r.slices[k] = r.slices[k].add(es)
 		}
 	}
 	for _, n := range r.in.Namespaces {
@@ -91,6 +100,38 @@ func (r *resolver) index() {
 		r.grants[g.Namespace] = append(r.grants[g.Namespace], g)
 	}
 }
+
+// endpointSlices are the EndpointSlices of a Service: most Services have one, which takes no
+// allocation.
+type endpointSlices struct {
+	one  [1]*discoveryv1.EndpointSlice
+	more []*discoveryv1.EndpointSlice
+}
+
+func (s endpointSlices) add(es *discoveryv1.EndpointSlice) endpointSlices {
+	switch {
+	case s.one[0] == nil:
+		s.one[0] = es
+	case s.more == nil:
+		s.more = []*discoveryv1.EndpointSlice{s.one[0], es}
+	default:
+		s.more = append(s.more, es)
+	}
+	return s
+}
+
+func (s *endpointSlices) all() []*discoveryv1.EndpointSlice {
+	if s.more != nil {
+		return s.more
+	}
+	if s.one[0] == nil {
+		return nil
+	}
+	return s.one[:]
+}
+
+// objKey names a namespaced object.
+type objKey struct{ ns, name string }
 
 // granted says whether a ReferenceGrant in toNS lets (fromGroup, fromKind) objects in fromNS
 // refer to the (toGroup, toKind) object named toName.
@@ -125,9 +166,19 @@ func (r *resolver) namespaceAllowed(from *gwapiv1.FromNamespaces, sel *metav1.La
 		if sel == nil {
 			return false
 		}
-		s, err := metav1.LabelSelectorAsSelector(sel)
+		s, ok := r.selectors[sel]
+		if !ok {
+			var err error
+			if s, err = metav1.LabelSelectorAsSelector(sel); err != nil {
+				s = nil
+			}
+			if r.selectors == nil {
+				r.selectors = map[*metav1.LabelSelector]labels.Selector{}
+			}
+			r.selectors[sel] = s
+		}
 		n := r.namespaces[ns]
-		return err == nil && n != nil && s.Matches(labels.Set(n.Labels))
+		return s != nil && n != nil && s.Matches(labels.Set(n.Labels))
 	}
 	return false
 }

@@ -1,0 +1,162 @@
+package gatewayapi
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+)
+
+// BenchmarkResolve resolves a Gateway with n HTTPRoutes on one listener (the shape of the
+// translator's BenchmarkTranslate).
+func BenchmarkResolve(b *testing.B) {
+	for _, n := range []int{100, 1000, 10000} {
+		b.Run(fmt.Sprintf("routes=%d", n), func(b *testing.B) {
+			in := scaleInput(n, 0, 0)
+			b.ReportAllocs()
+			for b.Loop() {
+				Resolve(in)
+			}
+		})
+	}
+}
+
+// BenchmarkResolveScaling resolves 2,000 and 16,000 light routes (half HTTPRoutes, half
+// GRPCRoutes, each on its own hostname, one rule, no backends, so that conversion costs little):
+// the ratio of the two shows whether resolve stays linear (it was quadratic: 50× for 8× the
+// routes; now about 10×). A benchmark, not a timed test: run it and compare.
+func BenchmarkResolveScaling(b *testing.B) {
+	light := func(in Input) Input {
+		for _, r := range in.HTTPRoutes {
+			r.Spec.Rules = r.Spec.Rules[:1]
+			r.Spec.Rules[0].BackendRefs = nil
+		}
+		for _, r := range in.GRPCRoutes {
+			r.Spec.Rules = r.Spec.Rules[:1]
+			r.Spec.Rules[0].BackendRefs = nil
+		}
+		in.Services, in.EndpointSlices = nil, nil
+		return in
+	}
+	for _, n := range []int{2000, 16000} {
+		b.Run(fmt.Sprintf("routes=%d", n), func(b *testing.B) {
+			in := light(scaleInput(n/2, n/2, 3))
+			b.ReportAllocs()
+			for b.Loop() {
+				Resolve(in)
+			}
+		})
+	}
+}
+
+// scaleInput is a Gateway with an HTTP listener on port 80, nHTTP HTTPRoutes and nGRPC GRPCRoutes
+// in namespace "bench", each with its own hostname and two rules (one match each) that modify a
+// request header and split traffic between two Services of three ready endpoints each; and
+// nCatchAll HTTPRoutes without hostnames on a second listener.
+func scaleInput(nHTTP, nGRPC, nCatchAll int) Input {
+	const ns = "bench"
+	all := gwapiv1.NamespacesFromAll
+	in := Input{
+		ControllerName: "gateway.flotilla.dev/controller",
+		Gateway: &gwapiv1.Gateway{
+			ObjectMeta: metav1.ObjectMeta{Name: "gw", Namespace: "infra", Generation: 1},
+			Spec: gwapiv1.GatewaySpec{GatewayClassName: "flotilla", Listeners: []gwapiv1.Listener{{
+				Name: "http", Port: 80, Protocol: gwapiv1.HTTPProtocolType,
+				AllowedRoutes: &gwapiv1.AllowedRoutes{Namespaces: &gwapiv1.RouteNamespaces{From: &all}},
+			}}},
+		},
+	}
+	gwNS := gwapiv1.Namespace("infra")
+	parents := []gwapiv1.ParentReference{{Name: "gw", Namespace: &gwNS}}
+	prefix, exact := gwapiv1.PathMatchPathPrefix, gwapiv1.PathMatchExact
+	backends := func(i int, appProtocol *string) []gwapiv1.BackendRef {
+		var refs []gwapiv1.BackendRef
+		for j, w := range []int32{80, 20} {
+			svc := fmt.Sprintf("svc-%d-%d", i, j)
+			port := int32(8080)
+			refs = append(refs, gwapiv1.BackendRef{BackendObjectReference: gwapiv1.BackendObjectReference{Name: gwapiv1.ObjectName(svc), Port: &port}, Weight: &w})
+			in.Services = append(in.Services, &corev1.Service{
+				ObjectMeta: metav1.ObjectMeta{Name: svc, Namespace: ns},
+				Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: port, AppProtocol: appProtocol}}},
+			})
+			name, ready, target := "http", true, int32(80)
+			es := &discoveryv1.EndpointSlice{
+				ObjectMeta:  metav1.ObjectMeta{Name: svc + "-1", Namespace: ns, Labels: map[string]string{discoveryv1.LabelServiceName: svc}},
+				AddressType: discoveryv1.AddressTypeIPv4,
+				Ports:       []discoveryv1.EndpointPort{{Name: &name, Port: &target}},
+			}
+			for k := range 3 {
+				es.Endpoints = append(es.Endpoints, discoveryv1.Endpoint{
+					Addresses:  []string{fmt.Sprintf("10.%d.%d.%d", i/250%250, i%250, j*3+k+1)},
+					Conditions: discoveryv1.EndpointConditions{Ready: &ready},
+				})
+			}
+			in.EndpointSlices = append(in.EndpointSlices, es)
+		}
+		return refs
+	}
+	for i := range nHTTP {
+		var refs []gwapiv1.HTTPBackendRef
+		for _, r := range backends(i, nil) {
+			refs = append(refs, gwapiv1.HTTPBackendRef{BackendRef: r})
+		}
+		header := []gwapiv1.HTTPRouteFilter{{Type: gwapiv1.HTTPRouteFilterRequestHeaderModifier,
+			RequestHeaderModifier: &gwapiv1.HTTPHeaderFilter{Set: []gwapiv1.HTTPHeader{{Name: "x-route", Value: fmt.Sprint(i)}}}}}
+		api, health := fmt.Sprintf("/api/v%d", i%5), "/healthz"
+		in.HTTPRoutes = append(in.HTTPRoutes, &gwapiv1.HTTPRoute{
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("route-%d", i), Namespace: ns, Generation: 1},
+			Spec: gwapiv1.HTTPRouteSpec{
+				CommonRouteSpec: gwapiv1.CommonRouteSpec{ParentRefs: parents},
+				Hostnames:       []gwapiv1.Hostname{gwapiv1.Hostname(fmt.Sprintf("app-%d.example.com", i))},
+				Rules: []gwapiv1.HTTPRouteRule{
+					{Matches: []gwapiv1.HTTPRouteMatch{{Path: &gwapiv1.HTTPPathMatch{Type: &prefix, Value: &api}}}, Filters: header, BackendRefs: refs},
+					{Matches: []gwapiv1.HTTPRouteMatch{{Path: &gwapiv1.HTTPPathMatch{Type: &exact, Value: &health}}}, Filters: header, BackendRefs: refs},
+				},
+			},
+		})
+	}
+	for i := range nGRPC {
+		var refs []gwapiv1.GRPCBackendRef
+		for _, r := range backends(nHTTP+i, nil) {
+			refs = append(refs, gwapiv1.GRPCBackendRef{BackendRef: r})
+		}
+		svc, method := fmt.Sprintf("pkg.Service%d", i%5), "Get"
+		in.GRPCRoutes = append(in.GRPCRoutes, &gwapiv1.GRPCRoute{
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("grpc-%d", i), Namespace: ns, Generation: 1},
+			Spec: gwapiv1.GRPCRouteSpec{
+				CommonRouteSpec: gwapiv1.CommonRouteSpec{ParentRefs: parents},
+				Hostnames:       []gwapiv1.Hostname{gwapiv1.Hostname(fmt.Sprintf("grpc-%d.example.com", i))},
+				Rules: []gwapiv1.GRPCRouteRule{
+					{Matches: []gwapiv1.GRPCRouteMatch{{Method: &gwapiv1.GRPCMethodMatch{Service: &svc, Method: &method}}}, BackendRefs: refs},
+					{Matches: []gwapiv1.GRPCRouteMatch{{Method: &gwapiv1.GRPCMethodMatch{Service: &svc}}}, BackendRefs: refs},
+				},
+			},
+		})
+	}
+	if nCatchAll > 0 {
+		// Catch-all routes (no hostnames) on a listener of their own, so that they do not contest
+		// the GRPCRoutes' hostnames.
+		in.Gateway.Spec.Listeners = append(in.Gateway.Spec.Listeners, gwapiv1.Listener{Name: "other", Port: 8080, Protocol: gwapiv1.HTTPProtocolType})
+		section := gwapiv1.SectionName("other")
+		for i := range nCatchAll {
+			var refs []gwapiv1.HTTPBackendRef
+			for _, r := range backends(nHTTP+nGRPC+i, nil) {
+				refs = append(refs, gwapiv1.HTTPBackendRef{BackendRef: r})
+			}
+			p := fmt.Sprintf("/catch-all/%d", i)
+			in.HTTPRoutes = append(in.HTTPRoutes, &gwapiv1.HTTPRoute{
+				ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("catch-all-%d", i), Namespace: "infra", Generation: 1},
+				Spec: gwapiv1.HTTPRouteSpec{
+					CommonRouteSpec: gwapiv1.CommonRouteSpec{ParentRefs: []gwapiv1.ParentReference{{Name: "gw", SectionName: &section}}},
+					Rules:           []gwapiv1.HTTPRouteRule{{Matches: []gwapiv1.HTTPRouteMatch{{Path: &gwapiv1.HTTPPathMatch{Type: &prefix, Value: &p}}}, BackendRefs: refs}},
+				},
+			})
+		}
+	}
+	slices.Reverse(in.HTTPRoutes) // resolve sorts its input
+	return in
+}

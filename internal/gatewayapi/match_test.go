@@ -1,0 +1,135 @@
+package gatewayapi
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/flotilla-dev/flotilla/internal/model"
+)
+
+// pathMatches says whether a model path match matches path the way Envoy does (a regular
+// expression matches the whole path).
+func pathMatches(t *testing.T, p *model.StringMatch, path string) bool {
+	t.Helper()
+	switch p.Type {
+	case model.MatchExact:
+		return path == p.Value
+	case model.MatchPathPrefix:
+		v := strings.TrimRight(p.Value, "/")
+		return path == v || strings.HasPrefix(path, v+"/")
+	case model.MatchRegex:
+		return regexp.MustCompile("^(?:" + p.Value + ")$").MatchString(path)
+	}
+	t.Fatalf("match type %q", p.Type)
+	return false
+}
+
+// A GRPCRoute method match becomes a path match that matches exactly the methods the match
+// names, whatever regular expressions its service and method hold.
+func TestGRPCMethodMatchPaths(t *testing.T) {
+	exact, re := gwapiv1.GRPCMethodMatchExact, gwapiv1.GRPCMethodMatchRegularExpression
+	for _, tc := range []struct {
+		typ             gwapiv1.GRPCMethodMatchType
+		service, method string
+		match, miss     []string
+	}{
+		{re, "a|b", "M", []string{"/a/M", "/b/M"}, []string{"/a", "/b", "/a/N", "/c/M", "/a/M/x"}},
+		{re, "echo.Echo", "Get|List", []string{"/echo.Echo/Get", "/echo.Echo/List"}, []string{"/List", "/echo.Echo/Put", "/x/List"}},
+		{re, "a|b", "", []string{"/a/Any", "/b/Other"}, []string{"/a", "/c/Any", "/a/b/c"}},
+		{re, "", "Get|List", []string{"/x.Y/Get", "/z/List"}, []string{"/x.Y/Put", "/Get", "/x/GetAll"}},
+		{re, "pkg\\..*", "Get.*", []string{"/pkg.Svc/Get", "/pkg.Svc/GetAll"}, []string{"/other.Svc/Get", "/pkg.Svc/Put"}},
+		{exact, "echo.Echo", "Ping", []string{"/echo.Echo/Ping"}, []string{"/echo.Echo/Pong", "/echoxEcho/Ping"}},
+		{exact, "echo.Echo", "", []string{"/echo.Echo/Ping", "/echo.Echo/Pong"}, []string{"/echo.EchoX/Ping", "/other/Ping"}},
+		{exact, "", "Ping", []string{"/echo.Echo/Ping", "/a/Ping"}, []string{"/echo.Echo/PingX", "/a/xPing"}},
+		{exact, "", "Pi.g", []string{"/a/Pi.g"}, []string{"/a/Ping"}},
+	} {
+		m := gwapiv1.GRPCRouteMatch{Method: &gwapiv1.GRPCMethodMatch{Type: &tc.typ}}
+		if tc.service != "" {
+			m.Method.Service = &tc.service
+		}
+		if tc.method != "" {
+			m.Method.Method = &tc.method
+		}
+		mm, bad := grpcMatch(m)
+		if bad != "" || mm.Path == nil {
+			t.Fatalf("%s %q %q: %q, %+v", tc.typ, tc.service, tc.method, bad, mm.Path)
+		}
+		for _, p := range tc.match {
+			if !pathMatches(t, mm.Path, p) {
+				t.Errorf("%s service %q method %q: %s %q does not match %s", tc.typ, tc.service, tc.method, mm.Path.Type, mm.Path.Value, p)
+			}
+		}
+		for _, p := range tc.miss {
+			if pathMatches(t, mm.Path, p) {
+				t.Errorf("%s service %q method %q: %s %q matches %s", tc.typ, tc.service, tc.method, mm.Path.Type, mm.Path.Value, p)
+			}
+		}
+	}
+}
+
+// A route with a regular expression too large for Envoy is not accepted, whichever match holds
+// it; one just under the limit is.
+func TestRegexTooLarge(t *testing.T) {
+	huge, fine := "/[a-z]{600}", "/[a-z]{400}"
+	if n, err := regexSize(huge); err != nil || n <= maxRegexProgram {
+		t.Fatalf("regexSize(%q) = %d, %v", huge, n, err)
+	}
+	if n, err := regexSize(fine); err != nil || n > maxRegexProgram {
+		t.Fatalf("regexSize(%q) = %d, %v", fine, n, err)
+	}
+	reType := gwapiv1.PathMatchRegularExpression
+	hType, qType := gwapiv1.HeaderMatchRegularExpression, gwapiv1.QueryParamMatchRegularExpression
+	gType, gExact := gwapiv1.GRPCMethodMatchRegularExpression, gwapiv1.GRPCMethodMatchExact
+	longMethod := strings.Repeat("m", 600)
+	http := func(m gwapiv1.HTTPRouteMatch) *gwapiv1.HTTPRoute {
+		return &gwapiv1.HTTPRoute{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "r"}, Spec: gwapiv1.HTTPRouteSpec{
+			CommonRouteSpec: gwapiv1.CommonRouteSpec{ParentRefs: []gwapiv1.ParentReference{{Name: "gw"}}},
+			Rules:           []gwapiv1.HTTPRouteRule{{Matches: []gwapiv1.HTTPRouteMatch{m}}}}}
+	}
+	grpc := func(m gwapiv1.GRPCRouteMatch) *gwapiv1.GRPCRoute {
+		return &gwapiv1.GRPCRoute{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "r"}, Spec: gwapiv1.GRPCRouteSpec{
+			CommonRouteSpec: gwapiv1.CommonRouteSpec{ParentRefs: []gwapiv1.ParentReference{{Name: "gw"}}},
+			Rules:           []gwapiv1.GRPCRouteRule{{Matches: []gwapiv1.GRPCRouteMatch{m}}}}}
+	}
+	for name, tc := range map[string]struct {
+		in   Input
+		want string // in the message; "" when the route is accepted
+	}{
+		"path": {Input{HTTPRoutes: []*gwapiv1.HTTPRoute{http(gwapiv1.HTTPRouteMatch{Path: &gwapiv1.HTTPPathMatch{Type: &reType, Value: &huge}})}},
+			"rule 0 match 0: path regular expression compiles to"},
+		"path under the limit": {Input{HTTPRoutes: []*gwapiv1.HTTPRoute{http(gwapiv1.HTTPRouteMatch{Path: &gwapiv1.HTTPPathMatch{Type: &reType, Value: &fine}})}}, ""},
+		"header": {Input{HTTPRoutes: []*gwapiv1.HTTPRoute{http(gwapiv1.HTTPRouteMatch{Headers: []gwapiv1.HTTPHeaderMatch{{Type: &hType, Name: "x-id", Value: huge}}})}},
+			"header x-id regular expression compiles to"},
+		"query parameter": {Input{HTTPRoutes: []*gwapiv1.HTTPRoute{http(gwapiv1.HTTPRouteMatch{QueryParams: []gwapiv1.HTTPQueryParamMatch{{Type: &qType, Name: "q", Value: huge}}})}},
+			"query parameter q regular expression compiles to"},
+		"grpc service": {Input{GRPCRoutes: []*gwapiv1.GRPCRoute{grpc(gwapiv1.GRPCRouteMatch{Method: &gwapiv1.GRPCMethodMatch{Type: &gType, Service: &huge}})}},
+			"method regular expression compiles to"},
+		"grpc method (exact, as a regular expression)": {Input{GRPCRoutes: []*gwapiv1.GRPCRoute{grpc(gwapiv1.GRPCRouteMatch{Method: &gwapiv1.GRPCMethodMatch{Type: &gExact, Method: &longMethod}})}},
+			"method regular expression compiles to"},
+		"grpc header": {Input{GRPCRoutes: []*gwapiv1.GRPCRoute{grpc(gwapiv1.GRPCRouteMatch{Headers: []gwapiv1.GRPCHeaderMatch{{Type: (*gwapiv1.GRPCHeaderMatchType)(&hType), Name: "x-id", Value: huge}}})}},
+			"header x-id regular expression compiles to"},
+	} {
+		tc.in.ControllerName = "gateway.flotilla.dev/controller"
+		tc.in.Gateway = &gwapiv1.Gateway{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "gw"},
+			Spec: gwapiv1.GatewaySpec{Listeners: []gwapiv1.Listener{{Name: "http", Port: 80, Protocol: gwapiv1.HTTPProtocolType}}}}
+		res := Resolve(tc.in)
+		if len(res.Routes) != 1 || len(res.Routes[0].Parents) != 1 {
+			t.Fatalf("%s: routes %+v", name, res.Routes)
+		}
+		c := meta.FindStatusCondition(res.Routes[0].Parents[0].Conditions, string(gwapiv1.RouteConditionAccepted))
+		switch {
+		case tc.want == "" && c.Status != metav1.ConditionTrue:
+			t.Errorf("%s: not accepted: %s", name, c.Message)
+		case tc.want != "" && (c.Status != metav1.ConditionFalse || c.Reason != string(gwapiv1.RouteReasonUnsupportedValue) ||
+			!strings.Contains(c.Message, tc.want) || !strings.Contains(c.Message, "limit of 500")):
+			t.Errorf("%s: Accepted %s %s %q; want False UnsupportedValue with %q", name, c.Status, c.Reason, c.Message, tc.want)
+		case tc.want != "" && len(res.Fleet.Listeners[0].VirtualHosts) != 0:
+			t.Errorf("%s: the refused route reached the model", name)
+		}
+	}
+}

@@ -1,0 +1,191 @@
+package gatewayapi
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+
+	"github.com/flotilla-dev/flotilla/internal/model"
+)
+
+// owner is the most specific listener among ls whose hostname admits domain d.
+func owner(ls []*listener, d string) *listener {
+	var best *listener
+	for _, l := range ls {
+		if hostnameMatches(l.hostname, d) && (best == nil || specificity(l.hostname) > specificity(best.hostname)) {
+			best = l
+		}
+	}
+	return best
+}
+
+func domain(h string) string {
+	if h == "" {
+		return "*"
+	}
+	return h
+}
+
+// hostGroup is the routes of one listener that serve one domain, with their entries in
+// precedence order.
+type hostGroup struct {
+	domain  string
+	last    *route // the route added last, to skip a route that names a hostname twice
+	entries []ranked
+}
+
+// ranked is an entry of a route in a hostGroup.
+type ranked struct {
+	e  *entry
+	rt *route
+}
+
+// precedence orders entries the way Gateway API orders matches: path, method, headers, query
+// parameters, then the oldest route (then namespace/name), then rule and match order.
+func precedence(a, b ranked) int {
+	x, y := a.e, b.e
+	if c := cmp.Or(cmp.Compare(x.pathRank, y.pathRank), cmp.Compare(y.pathLen, x.pathLen), cmp.Compare(y.pathLen2, x.pathLen2),
+		boolCmp(y.method, x.method), cmp.Compare(y.headers, x.headers), cmp.Compare(y.queries, x.queries)); c != 0 {
+		return c
+	}
+	if a.rt != b.rt {
+		if c := cmp.Compare(a.rt.age, b.rt.age); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.rt.kind, b.rt.kind); c != 0 {
+			return c
+		}
+	}
+	return cmp.Or(cmp.Compare(x.rule, y.rule), cmp.Compare(x.match, y.match))
+}
+
+// virtualHosts groups the HTTP and gRPC routes of ls by domain. A domain goes to the most
+// specific listener of the port that admits it, so a request reaches the routes of the listener
+// the spec says it matches.
+//
+// All the routes of that listener whose hostnames match a request are candidates for it, the
+// routes with the longest matching exact hostname first, then those with the longest matching
+// (wildcard) hostname, each group in match precedence order. So a virtual host ends with the
+// routes of the less specific hostnames that cover its domain: "foo.example.com" with those of
+// "*.example.com", then "*.com", then the routes without hostnames ("*"). Envoy serves a request
+// with the first route that matches, which is then the one Gateway API chooses.
+func (r *resolver) virtualHosts(ls, port []*listener) []model.VirtualHost {
+	n := 0
+	for _, l := range ls {
+		n += len(l.routes)
+	}
+	out := make([]model.VirtualHost, 0, n)
+	for _, l := range ls {
+		groups := map[string]*hostGroup{}
+		wild := map[string]*hostGroup{} // wildcard domains by suffix: ".example.com" for "*.example.com"
+		var owned []*hostGroup
+		for _, a := range l.routes {
+			for _, h := range a.hostnames {
+				d := domain(h)
+				g := groups[d]
+				if g == nil {
+					g = &hostGroup{domain: d}
+					groups[d] = g
+					if strings.HasPrefix(d, "*.") {
+						wild[d[1:]] = g
+					}
+					if owner(port, d) == l {
+						owned = append(owned, g)
+					}
+				}
+				if g.last == a.route {
+					continue
+				}
+				g.last = a.route
+				for i := range a.route.entries {
+					g.entries = append(g.entries, ranked{&a.route.entries[i], a.route})
+				}
+			}
+		}
+		for _, g := range groups {
+			slices.SortStableFunc(g.entries, precedence)
+		}
+		catchAll := groups["*"]
+		var fallbacks []*hostGroup
+		for _, g := range owned {
+			fallbacks = append(fallbacks[:0], g)
+			if len(wild) > 0 || catchAll != nil {
+				fallbacks = lessSpecific(fallbacks, g.domain, wild, catchAll)
+			}
+			out = append(out, r.virtualHost(g.domain, fallbacks))
+		}
+	}
+	slices.SortFunc(out, func(a, b model.VirtualHost) int { return cmp.Compare(a.Name, b.Name) })
+	return out
+}
+
+// lessSpecific appends to gs the groups whose domains cover domain d, most specific first:
+// wildcards from the longest, then the catch-all.
+func lessSpecific(gs []*hostGroup, d string, wild map[string]*hostGroup, catchAll *hostGroup) []*hostGroup {
+	if d == "*" {
+		return gs
+	}
+	start := 1 // "foo.example.com" falls back to "*.example.com"
+	if strings.HasPrefix(d, "*.") {
+		start = 2 // "*.example.com" to "*.com", not to itself
+	}
+	for i := start; i < len(d); i++ {
+		if d[i] == '.' {
+			if g := wild[d[i:]]; g != nil {
+				gs = append(gs, g)
+			}
+		}
+	}
+	if catchAll != nil {
+		gs = append(gs, catchAll)
+	}
+	return gs
+}
+
+// virtualHost is the virtual host of domain d with the routes of groups, in order. A route that
+// an earlier group already holds is left out of the later ones: it would never match there, and
+// route names stay unique in the virtual host. So are the later groups once a route matches every
+// request (a bare PathPrefix "/", say): the model stays small when every hostname has one.
+func (r *resolver) virtualHost(d string, groups []*hostGroup) model.VirtualHost {
+	n := 0
+	for _, g := range groups {
+		n += len(g.entries)
+	}
+	vh := model.VirtualHost{Name: d, Domains: []string{d}}
+	if len(groups) == 1 {
+		vh.Routes = make([]model.Route, 0, n)
+		for _, x := range groups[0].entries {
+			vh.Routes = append(vh.Routes, x.e.route)
+		}
+		return vh
+	}
+	r.stamp++ // marks the routes this virtual host holds
+	all := false
+	for i, g := range groups {
+		if all {
+			break
+		}
+		for _, x := range g.entries {
+			if x.rt.stamp == r.stamp {
+				continue
+			}
+			vh.Routes = append(vh.Routes, x.e.route)
+			all = all || matchesAll(&x.e.route.Match)
+			if all && i > 0 {
+				break
+			}
+		}
+		for _, x := range g.entries {
+			x.rt.stamp = r.stamp
+		}
+	}
+	return vh
+}
+
+// matchesAll says whether a match matches every request.
+func matchesAll(m *model.Match) bool {
+	if m.Method != "" || len(m.Headers) > 0 || len(m.QueryParams) > 0 {
+		return false
+	}
+	return m.Path == nil || m.Path.Type == model.MatchPathPrefix && strings.TrimRight(m.Path.Value, "/") == ""
+}

@@ -80,12 +80,21 @@ func (s *Server) Publish(fleet string, res map[resource.Type][]types.Resource) (
 	for typ := range res {
 		in[typ] = nil
 	}
-	for typ := range in {
-		h, err := hashType(typ, res[typ])
-		if err != nil {
-			return false, fmt.Errorf("publishing fleet %s: %w", fleet, err)
-		}
-		in[typ] = h
+	// Types hash in parallel: for a large fleet, clusters, endpoints and route configurations
+	// each take a similar share of the work.
+	typeURLs := slices.Collect(maps.Keys(in))
+	hashes := make([]*hashed, len(typeURLs))
+	errs := make([]error, len(typeURLs))
+	var wg sync.WaitGroup
+	for i, typ := range typeURLs {
+		wg.Go(func() { hashes[i], errs[i] = hashType(typ, res[typ]) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return false, fmt.Errorf("publishing fleet %s: %w", fleet, err)
+	}
+	for i, typ := range typeURLs {
+		in[typ] = hashes[i]
 	}
 	for {
 		f := s.fleetEntry(fleet)

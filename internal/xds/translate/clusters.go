@@ -20,7 +20,8 @@ import (
 const connectTimeout = 10 * time.Second
 
 // translateClusters gives every model cluster an EDS cluster and its ClusterLoadAssignment (empty
-// when the cluster has no usable endpoint, so that Envoy does not wait for one).
+// when the cluster has no usable endpoint, so that Envoy does not wait for one), and a TLS
+// transport socket when the model asks for backend TLS (see upstreamTLS).
 func (b *builder) translateClusters() {
 	timeout := durationpb.New(connectTimeout)
 	var h2 map[string]*anypb.Any
@@ -41,6 +42,19 @@ func (b *builder) translateClusters() {
 		case model.ClusterHTTP, model.ClusterWebSocket, model.ClusterTCP, model.ClusterUDP:
 		default:
 			b.warnf("cluster %s: protocol %q is unknown; Envoy's defaults apply", mc.Name, mc.Protocol)
+		}
+		if mc.TLS != nil {
+			sock, err := b.upstreamTLS(mc)
+			if err != nil {
+				// Fail closed: the cluster stays (routes refer to it) but has no endpoints, so
+				// Envoy answers 503 for its share, and never speaks plaintext to the backend.
+				b.warnf("cluster %s fails closed (no endpoints): backend TLS: %v", mc.Name, err)
+				cla := b.a.cla.new()
+				cla.ClusterName = mc.Name
+				b.res.Clusters, b.res.Endpoints = append(b.res.Clusters, c), append(b.res.Endpoints, cla)
+				continue
+			}
+			c.TransportSocket = sock
 		}
 		b.res.Clusters = append(b.res.Clusters, c)
 		b.res.Endpoints = append(b.res.Endpoints, b.loadAssignment(mc))

@@ -12,23 +12,27 @@ import (
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/flotilla-dev/flotilla/internal/gatewayapi"
+	"github.com/flotilla-dev/flotilla/internal/model"
 )
 
 var (
 	fuzzOnce  sync.Once
 	fuzzCases []goldenCase
+	fuzzCA    string // a CA certificate for the trust bundles fuzzed in
 )
 
 // FuzzTranslate adds an HTTPRoute and a GRPCRoute built from the fuzz bytes (paths, header names
 // and values, regular expressions, weights, redirects, rewrites, mirrors, CORS, timeouts,
-// retries) to a golden input, resolves it and translates the model: Translate must not fail
-// (every resource passes ValidateAll) and every reference must resolve.
+// retries) to a golden input, resolves it, gives some clusters backend TLS (valid or not), and
+// translates the model: Translate must not fail (every resource passes ValidateAll) and every
+// reference must resolve.
 func FuzzTranslate(f *testing.F) {
 	ins := goldenInputs(f)
 	fuzzOnce.Do(func() {
 		for _, in := range ins {
 			fuzzCases = append(fuzzCases, loadCase(f, in))
 		}
+		fuzzCA = readTestFile(f, "testdata/model/backend-ca.crt")
 	})
 	rng := rand.New(rand.NewPCG(7, 11)) // pseudo-random seeds: the generator turns them into varied routes
 	for i := range fuzzCases {
@@ -54,6 +58,10 @@ func FuzzTranslate(f *testing.F) {
 		in.HTTPRoutes = append(slices.Clone(in.HTTPRoutes), z.httpRoute(in))
 		in.GRPCRoutes = append(slices.Clone(in.GRPCRoutes), z.grpcRoute(in))
 		res := gatewayapi.Resolve(in)
+		// Backend TLS reads the data from its end, so that the routes do not use it all up.
+		tail := slices.Clone(data)
+		slices.Reverse(tail)
+		(&fuzzBytes{data: tail}).upstreamTLS(&res.Fleet)
 		out, err := Translate(&res.Fleet, c.secrets)
 		if err != nil {
 			t.Fatalf("Translate: %v", err)
@@ -350,4 +358,33 @@ func (z *fuzzBytes) grpcRoute(in gatewayapi.Input) *gwapiv1.GRPCRoute {
 	}
 	gr.Spec.Rules = []gwapiv1.GRPCRouteRule{rule}
 	return gr
+}
+
+// upstreamTLS gives some of a resolved fleet's clusters backend TLS, valid or not (resolve does
+// not produce it yet), naming trust bundles that are good, bad or missing, and the fleet's
+// Secrets (with data or not) as client certificates.
+func (z *fuzzBytes) upstreamTLS(f *model.Fleet) {
+	bundles := []string{"BackendTLSPolicy/fuzz/ca", "BackendTLSPolicy/fuzz/bad", "BackendTLSPolicy/fuzz/missing", ""}
+	f.TrustBundles = append(slices.Clone(f.TrustBundles), model.TrustBundle{Name: bundles[0], PEM: fuzzCA},
+		model.TrustBundle{Name: bundles[1], PEM: z.str()})
+	sanTypes := []string{sanHostname, sanURI, "IPAddress"}
+	for i := range f.Clusters {
+		if f.Clusters[i].TLS != nil || z.u8()%2 == 0 {
+			continue
+		}
+		t := &model.UpstreamTLS{SNI: "backend.example.com", TrustBundle: bundles[z.pick(len(bundles))], SystemTrust: z.u8()%4 == 0}
+		if z.u8()%4 == 0 {
+			t.SNI = z.str()
+		}
+		if z.u8()%8 == 0 {
+			t.Invalid = z.str()
+		}
+		for range z.pick(3) {
+			t.SubjectAltNames = append(t.SubjectAltNames, model.SubjectAltName{Type: sanTypes[z.pick(len(sanTypes))], Value: z.str()})
+		}
+		if n := len(f.Secrets); n > 0 && z.u8()%2 == 0 {
+			t.ClientCertificate = f.Secrets[z.pick(n)].Name
+		}
+		f.Clusters[i].TLS = t
+	}
 }

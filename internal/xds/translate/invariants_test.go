@@ -19,7 +19,8 @@ import (
 
 // checkResources asserts what Envoy needs beyond each resource's own validity: every resource
 // validates (typed configs included) and marshals, names are unique, and every name a resource
-// refers to exists (route configurations, secrets, clusters and their assignments).
+// refers to exists (route configurations, secrets, clusters and their assignments), and every
+// secret is of the kind its references expect.
 func checkResources(t testing.TB, r *Resources) {
 	t.Helper()
 	names := map[string]map[string]bool{}
@@ -84,6 +85,7 @@ func checkResources(t testing.TB, r *Resources) {
 			}
 		}
 	}
+	checkUpstreamTLS(t, r, secrets)
 	delete(clusters, "")
 	delete(clusters, InvalidBackendCluster)
 	want := map[string]map[string]bool{"route configuration": routes, "secret": secrets, "cluster": clusters}
@@ -105,6 +107,73 @@ func checkResources(t testing.TB, r *Resources) {
 	for n := range names["type.googleapis.com/envoy.config.route.v3.RouteConfiguration"] {
 		if !routes[n] {
 			t.Errorf("route configuration %q is not used", n)
+		}
+	}
+}
+
+// checkUpstreamTLS checks the clusters' TLS: never without verification (a trust bundle from
+// SDS or a CA file, and a SAN to match), an SNI; the secrets they name go into secrets (to be
+// checked to exist) and are of the right kind: a client certificate is a TLS certificate, a
+// trust bundle a validation context; and every validation context is used by some cluster.
+func checkUpstreamTLS(t testing.TB, r *Resources, secrets map[string]bool) {
+	t.Helper()
+	byName := map[string]*tlsv3.Secret{}
+	for _, s := range r.Secrets {
+		byName[s.Name] = s
+	}
+	certs, bundles := map[string]bool{}, map[string]bool{}
+	for _, c := range r.Clusters {
+		ts := c.GetTransportSocket()
+		if ts == nil {
+			continue
+		}
+		if ts.Name != nameTLSSocket {
+			t.Errorf("cluster %s: transport socket %s", c.Name, ts.Name)
+		}
+		var ctx tlsv3.UpstreamTlsContext
+		unpack(t, ts.GetTypedConfig(), &ctx)
+		if err := ctx.ValidateAll(); err != nil {
+			t.Errorf("cluster %s: %v", c.Name, err)
+		}
+		common := ctx.GetCommonTlsContext()
+		if ctx.Sni == "" || common.GetTlsParams().GetTlsMinimumProtocolVersion() != tlsv3.TlsParameters_TLSv1_2 {
+			t.Errorf("cluster %s: SNI %q, TLS parameters %v", c.Name, ctx.Sni, common.GetTlsParams())
+		}
+		for _, s := range common.GetTlsCertificateSdsSecretConfigs() {
+			certs[s.GetName()] = true
+		}
+		var check *tlsv3.CertificateValidationContext
+		switch v := common.GetValidationContextType().(type) {
+		case *tlsv3.CommonTlsContext_CombinedValidationContext:
+			check = v.CombinedValidationContext.GetDefaultValidationContext()
+			bundles[v.CombinedValidationContext.GetValidationContextSdsSecretConfig().GetName()] = true
+		case *tlsv3.CommonTlsContext_ValidationContext:
+			check = v.ValidationContext
+			if check.GetTrustedCa().GetFilename() == "" {
+				t.Errorf("cluster %s: a validation context without a CA file", c.Name)
+			}
+		default:
+			t.Errorf("cluster %s: TLS without certificate verification (%T)", c.Name, v)
+		}
+		if len(check.GetMatchTypedSubjectAltNames()) == 0 {
+			t.Errorf("cluster %s: TLS without a subject alternative name to match", c.Name)
+		}
+	}
+	for n := range certs {
+		secrets[n] = true
+		if s := byName[n]; s != nil && s.GetTlsCertificate() == nil {
+			t.Errorf("secret %s is a client certificate but not a TLS certificate", n)
+		}
+	}
+	for n := range bundles {
+		secrets[n] = true
+		if s := byName[n]; s != nil && s.GetValidationContext().GetTrustedCa() == nil {
+			t.Errorf("secret %s is a trust bundle but has no trusted CA", n)
+		}
+	}
+	for _, s := range r.Secrets {
+		if s.GetValidationContext() != nil && !bundles[s.Name] {
+			t.Errorf("trust bundle %s is not used", s.Name)
 		}
 	}
 }

@@ -23,7 +23,8 @@ func (r *Resources) Messages() map[string][]proto.Message {
 
 // RenderYAML shows xDS resources as a person reads them: YAML (proto field names), one section per
 // resource type present in sections, in the order of Sections, then the warnings unless nil.
-// Secrets show their name and the size of their data, never the data (private keys) itself.
+// A TLS certificate secret shows the size of its data, never the data (a private key) itself; a
+// validation context's CA certificates, public, are shown in full.
 func RenderYAML(sections map[string][]proto.Message, warnings []string) ([]byte, error) {
 	var out bytes.Buffer
 	for _, name := range Sections {
@@ -70,15 +71,18 @@ func messages[T proto.Message](in []T) []proto.Message {
 	return out
 }
 
-// redactSecret replaces the inline data of a rendered secret by its size.
+// redactSecret replaces the data of a rendered TLS certificate (the private key, and the chain
+// that goes with it) by its size. The CA certificates of a validation context are public and are
+// shown in full.
 func redactSecret(v map[string]any) {
-	for _, ctx := range []string{"tls_certificate", "validation_context"} {
-		tc, _ := v[ctx].(map[string]any)
-		for _, k := range []string{"certificate_chain", "private_key", "trusted_ca"} {
-			ds, _ := tc[k].(map[string]any)
-			if b, ok := ds["inline_bytes"].(string); ok {
-				ds["inline_bytes"] = fmt.Sprintf("<%d bytes of base64, not shown>", len(b))
-			}
+	tc, _ := v["tls_certificate"].(map[string]any)
+	for _, k := range []string{"certificate_chain", "private_key"} {
+		ds, _ := tc[k].(map[string]any)
+		if b, ok := ds["inline_bytes"].(string); ok {
+			ds["inline_bytes"] = fmt.Sprintf("<%d bytes of base64, not shown>", len(b))
+		}
+		if s, ok := ds["inline_string"].(string); ok {
+			ds["inline_string"] = fmt.Sprintf("<%d bytes, not shown>", len(s))
 		}
 	}
 }

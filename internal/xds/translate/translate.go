@@ -76,6 +76,9 @@ type builder struct {
 
 	clusters  map[string]model.ClusterProtocol // model clusters by name
 	available map[string]bool                  // Secrets that have data
+	trust     map[string]*model.TrustBundle    // trust bundles by name
+	trustErr  map[string]error                 // trust bundles checked: why one is unusable
+	trustUsed map[string]bool                  // trust bundles a valid cluster refers to
 	regexes   map[string]error                 // checked regular expressions
 	cors      map[*model.CORS]corsAny          // CORS policies already packed
 	corsByKey map[string]*anypb.Any            // the same, by content
@@ -91,7 +94,8 @@ func Translate(f *model.Fleet, secrets map[string]TLSSecret) (*Resources, error)
 	}
 	b := &builder{fleet: f, secrets: secrets, res: &Resources{}, ads: adsSource(),
 		clusters: make(map[string]model.ClusterProtocol, len(f.Clusters)), available: map[string]bool{}, regexes: map[string]error{},
-		cors: map[*model.CORS]corsAny{}, corsByKey: map[string]*anypb.Any{}}
+		cors: map[*model.CORS]corsAny{}, corsByKey: map[string]*anypb.Any{},
+		trustErr: map[string]error{}, trustUsed: map[string]bool{}}
 	if err := b.shared(); err != nil {
 		return nil, err
 	}
@@ -101,6 +105,9 @@ func Translate(f *model.Fleet, secrets map[string]TLSSecret) (*Resources, error)
 		}
 		b.clusters[c.Name] = c.Protocol
 	}
+	if err := b.indexTrust(); err != nil {
+		return nil, err
+	}
 	b.translateSecrets()
 	for i := range f.Listeners {
 		if err := b.listener(&f.Listeners[i]); err != nil {
@@ -108,6 +115,7 @@ func Translate(f *model.Fleet, secrets map[string]TLSSecret) (*Resources, error)
 		}
 	}
 	b.translateClusters()
+	b.translateTrustBundles()
 	if err := b.finish(); err != nil {
 		return nil, err
 	}

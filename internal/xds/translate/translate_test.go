@@ -59,7 +59,10 @@ func TestInvalidModel(t *testing.T) {
 		"reserved cluster":   {Clusters: []model.Cluster{{Name: InvalidBackendCluster}}},
 		"duplicate listener": {Listeners: []model.Listener{
 			{Name: "tcp-1", Port: 1, Protocol: model.ProtocolTCP}, {Name: "tcp-1", Port: 2, Protocol: model.ProtocolTCP}}},
-		"port out of range": {Listeners: []model.Listener{{Name: "tcp-70000", Port: 70000, Protocol: model.ProtocolTCP}}},
+		"port out of range":                {Listeners: []model.Listener{{Name: "tcp-70000", Port: 70000, Protocol: model.ProtocolTCP}}},
+		"duplicate trust bundle":           {TrustBundles: []model.TrustBundle{{Name: "ns/ca"}, {Name: "ns/ca"}}},
+		"empty trust bundle name":          {TrustBundles: []model.TrustBundle{{PEM: "x"}}},
+		"trust bundle named like a Secret": {Secrets: []model.Secret{{Name: "ns/s"}}, TrustBundles: []model.TrustBundle{{Name: "ns/s"}}},
 	}
 	for name, f := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -102,8 +105,12 @@ func shuffleFleet(rng *rand.Rand, f *model.Fleet) {
 	shuffle(rng, f.Listeners)
 	shuffle(rng, f.Clusters)
 	shuffle(rng, f.Secrets)
+	shuffle(rng, f.TrustBundles)
 	for i := range f.Clusters {
 		shuffle(rng, f.Clusters[i].Endpoints)
+		if t := f.Clusters[i].TLS; t != nil {
+			shuffle(rng, t.SubjectAltNames)
+		}
 	}
 	for i := range f.Listeners {
 		l := &f.Listeners[i]

@@ -97,11 +97,28 @@ func setupRouteIndexes(ctx context.Context, indexer client.FieldIndexer, served 
 		for _, l := range gw.Spec.Listeners {
 			keys = append(keys, certificateKeys(gw.Namespace, l.TLS)...)
 		}
-		return keys
+		return append(keys, backendClientCertificateKeys(gw)...)
 	}); err != nil {
 		return fmt.Errorf("indexing Gateways by certificate: %w", err)
 	}
 	return nil
+}
+
+// backendClientCertificateKeys is the "<ns>/<name>" key of the Secret the Gateway presents to TLS
+// backends (spec.tls.backend.clientCertificateRef), if any.
+func backendClientCertificateKeys(gw *gwapiv1.Gateway) []string {
+	if gw.Spec.TLS == nil || gw.Spec.TLS.Backend == nil || gw.Spec.TLS.Backend.ClientCertificateRef == nil {
+		return nil
+	}
+	ref := gw.Spec.TLS.Backend.ClientCertificateRef
+	if (ref.Group != nil && *ref.Group != "") || (ref.Kind != nil && *ref.Kind != "Secret") {
+		return nil
+	}
+	ns := gw.Namespace
+	if ref.Namespace != nil {
+		ns = string(*ref.Namespace)
+	}
+	return []string{ns + "/" + string(ref.Name)}
 }
 
 // certificateKeys are the "<ns>/<name>" keys of a listener's certificate Secrets.

@@ -146,7 +146,7 @@ func (f *FleetInputs) resolve(ctx context.Context, gw *gwapiv1.Gateway) (*resolv
 		return nil, err
 	}
 	out.policies = policies
-	secrets := sets.New[string]()
+	secrets := sets.New(backendClientCertificateKeys(gw)...)
 	for _, l := range gw.Spec.Listeners {
 		secrets.Insert(certificateKeys(gw.Namespace, l.TLS)...)
 	}

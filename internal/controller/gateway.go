@@ -88,12 +88,15 @@ func (r *GatewayReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	}
 	fs.listeners, fs.invalidListeners = res.result.Listeners, res.result.InvalidListeners
 	fs.attachedListenerSets = res.result.AttachedListenerSets
+	if c := res.result.GatewayResolvedRefs; c.Type != "" {
+		fs.resolvedRefs = &c
+	}
 	if r.DataPlane != nil && fs.refused == "" && fs.unsupportedAddress == "" {
 		c := r.DataPlane.DataPlaneCondition(req.Namespace+"/"+req.Name, gw.Generation)
 		fs.dataPlane = &c
 	}
 	// Events for the conditions a team acts on: the Gateway's acceptance and its data plane's.
-	watched := []string{string(gwapiv1.GatewayConditionAccepted), ConditionDataPlaneAccepted}
+	watched := []string{string(gwapiv1.GatewayConditionAccepted), string(gwapiv1.GatewayConditionResolvedRefs), ConditionDataPlaneAccepted}
 	before := map[string]*metav1.Condition{}
 	if _, err := r.Status.Update(ctx, req.NamespacedName, gw, func() {
 		for _, typ := range watched {

@@ -36,6 +36,8 @@ type fleetState struct {
 	attachedListenerSets int32
 	// dataPlane is the Gateway's ConditionDataPlaneAccepted, when the fleet is served.
 	dataPlane *metav1.Condition
+	// resolvedRefs is the Gateway's own ResolvedRefs condition, as resolve decided it.
+	resolvedRefs *metav1.Condition
 }
 
 // gatewayStatus computes the Gateway's conditions, addresses and listener entries into st.
@@ -70,6 +72,9 @@ func gatewayStatus(gw *gwapiv1.Gateway, fs fleetState, st *gwapiv1.GatewayStatus
 	programmed, reason, msg := programmedState(fs, accepted)
 	set(gwapiv1.GatewayConditionProgrammed, programmed, reason, msg)
 	st.Listeners = listenerStatuses(fs.listeners, st.Listeners, programmed == metav1.ConditionTrue)
+	if fs.resolvedRefs != nil {
+		meta.SetStatusCondition(&st.Conditions, *fs.resolvedRefs)
+	}
 	if fs.dataPlane != nil {
 		meta.SetStatusCondition(&st.Conditions, *fs.dataPlane)
 	} else {

@@ -56,6 +56,13 @@ var implemented = []features.Feature{
 	features.TLSRouteFeature,
 	features.TCPRouteFeature,
 	features.UDPRouteFeature,
+
+	// BackendTLSPolicy (resolve: internal/gatewayapi backendtls goldens; xDS: upstream TLS with
+	// SDS trust bundles, translate goldens; test/integration TestBackendTLSPolicy and
+	// TestBackendClientCertificate with a real ADS client).
+	features.BackendTLSPolicyFeature,
+	features.BackendTLSPolicySanValidationFeature,
+	features.GatewayBackendClientCertificateFeature,
 }
 
 // Supported returns the implemented features as GatewayClass status.supportedFeatures wants them:

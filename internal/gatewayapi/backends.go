@@ -55,13 +55,18 @@ func (r *resolver) backend(rt *route, ref gwapiv1.BackendObjectReference) (strin
 	if ref.Port != nil {
 		key = backendKey{ns: ns, name: string(ref.Name), port: *ref.Port, kind: rt.kind}
 		if i, ok := r.backends[key]; ok {
+			r.checkClusterTLS(rt, i)
 			return r.clusters[i].Name, true
 		}
 	}
-	svc := r.services[objKey{ns, string(ref.Name)}]
+	svcKey := objKey{ns, string(ref.Name)}
+	svc := r.services[svcKey]
 	if svc == nil {
 		rt.refFailed(gwapiv1.RouteReasonBackendNotFound, fmt.Sprintf("Service %s does not exist", id()))
 		return "", false
+	}
+	if r.tlsPolicies != nil { // only policies' status needs it
+		r.usedServices[svcKey] = true
 	}
 	if ref.Port == nil {
 		rt.refFailed(gwapiv1.RouteReasonBackendNotFound, fmt.Sprintf("backendRef %s: port is required for a Service", id()))
@@ -76,18 +81,25 @@ func (r *resolver) backend(rt *route, ref gwapiv1.BackendObjectReference) (strin
 		return "", false
 	}
 	sp := &svc.Spec.Ports[i]
-	proto, ok := clusterProtocol(rt.kind, sp)
+	policy := r.policyFor(svcKey, sp.Name)
+	proto, ok := clusterProtocol(rt.kind, sp, policy != nil)
 	if !ok {
-		rt.refFailed(gwapiv1.RouteReasonUnsupportedProtocol, fmt.Sprintf("Service %s port %d: protocol %s (appProtocol %q) cannot carry a %s",
-			id(), sp.Port, cmp.Or(sp.Protocol, corev1.ProtocolTCP), ptrOr(sp.AppProtocol), rt.kind))
+		msg := fmt.Sprintf("Service %s port %d: protocol %s (appProtocol %q) cannot carry a %s",
+			id(), sp.Port, cmp.Or(sp.Protocol, corev1.ProtocolTCP), ptrOr(sp.AppProtocol), rt.kind)
+		if tlsAppProtocol(sp) {
+			msg = fmt.Sprintf("Service %s port %d: appProtocol %q needs TLS, and no BackendTLSPolicy targets the port", id(), sp.Port, ptrOr(sp.AppProtocol))
+		}
+		rt.refFailed(gwapiv1.RouteReasonUnsupportedProtocol, msg)
 		return "", false
 	}
 	name, service := clusterName(ns, string(ref.Name), sp.Port, proto)
 	c, done := r.clusterIndex[name]
 	if !done {
-		c = r.addCluster(model.Cluster{Name: name, Protocol: proto, Service: service, Port: sp.Port, Endpoints: r.endpoints(ns, svc.Name, sp)})
+		c = r.addCluster(model.Cluster{Name: name, Protocol: proto, Service: service, Port: sp.Port, Endpoints: r.endpoints(ns, svc.Name, sp),
+			TLS: r.upstreamTLS(policy, proto)})
 	}
 	r.backends[key] = c
+	r.checkClusterTLS(rt, c)
 	return name, true
 }
 
@@ -146,9 +158,10 @@ func ptrOr(s *string) string {
 }
 
 // clusterProtocol is what Envoy speaks to a Service port for a route kind; ok is false when the
-// port cannot carry that kind (wrong transport, or TLS to the backend, which needs a
-// BackendTLSPolicy Flotilla does not resolve yet).
-func clusterProtocol(kind gwapiv1.Kind, sp *corev1.ServicePort) (model.ClusterProtocol, bool) {
+// port cannot carry that kind: the wrong transport, or an appProtocol that asks for TLS (https,
+// tls, kubernetes.io/wss) on a port no BackendTLSPolicy targets (tls false). With a policy, those
+// are HTTP/1.1 (WebSocket for wss) over the TLS the policy configures.
+func clusterProtocol(kind gwapiv1.Kind, sp *corev1.ServicePort, tls bool) (model.ClusterProtocol, bool) {
 	transport := cmp.Or(sp.Protocol, corev1.ProtocolTCP)
 	if kind == kindUDPRoute {
 		return model.ClusterUDP, transport == corev1.ProtocolUDP
@@ -156,24 +169,32 @@ func clusterProtocol(kind gwapiv1.Kind, sp *corev1.ServicePort) (model.ClusterPr
 	if transport != corev1.ProtocolTCP {
 		return "", false
 	}
-	app := ptrOr(sp.AppProtocol)
 	switch kind {
 	case kindTCPRoute, kindTLSRoute:
 		return model.ClusterTCP, true
 	}
-	switch strings.ToLower(app) {
-	case appProtocolWSS, "https", "tls":
+	if !tls && tlsAppProtocol(sp) {
 		return "", false
 	}
+	app := ptrOr(sp.AppProtocol)
 	switch {
 	case kind == kindGRPCRoute:
 		return model.ClusterGRPC, true
 	case app == appProtocolH2C:
 		return model.ClusterH2C, true
-	case app == appProtocolWS:
+	case app == appProtocolWS || strings.EqualFold(app, appProtocolWSS):
 		return model.ClusterWebSocket, true
 	}
 	return model.ClusterHTTP, true
+}
+
+// tlsAppProtocol says the port's appProtocol asks for TLS.
+func tlsAppProtocol(sp *corev1.ServicePort) bool {
+	switch strings.ToLower(ptrOr(sp.AppProtocol)) {
+	case appProtocolWSS, "https", "tls":
+		return true
+	}
+	return false
 }
 
 // endpoints are the Service port's endpoints from its EndpointSlices: ready ones, and serving ones

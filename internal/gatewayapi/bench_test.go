@@ -2,6 +2,7 @@ package gatewayapi
 
 import (
 	"fmt"
+	"os"
 	"slices"
 	"testing"
 
@@ -17,6 +18,41 @@ func BenchmarkResolve(b *testing.B) {
 	for _, n := range []int{100, 1000, 10000} {
 		b.Run(fmt.Sprintf("routes=%d", n), func(b *testing.B) {
 			in := scaleInput(n, 0, 0)
+			b.ReportAllocs()
+			for b.Loop() {
+				Resolve(in)
+			}
+		})
+	}
+}
+
+// BenchmarkResolveBackendTLS is BenchmarkResolve with a BackendTLSPolicy on every Service (half on
+// the whole Service, half on its port by name) sharing one CA ConfigMap, and as many policies
+// again on Services no route uses: policies are indexed once, so the cost stays linear.
+func BenchmarkResolveBackendTLS(b *testing.B) {
+	ca, err := os.ReadFile("testdata/backend-ca.crt")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("routes=%d", n), func(b *testing.B) {
+			in := scaleInput(n, 0, 0)
+			in.CACertificates = []CACertificate{{Kind: "ConfigMap", Namespace: "bench", Name: "ca", PEM: string(ca)}}
+			for i, svc := range in.Services {
+				for _, name := range []string{svc.Name, "unused-" + svc.Name} {
+					target := gwapiv1.LocalPolicyTargetReferenceWithSectionName{LocalPolicyTargetReference: gwapiv1.LocalPolicyTargetReference{
+						Kind: kindService, Name: gwapiv1.ObjectName(name)}}
+					if i%2 == 0 {
+						target.SectionName = ptr(gwapiv1.SectionName("http"))
+					}
+					in.BackendTLSPolicies = append(in.BackendTLSPolicies, &gwapiv1.BackendTLSPolicy{
+						ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "bench", Generation: 1},
+						Spec: gwapiv1.BackendTLSPolicySpec{TargetRefs: []gwapiv1.LocalPolicyTargetReferenceWithSectionName{target},
+							Validation: gwapiv1.BackendTLSPolicyValidation{Hostname: gwapiv1.PreciseHostname(name + ".bench.svc"),
+								CACertificateRefs: []gwapiv1.LocalObjectReference{{Kind: kindConfigMap, Name: "ca"}}}},
+					})
+				}
+			}
 			b.ReportAllocs()
 			for b.Loop() {
 				Resolve(in)

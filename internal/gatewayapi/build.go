@@ -65,12 +65,13 @@ func (r *resolver) build() model.Fleet {
 	slices.SortFunc(f.Listeners, func(a, b model.Listener) int {
 		return cmp.Or(cmp.Compare(a.Port, b.Port), cmp.Compare(a.Protocol, b.Protocol))
 	})
+	f.Clusters = r.usedClusters(f)
+	f.TrustBundles = r.upstreamTLSResources(f.Clusters, secrets)
 	for s := range secrets {
 		ns, name, _ := strings.Cut(s, "/")
 		f.Secrets = append(f.Secrets, model.Secret{Name: s, Namespace: ns, Secret: name})
 	}
 	slices.SortFunc(f.Secrets, func(a, b model.Secret) int { return cmp.Compare(a.Name, b.Name) })
-	f.Clusters = r.usedClusters(f)
 	return f
 }
 

@@ -56,6 +56,27 @@ func FuzzResolve(f *testing.F) {
 				CommonRouteSpec: gwapiv1.CommonRouteSpec{ParentRefs: []gwapiv1.ParentReference{parent}}, Hostnames: hosts,
 				Rules: []gwapiv1.TLSRouteRule{{BackendRefs: []gwapiv1.BackendRef{ref}}}}})
 		}
+		if age%2 != 0 {
+			// A BackendTLSPolicy on the fuzzed backend (the port named by section, when set) and an
+			// older whole-Service one it may conflict with, with CA data from the fuzzed strings.
+			in.BackendTLSPolicies = slices.Clone(base.BackendTLSPolicies)
+			in.CACertificates = append(slices.Clone(base.CACertificates), CACertificate{Kind: "ConfigMap", Namespace: "apps", Name: "fuzz", PEM: path})
+			target := gwapiv1.LocalPolicyTargetReferenceWithSectionName{LocalPolicyTargetReference: gwapiv1.LocalPolicyTargetReference{
+				Kind: kindService, Name: gwapiv1.ObjectName(svc)}}
+			if section != "" {
+				target.SectionName = ptr(gwapiv1.SectionName(section))
+			}
+			for i, name := range []string{"fuzz", header} {
+				pm := meta
+				pm.Name, pm.CreationTimestamp = name, metav1.Unix(1767225600+int64(i)*(age%3), 0)
+				in.BackendTLSPolicies = append(in.BackendTLSPolicies, &gwapiv1.BackendTLSPolicy{ObjectMeta: pm, Spec: gwapiv1.BackendTLSPolicySpec{
+					TargetRefs: []gwapiv1.LocalPolicyTargetReferenceWithSectionName{target},
+					Validation: gwapiv1.BackendTLSPolicyValidation{Hostname: gwapiv1.PreciseHostname(host),
+						CACertificateRefs: []gwapiv1.LocalObjectReference{{Kind: kindConfigMap, Name: gwapiv1.ObjectName(name)}}},
+				}})
+				target.SectionName = nil
+			}
+		}
 		first := renderJSON(t, Resolve(in))
 		if again := renderJSON(t, Resolve(in)); !bytes.Equal(first, again) {
 			t.Fatalf("two resolutions differ:\n%s", golden.Diff(first, again))
@@ -63,6 +84,9 @@ func FuzzResolve(f *testing.F) {
 		rev := in
 		rev.HTTPRoutes, rev.GRPCRoutes, rev.TLSRoutes = slices.Clone(in.HTTPRoutes), slices.Clone(in.GRPCRoutes), slices.Clone(in.TLSRoutes)
 		rev.Services, rev.Secrets = slices.Clone(in.Services), slices.Clone(in.Secrets)
+		rev.BackendTLSPolicies, rev.CACertificates = slices.Clone(in.BackendTLSPolicies), slices.Clone(in.CACertificates)
+		slices.Reverse(rev.BackendTLSPolicies)
+		slices.Reverse(rev.CACertificates)
 		slices.Reverse(rev.HTTPRoutes)
 		slices.Reverse(rev.GRPCRoutes)
 		slices.Reverse(rev.TLSRoutes)

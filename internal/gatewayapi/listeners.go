@@ -20,6 +20,7 @@ const (
 	kindUDPRoute    gwapiv1.Kind = "UDPRoute"
 	kindService     gwapiv1.Kind = "Service"
 	kindSecret      gwapiv1.Kind = "Secret"
+	kindConfigMap   gwapiv1.Kind = "ConfigMap"
 )
 
 // routeKinds is what each listener protocol can carry, in supportedKinds order.

@@ -23,8 +23,9 @@ type Documents struct {
 }
 
 // Decode reads a multi-document YAML stream of Kubernetes objects (strictly: unknown fields are
-// errors). Secret stringData values of the form "@file" are read from dir/file. Kinds Resolve does
-// not read are errors, so a typo does not go unnoticed.
+// errors). Secret stringData values and a ConfigMap's ca.crt of the form "@file" are read from
+// dir/file. ConfigMaps and Secrets become CACertificates (their ca.crt, empty when they have none).
+// Kinds Resolve does not read are errors, so a typo does not go unnoticed.
 func Decode(data []byte, dir string) (Documents, error) {
 	var d Documents
 	for i, doc := range bytes.Split(data, []byte("\n---")) {
@@ -65,12 +66,23 @@ func Decode(data []byte, dir string) (Documents, error) {
 			err = decode(doc, &d.EndpointSlices)
 		case "Namespace":
 			err = decode(doc, &d.Namespaces)
+		case "BackendTLSPolicy":
+			err = decode(doc, &d.BackendTLSPolicies)
+		case "ConfigMap":
+			cm := &corev1.ConfigMap{}
+			if err = yaml.UnmarshalStrict(doc, cm); err == nil {
+				var ca string
+				ca, err = fileRef(cm.Data[caCertKey], dir)
+				d.CACertificates = append(d.CACertificates, CACertificate{Kind: string(kindConfigMap), Namespace: cm.Namespace, Name: cm.Name, PEM: ca})
+			}
 		case "Secret":
 			s := &corev1.Secret{}
 			if err = yaml.UnmarshalStrict(doc, s); err == nil {
 				err = fillSecret(s, dir)
 				d.Secrets = append(d.Secrets, SecretInfoFrom(s))
 				d.SecretData = append(d.SecretData, s)
+				d.CACertificates = append(d.CACertificates, CACertificate{Kind: string(kindSecret), Namespace: s.Namespace, Name: s.Name,
+					PEM: string(s.Data[caCertKey])})
 			}
 		default:
 			err = fmt.Errorf("unexpected kind %q", head.Kind)
@@ -91,21 +103,31 @@ func decode[T any](doc []byte, into *[]*T) error {
 	return nil
 }
 
+// caCertKey is the key of a CA bundle in a ConfigMap or Secret that a BackendTLSPolicy names.
+const caCertKey = "ca.crt"
+
 // fillSecret moves stringData into data, as the API server does.
 func fillSecret(s *corev1.Secret, dir string) error {
 	for k, v := range s.StringData {
 		if s.Data == nil {
 			s.Data = map[string][]byte{}
 		}
-		if f, ok := strings.CutPrefix(v, "@"); ok {
-			b, err := os.ReadFile(filepath.Join(dir, f))
-			if err != nil {
-				return err
-			}
-			v = string(b)
+		v, err := fileRef(v, dir)
+		if err != nil {
+			return err
 		}
 		s.Data[k] = []byte(v)
 	}
 	s.StringData = nil
 	return nil
+}
+
+// fileRef is v, or the content of dir/file when v is "@file".
+func fileRef(v, dir string) (string, error) {
+	f, ok := strings.CutPrefix(v, "@")
+	if !ok {
+		return v, nil
+	}
+	b, err := os.ReadFile(filepath.Join(dir, f))
+	return string(b), err
 }

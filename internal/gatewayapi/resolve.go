@@ -32,6 +32,21 @@ type resolver struct {
 	stamp     int         // the last route.stamp given (see virtualHost)
 	listeners []*listener // Gateway listeners, then ListenerSet listeners, in precedence order
 	sets      []*listenerSet
+
+	// usedServices are the Services the backendRefs of the converted routes name (that exist),
+	// tracked only when there are BackendTLSPolicies.
+	usedServices map[objKey]bool
+	// tlsPolicies are the BackendTLSPolicies, oldest first; tlsWinners the one that applies to
+	// each target (see backendtls.go).
+	tlsPolicies []*tlsPolicy
+	tlsWinners  map[tlsTarget]*tlsPolicy
+	bundleIndex map[string]*model.TrustBundle
+	caIndex     map[caKey]*caEntry
+	// clientCert is the model Secret of the Gateway's backend client certificate ("" for none);
+	// clientCertReason/Msg say why the one it names cannot be used.
+	clientCert       string
+	clientCertReason gwapiv1.GatewayConditionReason
+	clientCertMsg    string
 }
 
 // Resolve turns one Gateway and everything it references into the fleet model and the status of
@@ -46,6 +61,11 @@ func Resolve(in Input) Result {
 		return Result{}
 	}
 	r.index()
+	r.indexPolicies()
+	if r.tlsPolicies != nil {
+		r.usedServices = map[objKey]bool{}
+	}
+	r.clientCert, r.clientCertReason, r.clientCertMsg = r.backendClientCertificate()
 	for _, spec := range r.gw.Spec.Listeners {
 		r.listeners = append(r.listeners, r.newListener(kindGateway, r.gw.Namespace, r.gw.Name, r.gw.Generation, 0, spec))
 	}
@@ -77,6 +97,8 @@ func Resolve(in Input) Result {
 	slices.SortFunc(res.ListenerSets, func(a, b ListenerSetStatus) int {
 		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 	})
+	res.BackendTLSPolicies = r.policyStatuses()
+	res.GatewayResolvedRefs = r.gatewayResolvedRefs(res.Listeners)
 	return res
 }
 

@@ -26,6 +26,13 @@ type Result struct {
 	// BackendTLSPolicies that target a Service of the Gateway's routes, sorted by namespace and
 	// name, with their ancestor entry for this Gateway.
 	BackendTLSPolicies []PolicyStatus `json:"backendTLSPolicies,omitempty"`
+	// GatewayResolvedRefs is the Gateway's own ResolvedRefs condition, for the controller to set
+	// on the Gateway as is: False with RefNotPermitted or InvalidClientCertificateRef when
+	// spec.tls.backend.clientCertificateRef cannot be used (the Gateway stays Accepted; TLS
+	// backends then get no client certificate), else False with ListenersNotResolved when one of
+	// the Gateway's own listeners has ResolvedRefs False, else True. Empty (no type) only when
+	// Input.Gateway is nil.
+	GatewayResolvedRefs metav1.Condition `json:"gatewayResolvedRefs"`
 }
 
 // PolicyStatus is one policy's ancestor entries for this Gateway (one, naming the Gateway).

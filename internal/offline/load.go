@@ -40,8 +40,9 @@ type Set struct {
 var decodable = map[string]string{
 	"Gateway": gwapiv1.GroupName, "ListenerSet": gwapiv1.GroupName, "HTTPRoute": gwapiv1.GroupName,
 	"GRPCRoute": gwapiv1.GroupName, "TLSRoute": gwapiv1.GroupName, "TCPRoute": gwapiv1.GroupName,
-	"UDPRoute": gwapiv1.GroupName, "ReferenceGrant": gwapiv1.GroupName,
-	"Service": "", "Secret": "", "Namespace": "", "EndpointSlice": "discovery.k8s.io",
+	"UDPRoute": gwapiv1.GroupName, "ReferenceGrant": gwapiv1.GroupName, "BackendTLSPolicy": gwapiv1.GroupName,
+	"ConfigMap": "",
+	"Service":   "", "Secret": "", "Namespace": "", "EndpointSlice": "discovery.k8s.io",
 }
 
 // skipReasons explain why some well-known kinds are skipped.

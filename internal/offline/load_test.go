@@ -26,7 +26,7 @@ func TestDecodableMatchesDecode(t *testing.T) {
 			t.Errorf("Decode refuses %s, which Load passes it: %v", kind, err)
 		}
 	}
-	for _, kind := range []string{"GatewayClass", "FleetClass", "FleetConfig", "InferencePool", "Deployment", "ConfigMap", "BackendTLSPolicy"} {
+	for _, kind := range []string{"GatewayClass", "FleetClass", "FleetConfig", "InferencePool", "Deployment"} {
 		if _, err := gatewayapi.Decode(doc("example.com", kind), "."); err == nil {
 			t.Errorf("Decode reads %s, which Load skips: add it to decodable", kind)
 		}
@@ -108,7 +108,6 @@ func TestLoad(t *testing.T) {
 		"in.yaml:7: skipped Deployment apps/web (apps/v1): resolve does not read this kind",
 		"in.yaml:11: skipped FleetConfig apps/team (gateway.flotilla.dev/v1alpha1): fleet parameters",
 		"in.yaml:15: skipped Gateway apps/istio (networking.istio.io/v1): resolve does not read this kind",
-		"in.yaml:33 (item 1): skipped ConfigMap cm (v1)",
 	}
 	if len(set.Skipped) != len(want) {
 		t.Fatalf("skipped: got %q", set.Skipped)

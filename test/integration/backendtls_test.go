@@ -1,0 +1,266 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/flotilla-dev/flotilla/internal/controller"
+	"github.com/flotilla-dev/flotilla/internal/pki"
+	"github.com/flotilla-dev/flotilla/internal/xds/xdstest"
+)
+
+// tlsService is a selector-less Service on port 443 with one ready endpoint.
+func tlsService(t *testing.T, ns, name, ip string) {
+	t.Helper()
+	create(t, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "https", Port: 443}}}})
+	create(t, &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Namespace: ns, Name: name + "-1", Labels: map[string]string{discoveryv1.LabelServiceName: name}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("https"), Port: ptr.To[int32](443)}},
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{ip}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
+	})
+}
+
+func backendTLSPolicy(ns, name, service string, refs ...gwapiv1.LocalObjectReference) *gwapiv1.BackendTLSPolicy {
+	return &gwapiv1.BackendTLSPolicy{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: gwapiv1.BackendTLSPolicySpec{
+			TargetRefs: []gwapiv1.LocalPolicyTargetReferenceWithSectionName{{LocalPolicyTargetReference: gwapiv1.LocalPolicyTargetReference{
+				Group: "", Kind: "Service", Name: gwapiv1.ObjectName(service)}}},
+			Validation: gwapiv1.BackendTLSPolicyValidation{CACertificateRefs: refs, Hostname: gwapiv1.PreciseHostname(service + ".example.com")},
+		},
+	}
+}
+
+func configMapRef(name string) gwapiv1.LocalObjectReference {
+	return gwapiv1.LocalObjectReference{Group: "", Kind: "ConfigMap", Name: gwapiv1.ObjectName(name)}
+}
+
+// policyAncestor waits for the policy's ancestor entry of ours for the Gateway to carry the condition.
+func policyAncestor(t *testing.T, ns, name, gateway, typ string, status metav1.ConditionStatus, reason string) {
+	t.Helper()
+	eventually(t, 30*time.Second, func(ctx context.Context) error {
+		p := &gwapiv1.BackendTLSPolicy{}
+		if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, p); err != nil {
+			return err
+		}
+		for _, a := range p.Status.Ancestors {
+			if a.ControllerName != controller.ControllerName || string(a.AncestorRef.Name) != gateway {
+				continue
+			}
+			c := meta.FindStatusCondition(a.Conditions, typ)
+			if c == nil || c.Status != status || c.Reason != reason || c.ObservedGeneration != p.Generation {
+				return fmt.Errorf("policy %s ancestor %s: %s = %+v, want %s/%s", name, gateway, typ, c, status, reason)
+			}
+			return nil
+		}
+		return fmt.Errorf("policy %s has no ancestor entry of ours for %s: %+v", name, gateway, p.Status.Ancestors)
+	})
+}
+
+func upstreamTLS(t *testing.T, c *xdstest.Client, cluster string) *tlsv3.UpstreamTlsContext {
+	t.Helper()
+	m, ok := c.Resources(resource.ClusterType)[cluster]
+	if !ok {
+		return nil
+	}
+	ts := m.(*clusterv3.Cluster).GetTransportSocket()
+	if ts == nil {
+		return nil
+	}
+	ctx := &tlsv3.UpstreamTlsContext{}
+	if err := ts.GetTypedConfig().UnmarshalTo(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return ctx
+}
+
+func endpointCount(c *xdstest.Client, cluster string) int {
+	m, ok := c.Resources(resource.EndpointType)[cluster]
+	if !ok {
+		return -1
+	}
+	n := 0
+	for _, l := range m.(*endpointv3.ClusterLoadAssignment).GetEndpoints() {
+		n += len(l.GetLbEndpoints())
+	}
+	return n
+}
+
+// BackendTLSPolicy end to end: the valid policy's CA reaches Envoy over SDS and a rotated CA is
+// an SDS update alone; a conflicting policy, a bad reference and a missing ConfigMap get the
+// spec's reasons on their ancestor entry, and the backend of an invalid policy fails closed.
+func TestBackendTLSPolicy(t *testing.T) {
+	tenantClass(t, "btls", nil)
+	ns := "team-btls"
+	namespace(t, ns, nil)
+	gw := gateway(ns, "edge", "btls", nil)
+	create(t, gw)
+	tlsService(t, ns, "secure", "10.3.0.1")
+	tlsService(t, ns, "broken", "10.3.0.2")
+	caA, _, err := pki.NewCA(time.Now(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caB, _, err := pki.NewCA(time.Now(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	create(t, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "backend-ca"}, Data: map[string]string{"ca.crt": string(caA.CertPEM)}})
+	rt := httpRoute(ns, "app", []gwapiv1.ParentReference{{Name: "edge"}})
+	rt.Spec.Rules[0].BackendRefs = []gwapiv1.HTTPBackendRef{
+		{BackendRef: gwapiv1.BackendRef{BackendObjectReference: gwapiv1.BackendObjectReference{Name: "secure", Port: ptr.To[gwapiv1.PortNumber](443)}}},
+	}
+	create(t, rt)
+	broken := httpRoute(ns, "broken", []gwapiv1.ParentReference{{Name: "edge"}})
+	broken.Spec.Hostnames = []gwapiv1.Hostname{"broken.example.com"}
+	broken.Spec.Rules[0].BackendRefs = []gwapiv1.HTTPBackendRef{
+		{BackendRef: gwapiv1.BackendRef{BackendObjectReference: gwapiv1.BackendObjectReference{Name: "broken", Port: ptr.To[gwapiv1.PortNumber](443)}}},
+	}
+	create(t, broken)
+
+	create(t, backendTLSPolicy(ns, "secure", "secure", configMapRef("backend-ca")))
+	policyAncestor(t, ns, "secure", "edge", "Accepted", metav1.ConditionTrue, "Accepted")
+	policyAncestor(t, ns, "secure", "edge", "ResolvedRefs", metav1.ConditionTrue, "ResolvedRefs")
+	// A younger policy on the same target (or, created in the same second, later by name) loses.
+	create(t, backendTLSPolicy(ns, "secure-too", "secure", configMapRef("backend-ca")))
+	policyAncestor(t, ns, "secure-too", "edge", "Accepted", metav1.ConditionFalse, "Conflicted")
+
+	create(t, backendTLSPolicy(ns, "broken", "broken", configMapRef("no-such-configmap")))
+	policyAncestor(t, ns, "broken", "edge", "ResolvedRefs", metav1.ConditionFalse, "InvalidCACertificateRef")
+	policyAncestor(t, ns, "broken", "edge", "Accepted", metav1.ConditionFalse, "NoValidCACertificate")
+	routeParent(t, broken, "edge", "ResolvedRefs", "False", routeParentReason(t, broken))
+	waitForNamespacedEvent(t, broken, corev1.EventTypeWarning, routeParentReason(t, broken), "")
+
+	fleet := dialFleet(t, fleetTLS(t, gw), ns+"/edge")
+	secure, brokenCluster := ns+"/secure/443/http", ns+"/broken/443/http"
+	trustName := "BackendTLSPolicy/" + ns + "/secure"
+	waitXDS(t, fleet, "the backend TLS configuration", func() error {
+		tc := upstreamTLS(t, fleet, secure)
+		if tc == nil || tc.GetSni() != "secure.example.com" {
+			return fmt.Errorf("cluster %s TLS %v", secure, tc)
+		}
+		if got := tc.GetCommonTlsContext().GetCombinedValidationContext().GetValidationContextSdsSecretConfig().GetName(); got != trustName {
+			return fmt.Errorf("validation context SDS %q, want %q", got, trustName)
+		}
+		if !slices.Contains(fleet.Names(resource.SecretType), trustName) {
+			return fmt.Errorf("secrets %v", fleet.Names(resource.SecretType))
+		}
+		if n := endpointCount(fleet, brokenCluster); n != 0 {
+			return fmt.Errorf("the backend of an invalid policy has %d endpoints, want 0 (fail closed)", n)
+		}
+		if upstreamTLS(t, fleet, brokenCluster) != nil {
+			return fmt.Errorf("the backend of an invalid policy has a TLS context")
+		}
+		return nil
+	})
+
+	// A rotated CA is pushed as an SDS update alone.
+	before := versions(fleet)
+	eventually(t, 5*time.Second, func(ctx context.Context) error {
+		cm := &corev1.ConfigMap{}
+		if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "backend-ca"}, cm); err != nil {
+			return err
+		}
+		cm.Data["ca.crt"] = string(caA.CertPEM) + string(caB.CertPEM)
+		return k8s.Update(ctx, cm)
+	})
+	waitXDS(t, fleet, "the rotated CA bundle", func() error {
+		s, ok := fleet.Resources(resource.SecretType)[trustName].(*tlsv3.Secret)
+		if !ok || s.GetValidationContext().GetTrustedCa().GetInlineString() != string(caA.CertPEM)+string(caB.CertPEM) {
+			return fmt.Errorf("trust bundle %v", s)
+		}
+		return nil
+	})
+	after := versions(fleet)
+	for _, typ := range allTypes {
+		if moved := before[typ] != after[typ]; moved != (typ == resource.SecretType) {
+			t.Errorf("after a CA rotation, %s version %q → %q", typ, before[typ], after[typ])
+		}
+	}
+}
+
+// routeParentReason is the reason our parent entry for the route gives for ResolvedRefs=False.
+func routeParentReason(t *testing.T, rt *gwapiv1.HTTPRoute) string {
+	t.Helper()
+	var reason string
+	eventually(t, 30*time.Second, func(ctx context.Context) error {
+		cur := &gwapiv1.HTTPRoute{}
+		if err := k8s.Get(ctx, client.ObjectKeyFromObject(rt), cur); err != nil {
+			return err
+		}
+		for _, p := range cur.Status.Parents {
+			if c := meta.FindStatusCondition(p.Conditions, "ResolvedRefs"); p.ControllerName == controller.ControllerName && c != nil && c.Status == metav1.ConditionFalse {
+				reason = c.Reason
+				return nil
+			}
+		}
+		return fmt.Errorf("route %s: no ResolvedRefs=False of ours: %+v", rt.Name, cur.Status.Parents)
+	})
+	return reason
+}
+
+// The Gateway's backend client certificate: a missing Secret is InvalidClientCertificateRef on
+// the Gateway's ResolvedRefs (the Gateway stays accepted); once it exists, every TLS backend
+// cluster presents it.
+func TestBackendClientCertificate(t *testing.T) {
+	tenantClass(t, "btls-client", nil)
+	ns := "team-btls-client"
+	namespace(t, ns, nil)
+	gw := gateway(ns, "edge", "btls-client", func(gw *gwapiv1.Gateway) {
+		gw.Spec.TLS = &gwapiv1.GatewayTLSConfig{Backend: &gwapiv1.GatewayBackendTLS{
+			ClientCertificateRef: &gwapiv1.SecretObjectReference{Name: "client-cert"}}}
+	})
+	create(t, gw)
+	gatewayCondition(t, gw, gwapiv1.GatewayConditionResolvedRefs, metav1.ConditionFalse, gwapiv1.GatewayReasonInvalidClientCertificateRef)
+	gatewayCondition(t, gw, gwapiv1.GatewayConditionAccepted, metav1.ConditionTrue, gwapiv1.GatewayReasonAccepted)
+
+	ca, _, err := pki.NewCA(time.Now(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crt, key, err := ca.IssueServer([]string{"gateway.example.com"}, time.Now(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "client-cert"}, Type: corev1.SecretTypeTLS,
+		Data: map[string][]byte{corev1.TLSCertKey: crt, corev1.TLSPrivateKeyKey: key}})
+	gatewayCondition(t, gw, gwapiv1.GatewayConditionResolvedRefs, metav1.ConditionTrue, gwapiv1.GatewayReasonResolvedRefs)
+
+	tlsService(t, ns, "secure", "10.4.0.1")
+	create(t, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "backend-ca"}, Data: map[string]string{"ca.crt": string(ca.CertPEM)}})
+	create(t, backendTLSPolicy(ns, "secure", "secure", configMapRef("backend-ca")))
+	rt := httpRoute(ns, "app", []gwapiv1.ParentReference{{Name: "edge"}})
+	rt.Spec.Rules[0].BackendRefs = []gwapiv1.HTTPBackendRef{
+		{BackendRef: gwapiv1.BackendRef{BackendObjectReference: gwapiv1.BackendObjectReference{Name: "secure", Port: ptr.To[gwapiv1.PortNumber](443)}}},
+	}
+	create(t, rt)
+	fleet := dialFleet(t, fleetTLS(t, gw), ns+"/edge")
+	waitXDS(t, fleet, "the client certificate on the TLS backend", func() error {
+		tc := upstreamTLS(t, fleet, ns+"/secure/443/http")
+		if tc == nil {
+			return fmt.Errorf("no TLS on the backend cluster")
+		}
+		refs := tc.GetCommonTlsContext().GetTlsCertificateSdsSecretConfigs()
+		if len(refs) != 1 || refs[0].GetName() != ns+"/client-cert" || !slices.Contains(fleet.Names(resource.SecretType), ns+"/client-cert") {
+			return fmt.Errorf("client certificate SDS %v, secrets %v", refs, fleet.Names(resource.SecretType))
+		}
+		return nil
+	})
+}

@@ -152,6 +152,14 @@ func TestBackendTLSPolicy(t *testing.T) {
 	secure, brokenCluster := ns+"/secure/443/http", ns+"/broken/443/http"
 	trustName := "BackendTLSPolicy/" + ns + "/secure"
 	waitXDS(t, fleet, "the backend TLS configuration", func() error {
+		for _, typ := range allTypes {
+			if fleet.Version(typ) == "" {
+				return fmt.Errorf("no %s accepted yet", typ)
+			}
+		}
+		if len(fleet.Names(resource.RouteType)) != len(fleet.Subscriptions(resource.RouteType)) {
+			return fmt.Errorf("route configurations %v of %v", fleet.Names(resource.RouteType), fleet.Subscriptions(resource.RouteType))
+		}
 		tc := upstreamTLS(t, fleet, secure)
 		if tc == nil || tc.GetSni() != "secure.example.com" {
 			return fmt.Errorf("cluster %s TLS %v", secure, tc)

@@ -104,8 +104,9 @@ func endpointCount(c *xdstest.Client, cluster string) int {
 }
 
 // BackendTLSPolicy end to end: the valid policy's CA reaches Envoy over SDS and a rotated CA is
-// an SDS update alone; a conflicting policy, a bad reference and a missing ConfigMap get the
-// spec's reasons on their ancestor entry, and the backend of an invalid policy fails closed.
+// an SDS update alone; a conflicting policy, a missing ConfigMap and a reference of another kind
+// get the spec's reasons on their ancestor entry, and the backend of an invalid policy fails
+// closed, with ResolvedRefs=False and an Event on its route.
 func TestBackendTLSPolicy(t *testing.T) {
 	tenantClass(t, "btls", nil)
 	ns := "team-btls"
@@ -147,6 +148,17 @@ func TestBackendTLSPolicy(t *testing.T) {
 	policyAncestor(t, ns, "broken", "edge", "Accepted", metav1.ConditionFalse, "NoValidCACertificate")
 	routeParent(t, broken, "edge", "ResolvedRefs", "False", routeParentReason(t, broken))
 	waitForNamespacedEvent(t, broken, corev1.EventTypeWarning, routeParentReason(t, broken), "")
+
+	tlsService(t, ns, "odd", "10.3.0.3")
+	odd := httpRoute(ns, "odd", []gwapiv1.ParentReference{{Name: "edge"}})
+	odd.Spec.Hostnames = []gwapiv1.Hostname{"odd.example.com"}
+	odd.Spec.Rules[0].BackendRefs = []gwapiv1.HTTPBackendRef{
+		{BackendRef: gwapiv1.BackendRef{BackendObjectReference: gwapiv1.BackendObjectReference{Name: "odd", Port: ptr.To[gwapiv1.PortNumber](443)}}},
+	}
+	create(t, odd)
+	create(t, backendTLSPolicy(ns, "odd", "odd", gwapiv1.LocalObjectReference{Group: "example.com", Kind: "Bundle", Name: "ca"}))
+	policyAncestor(t, ns, "odd", "edge", "ResolvedRefs", metav1.ConditionFalse, "InvalidKind")
+	policyAncestor(t, ns, "odd", "edge", "Accepted", metav1.ConditionFalse, "NoValidCACertificate")
 
 	fleet := dialFleet(t, fleetTLS(t, gw), ns+"/edge")
 	secure, brokenCluster := ns+"/secure/443/http", ns+"/broken/443/http"

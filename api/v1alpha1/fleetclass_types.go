@@ -172,6 +172,14 @@ type Certificates struct {
 type CertManagerIssuer struct {
 	// IssuerRef is the cert-manager issuer.
 	IssuerRef IssuerReference `json:"issuerRef"`
+
+	// BackendClientCertificates has the issuer also give each Gateway of the class a client
+	// certificate that its fleet presents to TLS backends (BackendTLSPolicy), unless the Gateway
+	// names its own in spec.tls.backend.clientCertificateRef. Flotilla creates a cert-manager
+	// Certificate filling the Secret "flotilla-<gateway>-backend" (URI SAN
+	// spiffe://flotilla/fleet/<namespace>/<gateway>); renewals reach Envoy over SDS.
+	// +optional
+	BackendClientCertificates bool `json:"backendClientCertificates,omitempty"`
 }
 
 // Tenancy limits who may use a class and what teams may override.

@@ -139,6 +139,22 @@ func FleetCertificate(gw *gwapiv1.Gateway, p provisioner.Params) *cmapi.Certific
 	}
 }
 
+// BackendClientCertificate is the cert-manager Certificate of the client certificate the fleet
+// presents to TLS backends (FleetClass certificates.certManager.backendClientCertificates).
+func BackendClientCertificate(gw *gwapiv1.Gateway, p provisioner.Params) *cmapi.Certificate {
+	c := FleetCertificate(gw, p)
+	name := provisioner.BackendClientSecretName(gw)
+	c.Name, c.Spec.SecretName = name, name
+	return c
+}
+
+// wantsManagedBackendClientCertificate says whether the fleet gets a cert-manager-issued backend
+// client certificate: the class asks for them and the Gateway names none of its own.
+func wantsManagedBackendClientCertificate(gw *gwapiv1.Gateway, p provisioner.Params) bool {
+	return p.CertManager != nil && p.CertManager.BackendClientCertificates &&
+		(gw.Spec.TLS == nil || gw.Spec.TLS.Backend == nil || gw.Spec.TLS.Backend.ClientCertificateRef == nil)
+}
+
 // certManagerSecretReady says whether cert-manager has filled the fleet Secret.
 func certManagerSecretReady(ctx context.Context, c client.Client, gw *gwapiv1.Gateway, p provisioner.Params) (bool, string, error) {
 	s := provisioner.Secret(gw, p)

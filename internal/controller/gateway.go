@@ -164,6 +164,13 @@ func (r *GatewayReconciler) provision(ctx context.Context, gw *gwapiv1.Gateway, 
 		if _, err := r.Applier.Apply(ctx, gw, FleetCertificate(gw, params)); err != nil {
 			return fs, 0, err
 		}
+		if wantsManagedBackendClientCertificate(gw, params) {
+			if _, err := r.Applier.Apply(ctx, gw, BackendClientCertificate(gw, params)); err != nil {
+				return fs, 0, err
+			}
+		} else if err := r.removeBackendClientCertificate(ctx, gw); err != nil {
+			return fs, 0, err
+		}
 		ok, why, err := certManagerSecretReady(ctx, r.Client, gw, params)
 		if err != nil {
 			return fs, 0, err
@@ -182,6 +189,9 @@ func (r *GatewayReconciler) provision(ctx context.Context, gw *gwapiv1.Gateway, 
 		}
 		renew = max(time.Until(renewAt), time.Second)
 		if err := r.removeUnlessDesired(ctx, gw, &cmapi.Certificate{}, false); err != nil {
+			return fs, 0, err
+		}
+		if err := r.removeBackendClientCertificate(ctx, gw); err != nil {
 			return fs, 0, err
 		}
 	}
@@ -206,6 +216,16 @@ func (r *GatewayReconciler) provision(ctx context.Context, gw *gwapiv1.Gateway, 
 	}
 	ctrl.LoggerFrom(ctx).V(1).Info("Fleet applied", "gateway", klog.KObj(gw), "objects", len(fleet.Objects))
 	return fs, renew, nil
+}
+
+// removeBackendClientCertificate deletes the managed backend client Certificate, if any: the class
+// no longer asks for one, or the Gateway names its own.
+func (r *GatewayReconciler) removeBackendClientCertificate(ctx context.Context, gw *gwapiv1.Gateway) error {
+	c := &cmapi.Certificate{ObjectMeta: metav1.ObjectMeta{Namespace: gw.Namespace, Name: provisioner.BackendClientSecretName(gw)}}
+	if _, err := deleteIfOwned(ctx, r.Client, gw, c); err != nil && !meta.IsNoMatchError(err) {
+		return fmt.Errorf("removing the backend client Certificate of Gateway %s: %w", klog.KObj(gw), err)
+	}
+	return nil
 }
 
 // removeUnlessDesired deletes the fleet's object of obj's kind when it is no longer wanted.

@@ -146,7 +146,8 @@ func (f *FleetInputs) resolve(ctx context.Context, gw *gwapiv1.Gateway) (*resolv
 		return nil, err
 	}
 	out.policies = policies
-	secrets := sets.New(backendClientCertificateKeys(gw)...)
+	managed := gw.Namespace + "/" + provisioner.BackendClientSecretName(gw)
+	secrets := sets.New(append(backendClientCertificateKeys(gw), managed)...)
 	for _, l := range gw.Spec.Listeners {
 		secrets.Insert(certificateKeys(gw.Namespace, l.TLS)...)
 	}
@@ -163,6 +164,13 @@ func (f *FleetInputs) resolve(ctx context.Context, gw *gwapiv1.Gateway) (*resolv
 				continue
 			}
 			return nil, err
+		}
+		if key == managed {
+			// Only a Secret of ours (cert-manager copies our labels onto it) is used unasked.
+			if s.Labels[provisioner.LabelManagedBy] != provisioner.ManagedByValue {
+				continue
+			}
+			in.ManagedBackendClientCertificate = key
 		}
 		in.Secrets = append(in.Secrets, gatewayapi.SecretInfoFrom(s))
 	}
@@ -230,6 +238,8 @@ func (f *FleetInputs) gatewaysOfFleetConfig(ctx context.Context, o client.Object
 	return f.listGateways(ctx, client.InNamespace(o.GetNamespace()), client.MatchingFields{IndexGatewayFleetConfig: o.GetName()})
 }
 
+// gatewayOfFleetSecret maps a Secret Flotilla has cert-manager fill (the fleet certificate, the
+// backend client certificate) to its Gateway.
 func (f *FleetInputs) gatewayOfFleetSecret(ctx context.Context, o client.Object) []reconcile.Request {
 	list := &gwapiv1.GatewayList{}
 	if err := f.Client.List(ctx, list, client.InNamespace(o.GetNamespace())); err != nil {
@@ -237,7 +247,7 @@ func (f *FleetInputs) gatewayOfFleetSecret(ctx context.Context, o client.Object)
 		return nil
 	}
 	for _, gw := range list.Items {
-		if provisioner.SecretName(&gw) == o.GetName() {
+		if provisioner.SecretName(&gw) == o.GetName() || provisioner.BackendClientSecretName(&gw) == o.GetName() {
 			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: gw.Namespace, Name: gw.Name}}}
 		}
 	}

@@ -15,6 +15,10 @@ import (
 func (r *resolver) backendClientCertificate() (string, gwapiv1.GatewayConditionReason, string) {
 	tls := r.gw.Spec.TLS
 	if tls == nil || tls.Backend == nil || tls.Backend.ClientCertificateRef == nil {
+		// A certificate Flotilla has cert-manager issue is used once cert-manager filled it.
+		if id := r.in.ManagedBackendClientCertificate; id != "" && r.secrets[id].ValidTLS {
+			return id, "", ""
+		}
 		return "", "", ""
 	}
 	ref := tls.Backend.ClientCertificateRef

@@ -31,6 +31,11 @@ type Input struct {
 	EndpointSlices  []*discoveryv1.EndpointSlice
 	Secrets         []SecretInfo
 	Namespaces      []*corev1.Namespace
+	// ManagedBackendClientCertificate is "<ns>/<name>" of the Secret cert-manager fills with the
+	// client certificate Flotilla has it issue for the Gateway (FleetClass
+	// certificates.certManager.backendClientCertificates); it is presented to TLS backends when
+	// the Gateway names no clientCertificateRef, once Secrets holds it as valid. Empty: none.
+	ManagedBackendClientCertificate string
 	// BackendTLSPolicies that may target the Services the routes use.
 	BackendTLSPolicies []*gwapiv1.BackendTLSPolicy
 	// CACertificates are the ConfigMaps and Secrets BackendTLSPolicies name, reduced to their

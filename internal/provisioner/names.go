@@ -53,6 +53,14 @@ func FleetName(gw *gwapiv1.Gateway) string {
 // (or cert-manager) fills with the keys SecretKeyCertificate, SecretKeyPrivateKey and SecretKeyCA.
 func SecretName(gw *gwapiv1.Gateway) string { return FleetName(gw) }
 
+// BackendClientSecretName is the Secret (and cert-manager Certificate) of the client certificate
+// the fleet presents to TLS backends when the FleetClass has cert-manager issue one.
+func BackendClientSecretName(gw *gwapiv1.Gateway) string {
+	return namePrefix + fitName(gw.Name, maxNameLength-len(namePrefix)-len(backendSuffix)) + backendSuffix
+}
+
+const backendSuffix = "-backend"
+
 // gatewayNameLabel is the Gateway's name as a label value: the name itself when it is a valid
 // label value (63 characters at most), else the name cut with a hash, as FleetName does.
 func gatewayNameLabel(gw *gwapiv1.Gateway) string {

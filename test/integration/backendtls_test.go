@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
@@ -19,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
+	flotillav1alpha1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
 	"github.com/flotilla-dev/flotilla/internal/controller"
 	"github.com/flotilla-dev/flotilla/internal/pki"
 	"github.com/flotilla-dev/flotilla/internal/xds/xdstest"
@@ -283,4 +285,101 @@ func TestBackendClientCertificate(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// A class whose cert-manager issuer also issues backend client certificates: Flotilla asks for
+// one per Gateway, presents it to TLS backends once cert-manager filled it, and a renewal is an
+// SDS update alone.
+func TestManagedBackendClientCertificate(t *testing.T) {
+	tenantClass(t, "btls-managed", func(s *flotillav1alpha1.FleetClassSpec) {
+		s.Certificates.CertManager = &flotillav1alpha1.CertManagerIssuer{IssuerRef: flotillav1alpha1.IssuerReference{Name: "fleet-ca"},
+			BackendClientCertificates: true}
+	})
+	ns := "team-btls-managed"
+	namespace(t, ns, nil)
+	gw := gateway(ns, "edge", "btls-managed", nil)
+	create(t, gw)
+	issuer, _, err := pki.NewCA(time.Now(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Play cert-manager's part for both Certificates Flotilla asks for.
+	fill := func(name string) *cmapi.Certificate {
+		t.Helper()
+		cert := &cmapi.Certificate{}
+		eventually(t, 30*time.Second, func(ctx context.Context) error {
+			return k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, cert)
+		})
+		if len(cert.Spec.URIs) != 1 || cert.Spec.URIs[0] != pki.FleetURI(ns, "edge") || cert.Spec.SecretName != name {
+			t.Fatalf("Certificate %s spec %+v", name, cert.Spec)
+		}
+		crt, key, err := issuer.IssueFleet(ns, "edge", time.Now(), time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		create(t, &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: cert.Spec.SecretTemplate.Labels,
+				Annotations: map[string]string{cmapi.IssuerNameAnnotationKey: "fleet-ca"}},
+			Type: corev1.SecretTypeTLS,
+			Data: map[string][]byte{"tls.crt": crt, "tls.key": key, "ca.crt": issuer.CertPEM},
+		})
+		return cert
+	}
+	fill("flotilla-edge")
+	fill("flotilla-edge-backend")
+	gatewayCondition(t, gw, gwapiv1.GatewayConditionProgrammed, metav1.ConditionTrue, gwapiv1.GatewayReasonProgrammed)
+
+	tlsService(t, ns, "secure", "10.5.0.1")
+	create(t, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "backend-ca"}, Data: map[string]string{"ca.crt": string(issuer.CertPEM)}})
+	create(t, backendTLSPolicy(ns, "secure", "secure", configMapRef("backend-ca")))
+	rt := httpRoute(ns, "app", []gwapiv1.ParentReference{{Name: "edge"}})
+	rt.Spec.Rules[0].BackendRefs = []gwapiv1.HTTPBackendRef{
+		{BackendRef: gwapiv1.BackendRef{BackendObjectReference: gwapiv1.BackendObjectReference{Name: "secure", Port: ptr.To[gwapiv1.PortNumber](443)}}},
+	}
+	create(t, rt)
+
+	s := &corev1.Secret{}
+	get(t, fleetName(gw), s)
+	fleet := dialFleet(t, envoyTLS(t, gw, s.Data["tls.crt"], s.Data["tls.key"]), ns+"/edge")
+	managed := ns + "/flotilla-edge-backend"
+	waitXDS(t, fleet, "the managed client certificate on the TLS backend", func() error {
+		for _, typ := range allTypes {
+			if fleet.Version(typ) == "" {
+				return fmt.Errorf("no %s accepted yet", typ)
+			}
+		}
+		tc := upstreamTLS(t, fleet, ns+"/secure/443/http")
+		refs := tc.GetCommonTlsContext().GetTlsCertificateSdsSecretConfigs()
+		if len(refs) != 1 || refs[0].GetName() != managed || !slices.Contains(fleet.Names(resource.SecretType), managed) {
+			return fmt.Errorf("client certificate SDS %v, secrets %v", refs, fleet.Names(resource.SecretType))
+		}
+		return nil
+	})
+
+	// cert-manager renews it: only SDS moves.
+	before := versions(fleet)
+	crt, key, err := issuer.IssueFleet(ns, "edge", time.Now(), 2*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, func(ctx context.Context) error {
+		cur := &corev1.Secret{}
+		if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "flotilla-edge-backend"}, cur); err != nil {
+			return err
+		}
+		cur.Data["tls.crt"], cur.Data["tls.key"] = crt, key
+		return k8s.Update(ctx, cur)
+	})
+	waitXDS(t, fleet, "the renewed client certificate", func() error {
+		if fleet.Version(resource.SecretType) == before[resource.SecretType] {
+			return fmt.Errorf("secrets version still %s", before[resource.SecretType])
+		}
+		return nil
+	})
+	after := versions(fleet)
+	for _, typ := range allTypes {
+		if moved := before[typ] != after[typ]; moved != (typ == resource.SecretType) {
+			t.Errorf("after a renewal, %s version %q → %q", typ, before[typ], after[typ])
+		}
+	}
 }

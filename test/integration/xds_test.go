@@ -51,7 +51,7 @@ func fleetTLS(t *testing.T, gw *gwapiv1.Gateway) *tls.Config {
 func envoyTLS(t *testing.T, gw *gwapiv1.Gateway, crt, key []byte) *tls.Config {
 	t.Helper()
 	cm := &corev1.ConfigMap{}
-	get(t, fleetName(gw), cm)
+	eventually(t, 30*time.Second, func(ctx context.Context) error { return k8s.Get(ctx, fleetName(gw), cm) })
 	conf, err := xdstest.EnvoyTLS(crt, key, []byte(cm.Data[provisioner.KeyXDSTrust]), "flotilla-xds."+operator.DefaultNamespace+".svc")
 	if err != nil {
 		t.Fatal(err)

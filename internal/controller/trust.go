@@ -2,7 +2,6 @@ package controller
 
 import (
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"sync"
@@ -25,16 +24,9 @@ type FleetTrust struct {
 // SetIssuer records the CA bundle (PEM) of the cert-manager issuer of a fleet's certificate; an
 // empty bundle means Flotilla's CA issues it.
 func (t *FleetTrust) SetIssuer(fleet string, caPEM []byte) {
-	var certs []*x509.Certificate
-	for rest := caPEM; len(rest) > 0; {
-		var b *pem.Block
-		if b, rest = pem.Decode(rest); b == nil {
-			break
-		}
-		if c, err := x509.ParseCertificate(b.Bytes); err == nil && b.Type == "CERTIFICATE" {
-			certs = append(certs, c)
-		}
-	}
+	// With no usable certificate the fleet falls back to Flotilla's CA, which its cert-manager
+	// certificate then fails, as it should.
+	certs, _ := pki.ParseCertificates(caPEM)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if len(certs) == 0 {

@@ -2,10 +2,10 @@ package gatewayapi
 
 import (
 	"bytes"
-	"crypto/x509"
 	"encoding/pem"
-	"errors"
 	"fmt"
+
+	"github.com/flotilla-dev/flotilla/internal/pki"
 )
 
 // caKey names a ConfigMap or Secret that holds CA certificates.
@@ -50,24 +50,13 @@ func (r *resolver) caCertificate(kind, ns, name string) (string, string) {
 // pemCertificates re-encodes the CERTIFICATE blocks of PEM data, each of which must parse, and
 // skips other blocks (Envoy does too). No certificate at all is an error.
 func pemCertificates(data []byte) (string, error) {
-	var out bytes.Buffer
-	n := 0
-	for {
-		var b *pem.Block
-		if b, data = pem.Decode(data); b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			continue
-		}
-		n++
-		if _, err := x509.ParseCertificate(b.Bytes); err != nil {
-			return "", fmt.Errorf("certificate %d does not parse: %w", n, err)
-		}
-		_ = pem.Encode(&out, &pem.Block{Type: "CERTIFICATE", Bytes: b.Bytes})
+	certs, err := pki.ParseCertificates(data)
+	if err != nil {
+		return "", err
 	}
-	if n == 0 {
-		return "", errors.New("holds no PEM certificate")
+	var out bytes.Buffer
+	for _, c := range certs {
+		_ = pem.Encode(&out, &pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
 	}
 	return out.String(), nil
 }

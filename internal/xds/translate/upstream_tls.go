@@ -2,13 +2,13 @@ package translate
 
 import (
 	"cmp"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/flotilla-dev/flotilla/internal/pki"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
@@ -188,24 +188,8 @@ func (b *builder) checkTrust(name string) error {
 // checkPEM accepts PEM data with at least one certificate, every certificate parsing. Other
 // blocks (a CRL, say) are left to Envoy, which skips what is not a certificate.
 func checkPEM(data string) error {
-	rest, n := []byte(data), 0
-	for {
-		var blk *pem.Block
-		if blk, rest = pem.Decode(rest); blk == nil {
-			break
-		}
-		if blk.Type != "CERTIFICATE" {
-			continue
-		}
-		if _, err := x509.ParseCertificate(blk.Bytes); err != nil {
-			return fmt.Errorf("certificate %d does not parse: %w", n+1, err)
-		}
-		n++
-	}
-	if n == 0 {
-		return errors.New("no PEM certificate")
-	}
-	return nil
+	_, err := pki.ParseCertificates([]byte(data))
+	return err
 }
 
 // translateTrustBundles gives every trust bundle a valid cluster uses its SDS secret: a

@@ -54,6 +54,7 @@ var implemented = []features.Feature{
 	features.GRPCRouteFeature,
 	features.GRPCRouteNamedRouteRule,
 	features.TLSRouteFeature,
+	features.TLSRouteModeTerminateFeature,
 	features.TCPRouteFeature,
 	features.UDPRouteFeature,
 

@@ -3,6 +3,7 @@ package gatewayapi
 import (
 	"fmt"
 	"regexp"
+	"strings"
 
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
@@ -97,12 +98,13 @@ func grpcMatch(m gwapiv1.GRPCRouteMatch) (model.Match, string) {
 			return out, bad
 		}
 	}
-	seen := map[string]bool{}
+	seen := map[string]bool{} // header names are case-insensitive: the first match of a name wins
 	for _, h := range m.Headers {
-		if seen[string(h.Name)] {
+		name := strings.ToLower(string(h.Name))
+		if seen[name] {
 			continue
 		}
-		seen[string(h.Name)] = true
+		seen[name] = true
 		sm, bad := stringMatch("header", string(h.Name), (*string)(h.Type), h.Value)
 		if bad != "" {
 			return out, bad

@@ -133,3 +133,15 @@ func TestRegexTooLarge(t *testing.T) {
 		}
 	}
 }
+
+// gRPC header names are case-insensitive, as HTTP's are: of two matches on one name, the first wins.
+func TestGRPCHeaderNamesAreCaseInsensitive(t *testing.T) {
+	m, bad := grpcMatch(gwapiv1.GRPCRouteMatch{Headers: []gwapiv1.GRPCHeaderMatch{
+		{Name: "X-Env", Value: "prod"}, {Name: "x-env", Value: "dev"}, {Name: "x-team", Value: "a"}}})
+	if bad != "" {
+		t.Fatal(bad)
+	}
+	if len(m.Headers) != 2 || m.Headers[0].Value != "prod" || m.Headers[1].Name != "x-team" {
+		t.Errorf("headers %+v, want X-Env=prod then x-team=a", m.Headers)
+	}
+}

@@ -39,6 +39,19 @@ func tlsService(t *testing.T, ns, name, ip string) {
 	})
 }
 
+// tlsRoute creates an HTTPRoute of Gateway "edge" (on host, when given) to port 443 of service.
+func tlsRoute(t *testing.T, ns, name, host, service string) *gwapiv1.HTTPRoute {
+	t.Helper()
+	rt := httpRoute(ns, name, []gwapiv1.ParentReference{{Name: "edge"}})
+	if host != "" {
+		rt.Spec.Hostnames = []gwapiv1.Hostname{gwapiv1.Hostname(host)}
+	}
+	rt.Spec.Rules[0].BackendRefs = []gwapiv1.HTTPBackendRef{{BackendRef: gwapiv1.BackendRef{
+		BackendObjectReference: gwapiv1.BackendObjectReference{Name: gwapiv1.ObjectName(service), Port: ptr.To[gwapiv1.PortNumber](443)}}}}
+	create(t, rt)
+	return rt
+}
+
 func backendTLSPolicy(ns, name, service string, refs ...gwapiv1.LocalObjectReference) *gwapiv1.BackendTLSPolicy {
 	return &gwapiv1.BackendTLSPolicy{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
@@ -126,17 +139,8 @@ func TestBackendTLSPolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 	create(t, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "backend-ca"}, Data: map[string]string{"ca.crt": string(caA.CertPEM)}})
-	rt := httpRoute(ns, "app", []gwapiv1.ParentReference{{Name: "edge"}})
-	rt.Spec.Rules[0].BackendRefs = []gwapiv1.HTTPBackendRef{
-		{BackendRef: gwapiv1.BackendRef{BackendObjectReference: gwapiv1.BackendObjectReference{Name: "secure", Port: ptr.To[gwapiv1.PortNumber](443)}}},
-	}
-	create(t, rt)
-	broken := httpRoute(ns, "broken", []gwapiv1.ParentReference{{Name: "edge"}})
-	broken.Spec.Hostnames = []gwapiv1.Hostname{"broken.example.com"}
-	broken.Spec.Rules[0].BackendRefs = []gwapiv1.HTTPBackendRef{
-		{BackendRef: gwapiv1.BackendRef{BackendObjectReference: gwapiv1.BackendObjectReference{Name: "broken", Port: ptr.To[gwapiv1.PortNumber](443)}}},
-	}
-	create(t, broken)
+	tlsRoute(t, ns, "app", "", "secure")
+	broken := tlsRoute(t, ns, "broken", "broken.example.com", "broken")
 
 	create(t, backendTLSPolicy(ns, "secure", "secure", configMapRef("backend-ca")))
 	policyAncestor(t, ns, "secure", "edge", "Accepted", metav1.ConditionTrue, "Accepted")
@@ -152,12 +156,7 @@ func TestBackendTLSPolicy(t *testing.T) {
 	waitForNamespacedEvent(t, broken, corev1.EventTypeWarning, routeParentReason(t, broken), "")
 
 	tlsService(t, ns, "odd", "10.3.0.3")
-	odd := httpRoute(ns, "odd", []gwapiv1.ParentReference{{Name: "edge"}})
-	odd.Spec.Hostnames = []gwapiv1.Hostname{"odd.example.com"}
-	odd.Spec.Rules[0].BackendRefs = []gwapiv1.HTTPBackendRef{
-		{BackendRef: gwapiv1.BackendRef{BackendObjectReference: gwapiv1.BackendObjectReference{Name: "odd", Port: ptr.To[gwapiv1.PortNumber](443)}}},
-	}
-	create(t, odd)
+	tlsRoute(t, ns, "odd", "odd.example.com", "odd")
 	create(t, backendTLSPolicy(ns, "odd", "odd", gwapiv1.LocalObjectReference{Group: "example.com", Kind: "Bundle", Name: "ca"}))
 	policyAncestor(t, ns, "odd", "edge", "ResolvedRefs", metav1.ConditionFalse, "InvalidKind")
 	policyAncestor(t, ns, "odd", "edge", "Accepted", metav1.ConditionFalse, "NoValidCACertificate")
@@ -268,11 +267,7 @@ func TestBackendClientCertificate(t *testing.T) {
 	tlsService(t, ns, "secure", "10.4.0.1")
 	create(t, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "backend-ca"}, Data: map[string]string{"ca.crt": string(ca.CertPEM)}})
 	create(t, backendTLSPolicy(ns, "secure", "secure", configMapRef("backend-ca")))
-	rt := httpRoute(ns, "app", []gwapiv1.ParentReference{{Name: "edge"}})
-	rt.Spec.Rules[0].BackendRefs = []gwapiv1.HTTPBackendRef{
-		{BackendRef: gwapiv1.BackendRef{BackendObjectReference: gwapiv1.BackendObjectReference{Name: "secure", Port: ptr.To[gwapiv1.PortNumber](443)}}},
-	}
-	create(t, rt)
+	tlsRoute(t, ns, "app", "", "secure")
 	fleet := dialFleet(t, fleetTLS(t, gw), ns+"/edge")
 	waitXDS(t, fleet, "the client certificate on the TLS backend", func() error {
 		tc := upstreamTLS(t, fleet, ns+"/secure/443/http")
@@ -332,11 +327,7 @@ func TestManagedBackendClientCertificate(t *testing.T) {
 	tlsService(t, ns, "secure", "10.5.0.1")
 	create(t, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "backend-ca"}, Data: map[string]string{"ca.crt": string(issuer.CertPEM)}})
 	create(t, backendTLSPolicy(ns, "secure", "secure", configMapRef("backend-ca")))
-	rt := httpRoute(ns, "app", []gwapiv1.ParentReference{{Name: "edge"}})
-	rt.Spec.Rules[0].BackendRefs = []gwapiv1.HTTPBackendRef{
-		{BackendRef: gwapiv1.BackendRef{BackendObjectReference: gwapiv1.BackendObjectReference{Name: "secure", Port: ptr.To[gwapiv1.PortNumber](443)}}},
-	}
-	create(t, rt)
+	tlsRoute(t, ns, "app", "", "secure")
 
 	s := &corev1.Secret{}
 	get(t, fleetName(gw), s)

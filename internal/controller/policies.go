@@ -31,6 +31,9 @@ const (
 	IndexPolicyAncestor = "backendtlspolicy.ancestors"
 )
 
+// maxPolicyAncestors is how many ancestor entries a policy status may hold.
+const maxPolicyAncestors = 16
+
 // +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=backendtlspolicies,verbs=get;list;watch
 // +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=backendtlspolicies/status,verbs=get;update
 
@@ -212,6 +215,9 @@ func (r *GatewayReconciler) writePolicyStatuses(ctx context.Context, gw *gwapiv1
 				out = append(out, a)
 			}
 			for _, w := range want {
+				if len(out) >= maxPolicyAncestors {
+					break // the API allows 16 entries: a full list gets none of ours (GEP-713)
+				}
 				w.Conditions = mergeConditions(old[me], w.Conditions)
 				out = append(out, w)
 			}

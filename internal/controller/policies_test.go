@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -42,7 +43,7 @@ func TestPolicyAncestorsAreOursOnlyAndBounded(t *testing.T) {
 		WithObjects(some, full, crowded).Build()
 	r := &GatewayReconciler{FleetInputs: FleetInputs{Client: c}, Status: &StatusWriter{Client: c, Reader: c}}
 	want := []gwapiv1.PolicyAncestorStatus{ancestor(string(ControllerName), "edge", metav1.ConditionTrue)}
-	want[0].AncestorRef.Namespace = ptrTo(gwapiv1.Namespace("apps"))
+	want[0].AncestorRef.Namespace = ptr.To(gwapiv1.Namespace("apps"))
 	res := &resolved{policies: []*gwapiv1.BackendTLSPolicy{some, full, crowded}}
 	res.result.BackendTLSPolicies = []gatewayapi.PolicyStatus{{Namespace: "apps", Name: "some", Ancestors: want},
 		{Namespace: "apps", Name: "full", Ancestors: want}, {Namespace: "apps", Name: "crowded", Ancestors: want}}
@@ -74,5 +75,3 @@ func TestPolicyAncestorsAreOursOnlyAndBounded(t *testing.T) {
 		}
 	}
 }
-
-func ptrTo[T any](v T) *T { return &v }

@@ -36,16 +36,9 @@ type Client struct {
 // ctx ends or Close; a failed handshake or a refused stream shows as the stream's end (Err, Done,
 // Wait), not as an error here, since gRPC connects lazily.
 func Dial(ctx context.Context, addr string, tlsConfig *tls.Config, node *corev3.Node) (*Client, error) {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(tlsConfig)))
+	stream, conn, cancel, err := openStream(ctx, addr, tlsConfig, discoveryv3.AggregatedDiscoveryServiceClient.StreamAggregatedResources)
 	if err != nil {
-		return nil, fmt.Errorf("dialling xDS server %s: %w", addr, err)
-	}
-	sctx, cancel := context.WithCancel(ctx)
-	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(sctx)
-	if err != nil {
-		cancel()
-		_ = conn.Close()
-		return nil, fmt.Errorf("opening an ADS stream to %s: %w", addr, err)
+		return nil, err
 	}
 	c := &Client{base: newBase(cancel), node: node, stream: stream}
 	c.closeFn = conn.Close
@@ -58,6 +51,25 @@ func Dial(ctx context.Context, addr string, tlsConfig *tls.Config, node *corev3.
 	_ = c.send(&discoveryv3.DiscoveryRequest{TypeUrl: resource.ListenerType})
 	go c.receive()
 	return c, nil
+}
+
+// openStream dials addr over TLS and opens one stream with open (a state-of-the-world or delta
+// ADS stream); the stream ends with the returned cancel.
+func openStream[S any](ctx context.Context, addr string, tlsConfig *tls.Config,
+	open func(discoveryv3.AggregatedDiscoveryServiceClient, context.Context, ...grpc.CallOption) (S, error)) (S, *grpc.ClientConn, context.CancelFunc, error) {
+	var zero S
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(tlsConfig)))
+	if err != nil {
+		return zero, nil, nil, fmt.Errorf("dialling xDS server %s: %w", addr, err)
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	stream, err := open(discoveryv3.NewAggregatedDiscoveryServiceClient(conn), sctx)
+	if err != nil {
+		cancel()
+		_ = conn.Close()
+		return zero, nil, nil, fmt.Errorf("opening an ADS stream to %s: %w", addr, err)
+	}
+	return stream, conn, cancel, nil
 }
 
 func (c *Client) send(req *discoveryv3.DiscoveryRequest) error {

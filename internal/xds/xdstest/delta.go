@@ -3,15 +3,12 @@ package xdstest
 import (
 	"context"
 	"crypto/tls"
-	"fmt"
 	"sync"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
@@ -30,16 +27,9 @@ type DeltaClient struct {
 // DialDelta opens a delta ADS stream to addr over TLS and subscribes to all resources of each
 // type (legacy wildcard: no names). Errors after the stream opened show as its end, as with Dial.
 func DialDelta(ctx context.Context, addr string, tlsConfig *tls.Config, node *corev3.Node, typeURLs ...string) (*DeltaClient, error) {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(tlsConfig)))
+	stream, conn, cancel, err := openStream(ctx, addr, tlsConfig, discoveryv3.AggregatedDiscoveryServiceClient.DeltaAggregatedResources)
 	if err != nil {
-		return nil, fmt.Errorf("dialling xDS server %s: %w", addr, err)
-	}
-	sctx, cancel := context.WithCancel(ctx)
-	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).DeltaAggregatedResources(sctx)
-	if err != nil {
-		cancel()
-		_ = conn.Close()
-		return nil, fmt.Errorf("opening a delta ADS stream to %s: %w", addr, err)
+		return nil, err
 	}
 	c := &DeltaClient{base: newBase(cancel), node: node, stream: stream}
 	c.closeFn = conn.Close

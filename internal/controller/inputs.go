@@ -64,6 +64,9 @@ type resolved struct {
 	listenerSets []*gwapiv1.ListenerSet
 	// policies are the BackendTLSPolicies whose ancestor entry for the Gateway is rewritten.
 	policies []*gwapiv1.BackendTLSPolicy
+	// secrets are the certificate Secrets resolve read, by "<ns>/<name>" (the model's Secret
+	// names), so that translation uses the very data resolve judged.
+	secrets map[string]*corev1.Secret
 }
 
 // served says whether the CRD of a kind was installed at start-up.
@@ -73,7 +76,7 @@ func (f *FleetInputs) served(kind string) bool { return !slices.Contains(f.Unser
 func (f *FleetInputs) resolve(ctx context.Context, gw *gwapiv1.Gateway) (*resolved, error) {
 	in := gatewayapi.Input{Gateway: gw, ControllerName: ControllerName,
 		TLSTerminate: features.Has(gwfeatures.SupportTLSRouteModeTerminate)}
-	out := &resolved{routes: map[string][]client.Object{}}
+	out := &resolved{routes: map[string][]client.Object{}, secrets: map[string]*corev1.Secret{}}
 	gwKey := gw.Namespace + "/" + gw.Name
 	parentKeys := []string{"Gateway/" + gwKey}
 	if f.served("ListenerSet") {
@@ -173,6 +176,7 @@ func (f *FleetInputs) resolve(ctx context.Context, gw *gwapiv1.Gateway) (*resolv
 			in.ManagedBackendClientCertificate = key
 		}
 		in.Secrets = append(in.Secrets, gatewayapi.SecretInfoFrom(s))
+		out.secrets[key] = s
 	}
 	nss := &corev1.NamespaceList{}
 	if err := f.Client.List(ctx, nss); err != nil {

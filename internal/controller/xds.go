@@ -108,11 +108,7 @@ func (r *XDSReconciler) Reconcile(ctx context.Context, req reconcile.Request) (r
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	secrets, err := r.secretData(ctx, res)
-	if err != nil {
-		return reconcile.Result{}, err
-	}
-	out, err := translate.Translate(&res.result.Fleet, secrets)
+	out, err := translate.Translate(&res.result.Fleet, secretData(res))
 	translateSeconds.Observe(time.Since(start).Seconds())
 	log := ctrl.LoggerFrom(ctx)
 	if err != nil {
@@ -136,20 +132,15 @@ func (r *XDSReconciler) Reconcile(ctx context.Context, req reconcile.Request) (r
 	return reconcile.Result{}, nil
 }
 
-// secretData reads the certificates the fleet model names.
-func (r *XDSReconciler) secretData(ctx context.Context, res *resolved) (map[string]translate.TLSSecret, error) {
+// secretData is the data of the certificates the fleet model names, from the Secrets resolve read.
+func secretData(res *resolved) map[string]translate.TLSSecret {
 	out := make(map[string]translate.TLSSecret, len(res.result.Fleet.Secrets))
 	for _, s := range res.result.Fleet.Secrets {
-		sec := &corev1.Secret{}
-		if err := r.Client.Get(ctx, types.NamespacedName{Namespace: s.Namespace, Name: s.Secret}, sec); err != nil {
-			if client.IgnoreNotFound(err) == nil {
-				continue // deleted since resolve read it: translate leaves its chains out
-			}
-			return nil, err
+		if sec, ok := res.secrets[s.Name]; ok {
+			out[s.Name] = translate.TLSSecret{Cert: sec.Data[corev1.TLSCertKey], Key: sec.Data[corev1.TLSPrivateKeyKey]}
 		}
-		out[s.Name] = translate.TLSSecret{Cert: sec.Data[corev1.TLSCertKey], Key: sec.Data[corev1.TLSPrivateKeyKey]}
 	}
-	return out, nil
+	return out
 }
 
 // learnIssuer records whether cert-manager issued the fleet's certificate, and with which CA.

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"strings"
@@ -145,7 +146,7 @@ func (f *FleetInputs) readPolicies(ctx context.Context, gw *gwapiv1.Gateway, in 
 func sortedCARefs(refs sets.Set[gatewayapi.CACertificate]) []gatewayapi.CACertificate {
 	out := refs.UnsortedList()
 	slices.SortFunc(out, func(a, b gatewayapi.CACertificate) int {
-		return strings.Compare(a.Kind+"/"+a.Namespace+"/"+a.Name, b.Kind+"/"+b.Namespace+"/"+b.Name)
+		return cmp.Or(strings.Compare(a.Kind, b.Kind), strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name))
 	})
 	return out
 }

@@ -66,27 +66,44 @@ var implemented = []features.Feature{
 	features.GatewayBackendClientCertificateFeature,
 }
 
-// Supported returns the implemented features as GatewayClass status.supportedFeatures wants them:
-// unique and sorted by name.
+// SupportInferencePool is the Gateway API Inference Extension's feature (its conformance suite's
+// core feature of the Gateway profile): InferencePools as HTTPRoute backends, with their Endpoint
+// Picker, and pool status per Gateway.
+const SupportInferencePool features.FeatureName = "SupportInferencePool"
+
+// extensions lists the implemented features of Gateway API extensions (not in Gateway API's own
+// feature list). InferencePool: internal/gatewayapi inference goldens, internal/xds/translate
+// inference goldens, test/integration TestInferencePool* and TestEndpointPicker (the real
+// conformance EPP).
+var extensions = []features.FeatureName{SupportInferencePool}
+
+// Supported returns the implemented features, Gateway API's and its extensions', as GatewayClass
+// status.supportedFeatures wants them: unique and sorted by name.
 func Supported() []gwapiv1.SupportedFeature {
-	out := make([]gwapiv1.SupportedFeature, 0, len(implemented))
+	out := make([]gwapiv1.SupportedFeature, 0, len(implemented)+len(extensions))
 	for _, f := range implemented {
 		out = append(out, gwapiv1.SupportedFeature{Name: gwapiv1.FeatureName(f.Name)})
+	}
+	for _, f := range extensions {
+		out = append(out, gwapiv1.SupportedFeature{Name: gwapiv1.FeatureName(f)})
 	}
 	slices.SortFunc(out, func(a, b gwapiv1.SupportedFeature) int { return cmp.Compare(a.Name, b.Name) })
 	return slices.CompactFunc(out, func(a, b gwapiv1.SupportedFeature) bool { return a.Name == b.Name })
 }
 
-// Names returns the implemented feature names, sorted (for conformance options and logs).
+// Names returns the implemented Gateway API feature names, sorted (for the Gateway API
+// conformance suite's options, which knows no extension features).
 func Names() []features.FeatureName {
 	var out []features.FeatureName
 	for _, f := range Supported() {
-		out = append(out, features.FeatureName(f.Name))
+		if !slices.Contains(extensions, features.FeatureName(f.Name)) {
+			out = append(out, features.FeatureName(f.Name))
+		}
 	}
 	return out
 }
 
-// Has says whether Flotilla implements a feature.
+// Has says whether Flotilla implements a feature (Gateway API's or an extension's).
 func Has(name features.FeatureName) bool {
-	return slices.Contains(Names(), name)
+	return slices.ContainsFunc(Supported(), func(f gwapiv1.SupportedFeature) bool { return string(f.Name) == string(name) })
 }

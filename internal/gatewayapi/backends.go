@@ -43,6 +43,9 @@ func (r *resolver) backend(rt *route, ref gwapiv1.BackendObjectReference) (strin
 		kind = *ref.Kind
 	}
 	id := func() string { return ns + "/" + string(ref.Name) }
+	if group == groupInference && kind == kindInferencePool {
+		return r.poolBackend(rt, ns, string(ref.Name))
+	}
 	if group != "" || kind != kindService {
 		rt.refFailed(gwapiv1.RouteReasonInvalidKind, fmt.Sprintf("backendRef %s: kind %s/%s is not supported", id(), group, kind))
 		return "", false

@@ -115,10 +115,14 @@ func (r *resolver) chains(l *listener, port []*listener) []model.FilterChain {
 // usedClusters are the resolved clusters the model refers to, sorted by name.
 func (r *resolver) usedClusters(f model.Fleet) []model.Cluster {
 	used, n := make([]bool, len(r.clusters)), 0
-	use := func(name string) {
+	var use func(name string)
+	use = func(name string) {
 		if i, ok := r.clusterIndex[name]; ok && !used[i] {
 			used[i] = true
 			n++
+			if p := r.clusters[i].EndpointPicker; p != nil { // a pool's cluster needs its picker's
+				use(p.Cluster)
+			}
 		}
 	}
 	var last *model.Backends // routes of a rule share their Backends

@@ -6,6 +6,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	infv1 "sigs.k8s.io/gateway-api-inference-extension/api/v1"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
@@ -38,6 +39,11 @@ type Input struct {
 	ManagedBackendClientCertificate string
 	// BackendTLSPolicies that may target the Services the routes use.
 	BackendTLSPolicies []*gwapiv1.BackendTLSPolicy
+	// InferencePools that routes may name in a backendRef (group inference.networking.k8s.io).
+	InferencePools []*infv1.InferencePool
+	// Pods that InferencePools may select: only their namespace, name, labels, deletion
+	// timestamp, podIP and Ready condition are read (the controller's cache keeps nothing else).
+	Pods []*corev1.Pod
 	// CACertificates are the ConfigMaps and Secrets BackendTLSPolicies name, reduced to their
 	// ca.crt (public data: the controller passes nothing else).
 	CACertificates []CACertificate

@@ -68,6 +68,10 @@ func Decode(data []byte, dir string) (Documents, error) {
 			err = decode(doc, &d.Namespaces)
 		case "BackendTLSPolicy":
 			err = decode(doc, &d.BackendTLSPolicies)
+		case "InferencePool":
+			err = decode(doc, &d.InferencePools)
+		case "Pod":
+			err = decode(doc, &d.Pods)
 		case "ConfigMap":
 			cm := &corev1.ConfigMap{}
 			if err = yaml.UnmarshalStrict(doc, cm); err == nil {

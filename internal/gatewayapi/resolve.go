@@ -8,6 +8,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	infv1 "sigs.k8s.io/gateway-api-inference-extension/api/v1"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/flotilla-dev/flotilla/internal/model"
@@ -47,6 +48,13 @@ type resolver struct {
 	clientCert       string
 	clientCertReason gwapiv1.GatewayConditionReason
 	clientCertMsg    string
+
+	// pools index Input.InferencePools and podsByNS Input.Pods, when a route names a pool;
+	// poolUses are the pools the converted routes name, in poolOrder.
+	pools     map[objKey]*infv1.InferencePool
+	podsByNS  map[string][]*corev1.Pod
+	poolUses  map[objKey]*poolUse
+	poolOrder []objKey
 }
 
 // Resolve turns one Gateway and everything it references into the fleet model and the status of
@@ -98,6 +106,7 @@ func Resolve(in Input) Result {
 		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 	})
 	res.BackendTLSPolicies = r.policyStatuses()
+	res.InferencePools = r.poolStatuses()
 	res.GatewayResolvedRefs = r.gatewayResolvedRefs(res.Listeners)
 	return res
 }

@@ -26,6 +26,9 @@ type Result struct {
 	// BackendTLSPolicies that target a Service of the Gateway's routes, sorted by namespace and
 	// name, with their ancestor entry for this Gateway.
 	BackendTLSPolicies []PolicyStatus `json:"backendTLSPolicies,omitempty"`
+	// InferencePools that the Gateway's routes name in a backendRef, sorted by namespace and
+	// name, with the Gateway's entry for their status.parents.
+	InferencePools []InferencePoolStatus `json:"inferencePools,omitempty"`
 	// GatewayResolvedRefs is the Gateway's own ResolvedRefs condition, for the controller to set
 	// on the Gateway as is: False with RefNotPermitted or InvalidClientCertificateRef when
 	// spec.tls.backend.clientCertificateRef cannot be used (the Gateway stays Accepted; TLS

@@ -120,7 +120,8 @@ const (
 
 // Cluster is a set of endpoints of one Service port.
 type Cluster struct {
-	// Name is "<ns>/<service>/<port>/<protocol>" in lower case.
+	// Name is "<ns>/<service>/<port>/<protocol>" in lower case; an InferencePool's cluster is
+	// "<ns>/<pool>/inferencepool/<protocol>" and an Endpoint Picker's "<ns>/<service>/<port>/epp".
 	Name     string          `json:"name"`
 	Protocol ClusterProtocol `json:"protocol"`
 	// Service is "<ns>/<name>" and Port its port number, for logs and stats.
@@ -128,8 +129,31 @@ type Cluster struct {
 	Port    int32  `json:"port"`
 	// Endpoints sorted by address and port.
 	Endpoints []Endpoint `json:"endpoints,omitempty"`
-	// TLS makes Envoy originate TLS to the endpoints (a BackendTLSPolicy targets the Service).
+	// TLS makes Envoy originate TLS to the endpoints (a BackendTLSPolicy targets the Service, or
+	// the cluster is an Endpoint Picker's).
 	TLS *UpstreamTLS `json:"tls,omitempty"`
+	// EndpointPicker is set on the cluster of an InferencePool that names an Endpoint Picker:
+	// Envoy asks the picker (ext_proc) which endpoint serves each request routed to this cluster,
+	// sends it there (override_host, reading the pick from dynamic metadata, never from a header
+	// a client could set), and falls back to round robin when the picked endpoint is absent or
+	// unhealthy.
+	EndpointPicker *EndpointPicker `json:"endpointPicker,omitempty"`
+	// InferencePool is "<ns>/<name>" of the InferencePool whose Pods × targetPorts the endpoints
+	// are (Service is then empty and Port 0). Routes to such a cluster get no default request
+	// timeout: inference responses stream for minutes.
+	InferencePool string `json:"inferencePool,omitempty"`
+	// GRPCHealthCheck, when set, makes Envoy health-check the endpoints with the gRPC health
+	// protocol for this service name (an Endpoint Picker's cluster).
+	GRPCHealthCheck string `json:"grpcHealthCheck,omitempty"`
+}
+
+// EndpointPicker is an InferencePool's Endpoint Picker, as a cluster of pool endpoints uses it.
+type EndpointPicker struct {
+	// Cluster names the Fleet cluster of the picker's Service port (protocol GRPC, TLS).
+	Cluster string `json:"cluster"`
+	// FailOpen lets requests through (round robin) when the picker cannot be reached or fails;
+	// otherwise (FailClose, the default) such requests fail.
+	FailOpen bool `json:"failOpen,omitempty"`
 }
 
 // UpstreamTLS is how Envoy originates TLS to a cluster's endpoints and verifies them.
@@ -137,6 +161,10 @@ type UpstreamTLS struct {
 	// Invalid says why the policy cannot be honoured. The cluster then fails closed: it gets no
 	// endpoints (Envoy answers 503 for its share), never plaintext.
 	Invalid string `json:"invalid,omitempty"`
+	// Unverified encrypts without verifying the server's certificate: an Endpoint Picker that no
+	// BackendTLSPolicy targets (EPPs serve self-signed certificates by default). TrustBundle,
+	// SystemTrust and SubjectAltNames are then empty.
+	Unverified bool `json:"unverified,omitempty"`
 	// SNI is the server name Envoy sends (the policy's hostname).
 	SNI string `json:"sni,omitempty"`
 	// TrustBundle names the Fleet's TrustBundle to verify the backend with; empty with SystemTrust.

@@ -122,6 +122,9 @@ func (r *GatewayReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	if err := r.writePolicyStatuses(ctx, gw, res); err != nil {
 		return reconcile.Result{}, err
 	}
+	if err := r.writePoolStatuses(ctx, gw, res); err != nil {
+		return reconcile.Result{}, err
+	}
 	return reconcile.Result{RequeueAfter: requeue}, nil
 }
 

@@ -58,18 +58,33 @@ func (r *GatewayReconciler) writeRouteStatuses(ctx context.Context, gw *gwapiv1.
 // mergeParents replaces the entries ours() selects with want, keeping lastTransitionTime of
 // conditions that did not change and the order of entries that stay.
 func mergeParents(cur, want []gwapiv1.RouteParentStatus, ns string, ours func(gwapiv1.RouteParentStatus) bool) []gwapiv1.RouteParentStatus {
-	old := map[string]gwapiv1.RouteParentStatus{}
+	wanted := map[string]int{}
+	for i, w := range want {
+		wanted[refID(ns, w.ParentRef)] = i
+	}
+	// Our entries keep their places (Gateways sharing a route must not reorder the list: each
+	// write would undo the other's, for ever); new ones are appended, stale ones dropped.
+	done := make([]bool, len(want))
 	var out []gwapiv1.RouteParentStatus
 	for _, p := range cur {
-		if ours(p) {
-			old[refID(ns, p.ParentRef)] = p
+		if !ours(p) {
+			out = append(out, p)
 			continue
 		}
-		out = append(out, p)
-	}
-	for _, w := range want {
-		w.Conditions = mergeConditions(old[refID(ns, w.ParentRef)].Conditions, w.Conditions)
+		i, ok := wanted[refID(ns, p.ParentRef)]
+		if !ok || done[i] {
+			continue
+		}
+		done[i] = true
+		w := want[i]
+		w.Conditions = mergeConditions(p.Conditions, w.Conditions)
 		out = append(out, w)
+	}
+	for i, w := range want {
+		if !done[i] {
+			w.Conditions = mergeConditions(nil, w.Conditions)
+			out = append(out, w)
+		}
 	}
 	return out
 }

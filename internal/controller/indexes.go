@@ -172,5 +172,10 @@ func SetupIndexes(ctx context.Context, indexer client.FieldIndexer, unserved []s
 			return err
 		}
 	}
+	if !slices.Contains(unserved, "InferencePool") && !slices.Contains(unserved, "HTTPRoute") {
+		if err := setupInferenceIndexes(ctx, indexer); err != nil {
+			return err
+		}
+	}
 	return setupRouteIndexes(ctx, indexer, func(kind string) bool { return !slices.Contains(unserved, kind) })
 }

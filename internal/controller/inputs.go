@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	infv1 "sigs.k8s.io/gateway-api-inference-extension/api/v1"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 	gwfeatures "sigs.k8s.io/gateway-api/pkg/features"
 )
@@ -49,6 +50,7 @@ func (f *FleetInputs) watchInputs(b *builder.Builder) *builder.Builder {
 		b = b.Watches(&gwapiv1.ReferenceGrant{}, handler.EnqueueRequestsFromMapFunc(f.allGateways))
 	}
 	b = f.watchPolicies(b)
+	b = f.watchPools(b)
 	return b.Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(f.gatewaysOfService)).
 		Watches(&discoveryv1.EndpointSlice{}, handler.EnqueueRequestsFromMapFunc(f.gatewaysOfEndpointSlice)).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(f.gatewaysOfCertificate))
@@ -64,6 +66,8 @@ type resolved struct {
 	listenerSets []*gwapiv1.ListenerSet
 	// policies are the BackendTLSPolicies whose ancestor entry for the Gateway is rewritten.
 	policies []*gwapiv1.BackendTLSPolicy
+	// pools are the InferencePools whose status entry for the Gateway is rewritten.
+	pools []*infv1.InferencePool
 	// secrets are the certificate Secrets resolve read, by "<ns>/<name>" (the model's Secret
 	// names), so that translation uses the very data resolve judged.
 	secrets map[string]*corev1.Secret
@@ -126,6 +130,11 @@ func (f *FleetInputs) resolve(ctx context.Context, gw *gwapiv1.Gateway) (*resolv
 			in.ReferenceGrants = append(in.ReferenceGrants, &grants.Items[i])
 		}
 	}
+	pools, err := f.readPools(ctx, gw, &in, services)
+	if err != nil {
+		return nil, err
+	}
+	out.pools = pools
 	for _, key := range sets.List(services) {
 		ns, name, _ := strings.Cut(key, "/")
 		svc := &corev1.Service{}
@@ -334,7 +343,7 @@ func (f *FleetInputs) gatewaysOfServiceKey(ctx context.Context, key string) []re
 			}
 		}
 	}
-	return f.gatewaysOfParents(ctx, keys)
+	return append(f.gatewaysOfParents(ctx, keys), f.gatewaysOfPicker(ctx, key)...)
 }
 
 func (f *FleetInputs) gatewaysOfService(ctx context.Context, o client.Object) []reconcile.Request {

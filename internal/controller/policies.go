@@ -206,23 +206,30 @@ func (r *GatewayReconciler) writePolicyStatuses(ctx context.Context, gw *gwapiv1
 		want := decided[key]
 		obj := &gwapiv1.BackendTLSPolicy{}
 		if _, err := r.Status.Update(ctx, key, obj, func() {
-			old := map[string][]metav1.Condition{}
+			// Our entry keeps its place: Gateways sharing the policy must not reorder the list
+			// (each write would undo the other's, for ever).
+			var old []metav1.Condition
+			at := -1
 			var out []gwapiv1.PolicyAncestorStatus
 			for _, a := range obj.Status.Ancestors {
 				if a.ControllerName == ControllerName && ancestorKey(obj.Namespace, a.AncestorRef) == me {
-					old[me] = a.Conditions
+					old, at = a.Conditions, len(out)
 					continue
 				}
 				out = append(out, a)
 			}
+			if at < 0 {
+				at = len(out)
+			}
+			var ours []gwapiv1.PolicyAncestorStatus
 			for _, w := range want {
-				if len(out) >= maxPolicyAncestors {
+				if len(out)+len(ours) >= maxPolicyAncestors {
 					break // the API allows 16 entries: a full list gets none of ours (GEP-713)
 				}
-				w.Conditions = mergeConditions(old[me], w.Conditions)
-				out = append(out, w)
+				w.Conditions = mergeConditions(old, w.Conditions)
+				ours = append(ours, w)
 			}
-			obj.Status.Ancestors = out
+			obj.Status.Ancestors = slices.Insert(out, at, ours...)
 		}); err != nil {
 			return err
 		}

@@ -43,13 +43,13 @@ var decodable = map[string]string{
 	"UDPRoute": gwapiv1.GroupName, "ReferenceGrant": gwapiv1.GroupName, "BackendTLSPolicy": gwapiv1.GroupName,
 	"ConfigMap": "",
 	"Service":   "", "Secret": "", "Namespace": "", "EndpointSlice": "discovery.k8s.io",
+	"InferencePool": "inference.networking.k8s.io", "Pod": "",
 }
 
 // skipReasons explain why some well-known kinds are skipped.
 var skipReasons = map[string]string{
-	"FleetClass":    "fleet parameters are the provisioner's business; they change no xDS",
-	"FleetConfig":   "fleet parameters are the provisioner's business; they change no xDS",
-	"InferencePool": "InferencePools are not resolved by this version",
+	"FleetClass":  "fleet parameters are the provisioner's business; they change no xDS",
+	"FleetConfig": "fleet parameters are the provisioner's business; they change no xDS",
 }
 
 // Load reads every document of the sources (YAML streams, JSON documents, v1 Lists). It fails only

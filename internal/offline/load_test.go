@@ -12,7 +12,7 @@ import (
 )
 
 // The kinds Load hands to Decode are those Decode reads; the kinds it skips by name Decode refuses.
-// When Decode learns a kind (InferencePool, say), this fails: add it to decodable.
+// When Decode learns a kind (Deployment, say), this fails: add it to decodable.
 func TestDecodableMatchesDecode(t *testing.T) {
 	doc := func(group, kind string) []byte {
 		av := "v1"
@@ -26,7 +26,7 @@ func TestDecodableMatchesDecode(t *testing.T) {
 			t.Errorf("Decode refuses %s, which Load passes it: %v", kind, err)
 		}
 	}
-	for _, kind := range []string{"GatewayClass", "FleetClass", "FleetConfig", "InferencePool", "Deployment"} {
+	for _, kind := range []string{"GatewayClass", "FleetClass", "FleetConfig", "Deployment"} {
 		if _, err := gatewayapi.Decode(doc("example.com", kind), "."); err == nil {
 			t.Errorf("Decode reads %s, which Load skips: add it to decodable", kind)
 		}

@@ -22,6 +22,8 @@ type Status struct {
 	Listeners    []ObjectStatus `json:"listeners,omitempty"`
 	ListenerSets []ObjectStatus `json:"listenerSets,omitempty"`
 	Routes       []ObjectStatus `json:"routes,omitempty"`
+	// InferencePools the routes use, with the Gateway's status.parents entry.
+	InferencePools []ObjectStatus `json:"inferencePools,omitempty"`
 }
 
 // GatewaySummary is what resolve decides of the Gateway itself.
@@ -76,6 +78,10 @@ func StatusOf(gw *gwapiv1.Gateway, r *gatewayapi.Result) Status {
 			st.Routes = append(st.Routes, ObjectStatus{Object: obj, Parent: parentName(rt.Namespace, p.ParentRef),
 				Conditions: conditions(p.Conditions)})
 		}
+	}
+	for _, p := range r.InferencePools {
+		st.InferencePools = append(st.InferencePools, ObjectStatus{Object: "InferencePool/" + p.Namespace + "/" + p.Name,
+			Parent: "Gateway/" + gw.Namespace + "/" + gw.Name, Conditions: conditions(p.Conditions)})
 	}
 	return st
 }

@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	infv1 "sigs.k8s.io/gateway-api-inference-extension/api/v1"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	flotillav1alpha1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
@@ -20,6 +21,7 @@ func New() *runtime.Scheme {
 	utilruntime.Must(clientgoscheme.AddToScheme(s))
 	utilruntime.Must(apiextensionsv1.AddToScheme(s))
 	utilruntime.Must(gwapiv1.Install(s))
+	utilruntime.Must(infv1.Install(s))
 	utilruntime.Must(flotillav1alpha1.AddToScheme(s))
 	utilruntime.Must(cmapi.AddToScheme(s))
 	return s

@@ -8,9 +8,11 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	"google.golang.org/protobuf/types/known/anypb"
 )
 
 // notFoundStatus is what Envoy answers for a cluster that does not exist.
@@ -47,6 +49,9 @@ func (e *explainer) routeAction(rc *routev3.RouteConfiguration, vh *routev3.Virt
 	}
 	switch a := r.GetAction().(type) {
 	case *routev3.Route_Route:
+		if op, ok := endpointPicker(r.GetTypedPerFilterConfig()); ok {
+			e.d.Filters = append(e.d.Filters, op)
+		}
 		e.forward(a.Route, r.GetMatch())
 	case *routev3.Route_Redirect:
 		e.redirect(a.Redirect, r.GetMatch())
@@ -175,7 +180,37 @@ func clusterWeightOps(cw *routev3.WeightedCluster_ClusterWeight) []Operation {
 	if h := cw.GetHostRewriteLiteral(); h != "" {
 		out = append(out, Operation{Kind: "host-rewrite", Detail: "Host (:authority) rewritten to " + h})
 	}
+	if op, ok := endpointPicker(cw.GetTypedPerFilterConfig()); ok {
+		out = append(out, op)
+	}
 	return out
+}
+
+// endpointPicker explains the ext_proc configuration of a route or weighted cluster, if any:
+// an InferencePool's Endpoint Picker chooses the endpoint.
+func endpointPicker(configs map[string]*anypb.Any) (Operation, bool) {
+	a := configs["envoy.filters.http.ext_proc"]
+	if a == nil {
+		return Operation{}, false
+	}
+	op := Operation{Kind: "endpoint-picker"}
+	var p extprocv3.ExtProcPerRoute
+	if err := unpack(a, &p); err != nil {
+		op.Detail = "an ext_proc configuration this tool cannot read: " + err.Error()
+		return op, true
+	}
+	o := p.GetOverrides()
+	if o == nil {
+		op.Detail = "ext_proc disabled"
+		return op, true
+	}
+	op.Detail = "the Endpoint Picker " + o.GetGrpcService().GetEnvoyGrpc().GetClusterName() + " chooses the endpoint; "
+	if o.GetFailureModeAllow().GetValue() {
+		op.Detail += "if it cannot answer, round robin does (FailOpen)"
+	} else {
+		op.Detail += "if it cannot answer, the request fails (FailClose)"
+	}
+	return op, true
 }
 
 // matchedPrefix is the part of the path a prefix rewrite replaces: what the route's path

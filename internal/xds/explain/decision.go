@@ -90,7 +90,8 @@ type Skipped struct {
 }
 
 // Operation is one thing done to the request or response on its way: a header change, a
-// rewrite, a mirror, a CORS policy, a timeout or retry policy.
+// rewrite, a mirror, a CORS policy, a timeout or retry policy, the Endpoint Picker that chooses
+// an InferencePool's endpoint.
 type Operation struct {
 	Kind   string `json:"kind"`
 	Detail string `json:"detail"`

@@ -2,6 +2,7 @@ package explain
 
 import (
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -15,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/flotilla-dev/flotilla/internal/model"
 	"github.com/flotilla-dev/flotilla/internal/xds/translate"
 )
 
@@ -219,5 +221,45 @@ func TestPlaintextToTLSChain(t *testing.T) {
 	}
 	if d.Action.Type != ActionClose || !strings.Contains(d.Action.Summary, "plaintext") || d.FilterChain == nil || d.FilterChain.Name != "default" {
 		t.Errorf("got %+v via %+v", d.Action, d.FilterChain)
+	}
+}
+
+// An InferencePool's Endpoint Picker is named where it applies: on the route that forwards to
+// the pool alone, on the pool's share of a weighted route, with its failure mode.
+func TestEndpointPicker(t *testing.T) {
+	pool := model.Cluster{Name: "ns/llm/inferencepool/http", Protocol: model.ClusterHTTP, InferencePool: "ns/llm",
+		EndpointPicker: &model.EndpointPicker{Cluster: "ns/epp/9002/epp", FailOpen: true}, Endpoints: []model.Endpoint{{Address: "10.0.0.1", Port: 8000, Ready: true}}}
+	f := model.Fleet{Clusters: []model.Cluster{pool,
+		{Name: "ns/epp/9002/epp", Protocol: model.ClusterGRPC, TLS: &model.UpstreamTLS{Unverified: true}},
+		{Name: "ns/web/80/http", Protocol: model.ClusterHTTP}},
+		Listeners: []model.Listener{{Name: "http-80", Port: 80, Protocol: model.ProtocolHTTP, VirtualHosts: []model.VirtualHost{{
+			Name: "a.example.com", Domains: []string{"a.example.com"}, Routes: []model.Route{
+				{Name: "split", Match: model.Match{Path: &model.StringMatch{Type: model.MatchPathPrefix, Value: "/split"}},
+					Backends: &model.Backends{Clusters: []model.WeightedCluster{{Cluster: "ns/web/80/http", Weight: 1}, {Cluster: pool.Name, Weight: 1}}}},
+				{Name: "pool", Backends: &model.Backends{Clusters: []model.WeightedCluster{{Cluster: pool.Name, Weight: 1}}}},
+			}}}}}}
+	res, err := translate.Translate(&f, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	explainPath := func(path string) *Decision {
+		req, err := ParseRequest("POST http://a.example.com"+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := Explain(res, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	const want = "the Endpoint Picker ns/epp/9002/epp chooses the endpoint; if it cannot answer, round robin does (FailOpen)"
+	if d := explainPath("/v1/completions"); !slices.Contains(d.Filters, Operation{Kind: "endpoint-picker", Detail: want}) {
+		t.Errorf("route to the pool: filters %+v", d.Filters)
+	}
+	d := explainPath("/split")
+	if len(d.Action.Backends) != 2 || len(d.Action.Backends[0].Filters) != 0 ||
+		!slices.Contains(d.Action.Backends[1].Filters, Operation{Kind: "endpoint-picker", Detail: want}) {
+		t.Errorf("weighted route: backends %+v", d.Action.Backends)
 	}
 }

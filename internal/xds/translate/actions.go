@@ -196,8 +196,9 @@ func cmpOr(s, def string) string {
 // retries is made when the route has none). Without a request timeout Envoy's default (15s)
 // stays, raised to the backend timeout when that is longer so that an attempt is not cut short.
 // Routes that cannot configure timeouts and may carry long streams have no route timeout (Envoy
-// would cut them after 15s): gRPC routes, and routes to a WebSocket backend (appProtocol
-// kubernetes.io/ws), whose upgraded connections last as long as the client wants.
+// would cut them after 15s): gRPC routes, routes to a WebSocket backend (appProtocol
+// kubernetes.io/ws), whose upgraded connections last as long as the client wants, and routes to
+// an InferencePool, whose answers (generated text) stream for minutes.
 func (b *builder) timeouts(ra *routev3.RouteAction, mr *model.Route, sh []share) {
 	var perTry time.Duration
 	if t := mr.Timeouts; t != nil {
@@ -219,7 +220,7 @@ func (b *builder) timeouts(ra *routev3.RouteAction, mr *model.Route, sh []share)
 	switch {
 	case ra.Timeout == nil && perTry > defaultRouteTimeout:
 		ra.Timeout = durationpb.New(perTry)
-	case ra.Timeout == nil && (mr.Match.GRPC || b.websocket(sh)):
+	case ra.Timeout == nil && (mr.Match.GRPC || b.websocket(sh) || b.inferencePool(sh)):
 		ra.Timeout = durationpb.New(0)
 	}
 	r := mr.Retry
@@ -294,7 +295,7 @@ func fraction(n, d int64) (uint32, typev3.FractionalPercent_DenominatorType) {
 // websocket says whether a share goes to a WebSocket backend.
 func (b *builder) websocket(sh []share) bool {
 	for _, s := range sh {
-		if b.clusters[s.cluster] == model.ClusterWebSocket {
+		if c := b.clusters[s.cluster]; c != nil && c.Protocol == model.ClusterWebSocket {
 			return true
 		}
 	}

@@ -21,8 +21,10 @@ const connectTimeout = 10 * time.Second
 
 // translateClusters gives every model cluster an EDS cluster and its ClusterLoadAssignment (empty
 // when the cluster has no usable endpoint, so that Envoy does not wait for one), and a TLS
-// transport socket when the model asks for backend TLS (see upstreamTLS).
-func (b *builder) translateClusters() {
+// transport socket when the model asks for backend TLS (see upstreamTLS). An InferencePool's
+// cluster whose Endpoint Picker chooses the endpoint balances with override_host, and an Endpoint
+// Picker's cluster is health-checked over gRPC (see inferenceCluster).
+func (b *builder) translateClusters() error {
 	timeout := durationpb.New(connectTimeout)
 	var h2 map[string]*anypb.Any
 	for i := range b.fleet.Clusters {
@@ -43,6 +45,9 @@ func (b *builder) translateClusters() {
 		default:
 			b.warnf("cluster %s: protocol %q is unknown; Envoy's defaults apply", mc.Name, mc.Protocol)
 		}
+		if err := b.inferenceCluster(c, mc); err != nil {
+			return err
+		}
 		if mc.TLS != nil {
 			sock, err := b.upstreamTLS(mc)
 			if err != nil {
@@ -59,6 +64,7 @@ func (b *builder) translateClusters() {
 		b.res.Clusters = append(b.res.Clusters, c)
 		b.res.Endpoints = append(b.res.Endpoints, b.loadAssignment(mc))
 	}
+	return nil
 }
 
 // loadAssignment lists a cluster's endpoints by zone. Ready endpoints take traffic; when none is

@@ -56,6 +56,53 @@
 //     cluster); the system trust store is the file SystemTrustBundle of the Envoy image, in a
 //     plain validation context (a combined one requires an SDS secret).
 //
+// InferencePools (Gateway API Inference Extension) whose Endpoint Picker chooses the endpoint
+// of each request (the picker is an ext_proc server; see inference.go and the inference-*
+// model cases):
+//
+//   - The pool's cluster balances with the override_host load balancing policy
+//     (load_balancing_policy, which supersedes lb_policy): the request goes to the first address
+//     the picker put in dynamic metadata envoy.lb/x-gateway-destination-endpoint that is an
+//     endpoint of the cluster (the next ones on retries), the address used is recorded under
+//     envoy.lb/x-gateway-destination-endpoint-served for the picker, and round robin chooses
+//     when there is none. The pick is never read from the request header of the same name: a
+//     client could set it and choose its own endpoint. A pool without a picker is plain round
+//     robin. h2c pools get HTTP/2 like any h2c backend.
+//   - An HTTP connection manager whose routes send traffic to a pool with a picker has the
+//     ext_proc filter, after CORS and before the router, disabled: only the routes that enable
+//     it ask a picker. Envoy requires a gRPC service of every ext_proc filter when it loads it,
+//     so the filter names the first of those pickers by name, which every enabling route
+//     overrides. It forwards and receives the envoy.lb metadata namespace, and sends request
+//     and response headers, trailers and bodies (FULL_DUPLEX_STREAMED both ways) to the
+//     picker, as the Endpoint Picker protocol asks.
+//   - A route that names its cluster directly (one backend, without filters of its own)
+//     enables the filter itself (ExtProcPerRoute: the pool's picker, its failure mode, the
+//     processing mode). A route with weighted clusters enables it on each weighted cluster
+//     whose pool has a picker instead: Envoy picks the weighted cluster when the route
+//     matches, so a request asks the picker of the pool it goes to (70/30 across two pools asks
+//     each pool's own picker), and the shares of Services or of pools without a picker ask
+//     none. A backend's own filters stay beside it on the weighted cluster.
+//   - A picker that fails closed (FailClose, the default) fails the requests it cannot answer
+//     (Envoy answers 500, or 504 on a timeout); one that fails open lets them through to the
+//     fallback round robin. Fail-open is known to be unreliable with FULL_DUPLEX_STREAMED
+//     bodies (gateway-api-inference-extension issue #1266): requests may fail even so, which
+//     only a data plane test (conformance EppUnAvailableFailOpen) shows.
+//   - Routes to an InferencePool, picker or not, get no default route timeout (0s, like gRPC
+//     and WebSocket routes): generated answers stream for minutes. A route's own timeouts apply.
+//     The call to the picker has no timeout either (it lasts as long as the request); Envoy
+//     applies no message timeout to full-duplex streams (the filter's 10 s only replaces the
+//     200 ms default should another mode apply).
+//   - The picker's cluster speaks gRPC (explicit HTTP/2, ALPN h2) over TLS and is health-checked
+//     with the gRPC health protocol (timeout 1 s, every 5 s, out after 3 failures, back after
+//     1 success). Pickers serve a self-signed certificate by default, so unless a
+//     BackendTLSPolicy targets the picker's Service the cluster encrypts without verifying
+//     (no validation context; TLS 1.2 at least; an SNI only when the model gives one). Only a
+//     picker's cluster may do so: unverified TLS on any other cluster, or naming something to
+//     verify with, fails closed. When a BackendTLSPolicy targets it, the picker is verified like
+//     any backend (trust bundle or system trust, subject alternative names, SNI).
+//   - A picker that is not a cluster of the fleet, or not an HTTP/2 one, and a gRPC health
+//     check on an HTTP/1.1 cluster are model bugs: Translate fails.
+//
 // The returned resources share read-only pieces (config sources, packed typed configs): treat
 // them as immutable.
 package translate

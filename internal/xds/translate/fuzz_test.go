@@ -1,6 +1,7 @@
 package translate
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"regexp"
 	"slices"
@@ -23,8 +24,8 @@ var (
 
 // FuzzTranslate adds an HTTPRoute and a GRPCRoute built from the fuzz bytes (paths, header names
 // and values, regular expressions, weights, redirects, rewrites, mirrors, CORS, timeouts,
-// retries) to a golden input, resolves it, gives some clusters backend TLS (valid or not), and
-// translates the model: Translate must not fail (every resource passes ValidateAll) and every
+// retries) to a golden input, resolves it, gives some clusters backend TLS (valid or not),
+// makes some HTTP clusters InferencePools with Endpoint Pickers, and translates the model: Translate must not fail (every resource passes ValidateAll) and every
 // reference must resolve.
 func FuzzTranslate(f *testing.F) {
 	ins := goldenInputs(f)
@@ -61,7 +62,9 @@ func FuzzTranslate(f *testing.F) {
 		// Backend TLS reads the data from its end, so that the routes do not use it all up.
 		tail := slices.Clone(data)
 		slices.Reverse(tail)
-		(&fuzzBytes{data: tail}).upstreamTLS(&res.Fleet)
+		tz := &fuzzBytes{data: tail}
+		tz.upstreamTLS(&res.Fleet)
+		tz.inferencePools(&res.Fleet)
 		out, err := Translate(&res.Fleet, c.secrets)
 		if err != nil {
 			t.Fatalf("Translate: %v", err)
@@ -386,5 +389,49 @@ func (z *fuzzBytes) upstreamTLS(f *model.Fleet) {
 			t.ClientCertificate = f.Secrets[z.pick(n)].Name
 		}
 		f.Clusters[i].TLS = t
+	}
+}
+
+// fuzzPickers are the Endpoint Picker clusters inferencePools adds.
+var fuzzPickers = []string{"fuzz/epp-a/9002/epp", "fuzz/epp-b/9002/epp"}
+
+// inferencePools adds Endpoint Picker clusters to a resolved fleet (TLS unverified, verified or
+// invalid; a gRPC health check or none) and makes some of its HTTP/1.1 and h2c clusters
+// InferencePools, with one of the pickers (failing open or closed) or none.
+func (z *fuzzBytes) inferencePools(f *model.Fleet) {
+	if z.u8()%2 == 0 {
+		return
+	}
+	f.Clusters = slices.Clone(f.Clusters)
+	for i := range f.Clusters {
+		c := &f.Clusters[i]
+		if (c.Protocol != model.ClusterHTTP && c.Protocol != model.ClusterH2C) || z.u8()%2 == 0 {
+			continue
+		}
+		c.InferencePool = "fuzz/pool"
+		if k := z.pick(len(fuzzPickers) + 1); k < len(fuzzPickers) {
+			c.EndpointPicker = &model.EndpointPicker{Cluster: fuzzPickers[k], FailOpen: z.u8()%2 == 0}
+		}
+	}
+	for i, name := range fuzzPickers {
+		c := model.Cluster{Name: name, Protocol: model.ClusterGRPC, Service: "fuzz/epp", Port: 9002,
+			Endpoints: []model.Endpoint{{Address: fmt.Sprintf("10.99.0.%d", i+1), Port: 9002, Ready: true, Serving: true}}}
+		switch z.pick(3) {
+		case 0:
+			c.GRPCHealthCheck = "envoy.service.ext_proc.v3.ExternalProcessor"
+		case 1:
+			c.GRPCHealthCheck = z.str()
+		}
+		t := &model.UpstreamTLS{Unverified: true}
+		switch z.pick(4) {
+		case 1:
+			t.SNI = z.str()
+		case 2:
+			t = &model.UpstreamTLS{SNI: "epp.example.com", TrustBundle: "BackendTLSPolicy/fuzz/ca"}
+		case 3:
+			t.Invalid = z.str()
+		}
+		c.TLS = t
+		f.Clusters = append(f.Clusters, c)
 	}
 }

@@ -6,12 +6,15 @@ import (
 	"strings"
 	"testing"
 
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	corsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/cors/v3"
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tcpproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
+	overridehostv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/load_balancing_policies/override_host/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -45,6 +48,7 @@ func checkResources(t testing.TB, r *Resources) {
 		}
 	}
 	routes, secrets, clusters := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	extProc := map[string]bool{} // route configurations whose HCM has the ext_proc filter
 	for _, l := range r.Listeners {
 		checkEnvoyListener(t, l)
 		for _, fc := range l.FilterChains {
@@ -56,7 +60,7 @@ func checkResources(t testing.TB, r *Resources) {
 				}
 			}
 			for _, f := range fc.Filters {
-				checkNetworkFilter(t, f, routes, clusters)
+				checkNetworkFilter(t, f, routes, clusters, extProc)
 			}
 		}
 	}
@@ -69,8 +73,10 @@ func checkResources(t testing.TB, r *Resources) {
 					continue
 				}
 				clusters[a.GetCluster()] = true
+				checkPickerConfig(t, rc.Name+" "+rt.Name, rt.TypedPerFilterConfig, extProc[rc.Name], clusters)
 				for _, w := range a.GetWeightedClusters().GetClusters() {
 					clusters[w.GetName()] = true
+					checkPickerConfig(t, rc.Name+" "+rt.Name+" "+w.GetName(), w.TypedPerFilterConfig, extProc[rc.Name], clusters)
 				}
 				for _, m := range a.GetRequestMirrorPolicies() {
 					clusters[m.GetCluster()] = true
@@ -103,6 +109,7 @@ func checkResources(t testing.TB, r *Resources) {
 		if !names["type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"][c.GetEdsClusterConfig().GetServiceName()] {
 			t.Errorf("cluster %s has no load assignment", c.Name)
 		}
+		checkOverrideHost(t, c)
 	}
 	for n := range names["type.googleapis.com/envoy.config.route.v3.RouteConfiguration"] {
 		if !routes[n] {
@@ -112,7 +119,9 @@ func checkResources(t testing.TB, r *Resources) {
 }
 
 // checkUpstreamTLS checks the clusters' TLS: never without verification (a trust bundle from
-// SDS or a CA file, and a SAN to match), an SNI; the secrets they name go into secrets (to be
+// SDS or a CA file, and a SAN to match) and an SNI, but for an Endpoint Picker's cluster (named
+// "<ns>/<service>/<port>/epp"), which may encrypt without either; the secrets they name go into
+// secrets (to be
 // checked to exist) and are of the right kind: a client certificate is a TLS certificate, a
 // trust bundle a validation context; and every validation context is used by some cluster.
 func checkUpstreamTLS(t testing.TB, r *Resources, secrets map[string]bool) {
@@ -136,11 +145,17 @@ func checkUpstreamTLS(t testing.TB, r *Resources, secrets map[string]bool) {
 			t.Errorf("cluster %s: %v", c.Name, err)
 		}
 		common := ctx.GetCommonTlsContext()
-		if ctx.Sni == "" || common.GetTlsParams().GetTlsMinimumProtocolVersion() != tlsv3.TlsParameters_TLSv1_2 {
-			t.Errorf("cluster %s: SNI %q, TLS parameters %v", c.Name, ctx.Sni, common.GetTlsParams())
+		if common.GetTlsParams().GetTlsMinimumProtocolVersion() != tlsv3.TlsParameters_TLSv1_2 {
+			t.Errorf("cluster %s: TLS parameters %v", c.Name, common.GetTlsParams())
 		}
 		for _, s := range common.GetTlsCertificateSdsSecretConfigs() {
 			certs[s.GetName()] = true
+		}
+		if common.GetValidationContextType() == nil && strings.HasSuffix(c.Name, "/epp") {
+			continue
+		}
+		if ctx.Sni == "" {
+			t.Errorf("cluster %s: verified TLS without an SNI", c.Name)
 		}
 		var check *tlsv3.CertificateValidationContext
 		switch v := common.GetValidationContextType().(type) {
@@ -178,7 +193,7 @@ func checkUpstreamTLS(t testing.TB, r *Resources, secrets map[string]bool) {
 	}
 }
 
-func checkNetworkFilter(t testing.TB, f *listenerv3.Filter, routes, clusters map[string]bool) {
+func checkNetworkFilter(t testing.TB, f *listenerv3.Filter, routes, clusters, extProc map[string]bool) {
 	switch f.Name {
 	case nameHCM:
 		var h hcmv3.HttpConnectionManager
@@ -189,6 +204,23 @@ func checkNetworkFilter(t testing.TB, f *listenerv3.Filter, routes, clusters map
 		routes[h.GetRds().GetRouteConfigName()] = true
 		if fs := h.HttpFilters; len(fs) == 0 || fs[len(fs)-1].Name != nameRouter {
 			t.Errorf("HCM filters %v: the router must be last", fs)
+		}
+		for _, hf := range h.HttpFilters {
+			if hf.Name != nameExtProc {
+				continue
+			}
+			// Disabled but for the routes that ask a picker; a gRPC service all the same (Envoy
+			// refuses an ext_proc filter without one), failing closed.
+			var p extprocv3.ExternalProcessor
+			unpack(t, hf.GetTypedConfig(), &p)
+			if err := p.ValidateAll(); err != nil {
+				t.Error(err)
+			}
+			if !hf.Disabled || p.GetGrpcService().GetEnvoyGrpc().GetClusterName() == "" || p.FailureModeAllow {
+				t.Errorf("ext_proc filter: disabled %t, gRPC service %v, failure_mode_allow %t", hf.Disabled, p.GetGrpcService(), p.FailureModeAllow)
+			}
+			clusters[p.GetGrpcService().GetEnvoyGrpc().GetClusterName()] = true
+			extProc[h.GetRds().GetRouteConfigName()] = true
 		}
 	case nameTCPProxy:
 		var tp tcpproxyv3.TcpProxy
@@ -203,6 +235,57 @@ func checkNetworkFilter(t testing.TB, f *listenerv3.Filter, routes, clusters map
 	case nameDirectResponse:
 	default:
 		t.Errorf("unexpected network filter %s", f.Name)
+	}
+}
+
+// checkPickerConfig checks a route's (or weighted cluster's) ext_proc configuration: valid, it
+// asks a cluster that exists (added to clusters), and the HCM has the ext_proc filter it enables.
+func checkPickerConfig(t testing.TB, where string, configs map[string]*anypb.Any, hcmHasFilter bool, clusters map[string]bool) {
+	t.Helper()
+	a := configs[nameExtProc]
+	if a == nil {
+		return
+	}
+	var p extprocv3.ExtProcPerRoute
+	unpack(t, a, &p)
+	if err := p.ValidateAll(); err != nil {
+		t.Errorf("%s: %v", where, err)
+	}
+	picker := p.GetOverrides().GetGrpcService().GetEnvoyGrpc().GetClusterName()
+	if picker == "" || p.GetOverrides().GetFailureModeAllow() == nil {
+		t.Errorf("%s: ext_proc overrides %v: no picker or no failure mode", where, p.GetOverrides())
+	}
+	if !hcmHasFilter {
+		t.Errorf("%s: asks picker %s but the HTTP connection manager has no ext_proc filter", where, picker)
+	}
+	clusters[picker] = true
+}
+
+// checkOverrideHost checks a cluster's load balancing policy, if any: override_host, valid, its
+// hosts read from dynamic metadata only (a header would let clients choose), round robin after.
+func checkOverrideHost(t testing.TB, c *clusterv3.Cluster) {
+	t.Helper()
+	lb := c.GetLoadBalancingPolicy()
+	if lb == nil {
+		return
+	}
+	ps := lb.GetPolicies()
+	if len(ps) != 1 || ps[0].GetTypedExtensionConfig().GetName() != nameOverrideHost {
+		t.Fatalf("cluster %s: load balancing policy %v", c.Name, lb)
+	}
+	var oh overridehostv3.OverrideHost
+	unpack(t, ps[0].GetTypedExtensionConfig().GetTypedConfig(), &oh)
+	if err := oh.ValidateAll(); err != nil {
+		t.Errorf("cluster %s: %v", c.Name, err)
+	}
+	for _, src := range oh.OverrideHostSources {
+		if src.Header != "" || src.GetMetadata().GetKey() == "" {
+			t.Errorf("cluster %s: override host source %v is not dynamic metadata", c.Name, src)
+		}
+	}
+	fb := oh.GetFallbackPolicy().GetPolicies()
+	if len(oh.OverrideHostSources) == 0 || len(fb) != 1 || fb[0].GetTypedExtensionConfig().GetName() != nameRoundRobin {
+		t.Errorf("cluster %s: override host %v", c.Name, &oh)
 	}
 }
 

@@ -48,11 +48,11 @@ func (b *builder) listener(l *model.Listener) error {
 	out := &listenerv3.Listener{Name: l.Name, Address: b.a.socketAddress("0.0.0.0", port, corev3.SocketAddress_TCP)}
 	switch l.Protocol {
 	case model.ProtocolHTTP:
-		rc, cors, err := b.routeConfig(l.Name, l, "http", l.VirtualHosts)
+		rc, need, err := b.routeConfig(l.Name, l, "http", l.VirtualHosts)
 		if err != nil {
 			return err
 		}
-		hcm, err := b.hcm(l.Name, rc.Name, cors)
+		hcm, err := b.hcm(l.Name, rc.Name, need)
 		if err != nil {
 			return err
 		}
@@ -92,11 +92,19 @@ func (b *builder) listener(l *model.Listener) error {
 }
 
 // hcm is the HTTP connection manager of an HTTP listener or HTTPS filter chain, with its routes
-// from RDS. The CORS filter is there only when some route has a CORS policy.
-func (b *builder) hcm(statPrefix, routeConfig string, cors bool) (*listenerv3.Filter, error) {
+// from RDS. The CORS filter is there only when some route has a CORS policy, the ext_proc filter
+// (disabled but for the routes that enable it) only when some route asks an Endpoint Picker.
+func (b *builder) hcm(statPrefix, routeConfig string, need httpFilters) (*listenerv3.Filter, error) {
 	filters := make([]*hcmv3.HttpFilter, 0, 2)
-	if cors {
+	if need.cors {
 		filters = append(filters, &hcmv3.HttpFilter{Name: nameCORS, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: b.corsFilter}})
+	}
+	if need.picker != "" {
+		f, err := b.extProcFilter(need.picker)
+		if err != nil {
+			return nil, err
+		}
+		filters = append(filters, f)
 	}
 	filters = append(filters, &hcmv3.HttpFilter{Name: nameRouter, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: b.router}})
 	m := &hcmv3.HttpConnectionManager{
@@ -216,11 +224,11 @@ func (b *builder) filterChain(l *model.Listener, c *model.FilterChain, names []s
 	var err error
 	if http {
 		name := l.Name + "/" + c.Name
-		rc, cors, err := b.routeConfig(name, l, "https", c.VirtualHosts)
+		rc, need, err := b.routeConfig(name, l, "https", c.VirtualHosts)
 		if err != nil {
 			return nil, err
 		}
-		f, err = b.hcm(l.Name, rc.Name, cors)
+		f, err = b.hcm(l.Name, rc.Name, need)
 		if err != nil {
 			return nil, err
 		}

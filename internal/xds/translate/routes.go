@@ -6,7 +6,6 @@ import (
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
-	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/flotilla-dev/flotilla/internal/model"
@@ -17,12 +16,19 @@ type routeCtx struct {
 	name     string // the route configuration's name
 	listener *model.Listener
 	scheme   string // "http" or "https": what a redirect keeps when it names no scheme
-	cors     bool   // some route has a CORS policy: the listener needs the CORS filter
+	httpFilters
+}
+
+// httpFilters is what the routes of a route configuration need of its HTTP connection manager.
+type httpFilters struct {
+	cors bool // some route has a CORS policy: the CORS filter
+	// picker is the first (by name) Endpoint Picker some route asks: the ext_proc filter.
+	picker string
 }
 
 // routeConfig translates the virtual hosts of an HTTP listener or HTTPS chain into the route
-// configuration called name. It also says whether a route uses CORS.
-func (b *builder) routeConfig(name string, l *model.Listener, scheme string, vhs []model.VirtualHost) (*routev3.RouteConfiguration, bool, error) {
+// configuration called name. It also says which HTTP filters its routes need.
+func (b *builder) routeConfig(name string, l *model.Listener, scheme string, vhs []model.VirtualHost) (*routev3.RouteConfiguration, httpFilters, error) {
 	ctx := &routeCtx{name: name, listener: l, scheme: scheme}
 	// Clusters come over CDS and may be missing (InvalidBackendCluster always is): no validation.
 	// A backend's own header changes win over its route's, being the more specific.
@@ -33,14 +39,14 @@ func (b *builder) routeConfig(name string, l *model.Listener, scheme string, vhs
 	for _, mv := range byName(vhs, func(v *model.VirtualHost) string { return v.Name }) {
 		vh, err := b.virtualHost(ctx, mv, domains, names)
 		if err != nil {
-			return nil, false, fmt.Errorf("virtual host %s: %w", mv.Name, err)
+			return nil, httpFilters{}, fmt.Errorf("virtual host %s: %w", mv.Name, err)
 		}
 		if vh != nil {
 			rc.VirtualHosts = append(rc.VirtualHosts, vh)
 		}
 	}
 	b.res.Routes = append(b.res.Routes, rc)
-	return rc, ctx.cors, nil
+	return rc, ctx.httpFilters, nil
 }
 
 // virtualHost translates one virtual host. Envoy refuses a domain that two virtual hosts of one
@@ -116,12 +122,15 @@ func (b *builder) route(ctx *routeCtx, mr *model.Route) (*routev3.Route, error) 
 		b.warnf("route %s: %s; the route answers %d instead", mr.Name, fail, errorStatus(mr))
 		return &routev3.Route{Name: mr.Name, Match: m, Action: directResponse(mr)}, nil
 	}
-	if _, forwards := rt.Action.(*routev3.Route_Route); forwards {
+	if rr, forwards := rt.Action.(*routev3.Route_Route); forwards {
 		rt.RequestHeadersToAdd, rt.RequestHeadersToRemove = fs.request.add, fs.request.remove
+		if err := b.endpointPickers(ctx, rt, rr.Route); err != nil {
+			return nil, err
+		}
 	}
 	rt.ResponseHeadersToAdd, rt.ResponseHeadersToRemove = fs.response.add, fs.response.remove
 	if fs.cors != nil {
-		rt.TypedPerFilterConfig = map[string]*anypb.Any{nameCORS: fs.cors}
+		rt.TypedPerFilterConfig = withFilterConfig(rt.TypedPerFilterConfig, nameCORS, fs.cors)
 		ctx.cors = true
 	}
 	return rt, nil

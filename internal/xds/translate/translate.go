@@ -73,15 +73,21 @@ type builder struct {
 	tlsInspector *anypb.Any
 	closeConn    *anypb.Any
 	http2Options *anypb.Any
+	overrideHost *clusterv3.LoadBalancingPolicy // built on first use (see pickerCluster)
 
-	clusters  map[string]model.ClusterProtocol // model clusters by name
-	available map[string]bool                  // Secrets that have data
-	trust     map[string]*model.TrustBundle    // trust bundles by name
-	trustErr  map[string]error                 // trust bundles checked: why one is unusable
-	trustUsed map[string]bool                  // trust bundles a valid cluster refers to
-	regexes   map[string]error                 // checked regular expressions
-	cors      map[*model.CORS]corsAny          // CORS policies already packed
-	corsByKey map[string]*anypb.Any            // the same, by content
+	// Endpoint Picker configs, packed once each (nil until a fleet has one).
+	extProc    map[string]*anypb.Any               // listener ext_proc configs by picker cluster
+	pickerUses map[model.EndpointPicker]*anypb.Any // per-route ext_proc configs by picker
+	pickers    map[string]bool                     // clusters that are some pool's Endpoint Picker
+
+	clusters  map[string]*model.Cluster     // model clusters by name
+	available map[string]bool               // Secrets that have data
+	trust     map[string]*model.TrustBundle // trust bundles by name
+	trustErr  map[string]error              // trust bundles checked: why one is unusable
+	trustUsed map[string]bool               // trust bundles a valid cluster refers to
+	regexes   map[string]error              // checked regular expressions
+	cors      map[*model.CORS]corsAny       // CORS policies already packed
+	corsByKey map[string]*anypb.Any         // the same, by content
 	warnings  []string
 }
 
@@ -93,17 +99,21 @@ func Translate(f *model.Fleet, secrets map[string]TLSSecret) (*Resources, error)
 		return nil, errors.New("no fleet model")
 	}
 	b := &builder{fleet: f, secrets: secrets, res: &Resources{}, ads: adsSource(),
-		clusters: make(map[string]model.ClusterProtocol, len(f.Clusters)), available: map[string]bool{}, regexes: map[string]error{},
+		clusters: make(map[string]*model.Cluster, len(f.Clusters)), available: map[string]bool{}, regexes: map[string]error{},
 		cors: map[*model.CORS]corsAny{}, corsByKey: map[string]*anypb.Any{},
 		trustErr: map[string]error{}, trustUsed: map[string]bool{}}
 	if err := b.shared(); err != nil {
 		return nil, err
 	}
-	for _, c := range f.Clusters {
+	for i := range f.Clusters {
+		c := &f.Clusters[i]
 		if _, dup := b.clusters[c.Name]; dup || c.Name == "" || c.Name == InvalidBackendCluster {
 			return nil, fmt.Errorf("cluster %q: empty, reserved or duplicate name", c.Name)
 		}
-		b.clusters[c.Name] = c.Protocol
+		b.clusters[c.Name] = c
+	}
+	if err := b.checkPickers(); err != nil {
+		return nil, err
 	}
 	if err := b.indexTrust(); err != nil {
 		return nil, err
@@ -114,7 +124,9 @@ func Translate(f *model.Fleet, secrets map[string]TLSSecret) (*Resources, error)
 			return nil, fmt.Errorf("listener %s: %w", f.Listeners[i].Name, err)
 		}
 	}
-	b.translateClusters()
+	if err := b.translateClusters(); err != nil {
+		return nil, err
+	}
 	b.translateTrustBundles()
 	if err := b.finish(); err != nil {
 		return nil, err

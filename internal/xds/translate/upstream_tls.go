@@ -68,36 +68,18 @@ func (b *builder) upstreamTLS(mc *model.Cluster) (*corev3.TransportSocket, error
 	if mc.Protocol == model.ClusterUDP {
 		return nil, errors.New("TLS cannot be originated over UDP")
 	}
-	if !validSNI(t.SNI) {
-		return nil, fmt.Errorf("SNI %q is not a server name", t.SNI)
-	}
-	sans, err := sanMatchers(t)
-	if err != nil {
-		return nil, err
-	}
 	common := &tlsv3.CommonTlsContext{
 		TlsParams:     &tlsv3.TlsParameters{TlsMinimumProtocolVersion: tlsv3.TlsParameters_TLSv1_2},
 		AlpnProtocols: upstreamALPN(mc.Protocol),
 	}
-	check := &tlsv3.CertificateValidationContext{MatchTypedSubjectAltNames: sans}
-	switch {
-	case t.SystemTrust && t.TrustBundle != "":
-		return nil, fmt.Errorf("both the system trust store and trust bundle %s are named", t.TrustBundle)
-	case t.SystemTrust:
-		// A combined validation context needs an SDS secret: a plain one carries the file.
-		check.TrustedCa = &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: SystemTrustBundle}}
-		common.ValidationContextType = &tlsv3.CommonTlsContext_ValidationContext{ValidationContext: check}
-	case t.TrustBundle == "":
-		return nil, errors.New("no CA certificates to verify the backend with")
-	default:
-		if err := b.checkTrust(t.TrustBundle); err != nil {
-			return nil, err
-		}
-		common.ValidationContextType = &tlsv3.CommonTlsContext_CombinedValidationContext{
-			CombinedValidationContext: &tlsv3.CommonTlsContext_CombinedCertificateValidationContext{
-				DefaultValidationContext:         check,
-				ValidationContextSdsSecretConfig: &tlsv3.SdsSecretConfig{Name: t.TrustBundle, SdsConfig: b.ads},
-			}}
+	var err error
+	if t.Unverified {
+		err = b.unverified(mc)
+	} else {
+		err = b.verify(t, common)
+	}
+	if err != nil {
+		return nil, err
 	}
 	if s := t.ClientCertificate; s != "" {
 		if !b.available[s] {
@@ -113,6 +95,55 @@ func (b *builder) upstreamTLS(mc *model.Cluster) (*corev3.TransportSocket, error
 		b.trustUsed[t.TrustBundle] = true
 	}
 	return &corev3.TransportSocket{Name: nameTLSSocket, ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: a}}, nil
+}
+
+// verify makes common verify the backend's certificate: a trust bundle (from SDS) or the system
+// trust store, and the subject alternative names (see sanMatchers). The SNI is required.
+func (b *builder) verify(t *model.UpstreamTLS, common *tlsv3.CommonTlsContext) error {
+	if !validSNI(t.SNI) {
+		return fmt.Errorf("SNI %q is not a server name", t.SNI)
+	}
+	sans, err := sanMatchers(t)
+	if err != nil {
+		return err
+	}
+	check := &tlsv3.CertificateValidationContext{MatchTypedSubjectAltNames: sans}
+	switch {
+	case t.SystemTrust && t.TrustBundle != "":
+		return fmt.Errorf("both the system trust store and trust bundle %s are named", t.TrustBundle)
+	case t.SystemTrust:
+		// A combined validation context needs an SDS secret: a plain one carries the file.
+		check.TrustedCa = &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: SystemTrustBundle}}
+		common.ValidationContextType = &tlsv3.CommonTlsContext_ValidationContext{ValidationContext: check}
+	case t.TrustBundle == "":
+		return errors.New("no CA certificates to verify the backend with")
+	default:
+		if err := b.checkTrust(t.TrustBundle); err != nil {
+			return err
+		}
+		common.ValidationContextType = &tlsv3.CommonTlsContext_CombinedValidationContext{
+			CombinedValidationContext: &tlsv3.CommonTlsContext_CombinedCertificateValidationContext{
+				DefaultValidationContext:         check,
+				ValidationContextSdsSecretConfig: &tlsv3.SdsSecretConfig{Name: t.TrustBundle, SdsConfig: b.ads},
+			}}
+	}
+	return nil
+}
+
+// unverified says why a cluster may not have TLS without certificate verification: only an
+// Endpoint Picker that no BackendTLSPolicy targets may (they serve self-signed certificates by
+// default), and then without anything to verify with; its SNI, optional, must be a server name.
+func (b *builder) unverified(mc *model.Cluster) error {
+	t := mc.TLS
+	switch {
+	case !b.pickers[mc.Name]:
+		return errors.New("TLS without certificate verification is only for an Endpoint Picker")
+	case t.SystemTrust || t.TrustBundle != "" || len(t.SubjectAltNames) > 0:
+		return errors.New("TLS without certificate verification names what to verify with")
+	case t.SNI != "" && !validSNI(t.SNI):
+		return fmt.Errorf("SNI %q is not a server name", t.SNI)
+	}
+	return nil
 }
 
 // validSNI accepts a server name Envoy can send: a hostname, not a wildcard, not empty, at most

@@ -86,11 +86,16 @@ func TestGolden(t *testing.T) {
 	if err != nil || len(ins) == 0 {
 		t.Fatalf("no golden cases: %v", err)
 	}
-	for _, in := range ins {
+	// The InferencePool cases of resolve's goldens, translated: the xDS each pool case gives.
+	shared, err := filepath.Glob("../../gatewayapi/testdata/inference-*.in.yaml")
+	if err != nil || len(shared) == 0 {
+		t.Fatalf("no InferencePool cases in resolve's goldens: %v", err)
+	}
+	for _, in := range append(ins, shared...) {
 		name := strings.TrimSuffix(filepath.Base(in), ".in.yaml")
 		t.Run(name, func(t *testing.T) {
 			got := render(t, loadCase(t, in).translate(t))
-			golden.Check(t, strings.TrimSuffix(in, ".in.yaml")+".out.yaml", got)
+			golden.Check(t, filepath.Join("testdata", name+".out.yaml"), got)
 		})
 	}
 }

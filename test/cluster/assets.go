@@ -16,30 +16,60 @@ func RepoRoot() string {
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
 
-// binDirs asks hack/cluster-bins.sh (the one place that knows the versions) where the cached
-// binaries live. It builds nothing.
-func binDirs() (k8sDir, kwokDir string, err error) {
+// cachedDirs asks hack/cluster-bins.sh (the one place that knows the versions) where the cached
+// binaries live: the Kubernetes binaries' directory (KUBEBUILDER_ASSETS when set), KWOK's and
+// lwepp's. It builds nothing.
+func cachedDirs() (k8sDir, kwokDir, lweppDir string, err error) {
 	out, err := exec.Command(filepath.Join(RepoRoot(), "hack", "cluster-bins.sh"), "paths").Output()
 	if err != nil {
-		return "", "", fmt.Errorf("hack/cluster-bins.sh paths: %w", err)
+		return "", "", "", fmt.Errorf("hack/cluster-bins.sh paths: %w", err)
 	}
 	f := strings.Fields(string(out))
-	if len(f) != 2 {
-		return "", "", fmt.Errorf("hack/cluster-bins.sh paths printed %q", out)
+	if len(f) != 3 {
+		return "", "", "", fmt.Errorf("hack/cluster-bins.sh paths printed %q", out)
 	}
 	if a := os.Getenv("KUBEBUILDER_ASSETS"); a != "" {
 		f[0] = a
 	}
-	for _, p := range []string{
-		filepath.Join(f[0], "kube-apiserver"), filepath.Join(f[0], "etcd"),
-		filepath.Join(f[0], "kube-controller-manager"), filepath.Join(f[0], "kube-scheduler"),
-		filepath.Join(f[1], "kwok"),
-	} {
+	return f[0], f[1], f[2], nil
+}
+
+// mustExist fails with how to build the missing binary.
+func mustExist(paths ...string) error {
+	for _, p := range paths {
 		if _, err := os.Stat(p); err != nil {
-			return "", "", fmt.Errorf("%s is missing: run `make cluster-bins` (or `make test`) first: %w", p, err)
+			return fmt.Errorf("%s is missing: run `make cluster-bins` (or `make test`) first: %w", p, err)
 		}
 	}
-	return f[0], f[1], nil
+	return nil
+}
+
+// binDirs returns the directories of the control plane's binaries, checking they are all there.
+func binDirs() (k8sDir, kwokDir string, err error) {
+	k8sDir, kwokDir, _, err = cachedDirs()
+	if err != nil {
+		return "", "", err
+	}
+	if err := mustExist(
+		filepath.Join(k8sDir, "kube-apiserver"), filepath.Join(k8sDir, "etcd"),
+		filepath.Join(k8sDir, "kube-controller-manager"), filepath.Join(k8sDir, "kube-scheduler"),
+		filepath.Join(kwokDir, "kwok"),
+	); err != nil {
+		return "", "", err
+	}
+	return k8sDir, kwokDir, nil
+}
+
+// LWEPPBinary is the cached lwepp, the Gateway API Inference Extension's conformance Endpoint
+// Picker, built by hack/cluster-bins.sh like KWOK. It is an error, not a reason to skip, when it is
+// missing: `make test` builds it.
+func LWEPPBinary() (string, error) {
+	_, _, dir, err := cachedDirs()
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "lwepp")
+	return bin, mustExist(bin)
 }
 
 // moduleDir returns the module cache directory of a module, resolved in the module at dir, so the

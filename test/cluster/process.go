@@ -18,10 +18,15 @@ type process struct {
 	log  *os.File
 }
 
-// startProcess starts a binary with its output in dir/<name>.log. The child gets SIGKILL if the
-// test binary dies, so no stray controller outlives a crashed test.
+// startProcess starts a binary with its output in dir/<binary name>.log. The child gets SIGKILL if
+// the test binary dies, so no stray controller outlives a crashed test.
 func startProcess(dir, bin string, args ...string) (*process, error) {
-	name := filepath.Base(bin)
+	return startNamedProcess(dir, filepath.Base(bin), bin, args...)
+}
+
+// startNamedProcess is startProcess with the output in dir/<name>.log, for a binary started more
+// than once.
+func startNamedProcess(dir, name, bin string, args ...string) (*process, error) {
 	logf, err := os.Create(filepath.Join(dir, name+".log"))
 	if err != nil {
 		return nil, err

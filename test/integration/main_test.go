@@ -105,8 +105,12 @@ func eventually(t *testing.T, timeout time.Duration, cond func(ctx context.Conte
 	t.Helper()
 	var last error
 	err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
-		last = cond(ctx)
-		return last == nil, nil
+		err := cond(ctx)
+		if err != nil && ctx.Err() != nil && last != nil {
+			return false, nil // the deadline cut the last call short: keep the error before it
+		}
+		last = err
+		return err == nil, nil
 	})
 	if err != nil {
 		t.Fatalf("condition not met within %s: %v", timeout, last)

@@ -84,9 +84,13 @@
 //     none. A backend's own filters stay beside it on the weighted cluster.
 //   - A picker that fails closed (FailClose, the default) fails the requests it cannot answer
 //     (Envoy answers 500, or 504 on a timeout); one that fails open lets them through to the
-//     fallback round robin. Fail-open is known to be unreliable with FULL_DUPLEX_STREAMED
-//     bodies (gateway-api-inference-extension issue #1266): requests may fail even so, which
-//     only a data plane test (conformance EppUnAvailableFailOpen) shows.
+//     fallback round robin. With FULL_DUPLEX_STREAMED bodies Envoy can fail open only until
+//     the first body chunk went to the picker (envoy #41276, Envoy 1.36, Flotilla's default
+//     image): an unreachable or unhealthy picker fails open, one that dies mid-request fails
+//     the request (it holds body Envoy cannot replay). Envoy 1.35.0 refused failure_mode_allow
+//     with that mode outright (envoy #39740, gateway-api-inference-extension #1266); that
+//     check was on the filter's own configuration, which is why the listener's filter never
+//     fails open and only the per-route override carries the pool's failure mode.
 //   - Routes to an InferencePool, picker or not, get no default route timeout (0s, like gRPC
 //     and WebSocket routes): generated answers stream for minutes. A route's own timeouts apply.
 //     The call to the picker has no timeout either (it lasts as long as the request); Envoy

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
+	infv1 "sigs.k8s.io/gateway-api-inference-extension/api/v1"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	flotillav1alpha1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
@@ -63,13 +65,20 @@ type GatewayReconciler struct {
 func (r *GatewayReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	gw := &gwapiv1.Gateway{}
 	if err := r.Client.Get(ctx, req.NamespacedName, gw); err != nil {
-		return reconcile.Result{}, client.IgnoreNotFound(err)
+		if apierrors.IsNotFound(err) {
+			return reconcile.Result{}, r.release(ctx, req.NamespacedName)
+		}
+		return reconcile.Result{}, err
 	}
 	class := &gwapiv1.GatewayClass{}
 	if err := r.Client.Get(ctx, types.NamespacedName{Name: string(gw.Spec.GatewayClassName)}, class); err != nil {
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
-	if class.Spec.ControllerName != ControllerName || !gw.DeletionTimestamp.IsZero() {
+	if class.Spec.ControllerName != ControllerName {
+		// Another controller's Gateway (now): none of our entries may speak for it.
+		return reconcile.Result{}, r.release(ctx, req.NamespacedName)
+	}
+	if !gw.DeletionTimestamp.IsZero() {
 		return reconcile.Result{}, nil
 	}
 	if c := meta.FindStatusCondition(class.Status.Conditions, string(gwapiv1.GatewayClassConditionStatusAccepted)); c == nil ||
@@ -303,4 +312,42 @@ func (r *GatewayReconciler) parameters(ctx context.Context, gw *gwapiv1.Gateway,
 		return provisioner.Params{}, provisioner.RefusalMessage(refusals), nil
 	}
 	return p, "", nil
+}
+
+// release removes the Gateway's entries from the status of the routes, BackendTLSPolicies and
+// InferencePools that still carry them, once the Gateway is gone or no longer Flotilla's: each
+// writer, given nothing decided for an object, drops our entry for the Gateway and keeps the rest.
+func (r *GatewayReconciler) release(ctx context.Context, key types.NamespacedName) error {
+	gw := &gwapiv1.Gateway{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
+	gwKey := key.Namespace + "/" + key.Name
+	res := &resolved{routes: map[string][]client.Object{}}
+	for _, rk := range routeKinds {
+		if !r.served(rk.kind) {
+			continue
+		}
+		list := rk.newList()
+		if err := r.Client.List(ctx, list, client.MatchingFields{IndexRouteParent: "Gateway/" + gwKey}); err != nil {
+			return err
+		}
+		res.routes[rk.kind] = rk.items(list)
+	}
+	if r.served("BackendTLSPolicy") {
+		list := &gwapiv1.BackendTLSPolicyList{}
+		if err := r.Client.List(ctx, list, client.MatchingFields{IndexPolicyAncestor: gwKey}); err != nil {
+			return err
+		}
+		for i := range list.Items {
+			res.policies = append(res.policies, &list.Items[i])
+		}
+	}
+	if r.served("InferencePool") && r.served("HTTPRoute") {
+		list := &infv1.InferencePoolList{}
+		if err := r.Client.List(ctx, list, client.MatchingFields{IndexPoolParent: gwKey}); err != nil {
+			return err
+		}
+		for i := range list.Items {
+			res.pools = append(res.pools, &list.Items[i])
+		}
+	}
+	return errors.Join(r.writeRouteStatuses(ctx, gw, res), r.writePolicyStatuses(ctx, gw, res), r.writePoolStatuses(ctx, gw, res))
 }

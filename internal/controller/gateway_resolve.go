@@ -65,7 +65,9 @@ func mergeParents(cur, want []gwapiv1.RouteParentStatus, ns string, ours func(gw
 	// Our entries keep their places (Gateways sharing a route must not reorder the list: each
 	// write would undo the other's, for ever); new ones are appended, stale ones dropped.
 	done := make([]bool, len(want))
-	var out []gwapiv1.RouteParentStatus
+	// Never nil: the API requires status.parents, and an empty list is how a route says no
+	// Gateway has it.
+	out := make([]gwapiv1.RouteParentStatus, 0, len(cur)+len(want))
 	for _, p := range cur {
 		if !ours(p) {
 			out = append(out, p)

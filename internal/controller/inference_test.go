@@ -101,6 +101,10 @@ func TestMergeParentsKeepsOrder(t *testing.T) {
 	if len(out) != 1 || out[0].ParentRef.Name != "b" {
 		t.Errorf("after a lets go: %+v", out)
 	}
+	// The last entry going leaves an empty list, not none: the API requires status.parents.
+	if out = mergeParents(out, nil, "ns", ours("b")); out == nil || len(out) != 0 {
+		t.Errorf("after b lets go: %#v, want an empty list", out)
+	}
 }
 
 // The Pod cache keeps only what resolution reads.

@@ -229,7 +229,8 @@ func (r *GatewayReconciler) writePolicyStatuses(ctx context.Context, gw *gwapiv1
 				w.Conditions = mergeConditions(old, w.Conditions)
 				ours = append(ours, w)
 			}
-			obj.Status.Ancestors = slices.Insert(out, at, ours...)
+			// Never nil: the API requires status.ancestors (empty when no Gateway has the policy).
+			obj.Status.Ancestors = append(make([]gwapiv1.PolicyAncestorStatus, 0, len(out)+len(ours)), slices.Insert(out, at, ours...)...)
 		}); err != nil {
 			return err
 		}

@@ -39,12 +39,13 @@ func TestPolicyAncestorsAreOursOnlyAndBounded(t *testing.T) {
 	full.Status.Ancestors = full.Status.Ancestors[1:] // 15 others and ours: 16
 	crowded := policy("crowded", 16)
 	crowded.Status.Ancestors = crowded.Status.Ancestors[:16] // 16 others, none of ours
+	released := policy("released", 0)                        // ours only, and the Gateway no longer has the policy
 	c := fake.NewClientBuilder().WithScheme(scheme.New()).WithStatusSubresource(&gwapiv1.BackendTLSPolicy{}).
-		WithObjects(some, full, crowded).Build()
+		WithObjects(some, full, crowded, released).Build()
 	r := &GatewayReconciler{FleetInputs: FleetInputs{Client: c}, Status: &StatusWriter{Client: c, Reader: c}}
 	want := []gwapiv1.PolicyAncestorStatus{ancestor(string(ControllerName), "edge", metav1.ConditionTrue)}
 	want[0].AncestorRef.Namespace = ptr.To(gwapiv1.Namespace("apps"))
-	res := &resolved{policies: []*gwapiv1.BackendTLSPolicy{some, full, crowded}}
+	res := &resolved{policies: []*gwapiv1.BackendTLSPolicy{some, full, crowded, released}}
 	res.result.BackendTLSPolicies = []gatewayapi.PolicyStatus{{Namespace: "apps", Name: "some", Ancestors: want},
 		{Namespace: "apps", Name: "full", Ancestors: want}, {Namespace: "apps", Name: "crowded", Ancestors: want}}
 	if err := r.writePolicyStatuses(context.Background(), gw, res); err != nil {
@@ -64,6 +65,13 @@ func TestPolicyAncestorsAreOursOnlyAndBounded(t *testing.T) {
 	}
 	if n := len(got.Status.Ancestors); n != 16 || got.Status.Ancestors[15].Conditions[0].Status != metav1.ConditionTrue {
 		t.Errorf("full list: %d ancestors, last %+v", n, got.Status.Ancestors[n-1])
+	}
+	// The last entry going leaves an empty list, not none: the API requires status.ancestors.
+	if err := c.Get(context.Background(), client.ObjectKeyFromObject(released), got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Status.Ancestors == nil || len(got.Status.Ancestors) != 0 {
+		t.Errorf("released policy ancestors %#v, want an empty list", got.Status.Ancestors)
 	}
 	if err := c.Get(context.Background(), client.ObjectKeyFromObject(crowded), got); err != nil {
 		t.Fatal(err)

@@ -314,6 +314,29 @@ func TestInferencePools(t *testing.T) {
 		poolParent(t, "lonely-pool", "inf-primary", "Accepted", metav1.ConditionFalse, "HTTPRouteNotAccepted")
 	})
 
+	t.Run("a deleted Gateway's entries go", func(t *testing.T) {
+		third := gateway(infInfra, "inf-third", "inf", fromAll("third.example.com"))
+		create(t, third)
+		rt := inferenceRoute("for-third-gateway", "inf-third", "third.example.com", "/third", []gwapiv1.HTTPBackendRef{poolRef("primary-pool", 1, nil)})
+		create(t, rt)
+		acceptedAndResolved(t, rt, "inf-third")
+		poolParents(t, "primary-pool", "inf-third")
+		if err := k8s.Delete(context.Background(), third); err != nil {
+			t.Fatal(err)
+		}
+		poolParents(t, "primary-pool")
+		eventually(t, 30*time.Second, func(ctx context.Context) error {
+			cur := &gwapiv1.HTTPRoute{}
+			if err := k8s.Get(ctx, client.ObjectKeyFromObject(rt), cur); err != nil {
+				return err
+			}
+			if len(cur.Status.Parents) != 0 {
+				return fmt.Errorf("the route still has parent entries %+v", cur.Status.Parents)
+			}
+			return nil
+		})
+	})
+
 	// GatewayWeightedAcrossTwoInferencePools, InferencePoolAppProtocol, GatewayFollowingEPPRouting
 	// (WithDataParallelism), GatewayDestinationEndpointServed and EppUnAvailableFailOpen need a
 	// data plane for their traffic half: here, what the fleet's Envoy receives for them.

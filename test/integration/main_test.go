@@ -104,13 +104,13 @@ func run(m *testing.M) int {
 func eventually(t *testing.T, timeout time.Duration, cond func(ctx context.Context) error) {
 	t.Helper()
 	var last error
-	err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
-		err := cond(ctx)
-		if err != nil && ctx.Err() != nil && last != nil {
-			return false, nil // the deadline cut the last call short: keep the error before it
-		}
-		last = err
-		return err == nil, nil
+	err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
+		// Each call gets its own deadline, so the poll's never cuts the last one short and
+		// hides the error that matters.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		last = cond(ctx)
+		return last == nil, nil
 	})
 	if err != nil {
 		t.Fatalf("condition not met within %s: %v", timeout, last)

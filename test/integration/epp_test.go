@@ -118,20 +118,7 @@ func TestEndpointPicker(t *testing.T) {
 	const ns, poolName, port = "team-epp", "vllm-llama3", 8000
 	ctx := context.Background()
 	namespace(t, ns, nil)
-	labels := map[string]string{"app": "vllm-llama3"}
-	create(t, &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "vllm-llama3"},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: ptr.To[int32](3),
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{Containers: []corev1.Container{{
-					Name: "vllm", Image: "example.invalid/vllm:1", Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: port}},
-				}}},
-			},
-		},
-	})
+	labels := modelServers(t, ns, "vllm-llama3", 3)
 	// The picker's Service, as its Deployment would have it; lwepp runs here as a process, so
 	// nothing backs it, and the picker half below needs it not.
 	create(t, &corev1.Service{

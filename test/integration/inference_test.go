@@ -34,13 +34,13 @@ const (
 	infApp   = "inf-app"
 )
 
-// modelServers is a Deployment of n model-server Pods labelled app=name (KWOK makes them Ready
-// and gives them IPs).
-func modelServers(t *testing.T, name string, n int32) map[string]string {
+// modelServers is a Deployment of n model-server Pods labelled app=name in ns (KWOK makes them
+// Ready and gives them IPs); it returns their labels.
+func modelServers(t *testing.T, ns, name string, n int32) map[string]string {
 	t.Helper()
 	labels := map[string]string{"app": name}
 	create(t, &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Namespace: infApp, Name: name},
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 		Spec: appsv1.DeploymentSpec{
 			Replicas: ptr.To(n),
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
@@ -187,8 +187,8 @@ func TestInferencePools(t *testing.T) {
 	create(t, primary)
 	create(t, secondary)
 
-	primaryPods := modelServers(t, "primary-model-server", 3)
-	secondaryPods := modelServers(t, "secondary-model-server", 3)
+	primaryPods := modelServers(t, infApp, "primary-model-server", 3)
+	secondaryPods := modelServers(t, infApp, "secondary-model-server", 3)
 	picker(t, "primary-epp", "10.9.0.1")
 	picker(t, "secondary-epp", "10.9.0.2")
 	create(t, pool("primary-pool", "primary-model-server", []int32{3000}, withPicker("primary-epp", "")))

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/sets"
@@ -307,7 +308,8 @@ func (r *GatewayReconciler) writePoolStatuses(ctx context.Context, gw *gwapiv1.G
 		key := client.ObjectKeyFromObject(p)
 		want, used := decided[key]
 		obj := &infv1.InferencePool{}
-		if _, err := r.Status.Update(ctx, key, obj, func() {
+		var before []metav1.Condition
+		wrote, err := r.Status.Update(ctx, key, obj, func() {
 			// Our entry keeps its place: Gateways sharing the pool must not reorder the list
 			// (each write would undo the other's, for ever).
 			mine := slices.IndexFunc(obj.Status.Parents, func(ps infv1.ParentStatus) bool {
@@ -317,6 +319,9 @@ func (r *GatewayReconciler) writePoolStatuses(ctx context.Context, gw *gwapiv1.G
 				// The namespace is always written: conformance matches parents on it.
 				ParentRef:      infv1.ParentReference{Group: &group, Kind: "Gateway", Namespace: infv1.Namespace(gw.Namespace), Name: infv1.ObjectName(gw.Name)},
 				ControllerName: infv1.ControllerName(ControllerName),
+			}
+			if mine >= 0 {
+				before = slices.Clone(obj.Status.Parents[mine].Conditions)
 			}
 			switch {
 			case mine >= 0 && used:
@@ -328,8 +333,15 @@ func (r *GatewayReconciler) writePoolStatuses(ctx context.Context, gw *gwapiv1.G
 				entry.Conditions = mergeConditions(nil, want)
 				obj.Status.Parents = append(obj.Status.Parents, entry)
 			}
-		}); err != nil {
+		})
+		if err != nil {
 			return client.IgnoreNotFound(err)
+		}
+		if wrote && used {
+			// A team acts on its pool's Events: a picker that cannot be resolved, no accepted route.
+			for _, c := range want {
+				recordTransition(r.Recorder, obj, meta.FindStatusCondition(before, c.Type), c)
+			}
 		}
 	}
 	return nil

@@ -212,13 +212,16 @@ func TestInferencePools(t *testing.T) {
 	})
 
 	t.Run("InferencePoolInvalidEPPService", func(t *testing.T) {
-		create(t, pool("pool-with-invalid-epp", "primary-model-server", []int32{3000}, withPicker("non-existent-epp-svc", "")))
+		invalid := pool("pool-with-invalid-epp", "primary-model-server", []int32{3000}, withPicker("non-existent-epp-svc", ""))
+		create(t, invalid)
 		rt := inferenceRoute("invalid-epp", "inf-primary", "", "/invalid-epp-test", []gwapiv1.HTTPBackendRef{poolRef("pool-with-invalid-epp", 1, nil)})
 		create(t, rt)
 		routeParent(t, rt, "inf-primary", "Accepted", "True", "Accepted")
 		routeParent(t, rt, "inf-primary", "ResolvedRefs", "False", "BackendNotFound")
 		poolParent(t, "pool-with-invalid-epp", "inf-primary", "ResolvedRefs", metav1.ConditionFalse, "InvalidExtensionRef")
 		poolParent(t, "pool-with-invalid-epp", "inf-primary", "Accepted", metav1.ConditionTrue, "Accepted")
+		waitForNamespacedEvent(t, invalid, corev1.EventTypeWarning, "InvalidExtensionRef", "non-existent-epp-svc does not exist")
+		waitForNamespacedEvent(t, rt, corev1.EventTypeWarning, "BackendNotFound", "non-existent-epp-svc does not exist")
 	})
 
 	t.Run("InferencePoolMissingEPPRef", func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	infv1 "sigs.k8s.io/gateway-api-inference-extension/api/v1"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
@@ -195,4 +196,48 @@ func scaleInput(nHTTP, nGRPC, nCatchAll int) Input {
 	}
 	slices.Reverse(in.HTTPRoutes) // resolve sorts its input
 	return in
+}
+
+// BenchmarkResolveInferencePools is BenchmarkResolve's 1,000 routes plus one HTTPRoute to each of
+// n InferencePools (each with its picker Service and 50 ready Pods, all in one namespace).
+func BenchmarkResolveInferencePools(b *testing.B) {
+	for _, n := range []int{10, 100} {
+		b.Run(fmt.Sprintf("pools=%d", n), func(b *testing.B) {
+			in := scaleInput(1000, 0, 0)
+			gwNS := gwapiv1.Namespace("infra")
+			group, kind := gwapiv1.Group(groupInference), gwapiv1.Kind(kindInferencePool)
+			for i := range n {
+				name := fmt.Sprintf("pool-%d", i)
+				in.InferencePools = append(in.InferencePools, &infv1.InferencePool{
+					ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "bench", Generation: 1},
+					Spec: infv1.InferencePoolSpec{Selector: infv1.LabelSelector{MatchLabels: map[infv1.LabelKey]infv1.LabelValue{"pool": infv1.LabelValue(name)}},
+						TargetPorts:       []infv1.Port{{Number: 8000}},
+						EndpointPickerRef: &infv1.EndpointPickerRef{Name: infv1.ObjectName(name + "-epp"), Port: &infv1.Port{Number: 9002}}},
+				})
+				in.Services = append(in.Services, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name + "-epp", Namespace: "bench"},
+					Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "grpc", Port: 9002}}}})
+				for k := range 50 {
+					in.Pods = append(in.Pods, &corev1.Pod{
+						ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s-%d", name, k), Namespace: "bench", Labels: map[string]string{"pool": name, "app": "vllm"}},
+						Status: corev1.PodStatus{PodIP: fmt.Sprintf("10.200.%d.%d", i, k+1),
+							Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}},
+					})
+				}
+				in.HTTPRoutes = append(in.HTTPRoutes, &gwapiv1.HTTPRoute{
+					ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "bench", Generation: 1},
+					Spec: gwapiv1.HTTPRouteSpec{CommonRouteSpec: gwapiv1.CommonRouteSpec{ParentRefs: []gwapiv1.ParentReference{{Name: "gw", Namespace: &gwNS}}},
+						Hostnames: []gwapiv1.Hostname{gwapiv1.Hostname(name + ".llm.example.com")},
+						Rules: []gwapiv1.HTTPRouteRule{{BackendRefs: []gwapiv1.HTTPBackendRef{{BackendRef: gwapiv1.BackendRef{
+							BackendObjectReference: gwapiv1.BackendObjectReference{Group: &group, Kind: &kind, Name: gwapiv1.ObjectName(name)}}}}}}},
+				})
+			}
+			if res := Resolve(in); len(res.InferencePools) != n || len(res.Fleet.Clusters) < 2*n {
+				b.Fatalf("%d pool statuses and %d clusters, want %d and at least %d", len(res.InferencePools), len(res.Fleet.Clusters), n, 2*n)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				Resolve(in)
+			}
+		})
+	}
 }

@@ -3,6 +3,7 @@ package gatewayapi
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -170,14 +171,8 @@ func (r *resolver) endpointPicker(ns string, ref *infv1.EndpointPickerRef) (clus
 
 // poolEndpoints are podIP × targetPort of the ready Pods the pool selects, sorted.
 func (r *resolver) poolEndpoints(pool *infv1.InferencePool) []model.Endpoint {
-	if r.podsByNS == nil {
-		r.podsByNS = map[string][]*corev1.Pod{}
-		for _, p := range r.in.Pods {
-			r.podsByNS[p.Namespace] = append(r.podsByNS[p.Namespace], p)
-		}
-	}
 	var out []model.Endpoint
-	for _, p := range r.podsByNS[pool.Namespace] {
+	for _, p := range r.podCandidates(pool) {
 		if !poolSelects(pool, p) || !PodReady(p) {
 			continue
 		}
@@ -189,6 +184,34 @@ func (r *resolver) poolEndpoints(pool *infv1.InferencePool) []model.Endpoint {
 		return cmp.Or(cmp.Compare(a.Address, b.Address), cmp.Compare(a.Port, b.Port))
 	})
 	return slices.CompactFunc(out, func(a, b model.Endpoint) bool { return a.Address == b.Address && a.Port == b.Port })
+}
+
+// podLabel is one label of the Pods of a namespace: the key of resolver.podIndex.
+type podLabel struct{ ns, key string }
+
+// podCandidates are the Pods of the pool's namespace that carry one of its selector's labels (the
+// smallest key by name): with many pools in a namespace, each looks at its own Pods only. The
+// index of a label key is built the first time a pool selects on it.
+func (r *resolver) podCandidates(pool *infv1.InferencePool) []*corev1.Pod {
+	sel := pool.Spec.Selector.MatchLabels
+	if len(sel) == 0 {
+		return nil
+	}
+	key := slices.Min(slices.Collect(maps.Keys(sel)))
+	idx, ok := r.podIndex[podLabel{pool.Namespace, string(key)}]
+	if !ok {
+		idx = map[string][]*corev1.Pod{}
+		for _, p := range r.in.Pods {
+			if v, has := p.Labels[string(key)]; has && p.Namespace == pool.Namespace {
+				idx[v] = append(idx[v], p)
+			}
+		}
+		if r.podIndex == nil {
+			r.podIndex = map[podLabel]map[string][]*corev1.Pod{}
+		}
+		r.podIndex[podLabel{pool.Namespace, string(key)}] = idx
+	}
+	return idx[string(sel[key])]
 }
 
 // poolSelects says the pool's selector matches the Pod's labels. An empty selector selects

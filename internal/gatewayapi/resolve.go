@@ -49,10 +49,11 @@ type resolver struct {
 	clientCertReason gwapiv1.GatewayConditionReason
 	clientCertMsg    string
 
-	// pools index Input.InferencePools and podsByNS Input.Pods, when a route names a pool;
-	// poolUses are the pools the converted routes name, in poolOrder.
+	// pools index Input.InferencePools and podIndex Input.Pods (by the values of one label key
+	// of a namespace), when a route names a pool; poolUses are the pools the converted routes
+	// name, in poolOrder.
 	pools     map[objKey]*infv1.InferencePool
-	podsByNS  map[string][]*corev1.Pod
+	podIndex  map[podLabel]map[string][]*corev1.Pod
 	poolUses  map[objKey]*poolUse
 	poolOrder []objKey
 }

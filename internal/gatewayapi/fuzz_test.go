@@ -3,12 +3,16 @@ package gatewayapi
 import (
 	"bytes"
 	"encoding/json"
-	"github.com/flotilla-dev/flotilla/internal/golden"
+	"fmt"
 	"slices"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	infv1 "sigs.k8s.io/gateway-api-inference-extension/api/v1"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/flotilla-dev/flotilla/internal/golden"
 )
 
 // FuzzResolve adds routes built from random values to a realistic snapshot: Resolve must not
@@ -18,6 +22,8 @@ func FuzzResolve(f *testing.F) {
 	f.Add("(", uint8(2), "*.example.com", "", int32(0), "missing", int32(0), "", uint8(1), int64(5))
 	f.Add("", uint8(1), "*", "X-A", int32(-3), "cart", int32(19000), "https", uint8(2), int64(-1))
 	f.Add("/a", uint8(3), "shop.example.com", "x", int32(1<<30), "web", int32(80), "https-broken", uint8(3), int64(7))
+	f.Add("/v1", uint8(1), "10.0.0.7", "vllm", int32(9002), "llama", int32(8000), "web", uint8(4), int64(1))
+	f.Add("/v1", uint8(0), "10.0.0.8", "vllm", int32(1), "llama", int32(8000), "", uint8(4), int64(2))
 	base := loadInput(f, "testdata/isolation-bad.in.yaml")
 	f.Fuzz(func(t *testing.T, path string, pathType uint8, host, header string, weight int32, svc string, port int32, section string, kind uint8, age int64) {
 		in := base
@@ -31,6 +37,24 @@ func FuzzResolve(f *testing.F) {
 			parent.Port = &port
 		}
 		ref := gwapiv1.BackendRef{BackendObjectReference: gwapiv1.BackendObjectReference{Name: gwapiv1.ObjectName(svc), Port: &port}, Weight: &weight}
+		if kind&4 != 0 {
+			// The backend is an InferencePool (named svc) selecting the Pods labelled app=header,
+			// one of them at the fuzzed host as IP, with the picker named by section (if any).
+			ref.Group, ref.Kind = ptr(groupInference), ptr(kindInferencePool)
+			pool := &infv1.InferencePool{ObjectMeta: metav1.ObjectMeta{Name: svc, Namespace: "apps", Generation: 1},
+				Spec: infv1.InferencePoolSpec{Selector: infv1.LabelSelector{MatchLabels: map[infv1.LabelKey]infv1.LabelValue{"app": infv1.LabelValue(header)}},
+					TargetPorts: []infv1.Port{{Number: infv1.PortNumber(port)}}, AppProtocol: []infv1.AppProtocol{"", infv1.AppProtocolH2C}[pathType%2]}}
+			if section != "" {
+				pool.Spec.EndpointPickerRef = &infv1.EndpointPickerRef{Name: infv1.ObjectName(section), Port: &infv1.Port{Number: infv1.PortNumber(weight)},
+					FailureMode: []infv1.EndpointPickerFailureMode{"", infv1.EndpointPickerFailOpen}[age&1]}
+			}
+			in.InferencePools = append(slices.Clone(base.InferencePools), pool)
+			in.Pods = slices.Clone(base.Pods)
+			for i, ip := range []string{host, "10.9.9.9"} {
+				in.Pods = append(in.Pods, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprint("fuzz-", i), Namespace: "apps", Labels: map[string]string{"app": header}},
+					Status: corev1.PodStatus{PodIP: ip, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}})
+			}
+		}
 		var hosts []gwapiv1.Hostname
 		if host != "" {
 			hosts = []gwapiv1.Hostname{gwapiv1.Hostname(host)}
@@ -92,6 +116,9 @@ func FuzzResolve(f *testing.F) {
 		slices.Reverse(rev.TLSRoutes)
 		slices.Reverse(rev.Services)
 		slices.Reverse(rev.Secrets)
+		rev.InferencePools, rev.Pods = slices.Clone(in.InferencePools), slices.Clone(in.Pods)
+		slices.Reverse(rev.InferencePools)
+		slices.Reverse(rev.Pods)
 		if reordered := renderJSON(t, Resolve(rev)); !bytes.Equal(first, reordered) {
 			t.Fatalf("input order changed the output:\n%s", golden.Diff(first, reordered))
 		}

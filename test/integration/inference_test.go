@@ -24,6 +24,7 @@ import (
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/flotilla-dev/flotilla/internal/controller"
+	"github.com/flotilla-dev/flotilla/internal/pki"
 	"github.com/flotilla-dev/flotilla/internal/xds/xdstest"
 )
 
@@ -420,6 +421,29 @@ func TestInferencePools(t *testing.T) {
 			return nil
 		})
 
+		// TLS to the picker: encrypted without verification by default; verified (CA bundle from
+		// the policy, its hostname as SNI) once a BackendTLSPolicy targets the picker's Service.
+		pickerCluster := infApp + "/primary-epp/9002/epp"
+		if tc := upstreamTLS(t, fleet, pickerCluster); tc == nil || tc.GetCommonTlsContext().GetValidationContextType() != nil {
+			t.Fatalf("picker cluster TLS %v: want TLS without a validation context", tc)
+		}
+		ca, _, err := pki.NewCA(time.Now(), time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		create(t, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: infApp, Name: "epp-ca"}, Data: map[string]string{"ca.crt": string(ca.CertPEM)}})
+		create(t, backendTLSPolicy(infApp, "primary-epp", "primary-epp", configMapRef("epp-ca")))
+		waitXDS(t, fleet, "the verified picker", func() error {
+			tc := upstreamTLS(t, fleet, pickerCluster)
+			if got := tc.GetCommonTlsContext().GetCombinedValidationContext().GetValidationContextSdsSecretConfig().GetName(); got != "BackendTLSPolicy/"+infApp+"/primary-epp" {
+				return fmt.Errorf("picker validation context %q", got)
+			}
+			if tc.GetSni() != "primary-epp.example.com" {
+				return fmt.Errorf("picker SNI %q", tc.GetSni())
+			}
+			return nil
+		})
+
 		// EppUnAvailableFailOpen: the picker loses its endpoints; its cluster empties and the
 		// pool's endpoints stay (FailOpen lets requests through, round robin).
 		eventually(t, 10*time.Second, func(ctx context.Context) error {
@@ -493,6 +517,10 @@ func overrideHost(c *xdstest.Client, name string) error {
 	if len(src) != 1 || src[0].GetHeader() != "" || src[0].GetMetadata().GetKey() != "envoy.lb" ||
 		src[0].GetMetadata().GetPath()[0].GetKey() != "x-gateway-destination-endpoint" {
 		return fmt.Errorf("cluster %s override host sources %v", name, src)
+	}
+	// GatewayDestinationEndpointServed: the endpoint used goes back to the picker.
+	if k := oh.GetSelectedHostKey(); k.GetKey() != "envoy.lb" || len(k.GetPath()) != 1 || k.GetPath()[0].GetKey() != "x-gateway-destination-endpoint-served" {
+		return fmt.Errorf("cluster %s selected host key %v", name, k)
 	}
 	if fb := oh.GetFallbackPolicy().GetPolicies(); len(fb) != 1 || fb[0].GetTypedExtensionConfig().GetName() != "envoy.load_balancing_policies.round_robin" {
 		return fmt.Errorf("cluster %s fallback %v", name, oh.GetFallbackPolicy())

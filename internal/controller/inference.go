@@ -45,15 +45,7 @@ const maxPoolParents = 32
 
 func setupInferenceIndexes(ctx context.Context, indexer client.FieldIndexer) error {
 	if err := indexer.IndexField(ctx, &gwapiv1.HTTPRoute{}, IndexRouteInferencePool, func(o client.Object) []string {
-		var keys []string
-		for _, r := range o.(*gwapiv1.HTTPRoute).Spec.Rules {
-			for _, b := range r.BackendRefs {
-				if k := poolKey(o.GetNamespace(), b.BackendObjectReference); k != "" {
-					keys = append(keys, k)
-				}
-			}
-		}
-		return keys
+		return routePools(o.(*gwapiv1.HTTPRoute))
 	}); err != nil {
 		return err
 	}
@@ -75,6 +67,19 @@ func setupInferenceIndexes(ctx context.Context, indexer client.FieldIndexer) err
 		}
 		return out
 	})
+}
+
+// routePools are the InferencePools an HTTPRoute's backendRefs name, as "<ns>/<name>".
+func routePools(hr *gwapiv1.HTTPRoute) []string {
+	var keys []string
+	for _, r := range hr.Spec.Rules {
+		for _, b := range r.BackendRefs {
+			if k := poolKey(hr.Namespace, b.BackendObjectReference); k != "" {
+				keys = append(keys, k)
+			}
+		}
+	}
+	return keys
 }
 
 // poolKey names a backendRef's InferencePool, "<ns>/<name>"; "" for other kinds.
@@ -106,13 +111,7 @@ func (f *FleetInputs) readPools(ctx context.Context, gw *gwapiv1.Gateway, in *ga
 	}
 	keys := sets.New[string]()
 	for _, hr := range in.HTTPRoutes {
-		for _, r := range hr.Spec.Rules {
-			for _, b := range r.BackendRefs {
-				if k := poolKey(hr.Namespace, b.BackendObjectReference); k != "" {
-					keys.Insert(k)
-				}
-			}
-		}
+		keys.Insert(routePools(hr)...)
 	}
 	seen := sets.New[types.NamespacedName]()
 	var touched []*infv1.InferencePool
@@ -216,19 +215,7 @@ func (f *FleetInputs) gatewaysOfPod(ctx context.Context, pod *corev1.Pod, reqs m
 		return
 	}
 	for i := range pools.Items {
-		p := &pools.Items[i]
-		sel := p.Spec.Selector.MatchLabels
-		if len(sel) == 0 {
-			continue
-		}
-		match := true
-		for k, v := range sel {
-			if pod.Labels[string(k)] != string(v) {
-				match = false
-				break
-			}
-		}
-		if match {
+		if p := &pools.Items[i]; gatewayapi.PoolSelects(p, pod) {
 			for _, r := range f.gatewaysOfPool(ctx, p) {
 				reqs[r] = true
 			}

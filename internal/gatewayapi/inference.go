@@ -173,7 +173,7 @@ func (r *resolver) endpointPicker(ns string, ref *infv1.EndpointPickerRef) (clus
 func (r *resolver) poolEndpoints(pool *infv1.InferencePool) []model.Endpoint {
 	var out []model.Endpoint
 	for _, p := range r.podCandidates(pool) {
-		if !poolSelects(pool, p) || !PodReady(p) {
+		if !PoolSelects(pool, p) || !PodReady(p) {
 			continue
 		}
 		for _, tp := range pool.Spec.TargetPorts {
@@ -214,9 +214,9 @@ func (r *resolver) podCandidates(pool *infv1.InferencePool) []*corev1.Pod {
 	return idx[string(sel[key])]
 }
 
-// poolSelects says the pool's selector matches the Pod's labels. An empty selector selects
-// nothing (the API requires one), never every Pod of the namespace.
-func poolSelects(pool *infv1.InferencePool, p *corev1.Pod) bool {
+// PoolSelects says the pool's selector matches the Pod's labels (a Pod of the pool's namespace).
+// An empty selector selects nothing (the API requires one), never every Pod of the namespace.
+func PoolSelects(pool *infv1.InferencePool, p *corev1.Pod) bool {
 	sel := pool.Spec.Selector.MatchLabels
 	if len(sel) == 0 {
 		return false

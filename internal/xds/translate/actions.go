@@ -220,7 +220,9 @@ func (b *builder) timeouts(ra *routev3.RouteAction, mr *model.Route, sh []share)
 	switch {
 	case ra.Timeout == nil && perTry > defaultRouteTimeout:
 		ra.Timeout = durationpb.New(perTry)
-	case ra.Timeout == nil && (mr.Match.GRPC || b.websocket(sh) || b.inferencePool(sh)):
+	case ra.Timeout == nil && (mr.Match.GRPC || b.anyCluster(sh, func(c *model.Cluster) bool {
+		return c.Protocol == model.ClusterWebSocket || c.InferencePool != ""
+	})):
 		ra.Timeout = durationpb.New(0)
 	}
 	r := mr.Retry
@@ -292,10 +294,10 @@ func fraction(n, d int64) (uint32, typev3.FractionalPercent_DenominatorType) {
 	return uint32((n*1_000_000 + d/2) / d), typev3.FractionalPercent_MILLION
 }
 
-// websocket says whether a share goes to a WebSocket backend.
-func (b *builder) websocket(sh []share) bool {
+// anyCluster says whether a share goes to a cluster that is.
+func (b *builder) anyCluster(sh []share, is func(*model.Cluster) bool) bool {
 	for _, s := range sh {
-		if c := b.clusters[s.cluster]; c != nil && c.Protocol == model.ClusterWebSocket {
+		if c := b.clusters[s.cluster]; c != nil && is(c) {
 			return true
 		}
 	}

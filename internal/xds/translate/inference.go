@@ -252,13 +252,3 @@ func withFilterConfig(m map[string]*anypb.Any, name string, a *anypb.Any) map[st
 	m[name] = a
 	return m
 }
-
-// inferencePool says whether a share goes to an InferencePool (whose answers stream for long).
-func (b *builder) inferencePool(sh []share) bool {
-	for _, s := range sh {
-		if c := b.clusters[s.cluster]; c != nil && c.InferencePool != "" {
-			return true
-		}
-	}
-	return false
-}

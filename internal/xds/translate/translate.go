@@ -73,7 +73,7 @@ type builder struct {
 	tlsInspector *anypb.Any
 	closeConn    *anypb.Any
 	http2Options *anypb.Any
-	overrideHost *clusterv3.LoadBalancingPolicy // built on first use (see pickerCluster)
+	overrideHost *clusterv3.LoadBalancingPolicy // built on first use (see inferenceCluster)
 
 	// Endpoint Picker configs, packed once each (nil until a fleet has one).
 	extProc    map[string]*anypb.Any               // listener ext_proc configs by picker cluster

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -321,8 +322,11 @@ func (r *GatewayReconciler) writePoolStatuses(ctx context.Context, gw *gwapiv1.G
 				obj.Status.Parents = append(obj.Status.Parents, entry)
 			}
 		})
+		if apierrors.IsNotFound(err) {
+			continue // deleted meanwhile: nothing to write, the other pools still are
+		}
 		if err != nil {
-			return client.IgnoreNotFound(err)
+			return err
 		}
 		if wrote && used {
 			// A team acts on its pool's Events: a picker that cannot be resolved, no accepted route.

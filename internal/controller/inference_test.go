@@ -51,8 +51,11 @@ func TestPoolParentsAreOursInPlaceAndBounded(t *testing.T) {
 		WithObjects(shared, unused, crowded).Build()
 	r := &GatewayReconciler{FleetInputs: FleetInputs{Client: c}, Status: &StatusWriter{Client: c, Reader: c}}
 	accepted := []metav1.Condition{{Type: "Accepted", Status: metav1.ConditionTrue, Reason: "Accepted"}}
-	res := &resolved{pools: []*infv1.InferencePool{shared, unused, crowded}}
-	res.result.InferencePools = []gatewayapi.InferencePoolStatus{{Namespace: "ai", Name: "shared", Conditions: accepted},
+	// A pool deleted since it was read comes first: the others are written all the same.
+	gone := &infv1.InferencePool{ObjectMeta: metav1.ObjectMeta{Namespace: "ai", Name: "gone"}}
+	res := &resolved{pools: []*infv1.InferencePool{gone, shared, unused, crowded}}
+	res.result.InferencePools = []gatewayapi.InferencePoolStatus{{Namespace: "ai", Name: "gone", Conditions: accepted},
+		{Namespace: "ai", Name: "shared", Conditions: accepted},
 		{Namespace: "ai", Name: "crowded", Conditions: accepted}}
 	if err := r.writePoolStatuses(context.Background(), gw, res); err != nil {
 		t.Fatal(err)

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -322,10 +321,7 @@ func (r *GatewayReconciler) writePoolStatuses(ctx context.Context, gw *gwapiv1.G
 				obj.Status.Parents = append(obj.Status.Parents, entry)
 			}
 		})
-		if apierrors.IsNotFound(err) {
-			continue // deleted meanwhile: nothing to write, the other pools still are
-		}
-		if err != nil {
+		if err != nil { // a pool deleted meanwhile is not one (StatusWriter.Update)
 			return err
 		}
 		if wrote && used {

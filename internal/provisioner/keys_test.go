@@ -43,8 +43,8 @@ func TestMergeInfrastructureKeys(t *testing.T) {
 			labels:      map[string]string{"team.example.com/a": "1", "other": "2"},
 			annotations: map[string]string{"x.io/y": "1", "y.io/x": "2"},
 			want: []string{
-				`spec.infrastructure.labels["other"]: key does not start with an allowed prefix ["team.example.com/"] (tenancy.overrides.labelKeyPrefixes)`,
-				`spec.infrastructure.annotations["y.io/x"]: key does not start with an allowed prefix ["x.io/"] (tenancy.overrides.annotationKeyPrefixes)`,
+				`spec.infrastructure.labels["other"]: key is not under an allowed prefix ["team.example.com/"] (tenancy.overrides.labelKeyPrefixes; a prefix without '/' names a domain and its subdomains)`,
+				`spec.infrastructure.annotations["y.io/x"]: key is not under an allowed prefix ["x.io/"] (tenancy.overrides.annotationKeyPrefixes; a prefix without '/' names a domain and its subdomains)`,
 			},
 			wantLabels: map[string]string{"team.example.com/a": "1"}, wantAnnotations: map[string]string{"x.io/y": "1"}},
 		{name: "prefix \"\" allows all but reserved keys", class: prefixes([]string{""}),
@@ -66,6 +66,16 @@ func TestMergeInfrastructureKeys(t *testing.T) {
 				`spec.infrastructure.labels["app.kubernetes.io/managed-by"]: key is reserved: Flotilla sets it on every fleet object`,
 			},
 			wantLabels: map[string]string{"app.kubernetes.io/part-of": "shop"}},
+		{name: "a prefix without '/' is a domain: it never opens a reserved domain that merely starts with it",
+			class:       prefixes([]string{"example"}, "example"),
+			labels:      map[string]string{"example.kubernetes.io/x": "1", "example/ok": "2", "a.example/ok": "3", "example-tier": "4"},
+			annotations: map[string]string{"example.k8s.io/y": "1", "examplecorp.com/z": "2"},
+			want: []string{
+				`spec.infrastructure.labels["example.kubernetes.io/x"]: key is reserved for Kubernetes (kubernetes.io, k8s.io): only a FleetClass prefix naming it explicitly allows it`,
+				`spec.infrastructure.annotations["example.k8s.io/y"]: key is reserved for Kubernetes (kubernetes.io, k8s.io): only a FleetClass prefix naming it explicitly allows it`,
+				`spec.infrastructure.annotations["examplecorp.com/z"]: key is not under an allowed prefix ["example"] (tenancy.overrides.annotationKeyPrefixes; a prefix without '/' names a domain and its subdomains)`,
+			},
+			wantLabels: map[string]string{"example/ok": "2", "a.example/ok": "3", "example-tier": "4"}},
 		{name: "overrides without label prefixes allow no labels", class: prefixes(nil, ""),
 			labels: map[string]string{"team": "a"},
 			want: []string{
@@ -130,5 +140,34 @@ func TestRefusalMessage(t *testing.T) {
 	want := `FleetConfig cfg spec.replicas: 12 is outside the class's bounds [1, 5]; Gateway web spec.infrastructure.labels["a"]: x`
 	if got != want {
 		t.Errorf("RefusalMessage = %q, want %q", got, want)
+	}
+}
+
+func TestKeyHasPrefix(t *testing.T) {
+	for _, c := range []struct {
+		key, prefix string
+		want        bool
+	}{
+		// A prefix with '/': exactly that domain, then a name prefix.
+		{"service.beta.kubernetes.io/aws-load-balancer-type", "service.beta.kubernetes.io/aws-load-balancer-", true},
+		{"service.beta.kubernetes.io/azure-dns-label-name", "service.beta.kubernetes.io/aws-load-balancer-", false},
+		{"x.service.beta.kubernetes.io/aws-load-balancer-type", "service.beta.kubernetes.io/aws-load-balancer-", false},
+		{"team.example.com/a", "team.example.com/", true},
+		{"team.example.com.evil.io/a", "team.example.com/", false},
+		{"a.team.example.com/a", "team.example.com/", false},
+		{"team.example.com", "team.example.com/", false},
+		// A prefix without '/': the domain and its subdomains, or an unqualified name prefix.
+		{"example/x", "example", true},
+		{"a.example/x", "example", true},
+		{"example.kubernetes.io/x", "example", false},
+		{"examplecorp.com/x", "example", false},
+		{"example-tier", "example", true},
+		{"tier", "example", false},
+		{"app.kubernetes.io/name", "kubernetes.io", true},
+		{"kubernetes.io.evil.com/x", "kubernetes.io", false},
+	} {
+		if got := keyHasPrefix(c.key, c.prefix); got != c.want {
+			t.Errorf("keyHasPrefix(%q, %q) = %v, want %v", c.key, c.prefix, got, c.want)
+		}
 	}
 }

@@ -97,7 +97,7 @@ func (rs *refusals) checkKeys(field string, m map[string]string, rule keyRule) m
 		if !hasDomain {
 			domain = ""
 		}
-		explicit := slices.ContainsFunc(rule.prefixes, func(p string) bool { return p != "" && strings.HasPrefix(k, p) })
+		explicit := slices.ContainsFunc(rule.prefixes, func(p string) bool { return p != "" && keyHasPrefix(k, p) })
 		switch {
 		case k == LabelGatewayName || k == LabelManagedBy || k == LabelFleet:
 			refuse("", "is reserved: Flotilla sets it on every fleet object")
@@ -110,7 +110,7 @@ func (rs *refusals) checkKeys(field string, m map[string]string, rule keyRule) m
 			refuse("", "is reserved for Kubernetes (kubernetes.io, k8s.io): only a FleetClass prefix naming it explicitly allows it")
 		case !rule.any && !explicit && !slices.Contains(rule.prefixes, ""):
 			bound := fmt.Sprintf("%q", rule.prefixes)
-			refuse(bound, fmt.Sprintf("does not start with an allowed prefix %s (tenancy.overrides.%s)", bound, rule.boundField))
+			refuse(bound, fmt.Sprintf("is not under an allowed prefix %s (tenancy.overrides.%s; a prefix without '/' names a domain and its subdomains)", bound, rule.boundField))
 		default:
 			if ok == nil {
 				ok = map[string]string{}
@@ -119,6 +119,29 @@ func (rs *refusals) checkKeys(field string, m map[string]string, rule keyRule) m
 		}
 	}
 	return ok
+}
+
+// keyHasPrefix reports whether a FleetClass key prefix allows key, comparing domains as domains so
+// that a prefix never reaches into a domain it does not name:
+//
+//   - "domain/name-prefix" (e.g. "service.beta.kubernetes.io/aws-load-balancer-"): the key's domain
+//     is exactly domain and its name starts with name-prefix ("domain/" allows every name there);
+//   - "domain" without a '/' (e.g. "example.com"): the key's domain is domain or a subdomain of it
+//     ("team.example.com/x"), or the key has no domain and its name starts with the prefix
+//     ("example-tier"). "example" thus allows "example/x" and "a.example/x", but never
+//     "example.kubernetes.io/x" or "examplecorp.com/x".
+func keyHasPrefix(key, prefix string) bool {
+	keyDomain, keyName, keyQualified := strings.Cut(key, "/")
+	if !keyQualified {
+		keyDomain, keyName = "", key
+	}
+	if domain, name, ok := strings.Cut(prefix, "/"); ok {
+		return keyQualified && keyDomain == domain && strings.HasPrefix(keyName, name)
+	}
+	if !keyQualified {
+		return strings.HasPrefix(keyName, prefix)
+	}
+	return inDomain(keyDomain, prefix)
 }
 
 // inDomain reports whether a key prefix is domain or a subdomain of it.

@@ -173,6 +173,15 @@ type CertManagerIssuer struct {
 	// IssuerRef is the cert-manager issuer.
 	IssuerRef IssuerReference `json:"issuerRef"`
 
+	// CABundle is the PEM bundle of the CA certificates the issuer signs fleet certificates with
+	// (for a cert-manager CA issuer, the ca.crt of its Secret; during a CA rotation, both CAs).
+	// The xDS server admits a cert-manager-issued fleet certificate only when it chains to one of
+	// these: trust comes from the platform admin, never from the fleet Secret (whose ca.crt the
+	// team owning the namespace can write).
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=65536
+	CABundle string `json:"caBundle"`
+
 	// BackendClientCertificates has the issuer also give each Gateway of the class a client
 	// certificate that its fleet presents to TLS backends (BackendTLSPolicy), unless the Gateway
 	// names its own in spec.tls.backend.clientCertificateRef. Flotilla creates a cert-manager

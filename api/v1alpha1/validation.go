@@ -1,6 +1,10 @@
 package v1alpha1
 
 import (
+	"bytes"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -24,6 +28,11 @@ func (c *FleetClass) Validate() field.ErrorList {
 		errs = append(errs, metav1validation.ValidateLabels(s.NodeSelector, spec.Child("scheduling", "nodeSelector"))...)
 	}
 	errs = append(errs, validateAnnotations(c.Spec.Service.Annotations, spec.Child("service", "annotations"))...)
+	if cm := c.Spec.Certificates.CertManager; cm != nil {
+		if _, err := ParseCABundle(cm.CABundle); err != nil {
+			errs = append(errs, field.Invalid(spec.Child("certificates", "certManager", "caBundle"), "<PEM>", err.Error()))
+		}
+	}
 	if t := c.Spec.Tenancy; t != nil {
 		tp := spec.Child("tenancy")
 		if t.NamespaceSelector != nil {
@@ -105,3 +114,35 @@ func (c *FleetClass) StatusConditions() *[]metav1.Condition { return &c.Status.C
 
 // StatusConditions gives the status writer access to the FleetConfig conditions.
 func (c *FleetConfig) StatusConditions() *[]metav1.Condition { return &c.Status.Conditions }
+
+// ParseCABundle parses a PEM bundle of CA certificates: at least one, every block a CERTIFICATE
+// of a CA (basicConstraints CA:TRUE).
+func ParseCABundle(bundle string) ([]*x509.Certificate, error) {
+	var out []*x509.Certificate
+	rest := []byte(bundle)
+	for {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			return nil, fmt.Errorf("PEM block %d is a %s, not a CERTIFICATE", len(out)+1, block.Type)
+		}
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("certificate %d: %w", len(out)+1, err)
+		}
+		if !cert.IsCA {
+			return nil, fmt.Errorf("certificate %d (%s) is not a CA certificate", len(out)+1, cert.Subject)
+		}
+		out = append(out, cert)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no PEM CERTIFICATE found")
+	}
+	if len(bytes.TrimSpace(rest)) != 0 {
+		return nil, errors.New("data after the last PEM CERTIFICATE")
+	}
+	return out, nil
+}

@@ -67,6 +67,10 @@ func (a *Applier) Apply(ctx context.Context, owner client.Object, obj client.Obj
 	liveObj := live.(client.Object)
 	switch err := a.Client.Get(ctx, client.ObjectKeyFromObject(obj), liveObj); {
 	case err == nil:
+		if !metav1.IsControlledBy(liveObj, owner) {
+			// Never adopt: an apply would merge into it, keeping whatever its author put there.
+			return false, notOwned(gvk.Kind, liveObj)
+		}
 		if liveObj.GetAnnotations()[AnnotationAppliedHash] == hash {
 			liveU, err := runtime.DefaultUnstructuredConverter.ToUnstructured(liveObj)
 			if err != nil {
@@ -85,6 +89,59 @@ func (a *Applier) Apply(ctx context.Context, owner client.Object, obj client.Obj
 		return false, fmt.Errorf("applying %s %s/%s: %w", gvk.Kind, obj.GetNamespace(), obj.GetName(), err)
 	}
 	return true, nil
+}
+
+// NotOwnedError says an object bearing the name of a fleet object exists but Flotilla did not create
+// it for this Gateway instance: Flotilla owns only what it created, so it neither adopts nor
+// overwrites it.
+type NotOwnedError struct {
+	Kind, Namespace, Name string
+	// Controller is the object's controller reference, if it has one.
+	Controller *metav1.OwnerReference
+}
+
+func notOwned(kind string, live client.Object) *NotOwnedError {
+	return &NotOwnedError{Kind: kind, Namespace: live.GetNamespace(), Name: live.GetName(), Controller: metav1.GetControllerOf(live)}
+}
+
+func (e *NotOwnedError) Error() string {
+	if e.Controller != nil {
+		return fmt.Sprintf("%s %s/%s exists and is controlled by %s %s (uid %s), not by this Gateway", e.Kind, e.Namespace, e.Name,
+			e.Controller.Kind, e.Controller.Name, e.Controller.UID)
+	}
+	return fmt.Sprintf("%s %s/%s exists and was not created by Flotilla for this Gateway", e.Kind, e.Namespace, e.Name)
+}
+
+// PreviousInstance says the object belongs to an earlier Gateway of the same name (deleted, then
+// re-created): garbage collection removes it shortly, and the new instance's objects follow.
+func (e *NotOwnedError) PreviousInstance(gw client.Object) bool {
+	c := e.Controller
+	return c != nil && c.Kind == "Gateway" && c.Name == gw.GetName() && c.UID != gw.GetUID()
+}
+
+// CheckOwned returns a *NotOwnedError for the first of objs (desired objects) that exists without
+// owner as its controller, so that nothing is applied when any one of them cannot be.
+func (a *Applier) CheckOwned(ctx context.Context, owner client.Object, objs ...client.Object) error {
+	scheme := a.Client.Scheme()
+	for _, obj := range objs {
+		gvk, err := apiutil.GVKForObject(obj, scheme)
+		if err != nil {
+			return err
+		}
+		live, err := scheme.New(gvk)
+		if err != nil {
+			return err
+		}
+		liveObj := live.(client.Object)
+		switch err := a.Client.Get(ctx, client.ObjectKeyFromObject(obj), liveObj); {
+		case apierrors.IsNotFound(err):
+		case err != nil:
+			return fmt.Errorf("reading %s %s: %w", gvk.Kind, obj.GetName(), err)
+		case !metav1.IsControlledBy(liveObj, owner):
+			return notOwned(gvk.Kind, liveObj)
+		}
+	}
+	return nil
 }
 
 // hashOf is a stable hash of an unstructured object (encoding/json sorts map keys).

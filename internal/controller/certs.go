@@ -81,7 +81,7 @@ func (c *Certificates) CA(ctx context.Context) (*pki.CA, error) {
 
 // FleetSecret returns the desired fleet Secret for the built-in CA: the certificate already in the
 // live Secret when it is still good (signed by the CA, names this fleet, not yet two thirds
-// through its life), else a new one. renewAt is when to look again.
+// through its life, bound to this Gateway instance), else a new one. renewAt is when to look again.
 func (c *Certificates) FleetSecret(ctx context.Context, gw *gwapiv1.Gateway, p provisioner.Params) (*corev1.Secret, time.Time, error) {
 	ca, err := c.CA(ctx)
 	if err != nil {
@@ -93,7 +93,7 @@ func (c *Certificates) FleetSecret(ctx context.Context, gw *gwapiv1.Gateway, p p
 	live := &corev1.Secret{}
 	if err := c.Client.Get(ctx, client.ObjectKeyFromObject(desired), live); err == nil {
 		certPEM := live.Data[pki.KeyCert]
-		if ca.Verify(certPEM, now, fleet) == nil {
+		if ca.Verify(certPEM, now, fleet, string(gw.UID)) == nil {
 			if cert, err := pki.ParseCert(certPEM); err == nil && now.Before(pki.RenewAt(cert)) {
 				desired.Data[pki.KeyCert], desired.Data[pki.KeyKey] = certPEM, live.Data[pki.KeyKey]
 				desired.Data[pki.KeyCA] = ca.CertPEM
@@ -103,7 +103,7 @@ func (c *Certificates) FleetSecret(ctx context.Context, gw *gwapiv1.Gateway, p p
 	} else if !apierrors.IsNotFound(err) {
 		return nil, time.Time{}, err
 	}
-	certPEM, keyPEM, err := ca.IssueFleet(gw.Namespace, gw.Name, now, p.CertificateLifetime)
+	certPEM, keyPEM, err := ca.IssueFleet(gw.Namespace, gw.Name, string(gw.UID), now, p.CertificateLifetime)
 	if err != nil {
 		return nil, time.Time{}, err
 	}
@@ -128,10 +128,11 @@ func FleetCertificate(gw *gwapiv1.Gateway, p provisioner.Params) *cmapi.Certific
 			SecretName:     secret.Name,
 			SecretTemplate: &cmapi.CertificateSecretTemplate{Labels: secret.Labels},
 			CommonName:     provisioner.FleetKey(gw),
-			URIs:           []string{pki.FleetURI(gw.Namespace, gw.Name)},
-			Duration:       &metav1.Duration{Duration: p.CertificateLifetime},
-			RenewBefore:    &metav1.Duration{Duration: p.CertificateLifetime / 3},
-			Usages:         []cmapi.KeyUsage{cmapi.UsageDigitalSignature, cmapi.UsageClientAuth},
+			// The fleet's identity, and the Gateway instance it is bound to (see FleetTrust).
+			URIs:        []string{pki.FleetURI(gw.Namespace, gw.Name), pki.InstanceURI(string(gw.UID))},
+			Duration:    &metav1.Duration{Duration: p.CertificateLifetime},
+			RenewBefore: &metav1.Duration{Duration: p.CertificateLifetime / 3},
+			Usages:      []cmapi.KeyUsage{cmapi.UsageDigitalSignature, cmapi.UsageClientAuth},
 			PrivateKey: &cmapi.CertificatePrivateKey{Algorithm: cmapi.ECDSAKeyAlgorithm, Size: 256,
 				RotationPolicy: cmapi.RotationPolicyAlways},
 			IssuerRef: cmmeta.IssuerReference{Name: ref.Name, Kind: ref.Kind, Group: ref.Group},

@@ -23,7 +23,6 @@ import (
 	infv1 "sigs.k8s.io/gateway-api-inference-extension/api/v1"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
-	flotillav1alpha1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
 	"github.com/flotilla-dev/flotilla/internal/provisioner"
 )
 
@@ -88,12 +87,25 @@ func (r *GatewayReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	}
 
 	fs, requeue, err := r.provision(ctx, gw, class)
+	var taken *NotOwnedError
+	if errors.As(err, &taken) {
+		// Created between CheckOwned and the apply: the same refusal.
+		fs.conflict, err = taken.Error()+": Flotilla does not adopt objects it did not create; delete or rename it", nil
+	}
 	if err != nil {
 		return reconcile.Result{}, err
 	}
 	res, err := r.resolve(ctx, gw)
 	if err != nil {
 		return reconcile.Result{}, err
+	}
+	if fs.refused != "" || fs.unsupportedAddress != "" {
+		// Served nothing (the xDS controller takes the same decision): its routes say so.
+		why := fs.refused
+		if why == "" {
+			why = fs.unsupportedAddress
+		}
+		res.result.RefuseGateway(why)
 	}
 	fs.listeners, fs.invalidListeners = res.result.Listeners, res.result.InvalidListeners
 	fs.attachedListenerSets = res.result.AttachedListenerSets
@@ -105,7 +117,8 @@ func (r *GatewayReconciler) Reconcile(ctx context.Context, req reconcile.Request
 		fs.dataPlane = &c
 	}
 	// Events for the conditions a team acts on: the Gateway's acceptance and its data plane's.
-	watched := []string{string(gwapiv1.GatewayConditionAccepted), string(gwapiv1.GatewayConditionResolvedRefs), ConditionDataPlaneAccepted}
+	watched := []string{string(gwapiv1.GatewayConditionAccepted), string(gwapiv1.GatewayConditionResolvedRefs), ConditionDataPlaneAccepted,
+		string(gwapiv1.GatewayConditionProgrammed)}
 	before := map[string]*metav1.Condition{}
 	if _, err := r.Status.Update(ctx, req.NamespacedName, gw, func() {
 		for _, typ := range watched {
@@ -118,9 +131,24 @@ func (r *GatewayReconciler) Reconcile(ctx context.Context, req reconcile.Request
 		return reconcile.Result{}, err
 	}
 	for _, typ := range watched {
-		if c := meta.FindStatusCondition(gw.Status.Conditions, typ); c != nil {
-			recordTransition(r.Recorder, gw, before[typ], *c)
+		c := meta.FindStatusCondition(gw.Status.Conditions, typ)
+		if c == nil {
+			continue
 		}
+		// Programmed says Pending on the way to every fleet: only a name conflict, which a team must
+		// act on, and the end of one are worth an Event.
+		if typ == string(gwapiv1.GatewayConditionProgrammed) {
+			conflict := string(ReasonFleetObjectConflict)
+			switch prev := before[typ]; {
+			case c.Reason == conflict:
+				recordTransition(r.Recorder, gw, prev, *c)
+			case prev != nil && prev.Reason == conflict && r.Recorder != nil:
+				r.Recorder.Eventf(gw, nil, corev1.EventTypeNormal, c.Reason, "Provision",
+					"The object in the way of the fleet is gone; provisioning the fleet: %s", c.Message)
+			}
+			continue
+		}
+		recordTransition(r.Recorder, gw, before[typ], *c)
 	}
 	if err := r.writeListenerSetStatuses(ctx, res); err != nil {
 		return reconcile.Result{}, err
@@ -154,21 +182,50 @@ func (r *GatewayReconciler) provision(ctx context.Context, gw *gwapiv1.Gateway, 
 		return fs, 0, err
 	}
 
-	params, refused, err := r.parameters(ctx, gw, class)
-	if err != nil || refused != "" {
-		fs.refused = refused
+	// Envoy verifies the xDS server with Flotilla's CA, whoever issues the fleet's own certificate.
+	ca, err := r.Certificates.CA(ctx)
+	if err != nil {
 		return fs, 0, err
 	}
+	defaults := r.Defaults
+	defaults.XDSTrust = ca.CertPEM
+	adm, err := r.admit(ctx, gw, class, defaults)
+	if err != nil || !adm.admitted() {
+		fs.refused, fs.unsupportedAddress = adm.refused, adm.unsupportedAddress
+		return fs, 0, err
+	}
+	params := adm.params
 	fleet, err := provisioner.Build(gw, params)
 	if err != nil {
 		return fs, 0, fmt.Errorf("building fleet of Gateway %s: %w", klog.KObj(gw), err)
 	}
 	fs.addressProblems = fleet.AddressProblems
-	for _, p := range fleet.AddressProblems {
-		if p.Reason == gwapiv1.GatewayReasonUnsupportedAddress {
-			fs.unsupportedAddress = p.Message
-			return fs, 0, nil
+
+	// Flotilla owns only what it created: if any fleet object's name is taken by an object it did
+	// not create for this Gateway, nothing is applied.
+	desired := make([]client.Object, 0, len(fleet.Objects)+2)
+	if params.CertManager != nil {
+		desired = append(desired, FleetCertificate(gw, params))
+		if wantsManagedBackendClientCertificate(gw, params) {
+			desired = append(desired, BackendClientCertificate(gw, params))
 		}
+	} else {
+		desired = append(desired, provisioner.Secret(gw, params))
+	}
+	for _, obj := range fleet.Objects {
+		desired = append(desired, obj.(client.Object))
+	}
+	if err := r.Applier.CheckOwned(ctx, gw, desired...); err != nil {
+		var taken *NotOwnedError
+		if !errors.As(err, &taken) {
+			return fs, 0, err
+		}
+		if taken.PreviousInstance(gw) {
+			fs.pending = "Waiting for garbage collection to remove the objects of the previous Gateway of this name (" + taken.Error() + ")"
+		} else {
+			fs.conflict = taken.Error() + ": Flotilla does not adopt objects it did not create, so nothing is provisioned; delete or rename it"
+		}
+		return fs, 0, nil
 	}
 
 	var renew time.Duration
@@ -251,67 +308,6 @@ func (r *GatewayReconciler) removeUnlessDesired(ctx context.Context, gw *gwapiv1
 		return fmt.Errorf("removing %T of Gateway %s: %w", obj, klog.KObj(gw), err)
 	}
 	return nil
-}
-
-// parameters reads the class's FleetClass, the Gateway's FleetConfig and its namespace, checks the
-// tenancy limits and merges them. refused is the InvalidParameters message, empty when accepted.
-func (r *GatewayReconciler) parameters(ctx context.Context, gw *gwapiv1.Gateway, class *gwapiv1.GatewayClass) (provisioner.Params, string, error) {
-	var fc *flotillav1alpha1.FleetClass
-	if !meta.IsStatusConditionTrue(class.Status.Conditions, string(gwapiv1.GatewayClassConditionStatusAccepted)) {
-		return provisioner.Params{}, fmt.Sprintf("GatewayClass %q is not accepted", class.Name), nil
-	}
-	if ref := class.Spec.ParametersRef; ref != nil {
-		fc = &flotillav1alpha1.FleetClass{}
-		if err := r.Client.Get(ctx, types.NamespacedName{Name: ref.Name}, fc); err != nil {
-			if apierrors.IsNotFound(err) {
-				return provisioner.Params{}, fmt.Sprintf("FleetClass %q of GatewayClass %q not found", ref.Name, class.Name), nil
-			}
-			return provisioner.Params{}, "", err
-		}
-	}
-	ns := &corev1.Namespace{}
-	if err := r.Client.Get(ctx, types.NamespacedName{Name: gw.Namespace}, ns); err != nil {
-		return provisioner.Params{}, "", err
-	}
-	if ok, why := provisioner.Admitted(ns, fc); !ok {
-		return provisioner.Params{}, why, nil
-	}
-	if fc != nil && fc.Spec.Tenancy != nil && fc.Spec.Tenancy.MaxGatewaysPerNamespace != nil {
-		list := &gwapiv1.GatewayList{}
-		if err := r.Client.List(ctx, list, client.InNamespace(gw.Namespace), client.MatchingFields{IndexGatewayClassName: class.Name}); err != nil {
-			return provisioner.Params{}, "", err
-		}
-		gws := make([]*gwapiv1.Gateway, 0, len(list.Items))
-		for i := range list.Items {
-			gws = append(gws, &list.Items[i])
-		}
-		if why, over := provisioner.OverQuota(gws, fc)[gw.Name]; over {
-			return provisioner.Params{}, why, nil
-		}
-	}
-	var cfg *flotillav1alpha1.FleetConfig
-	if ref := gw.Spec.Infrastructure; ref != nil && ref.ParametersRef != nil &&
-		string(ref.ParametersRef.Group) == flotillav1alpha1.GroupVersion.Group && string(ref.ParametersRef.Kind) == flotillav1alpha1.KindFleetConfig {
-		cfg = &flotillav1alpha1.FleetConfig{}
-		if err := r.Client.Get(ctx, types.NamespacedName{Namespace: gw.Namespace, Name: ref.ParametersRef.Name}, cfg); err != nil {
-			if apierrors.IsNotFound(err) {
-				return provisioner.Params{}, fmt.Sprintf("FleetConfig %q (spec.infrastructure.parametersRef) not found", ref.ParametersRef.Name), nil
-			}
-			return provisioner.Params{}, "", err
-		}
-	}
-	// Envoy verifies the xDS server with Flotilla's CA, whoever issues the fleet's own certificate.
-	ca, err := r.Certificates.CA(ctx)
-	if err != nil {
-		return provisioner.Params{}, "", err
-	}
-	defaults := r.Defaults
-	defaults.XDSTrust = ca.CertPEM
-	p, refusals := provisioner.Merge(gw, fc, cfg, defaults)
-	if len(refusals) > 0 {
-		return provisioner.Params{}, provisioner.RefusalMessage(refusals), nil
-	}
-	return p, "", nil
 }
 
 // release removes the Gateway's entries from the status of the routes, BackendTLSPolicies and

@@ -14,6 +14,10 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/provisioner"
 )
 
+// ReasonFleetObjectConflict is the Gateway's Programmed=False reason when an object Flotilla did
+// not create holds the name of one of the fleet's objects.
+const ReasonFleetObjectConflict gwapiv1.GatewayConditionReason = "FleetObjectConflict"
+
 // fleetState is what the reconciler learned about one Gateway's fleet; gatewayStatus turns it into
 // the Gateway's status. Pure, so every branch is unit-tested.
 type fleetState struct {
@@ -26,6 +30,9 @@ type fleetState struct {
 	fleetExists bool
 	// pending says why the fleet cannot run yet (a certificate cert-manager has not issued).
 	pending string
+	// conflict says which object holds the name of a fleet object without Flotilla having created
+	// it for this Gateway: nothing is provisioned (ReasonFleetObjectConflict).
+	conflict string
 	// addressProblems are spec.addresses the Service cannot honour (AddressNotUsable).
 	addressProblems []provisioner.AddressProblem
 	deployment      *appsv1.Deployment
@@ -49,7 +56,7 @@ func gatewayStatus(gw *gwapiv1.Gateway, fs fleetState, st *gwapiv1.GatewayStatus
 	}
 	fleetNote := "; no fleet is provisioned"
 	if fs.fleetExists {
-		fleetNote = "; the running fleet is left as it was"
+		fleetNote = "; the running fleet is left as it was (its Envoys keep the configuration they have and are sent nothing until the Gateway is accepted again)"
 	}
 	switch {
 	case fs.refused != "":
@@ -95,8 +102,11 @@ func joinNames(names []gwapiv1.SectionName) string {
 
 func programmedState(fs fleetState, accepted bool) (metav1.ConditionStatus, gwapiv1.GatewayConditionReason, string) {
 	switch {
-	case !accepted && !fs.fleetExists:
+	case !accepted:
+		// Even with a fleet running from an earlier accepted spec: Flotilla serves it nothing.
 		return metav1.ConditionFalse, gwapiv1.GatewayReasonInvalid, "The Gateway is not accepted"
+	case fs.conflict != "":
+		return metav1.ConditionFalse, ReasonFleetObjectConflict, fs.conflict
 	case fs.pending != "":
 		return metav1.ConditionFalse, gwapiv1.GatewayReasonPending, fs.pending
 	case len(fs.addressProblems) > 0:

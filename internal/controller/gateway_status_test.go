@@ -110,11 +110,13 @@ func TestGatewayStatusConditions(t *testing.T) {
 			programmed: wantCondition{metav1.ConditionFalse, string(gwapiv1.GatewayReasonInvalid), "The Gateway is not accepted", true},
 		},
 		{
-			// The fleet from the last accepted spec keeps serving, and the status says so.
-			name:       "refused with a running fleet",
-			fs:         fleetState{refused: refusal, fleetExists: true, deployment: available, service: clusterIPService("10.0.0.1")},
-			accepted:   wantCondition{metav1.ConditionFalse, string(gwapiv1.GatewayReasonInvalidParameters), refusal + "; the running fleet is left as it was", true},
-			programmed: wantCondition{metav1.ConditionTrue, string(gwapiv1.GatewayReasonProgrammed), "2 of 3 Envoy replicas available", true},
+			// The fleet from the last accepted spec is left running, but Flotilla serves it
+			// nothing: not Programmed, and the status says so.
+			name: "refused with a running fleet",
+			fs:   fleetState{refused: refusal, fleetExists: true, deployment: available, service: clusterIPService("10.0.0.1")},
+			accepted: wantCondition{metav1.ConditionFalse, string(gwapiv1.GatewayReasonInvalidParameters),
+				refusal + "; the running fleet is left as it was (its Envoys keep the configuration they have and are sent nothing until the Gateway is accepted again)", true},
+			programmed: wantCondition{metav1.ConditionFalse, string(gwapiv1.GatewayReasonInvalid), "The Gateway is not accepted", true},
 			addresses:  []gwapiv1.GatewayStatusAddress{ipAddr("10.0.0.1")},
 		},
 		{
@@ -259,7 +261,7 @@ func TestGatewayStatusProgrammedPrecedence(t *testing.T) {
 		msg      string
 	}{
 		{"not accepted beats pending", fleetState{pending: "cert"}, false, metav1.ConditionFalse, gwapiv1.GatewayReasonInvalid, "The Gateway is not accepted"},
-		{"not accepted with a fleet reports the fleet", fleetState{fleetExists: true, pending: "cert"}, false, metav1.ConditionFalse, gwapiv1.GatewayReasonPending, "cert"},
+		{"not accepted with a fleet is not programmed either", fleetState{fleetExists: true, pending: "cert"}, false, metav1.ConditionFalse, gwapiv1.GatewayReasonInvalid, "The Gateway is not accepted"},
 		{"pending beats address problems", fleetState{pending: "cert", addressProblems: problems, deployment: available}, true, metav1.ConditionFalse, gwapiv1.GatewayReasonPending, "cert"},
 		{"address problems beat an unavailable Deployment", fleetState{addressProblems: problems}, true, metav1.ConditionFalse, gwapiv1.GatewayReasonAddressNotUsable, "bad address"},
 		{"unavailable Deployment beats a missing address", fleetState{service: clusterIPService()}, true, metav1.ConditionFalse, gwapiv1.GatewayReasonPending, "Waiting for the Envoy Deployment"},

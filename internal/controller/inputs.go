@@ -251,16 +251,17 @@ func (f *FleetInputs) gatewaysOfFleetConfig(ctx context.Context, o client.Object
 	return f.listGateways(ctx, client.InNamespace(o.GetNamespace()), client.MatchingFields{IndexGatewayFleetConfig: o.GetName()})
 }
 
-// gatewayOfFleetSecret maps a Secret Flotilla has cert-manager fill (the fleet certificate, the
-// backend client certificate) to its Gateway.
-func (f *FleetInputs) gatewayOfFleetSecret(ctx context.Context, o client.Object) []reconcile.Request {
+// gatewayOfFleetObjectName maps an object by its name to the Gateway whose fleet object it is named
+// after: a Secret Flotilla has cert-manager fill (the fleet certificate, the backend client
+// certificate), or any object that took a fleet object's name.
+func (f *FleetInputs) gatewayOfFleetObjectName(ctx context.Context, o client.Object) []reconcile.Request {
 	list := &gwapiv1.GatewayList{}
 	if err := f.Client.List(ctx, list, client.InNamespace(o.GetNamespace())); err != nil {
 		ctrl.LoggerFrom(ctx).Error(err, "Listing Gateways")
 		return nil
 	}
 	for _, gw := range list.Items {
-		if provisioner.SecretName(&gw) == o.GetName() || provisioner.BackendClientSecretName(&gw) == o.GetName() {
+		if provisioner.FleetName(&gw) == o.GetName() || provisioner.SecretName(&gw) == o.GetName() || provisioner.BackendClientSecretName(&gw) == o.GetName() {
 			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: gw.Namespace, Name: gw.Name}}}
 		}
 	}

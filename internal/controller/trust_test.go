@@ -2,13 +2,29 @@ package controller
 
 import (
 	"crypto/x509"
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/flotilla-dev/flotilla/internal/pki"
+	"github.com/flotilla-dev/flotilla/internal/xds/server"
 )
 
-func TestFleetTrustScopesIssuersToTheirFleets(t *testing.T) {
+// leaf issues a fleet certificate from ca and returns its chain (leaf, root).
+func leaf(t *testing.T, ca *pki.CA, ns, name, uid string) []*x509.Certificate {
+	t.Helper()
+	crt, _, err := ca.IssueFleet(ns, name, uid, time.Now(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := pki.ParseCert(crt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []*x509.Certificate{c, ca.Cert}
+}
+
+func TestFleetTrust(t *testing.T) {
 	now := time.Now()
 	builtin, _, err := pki.NewCA(now, time.Hour)
 	if err != nil {
@@ -18,33 +34,64 @@ func TestFleetTrustScopesIssuersToTheirFleets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	team, _, err := pki.NewCA(now, time.Hour) // a CA a team made itself
+	if err != nil {
+		t.Fatal(err)
+	}
 	trust := &FleetTrust{CA: func() (*pki.CA, error) { return builtin, nil }}
-	trust.SetIssuer("team-cm/edge", issuer.CertPEM)
+	trust.Admit("team-a/web", "uid-a", false, nil)
+	trust.Admit("team-cm/edge", "uid-cm", true, []*x509.Certificate{issuer.Cert})
+	trust.Admit("team-empty/edge", "uid-e", true, nil) // a class whose caBundle could not be read
 
 	for _, c := range []struct {
-		fleet string
-		by    *pki.CA
-		ok    bool
+		name   string
+		fleet  string
+		chain  []*x509.Certificate
+		reason string // "" admitted
 	}{
-		{"team-cm/edge", issuer, true},
-		{"team-cm/edge", builtin, false}, // once cert-manager issues it, Flotilla's CA does not
-		{"team-a/web", builtin, true},
-		{"team-a/web", issuer, false}, // a team's issuer cannot speak for another fleet
+		{"Flotilla's CA for a built-in fleet", "team-a/web", leaf(t, builtin, "team-a", "web", "uid-a"), ""},
+		{"a team's own CA", "team-a/web", leaf(t, team, "team-a", "web", "uid-a"), server.ReasonUntrustedIssuer},
+		{"the class's issuer for its fleet", "team-cm/edge", leaf(t, issuer, "team-cm", "edge", "uid-cm"), ""},
+		{"Flotilla's CA once cert-manager issues", "team-cm/edge", leaf(t, builtin, "team-cm", "edge", "uid-cm"), server.ReasonUntrustedIssuer},
+		{"an issuer for another class's fleet", "team-a/web", leaf(t, issuer, "team-a", "web", "uid-a"), server.ReasonUntrustedIssuer},
+		{"no issuer trusted: nothing is", "team-empty/edge", leaf(t, builtin, "team-empty", "edge", "uid-e"), server.ReasonUntrustedIssuer},
+		{"a deleted Gateway's certificate", "team-a/web", leaf(t, builtin, "team-a", "web", "uid-old"), server.ReasonInstanceMismatch},
+		{"a certificate bound to no instance", "team-a/web", leaf(t, builtin, "team-a", "web", ""), server.ReasonInstanceMismatch},
+		{"a fleet that is not admitted", "team-b/web", leaf(t, builtin, "team-b", "web", "uid-b"), server.ReasonUnknownFleet},
 	} {
-		err := trust.AuthorizeFleet(c.fleet, []*x509.Certificate{c.by.Cert})
-		if (err == nil) != c.ok {
-			t.Errorf("fleet %s, issuer %s: err = %v, want ok=%v", c.fleet, c.by.Cert.Subject, err, c.ok)
-		}
+		t.Run(c.name, func(t *testing.T) {
+			err := trust.AuthorizeFleet(c.fleet, c.chain)
+			var r *server.Refusal
+			switch {
+			case c.reason == "" && err != nil:
+				t.Errorf("refused: %v", err)
+			case c.reason != "" && (!errors.As(err, &r) || r.Reason != c.reason):
+				t.Errorf("err = %v, want a refusal with reason %s", err, c.reason)
+			}
+		})
 	}
+
 	pool, err := trust.ClientCAs()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if n := len(pool.Subjects()); n != 2 { //nolint:staticcheck // counting the pool's CAs
-		t.Errorf("client CA pool has %d CAs, want Flotilla's and the issuer's", n)
+		t.Errorf("client CA pool has %d CAs, want Flotilla's and the class's issuer", n)
 	}
-	trust.SetIssuer("team-cm/edge", nil)
-	if err := trust.AuthorizeFleet("team-cm/edge", []*x509.Certificate{builtin.Cert}); err != nil {
-		t.Errorf("after the issuer is gone, Flotilla's CA is trusted again: %v", err)
+
+	// A new instance of the same Gateway replaces the old one (whose streams the caller closes);
+	// re-admitting the same instance replaces nothing.
+	if trust.Admit("team-a/web", "uid-a", false, nil) {
+		t.Error("re-admitting the same instance reported a replacement")
+	}
+	if !trust.Admit("team-a/web", "uid-a2", false, nil) {
+		t.Error("admitting a new instance did not report the replacement")
+	}
+	if err := trust.AuthorizeFleet("team-a/web", leaf(t, builtin, "team-a", "web", "uid-a")); err == nil {
+		t.Error("the replaced instance's certificate is still admitted")
+	}
+	trust.Revoke("team-a/web")
+	if err := trust.AuthorizeFleet("team-a/web", leaf(t, builtin, "team-a", "web", "uid-a2")); err == nil {
+		t.Error("a revoked fleet's certificate is still admitted")
 	}
 }

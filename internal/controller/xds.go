@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	cachetypes "github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/prometheus/client_golang/prometheus"
@@ -71,8 +70,8 @@ type XDSReconciler struct {
 	DataPlane DataPlane
 	// Events tells the Gateway controller a fleet's data-plane condition may have changed.
 	Events *FleetEvents
-	// Trust learns which issuer signs each fleet's certificate; nil when the server trusts only
-	// Flotilla's CA.
+	// Trust learns which fleets are admitted, for which Gateway instance and with which issuer;
+	// nil in tests that run no xDS server.
 	Trust *FleetTrust
 
 	mu       sync.Mutex
@@ -96,13 +95,28 @@ func (r *XDSReconciler) Reconcile(ctx context.Context, req reconcile.Request) (r
 		r.forget(key)
 		return reconcile.Result{}, nil
 	}
-	if !meta.IsStatusConditionTrue(class.Status.Conditions, string(gwapiv1.GatewayClassConditionStatusAccepted)) {
-		return reconcile.Result{}, nil // the class's acceptance brings the Gateway back
+	if c := meta.FindStatusCondition(class.Status.Conditions, string(gwapiv1.GatewayClassConditionStatusAccepted)); c == nil ||
+		c.Status == metav1.ConditionUnknown || c.ObservedGeneration != class.Generation {
+		return reconcile.Result{}, nil // the class's decision brings the Gateway back
 	}
-
-	if err := r.learnIssuer(ctx, gw); err != nil {
+	// The same gate as the Gateway controller's: a Gateway refused there is served nothing here,
+	// and no certificate speaks for its fleet.
+	adm, err := r.admit(ctx, gw, class, provisioner.Defaults{})
+	if err != nil {
 		return reconcile.Result{}, err
 	}
+	if !adm.admitted() {
+		r.forget(key)
+		return reconcile.Result{}, nil
+	}
+	if r.Trust != nil {
+		certManager, issuers := adm.issuers()
+		if r.Trust.Admit(key, string(gw.UID), certManager, issuers) {
+			// A new Gateway of the same name: the old instance's streams end now.
+			r.DataPlane.Forget(key)
+		}
+	}
+
 	start := time.Now()
 	res, err := r.resolve(ctx, gw)
 	if err != nil {
@@ -143,27 +157,9 @@ func secretData(res *resolved) map[string]translate.TLSSecret {
 	return out
 }
 
-// learnIssuer records whether cert-manager issued the fleet's certificate, and with which CA.
-func (r *XDSReconciler) learnIssuer(ctx context.Context, gw *gwapiv1.Gateway) error {
-	if r.Trust == nil {
-		return nil
-	}
-	sec := &corev1.Secret{}
-	err := r.Client.Get(ctx, types.NamespacedName{Namespace: gw.Namespace, Name: provisioner.SecretName(gw)}, sec)
-	if client.IgnoreNotFound(err) != nil {
-		return err
-	}
-	var issuerCA []byte
-	if _, byCertManager := sec.Annotations[cmapi.IssuerNameAnnotationKey]; err == nil && byCertManager {
-		issuerCA = sec.Data[provisioner.SecretKeyCA]
-	}
-	r.Trust.SetIssuer(gw.Namespace+"/"+gw.Name, issuerCA)
-	return nil
-}
-
 func (r *XDSReconciler) forget(key string) {
 	if r.Trust != nil {
-		r.Trust.SetIssuer(key, nil)
+		r.Trust.Revoke(key)
 	}
 	r.DataPlane.Forget(key)
 	r.setFailure(key, "")
@@ -226,12 +222,9 @@ func (r *XDSReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		WithOptions(controller.Options{NeedLeaderElection: &noLeader}).
 		For(&gwapiv1.Gateway{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&gwapiv1.GatewayClass{}, handler.EnqueueRequestsFromMapFunc(r.gatewaysOfClass),
-			builder.WithPredicates(classDecisionChanged)).
-		// The fleet Secret says who issued the fleet's certificate (FleetTrust).
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.gatewayOfFleetSecret),
-			builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
-				return o.GetLabels()[provisioner.LabelManagedBy] == provisioner.ManagedByValue
-			})))
+			builder.WithPredicates(classDecisionChanged))
+	// What the admission gate reads, as the Gateway controller watches it.
+	b = r.watchAdmission(b)
 	return r.watchInputs(b).Complete(r)
 }
 

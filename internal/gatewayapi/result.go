@@ -81,3 +81,44 @@ func (c *conds) set(t string, ok bool, reason, msg string) {
 	}
 	c.list = append(c.list, metav1.Condition{Type: t, Status: s, Reason: reason, Message: msg, ObservedGeneration: c.gen})
 }
+
+// RouteReasonGatewayNotAccepted is the reason of a route parent entry's Accepted=False when the
+// Gateway itself is refused (tenancy limits, parameters, addresses): it serves no route. Gateway
+// API has no reason of its own for it.
+const RouteReasonGatewayNotAccepted gwapiv1.RouteConditionReason = "GatewayNotAccepted"
+
+// RefuseGateway rewrites the result for a Gateway that is not accepted, and so is served nothing:
+// every route parent entry says Accepted=False (GatewayNotAccepted, with why), every ListenerSet
+// Accepted=False and Programmed=False (ParentNotAccepted), and none counts as attached. The
+// ResolvedRefs conditions stay as resolved: they still tell a team what else to fix.
+func (r *Result) RefuseGateway(why string) {
+	msg := "The Gateway is not accepted, so it serves no route: " + why
+	for i := range r.Routes {
+		for j := range r.Routes[i].Parents {
+			p := &r.Routes[i].Parents[j]
+			replaceCondition(&p.Conditions, metav1.Condition{Type: string(gwapiv1.RouteConditionAccepted),
+				Status: metav1.ConditionFalse, Reason: string(RouteReasonGatewayNotAccepted), Message: msg})
+		}
+	}
+	for i := range r.ListenerSets {
+		ls := &r.ListenerSets[i]
+		for _, typ := range []gwapiv1.ListenerSetConditionType{gwapiv1.ListenerSetConditionAccepted, gwapiv1.ListenerSetConditionProgrammed} {
+			replaceCondition(&ls.Conditions, metav1.Condition{Type: string(typ), Status: metav1.ConditionFalse,
+				Reason: string(gwapiv1.ListenerSetReasonParentNotAccepted), Message: "The parent Gateway is not accepted: " + why})
+		}
+	}
+	r.AttachedListenerSets = 0
+}
+
+// replaceCondition sets c in list in place of the condition of its type (keeping that one's
+// observedGeneration), or appends it; no lastTransitionTime, as everywhere in a Result.
+func replaceCondition(list *[]metav1.Condition, c metav1.Condition) {
+	for i := range *list {
+		if (*list)[i].Type == c.Type {
+			c.ObservedGeneration = (*list)[i].ObservedGeneration
+			(*list)[i] = c
+			return
+		}
+	}
+	*list = append(*list, c)
+}

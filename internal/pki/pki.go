@@ -94,6 +94,29 @@ func LoadCA(certPEM, keyPEM []byte) (*CA, error) {
 	return &CA{Cert: cert, CertPEM: certPEM, key: signer}, nil
 }
 
+// instanceURIPrefix is the URI SAN prefix that binds a fleet certificate to one Gateway instance:
+// urn:uuid:<Gateway UID> (Kubernetes UIDs are RFC 4122 UUIDs). A Gateway deleted and re-created
+// under the same name has a new UID, so the old instance's certificates no longer open its fleet.
+const instanceURIPrefix = "urn:uuid:"
+
+// InstanceURI is the URI SAN binding a certificate to the Gateway instance with this UID.
+func InstanceURI(uid string) string { return instanceURIPrefix + uid }
+
+// InstanceFromCert returns the Gateway UID a certificate is bound to ("" and false when none).
+// A certificate naming two instances is bound to none.
+func InstanceFromCert(cert *x509.Certificate) (string, bool) {
+	var uid string
+	for _, u := range cert.URIs {
+		if rest, ok := strings.CutPrefix(u.String(), instanceURIPrefix); ok && rest != "" {
+			if uid != "" && uid != rest {
+				return "", false
+			}
+			uid = rest
+		}
+	}
+	return uid, uid != ""
+}
+
 // FleetURI is the identity of the fleet of Gateway namespace/name.
 func FleetURI(namespace, name string) string {
 	return fleetURIPrefix + namespace + "/" + name
@@ -112,15 +135,24 @@ func FleetFromCert(cert *x509.Certificate) (string, bool) {
 	return "", false
 }
 
-// IssueFleet issues the client certificate of the fleet of Gateway namespace/name.
-func (ca *CA) IssueFleet(namespace, name string, now time.Time, lifetime time.Duration) (certPEM, keyPEM []byte, err error) {
-	u, err := url.Parse(FleetURI(namespace, name))
-	if err != nil {
-		return nil, nil, err
+// IssueFleet issues the client certificate of the fleet of Gateway namespace/name, bound to the
+// Gateway instance uid (an empty uid binds it to none, which the xDS server refuses).
+func (ca *CA) IssueFleet(namespace, name, uid string, now time.Time, lifetime time.Duration) (certPEM, keyPEM []byte, err error) {
+	uris := []string{FleetURI(namespace, name)}
+	if uid != "" {
+		uris = append(uris, InstanceURI(uid))
+	}
+	var parsed []*url.URL
+	for _, s := range uris {
+		u, err := url.Parse(s)
+		if err != nil {
+			return nil, nil, err
+		}
+		parsed = append(parsed, u)
 	}
 	tmpl := &x509.Certificate{
 		Subject:     pkix.Name{CommonName: namespace + "/" + name, Organization: []string{"Flotilla fleet"}},
-		URIs:        []*url.URL{u},
+		URIs:        parsed,
 		KeyUsage:    x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	}
@@ -179,9 +211,10 @@ func ParseCert(certPEM []byte) (*x509.Certificate, error) {
 	return x509.ParseCertificate(block.Bytes)
 }
 
-// Verify checks that certPEM was signed by the CA, is valid at now and names the expected fleet
-// (empty fleet: any). It is how a holder of a certificate decides whether to keep it.
-func (ca *CA) Verify(certPEM []byte, now time.Time, fleet string) error {
+// Verify checks that certPEM was signed by the CA, is valid at now, names the expected fleet
+// (empty fleet: any) and is bound to the Gateway instance uid (empty uid: any). It is how a holder
+// of a certificate decides whether to keep it.
+func (ca *CA) Verify(certPEM []byte, now time.Time, fleet, uid string) error {
 	cert, err := ParseCert(certPEM)
 	if err != nil {
 		return err
@@ -194,6 +227,11 @@ func (ca *CA) Verify(certPEM []byte, now time.Time, fleet string) error {
 	if fleet != "" {
 		if got, ok := FleetFromCert(cert); !ok || got != fleet {
 			return fmt.Errorf("certificate names fleet %q, want %q", got, fleet)
+		}
+	}
+	if uid != "" {
+		if got, _ := InstanceFromCert(cert); got != uid {
+			return fmt.Errorf("certificate is bound to Gateway instance %q, want %q", got, uid)
 		}
 	}
 	return nil

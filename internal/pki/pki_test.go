@@ -8,6 +8,8 @@ import (
 	"time"
 )
 
+const testUID = "3f0c2a1e-5b7d-4c2e-9a61-0d2b8e4f7a10"
+
 func TestFleetCertificateRoundTrip(t *testing.T) {
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	ca, caKey, err := NewCA(now, 365*24*time.Hour)
@@ -19,7 +21,7 @@ func TestFleetCertificateRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	certPEM, keyPEM, err := reloaded.IssueFleet("team-a", "web", now, 24*time.Hour)
+	certPEM, keyPEM, err := reloaded.IssueFleet("team-a", "web", testUID, now, 24*time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,17 +38,24 @@ func TestFleetCertificateRoundTrip(t *testing.T) {
 	if got := cert.URIs[0].String(); got != "spiffe://flotilla/fleet/team-a/web" {
 		t.Errorf("URI SAN = %s", got)
 	}
-	if err := ca.Verify(certPEM, now, "team-a/web"); err != nil {
+	if uid, ok := InstanceFromCert(cert); !ok || uid != testUID || cert.URIs[1].String() != "urn:uuid:"+testUID {
+		t.Errorf("InstanceFromCert = %q, %v (URIs %v)", uid, ok, cert.URIs)
+	}
+	if err := ca.Verify(certPEM, now, "team-a/web", testUID); err != nil {
 		t.Errorf("verify: %v", err)
 	}
-	if err := ca.Verify(certPEM, now, "team-b/web"); err == nil || !strings.Contains(err.Error(), `names fleet "team-a/web"`) {
+	// The same name, another instance (a Gateway deleted and re-created): not this one's.
+	if err := ca.Verify(certPEM, now, "team-a/web", "another-uid"); err == nil || !strings.Contains(err.Error(), "Gateway instance") {
+		t.Errorf("a certificate of another Gateway instance must not verify: %v", err)
+	}
+	if err := ca.Verify(certPEM, now, "team-b/web", ""); err == nil || !strings.Contains(err.Error(), `names fleet "team-a/web"`) {
 		t.Errorf("a certificate of another fleet must not verify: %v", err)
 	}
-	if err := ca.Verify(certPEM, now.Add(25*time.Hour), ""); err == nil {
+	if err := ca.Verify(certPEM, now.Add(25*time.Hour), "", ""); err == nil {
 		t.Error("an expired certificate must not verify")
 	}
 	other, _, _ := NewCA(now, time.Hour)
-	if err := other.Verify(certPEM, now, ""); err == nil {
+	if err := other.Verify(certPEM, now, "", ""); err == nil {
 		t.Error("a certificate of another CA must not verify")
 	}
 	// Renewal two thirds in: 24h lifetime backdated by 5m → renew 16h after NotBefore.
@@ -81,7 +90,7 @@ func TestFleetFromCertRejectsMalformedURIs(t *testing.T) {
 	now := time.Now()
 	ca, _, _ := NewCA(now, time.Hour)
 	for _, bad := range [][2]string{{"", "web"}, {"team-a", ""}} {
-		certPEM, _, err := ca.IssueFleet(bad[0], bad[1], now, time.Hour)
+		certPEM, _, err := ca.IssueFleet(bad[0], bad[1], testUID, now, time.Hour)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"slices"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -21,6 +23,7 @@ import (
 	flotillav1alpha1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
 	"github.com/flotilla-dev/flotilla/internal/apiwrites"
 	"github.com/flotilla-dev/flotilla/internal/pki"
+	"github.com/flotilla-dev/flotilla/internal/xds/xdstest"
 )
 
 func get(t *testing.T, key client.ObjectKey, obj client.Object) {
@@ -202,9 +205,64 @@ func TestLoadBalancerAddressIsReported(t *testing.T) {
 	}
 }
 
+// issueAsCertManager plays cert-manager's part for a Certificate Flotilla asked for: a certificate
+// from ca with exactly the Certificate's URI SANs (the fleet identity and the Gateway instance).
+func issueAsCertManager(t *testing.T, ca *pki.CA, cert *cmapi.Certificate) (crt, key []byte) {
+	t.Helper()
+	var ns, name, uid string
+	for _, u := range cert.Spec.URIs {
+		if rest, ok := strings.CutPrefix(u, "spiffe://flotilla/fleet/"); ok {
+			ns, name, _ = strings.Cut(rest, "/")
+		}
+		if rest, ok := strings.CutPrefix(u, "urn:uuid:"); ok {
+			uid = rest
+		}
+	}
+	if ns == "" || uid == "" {
+		t.Fatalf("Certificate %s names no fleet or no Gateway instance: URIs %v", cert.Name, cert.Spec.URIs)
+	}
+	crt, key, err := ca.IssueFleet(ns, name, uid, time.Now(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return crt, key
+}
+
+// dialRefused connects as an Envoy of fleet claim and waits for the server to refuse it: at the
+// TLS handshake (the dial, or the stream's first read, fails) or when the stream opens. A refused
+// client never receives a listener.
+func dialRefused(t *testing.T, conf *tls.Config, claim, what string) {
+	t.Helper()
+	c, err := xdstest.Dial(context.Background(), xdsAddr, conf, &corev3.Node{Id: "envoy-" + strings.ReplaceAll(claim, "/", "-"), Cluster: claim})
+	if err != nil {
+		if !strings.Contains(err.Error(), "Unavailable") {
+			t.Errorf("%s: dial failed with %v, want a TLS refusal", what, err)
+		}
+		return
+	}
+	defer func() { _ = c.Close() }()
+	select {
+	case <-c.Done():
+		if got := c.Names(resource.ListenerType); len(got) != 0 {
+			t.Errorf("%s: refused, but only after receiving listeners %v", what, got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s: the stream was not refused; it got listeners %v", what, c.Names(resource.ListenerType))
+	}
+}
+
+// The FleetClass names a cert-manager issuer and its CA bundle: Flotilla asks cert-manager for the
+// fleet certificate, the fleet runs once it is issued, and the xDS server admits the issuer's
+// certificates for this fleet only. Trust comes from the FleetClass, never from the fleet Secret
+// the team can write (issue 14, hole 1): a team CA placed in the Secret's ca.crt admits nothing.
 func TestCertManagerIssuerGetsACertificate(t *testing.T) {
+	ca, _, err := pki.NewCA(time.Now(), time.Hour*24)
+	if err != nil {
+		t.Fatal(err)
+	}
 	tenantClass(t, "certmanager", func(s *flotillav1alpha1.FleetClassSpec) {
-		s.Certificates.CertManager = &flotillav1alpha1.CertManagerIssuer{IssuerRef: flotillav1alpha1.IssuerReference{Name: "fleet-ca"}}
+		s.Certificates.CertManager = &flotillav1alpha1.CertManagerIssuer{IssuerRef: flotillav1alpha1.IssuerReference{Name: "fleet-ca"},
+			CABundle: string(ca.CertPEM)}
 	})
 	namespace(t, "team-cm", nil)
 	gw := gateway("team-cm", "edge", "certmanager", nil)
@@ -216,7 +274,7 @@ func TestCertManagerIssuerGetsACertificate(t *testing.T) {
 	cert := &cmapi.Certificate{}
 	get(t, fleetName(gw), cert)
 	if cert.Spec.SecretName != "flotilla-edge" || cert.Spec.IssuerRef.Name != "fleet-ca" || cert.Spec.IssuerRef.Kind != "ClusterIssuer" ||
-		len(cert.Spec.URIs) != 1 || cert.Spec.URIs[0] != "spiffe://flotilla/fleet/team-cm/edge" {
+		!slices.Equal(cert.Spec.URIs, []string{"spiffe://flotilla/fleet/team-cm/edge", "urn:uuid:" + string(gw.UID)}) {
 		t.Errorf("Certificate spec %+v", cert.Spec)
 	}
 	if err := k8s.Get(context.Background(), fleetName(gw), &appsv1.Deployment{}); !apierrors.IsNotFound(err) {
@@ -224,14 +282,7 @@ func TestCertManagerIssuerGetsACertificate(t *testing.T) {
 	}
 
 	// Play cert-manager's part: fill the Secret.
-	ca, _, err := pki.NewCA(time.Now(), time.Hour*24)
-	if err != nil {
-		t.Fatal(err)
-	}
-	crt, key, err := ca.IssueFleet("team-cm", "edge", time.Now(), time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
+	crt, key := issueAsCertManager(t, ca, cert)
 	create(t, &corev1.Secret{
 		// cert-manager copies the Certificate's secretTemplate labels onto the Secret.
 		ObjectMeta: metav1.ObjectMeta{Name: "flotilla-edge", Namespace: "team-cm", Labels: cert.Spec.SecretTemplate.Labels,
@@ -251,14 +302,44 @@ func TestCertManagerIssuerGetsACertificate(t *testing.T) {
 		return nil
 	})
 	// The issuer is trusted for this fleet only: its certificate for another fleet is refused.
-	crt2, key2, err := ca.IssueFleet("team-cm", "someone-else", time.Now(), time.Hour)
+	crt2, key2, err := ca.IssueFleet("team-cm", "someone-else", string(gw.UID), time.Now(), time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	forged := dialFleet(t, envoyTLS(t, gw, crt2, key2), "team-cm/someone-else")
-	select {
-	case <-forged.Done():
-	case <-time.After(10 * time.Second):
-		t.Fatal("a certificate of fleet team-cm/edge's issuer opened another fleet's stream")
+	dialRefused(t, envoyTLS(t, gw, crt2, key2), "team-cm/someone-else", "the issuer's certificate for another fleet")
+
+	// The attack: the team swaps its own CA into the Secret's ca.crt (keeping cert-manager's
+	// annotations) and presents a certificate from it. Flotilla never reads trust from there.
+	teamCA, _, err := pki.NewCA(time.Now(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
 	}
+	forgedCrt, forgedKey, err := teamCA.IssueFleet("team-cm", "edge", string(gw.UID), time.Now(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, func(ctx context.Context) error {
+		cur := &corev1.Secret{}
+		if err := k8s.Get(ctx, fleetName(gw), cur); err != nil {
+			return err
+		}
+		cur.Data["ca.crt"] = teamCA.CertPEM
+		return k8s.Update(ctx, cur)
+	})
+	before := refusedStreams(t, "certificate_invalid")
+	dialRefused(t, envoyTLS(t, gw, forgedCrt, forgedKey), "team-cm/edge", "a certificate from the team's own CA")
+	eventually(t, 10*time.Second, func(context.Context) error {
+		if got := refusedStreams(t, "certificate_invalid"); got <= before {
+			return fmt.Errorf("flotilla_xds_refused_streams_total{reason=certificate_invalid} = %v, still %v", got, before)
+		}
+		return nil
+	})
+	// The issuer's own certificate still opens the fleet.
+	again := dialFleet(t, envoyTLS(t, gw, crt, key), "team-cm/edge")
+	waitXDS(t, again, "the fleet's configuration after the forged ca.crt", func() error {
+		if got := again.Names(resource.ListenerType); !slices.Contains(got, "http-80") {
+			return fmt.Errorf("listeners %v", got)
+		}
+		return nil
+	})
 }

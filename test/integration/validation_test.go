@@ -50,7 +50,10 @@ func TestAPIServerRejectsInvalidParameters(t *testing.T) {
 			Certificates: flotillav1alpha1.Certificates{Lifetime: dur(10 * time.Minute)}}}, "lifetime must be between 1h and 2160h"},
 		{"issuer of unknown kind", &flotillav1alpha1.FleetClass{Spec: flotillav1alpha1.FleetClassSpec{
 			Certificates: flotillav1alpha1.Certificates{CertManager: &flotillav1alpha1.CertManagerIssuer{
-				IssuerRef: flotillav1alpha1.IssuerReference{Name: "ca", Kind: "Vault"}}}}}, `Unsupported value: "Vault"`},
+				IssuerRef: flotillav1alpha1.IssuerReference{Name: "ca", Kind: "Vault"}, CABundle: "x"}}}}, `Unsupported value: "Vault"`},
+		{"issuer without a CA bundle", &flotillav1alpha1.FleetClass{Spec: flotillav1alpha1.FleetClassSpec{
+			Certificates: flotillav1alpha1.Certificates{CertManager: &flotillav1alpha1.CertManagerIssuer{
+				IssuerRef: flotillav1alpha1.IssuerReference{Name: "ca"}}}}}, "spec.certificates.certManager.caBundle"},
 		{"override replica bounds inverted", &flotillav1alpha1.FleetClass{Spec: flotillav1alpha1.FleetClassSpec{
 			Tenancy: &flotillav1alpha1.Tenancy{Overrides: &flotillav1alpha1.OverrideBounds{
 				Replicas: &flotillav1alpha1.ReplicaBounds{Min: 4, Max: 2}}}}}, "min must not exceed max"},

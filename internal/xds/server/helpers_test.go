@@ -193,7 +193,7 @@ func caPool(ca *pki.CA) *x509.CertPool {
 // clientTLS is the TLS configuration of an Envoy of fleet ns/name with a certificate from ca.
 func clientTLS(t *testing.T, ca, serverCA *pki.CA, ns, name string) *tls.Config {
 	t.Helper()
-	certPEM, keyPEM, err := ca.IssueFleet(ns, name, time.Now(), time.Hour)
+	certPEM, keyPEM, err := ca.IssueFleet(ns, name, "uid-"+ns+"-"+name, time.Now(), time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

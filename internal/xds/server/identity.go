@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"crypto/x509"
+	"errors"
+	"fmt"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
@@ -27,8 +29,10 @@ type streamKey struct {
 // xstream is what the server knows of one stream. Guarded by Server.mu.
 type xstream struct {
 	key      streamKey
-	fleet    string // the fleet the client certificate names; "" when it names none
+	fleet    string // the fleet the client certificate names, once it is authorized; "" otherwise
+	claimed  string // the fleet the certificate names, authorized or not (for refusal logs)
 	refusal  string // why the stream is refused at open, if it is
+	detail   string // the refusal's explanation (AuthorizeFleet's error)
 	peer     string
 	cancel   func(error)
 	admitted bool         // a request passed the identity check: counted as connected
@@ -83,38 +87,67 @@ func (c callbacks) OnStreamDeltaResponse(id int64, _ *discoveryv3.DeltaDiscovery
 	c.s.sent(streamKey{c.serve, true, id}, resp.GetTypeUrl(), resp.GetNonce(), resp.GetSystemVersionInfo())
 }
 
+// peerIdentity is what a stream's verified client certificate says, and why it is refused if it is.
+type peerIdentity struct {
+	fleet   string // authorized fleet; "" when refused
+	claimed string // the fleet the certificate names, authorized or not
+	refusal string
+	detail  string
+	addr    string
+}
+
 // identity returns the fleet the stream's verified client certificate names, or why there is none.
-func identity(ctx context.Context, authorize func(string, []*x509.Certificate) error) (fleet, refusal, addr string) {
+func identity(ctx context.Context, authorize func(string, []*x509.Certificate) error) peerIdentity {
+	var id peerIdentity
 	p, ok := peer.FromContext(ctx)
 	if !ok {
-		return "", ReasonNoCertificate, ""
+		id.refusal = ReasonNoCertificate
+		return id
 	}
 	if p.Addr != nil {
-		addr = p.Addr.String()
+		id.addr = p.Addr.String()
 	}
 	info, ok := p.AuthInfo.(credentials.TLSInfo)
 	if !ok || len(info.State.VerifiedChains) == 0 || len(info.State.VerifiedChains[0]) == 0 {
-		return "", ReasonNoCertificate, addr
+		id.refusal = ReasonNoCertificate
+		return id
 	}
-	fleet, ok = pki.FleetFromCert(info.State.VerifiedChains[0][0])
+	leaf := info.State.VerifiedChains[0][0]
+	fleet, ok := pki.FleetFromCert(leaf)
 	if !ok {
-		return "", ReasonNoFleetIdentity, addr
+		id.refusal, id.detail = ReasonNoFleetIdentity, fmt.Sprintf("certificate subject %q, serial %s", leaf.Subject, leaf.SerialNumber)
+		return id
 	}
-	if authorize != nil {
-		for _, chain := range info.State.VerifiedChains {
-			if authorize(fleet, chain) == nil {
-				return fleet, "", addr
+	id.claimed = fleet
+	if authorize == nil {
+		id.fleet = fleet
+		return id
+	}
+	// Every verified chain is tried (a certificate may chain to several trusted CAs); the refusal
+	// reported is the first chain's.
+	for i, chain := range info.State.VerifiedChains {
+		err := authorize(fleet, chain)
+		if err == nil {
+			id.fleet, id.refusal, id.detail = fleet, "", ""
+			return id
+		}
+		if i == 0 {
+			id.refusal, id.detail = ReasonUntrustedIssuer, err.Error()
+			var r *Refusal
+			if errors.As(err, &r) {
+				id.refusal, id.detail = r.Reason, r.Err.Error()
 			}
 		}
-		return "", ReasonUntrustedIssuer, addr
 	}
-	return fleet, "", addr
+	return id
 }
 
 // open registers a stream with the identity its certificate proves, refusing it when there is none.
 func (s *Server) open(ctx context.Context, key streamKey) error {
-	fleet, refusal, addr := identity(ctx, s.o.AuthorizeFleet)
-	st := &xstream{key: key, fleet: fleet, refusal: refusal, peer: addr, cancel: cancelFrom(ctx), types: map[string]*typeState{}}
+	id := identity(ctx, s.o.AuthorizeFleet)
+	fleet, refusal, addr := id.fleet, id.refusal, id.addr
+	st := &xstream{key: key, fleet: fleet, claimed: id.claimed, refusal: refusal, detail: id.detail, peer: addr,
+		cancel: cancelFrom(ctx), types: map[string]*typeState{}}
 	s.mu.Lock()
 	s.streams[key] = st
 	if fleet != "" {
@@ -130,15 +163,22 @@ func (s *Server) open(ctx context.Context, key streamKey) error {
 	return nil
 }
 
-// refuse logs and counts a refusal and returns the error that ends the stream.
+// refuse logs and counts a refusal and returns the error that ends the stream. claimed is the
+// node.cluster the stream's request claims ("" when refused at open, before any request).
 func (s *Server) refuse(st *xstream, reason, claimed, nodeID string) error {
 	s.metrics.refused.WithLabelValues(reason).Inc()
-	s.log.Info("Refusing xDS stream", "reason", reason, "claimedFleet", claimed, "provenFleet", st.fleet,
-		"node", nodeID, "peer", st.peer, "delta", st.key.delta)
+	kv := []any{"reason", reason, "certificateFleet", st.claimed, "peer", st.peer, "delta", st.key.delta}
+	if claimed != "" || nodeID != "" {
+		kv = append(kv, "nodeCluster", claimed, "node", nodeID)
+	}
+	if st.detail != "" {
+		kv = append(kv, "detail", st.detail)
+	}
+	s.log.Info("Refusing xDS stream", kv...)
 	if reason == ReasonNoCertificate || reason == ReasonNoFleetIdentity {
 		return status.Errorf(codes.Unauthenticated, "xDS stream refused: %s", reason)
 	}
-	return status.Errorf(codes.PermissionDenied, "xDS stream refused: %s (node.cluster %q, certificate %q)", reason, claimed, st.fleet)
+	return status.Errorf(codes.PermissionDenied, "xDS stream refused: %s (node.cluster %q, certificate names %q)", reason, claimed, st.claimed)
 }
 
 // admitLocked checks a request's node against the stream's certificate and admits the stream on

@@ -21,7 +21,29 @@ const (
 	ReasonUntrustedIssuer = "untrusted_issuer"
 	// ReasonIdentityMismatch: node.cluster names another fleet than the client certificate.
 	ReasonIdentityMismatch = "identity_mismatch"
+	// ReasonUnknownFleet: the certificate names a fleet this server does not serve (no such
+	// Gateway, a Gateway of another controller, or one refused by its class's tenancy limits).
+	ReasonUnknownFleet = "unknown_fleet"
+	// ReasonInstanceMismatch: the certificate was issued to another instance of the fleet's
+	// Gateway (one deleted and re-created under the same name), or to no instance at all.
+	ReasonInstanceMismatch = "instance_mismatch"
+	// ReasonCertificateInvalid: the TLS handshake failed verifying the client certificate (a CA the
+	// server does not trust, expired, not for client authentication).
+	ReasonCertificateInvalid = "certificate_invalid"
+	// ReasonTLSHandshake: the TLS handshake failed for another reason (not TLS, no common version
+	// or cipher, the client hung up).
+	ReasonTLSHandshake = "tls_handshake"
 )
+
+// Refusal is an error Options.AuthorizeFleet returns to choose the reason a stream is refused
+// with; any other error refuses it with ReasonUntrustedIssuer.
+type Refusal struct {
+	Reason string
+	Err    error
+}
+
+func (r *Refusal) Error() string { return r.Reason + ": " + r.Err.Error() }
+func (r *Refusal) Unwrap() error { return r.Err }
 
 // metrics are the server's Prometheus collectors. Per-fleet series are deleted when the fleet is
 // forgotten (connected_clients once its last stream has closed).
@@ -49,7 +71,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"fleet", "type"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "flotilla_xds_refused_streams_total",
-			Help: "xDS streams refused because the client's identity could not be established or did not match its node.",
+			Help: "xDS connections and streams refused because the client's identity could not be established (at the TLS handshake or after it) or did not match its node, by reason.",
 		}, []string{"reason"}),
 		publishes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "flotilla_xds_snapshot_publish_total",

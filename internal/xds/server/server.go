@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,8 +46,9 @@ type Options struct {
 	ClientCAs func() (*x509.CertPool, error)
 	// AuthorizeFleet, when set, decides whether a verified chain (leaf first, root last) may
 	// speak for the fleet its leaf names: with several issuers in ClientCAs (Flotilla's CA,
-	// cert-manager issuers), each is trusted only for its own fleets. A stream no chain is
-	// authorized for is refused (ReasonUntrustedIssuer).
+	// cert-manager issuers), each is trusted only for its own fleets, and only for the Gateway
+	// instance it was issued to. A stream no chain is authorized for is refused with the reason of
+	// the *Refusal it returns (ReasonUntrustedIssuer for any other error).
 	AuthorizeFleet func(fleet string, chain []*x509.Certificate) error
 	// Registerer receives the server's metrics (flotilla_xds_*); nil registers none. Servers
 	// sharing a Registerer share the collectors.
@@ -197,12 +199,47 @@ func (s *Server) credentials() (credentials.TransportCredentials, error) {
 			NextProtos:     []string{"h2"},
 		}, nil
 	}
-	return credentials.NewTLS(&tls.Config{
+	return refusalCounting{TransportCredentials: credentials.NewTLS(&tls.Config{
 		MinVersion:         tls.VersionTLS12,
 		ClientAuth:         tls.RequireAndVerifyClientCert,
 		GetCertificate:     s.o.GetCertificate,
 		GetConfigForClient: perClient,
-	}), nil
+	}), s: s}, nil
+}
+
+// refusalCounting logs and counts connections refused at the TLS handshake (no client certificate,
+// one of a CA the server does not trust, an expired one), which never reach a stream callback: every
+// refusal has a log line and a flotilla_xds_refused_streams_total{reason} increment.
+type refusalCounting struct {
+	credentials.TransportCredentials
+	s *Server
+}
+
+func (c refusalCounting) ServerHandshake(raw net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	conn, info, err := c.TransportCredentials.ServerHandshake(raw)
+	if err != nil {
+		reason := handshakeRefusal(err)
+		c.s.metrics.refused.WithLabelValues(reason).Inc()
+		c.s.log.Info("Refusing xDS connection at the TLS handshake", "reason", reason, "peer", raw.RemoteAddr().String(), "detail", err.Error())
+	}
+	return conn, info, err
+}
+
+func (c refusalCounting) Clone() credentials.TransportCredentials {
+	return refusalCounting{TransportCredentials: c.TransportCredentials.Clone(), s: c.s}
+}
+
+// handshakeRefusal is the refusal reason of a failed server handshake.
+func handshakeRefusal(err error) string {
+	var verify *tls.CertificateVerificationError
+	switch {
+	case errors.As(err, &verify):
+		return ReasonCertificateInvalid
+	case strings.Contains(err.Error(), "didn't provide a certificate"):
+		// crypto/tls has no sentinel for it (alertCertificateRequired in TLS 1.3).
+		return ReasonNoCertificate
+	}
+	return ReasonTLSHandshake
 }
 
 // libraryLogger adapts logr to go-control-plane's logger: its chatter goes to high verbosity.

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -190,6 +191,23 @@ func TestUnverifiedClientsCannotConnect(t *testing.T) {
 	if n := testutil.CollectAndCount(e.srv.metrics.connected); n != 0 {
 		t.Errorf("connected series: %d", n)
 	}
+	// Refused at the handshake, before any stream callback: still counted, by reason (the README
+	// promises a log line and a count for every refusal).
+	for reason, want := range map[string]float64{ReasonNoCertificate: 1, ReasonCertificateInvalid: 1} {
+		eventually(t, "refusals counted", func() bool {
+			return testutil.ToFloat64(e.srv.metrics.refused.WithLabelValues(reason)) >= want
+		})
+	}
+	// Not TLS at all.
+	conn, err := net.Dial("tcp", e.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = conn.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+	_ = conn.Close()
+	eventually(t, "a plaintext connection counted", func() bool {
+		return testutil.ToFloat64(e.srv.metrics.refused.WithLabelValues(ReasonTLSHandshake)) == 1
+	})
 }
 
 // A client whose node claims another fleet than its certificate, or claims none, or whose

@@ -9,7 +9,28 @@
 // node's cluster must name that same fleet, and the stream's first request must carry a node.
 // Only then does the request reach the cache, whose node hash is node.cluster; so node.cluster is
 // trusted only once the certificate has vouched for it. A refused stream ends with an error, a log
-// line and a flotilla_xds_refused_streams_total{reason} increment.
+// line and a flotilla_xds_refused_streams_total{reason} increment; so does a connection refused at
+// the TLS handshake (no certificate, one that does not verify, not TLS), which never reaches a
+// stream callback (refusalCounting wraps the transport credentials for that).
+//
+// # Sources of trust (FleetTrust, internal/controller/trust.go)
+//
+// The server itself knows no CA: Options.ClientCAs and Options.AuthorizeFleet decide. In the
+// manager both come from controller.FleetTrust, whose only sources are what the platform admin
+// controls:
+//
+//   - Flotilla's built-in CA (the flotilla-ca Secret in the operator's namespace), trusted for the
+//     fleets of classes that name no cert-manager issuer;
+//   - a FleetClass's spec.certificates.certManager.caBundle, trusted for the fleets of that class
+//     alone (and never Flotilla's CA for them);
+//   - the admitted Gateway instances: a fleet is trusted only while its Gateway is of a Flotilla
+//     class and admitted by that class's tenancy limits (the admission gate both controllers share),
+//     and only for certificates bound to that instance's UID (a urn:uuid: URI SAN). Anything else is
+//     refused as unknown_fleet or instance_mismatch.
+//
+// Nothing in a team's namespace is a source of trust: not the fleet Secret's ca.crt, not its
+// cert-manager annotations, not a ConfigMap. ClientCAs is the union of the CAs above (the TLS
+// handshake needs a pool); which CA may speak for which fleet is AuthorizeFleet's decision.
 //
 // # Versions
 //

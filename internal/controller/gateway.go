@@ -34,13 +34,14 @@ type GatewayReconciler struct {
 	Recorder     recorder.EventRecorder
 	Applier      *Applier
 	Certificates *Certificates
-	Defaults     provisioner.Defaults
 	// DataPlane gives the Gateway's ConditionDataPlaneAccepted; nil leaves the condition out.
 	DataPlane interface {
 		DataPlaneCondition(fleet string, generation int64) metav1.Condition
 	}
-	// Events are the xDS side's notices that a fleet's data-plane condition may have changed.
+	// Events are the xDS side's notices that a fleet's resolution or data-plane condition changed.
 	Events *FleetEvents
+	// Resolutions are the xDS controller's resolutions, which status and provisioning follow.
+	Resolutions *Resolutions
 }
 
 // RBAC is what this code uses and no more: fleet objects are applied (create, patch) and removed
@@ -86,7 +87,14 @@ func (r *GatewayReconciler) Reconcile(ctx context.Context, req reconcile.Request
 		return reconcile.Result{}, nil
 	}
 
-	fs, requeue, err := r.provision(ctx, gw, class)
+	// The xDS controller's resolution of this Gateway instance at this generation: the admission
+	// decision and every status result come from it, as what is published does. Until it is
+	// there, its arrival (FleetEvents) brings the Gateway back.
+	stored := r.Resolutions.get(req.Namespace+"/"+req.Name, gw.UID, gw.Generation)
+	if stored == nil {
+		return reconcile.Result{}, nil
+	}
+	fs, requeue, err := r.provision(ctx, gw, stored.adm)
 	var taken *NotOwnedError
 	if errors.As(err, &taken) {
 		// Created between CheckOwned and the apply: the same refusal.
@@ -95,18 +103,7 @@ func (r *GatewayReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	res, err := r.resolve(ctx, gw)
-	if err != nil {
-		return reconcile.Result{}, err
-	}
-	if fs.refused != "" || fs.unsupportedAddress != "" {
-		// Served nothing (the xDS controller takes the same decision): its routes say so.
-		why := fs.refused
-		if why == "" {
-			why = fs.unsupportedAddress
-		}
-		res.result.RefuseGateway(why)
-	}
+	res := stored.res
 	fs.listeners, fs.invalidListeners = res.result.Listeners, res.result.InvalidListeners
 	fs.attachedListenerSets = res.result.AttachedListenerSets
 	if c := res.result.GatewayResolvedRefs; c.Type != "" {
@@ -167,7 +164,7 @@ func (r *GatewayReconciler) Reconcile(ctx context.Context, req reconcile.Request
 
 // provision decides whether the Gateway may have a fleet and, if so, applies it. The returned
 // duration is when the fleet certificate is due for renewal.
-func (r *GatewayReconciler) provision(ctx context.Context, gw *gwapiv1.Gateway, class *gwapiv1.GatewayClass) (fleetState, time.Duration, error) {
+func (r *GatewayReconciler) provision(ctx context.Context, gw *gwapiv1.Gateway, adm admission) (fleetState, time.Duration, error) {
 	var fs fleetState
 	dep := &appsv1.Deployment{}
 	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: gw.Namespace, Name: provisioner.FleetName(gw)}, dep); err == nil {
@@ -182,17 +179,9 @@ func (r *GatewayReconciler) provision(ctx context.Context, gw *gwapiv1.Gateway, 
 		return fs, 0, err
 	}
 
-	// Envoy verifies the xDS server with Flotilla's CA, whoever issues the fleet's own certificate.
-	ca, err := r.Certificates.CA(ctx)
-	if err != nil {
-		return fs, 0, err
-	}
-	defaults := r.Defaults
-	defaults.XDSTrust = ca.CertPEM
-	adm, err := r.admit(ctx, gw, class, defaults)
-	if err != nil || !adm.admitted() {
+	if !adm.admitted() {
 		fs.refused, fs.unsupportedAddress = adm.refused, adm.unsupportedAddress
-		return fs, 0, err
+		return fs, 0, nil
 	}
 	params := adm.params
 	fleet, err := provisioner.Build(gw, params)

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	cachetypes "github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/go-logr/logr"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -25,6 +27,7 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/apiwrites"
 	"github.com/flotilla-dev/flotilla/internal/provisioner"
 	"github.com/flotilla-dev/flotilla/internal/scheme"
+	"github.com/flotilla-dev/flotilla/internal/xds/server"
 )
 
 const (
@@ -70,6 +73,7 @@ type benchWorld struct {
 	api      client.Client // the fake API server, uncounted
 	counted  client.Client // what the reconciler writes through (counted by apiwrites)
 	r        *GatewayReconciler
+	xds      *XDSReconciler
 	gateways []types.NamespacedName
 }
 
@@ -138,19 +142,40 @@ func newBenchWorld(b *testing.B) *benchWorld {
 	}
 	w.api = builder.Build()
 	w.counted = apiwrites.Wrap(cacheReads{w.api})
+	events := NewFleetEvents()
+	resolutions := &Resolutions{Events: events}
+	defaults := provisioner.Defaults{EnvoyImage: "docker.io/envoyproxy/envoy:distroless-v1.36.2",
+		XDSAddress: "flotilla-xds.flotilla-system.svc", XDSPort: 18000, OperatorNamespace: benchOperatorNS}
 	w.r = &GatewayReconciler{
+		Resolutions: resolutions,
 		FleetInputs: FleetInputs{Client: w.counted},
 		Status:      &StatusWriter{Client: w.counted, Reader: w.api},
 		Applier:     &Applier{Client: w.counted},
 		Certificates: &Certificates{Client: w.counted, Reader: w.api,
 			Namespace: benchOperatorNS, SecretName: benchCASecret, Now: time.Now},
-		Defaults: provisioner.Defaults{EnvoyImage: "docker.io/envoyproxy/envoy:distroless-v1.36.2",
-			XDSAddress: "flotilla-xds.flotilla-system.svc", XDSPort: 18000, OperatorNamespace: benchOperatorNS},
 	}
+	w.xds = &XDSReconciler{FleetInputs: FleetInputs{Client: w.counted}, DataPlane: discardDataPlane{}, Events: events,
+		Resolutions: resolutions, Defaults: defaults, CA: w.r.Certificates.CA}
 	return w
 }
 
+// discardDataPlane is an xDS server that accepts everything and has no Envoys.
+type discardDataPlane struct{}
+
+func (discardDataPlane) Publish(string, map[resource.Type][]cachetypes.Resource) (bool, error) {
+	return false, nil
+}
+func (discardDataPlane) Forget(string) {}
+func (discardDataPlane) DataPlaneStatus(string) server.DataPlaneStatus {
+	return server.DataPlaneStatus{}
+}
+
+// reconcile is what the two controllers do for a Gateway after a change: the xDS controller
+// resolves and stores, the Gateway controller provisions and writes status from that resolution.
 func (w *benchWorld) reconcile(ctx context.Context, b *testing.B, key types.NamespacedName) {
+	if _, err := w.xds.Reconcile(ctx, reconcile.Request{NamespacedName: key}); err != nil {
+		b.Fatalf("resolving %s: %v", key, err)
+	}
 	if _, err := w.r.Reconcile(ctx, reconcile.Request{NamespacedName: key}); err != nil {
 		b.Fatalf("reconciling %s: %v", key, err)
 	}

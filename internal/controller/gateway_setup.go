@@ -25,8 +25,8 @@ import (
 )
 
 // SetupWithManager registers the Gateway controller. Owned fleet objects are watched so that a
-// deleted or hand-edited object is restored; a FleetClass, FleetConfig, GatewayClass or Namespace
-// change re-reconciles exactly the Gateways that use it, found through field indexes.
+// deleted or hand-edited object is restored; everything else reaches it as a new resolution from
+// the xDS controller (Events), which watches the class, its parameters and the inputs.
 // withCertManager adds the watch on cert-manager Certificates (only when their CRD is installed).
 func (r *GatewayReconciler) SetupWithManager(mgr ctrl.Manager, withCertManager bool) error {
 	specOrMeta := predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, predicate.AnnotationChangedPredicate{})
@@ -39,17 +39,16 @@ func (r *GatewayReconciler) SetupWithManager(mgr ctrl.Manager, withCertManager b
 		Owns(&corev1.ConfigMap{}).
 		Owns(&corev1.Secret{}).
 		Owns(&autoscalingv2.HorizontalPodAutoscaler{}).
-		Owns(&policyv1.PodDisruptionBudget{}).
-		Watches(&gwapiv1.GatewayClass{}, handler.EnqueueRequestsFromMapFunc(r.gatewaysOfClass),
-			builder.WithPredicates(classDecisionChanged))
-	b = r.watchAdmission(b)
+		Owns(&policyv1.PodDisruptionBudget{})
+	// The class, its parameters and every input of the resolution are the xDS controller's watches:
+	// it resolves, stores the resolution and notifies this controller (Events), which resolves
+	// nothing itself.
 	// An object that blocked a fleet (FleetObjectConflict) has no owner reference to map it back:
 	// its deletion finds the Gateway by name.
 	for _, obj := range []client.Object{&appsv1.Deployment{}, &corev1.Service{}, &corev1.ServiceAccount{}, &corev1.ConfigMap{},
 		&corev1.Secret{}, &autoscalingv2.HorizontalPodAutoscaler{}, &policyv1.PodDisruptionBudget{}} {
 		b = b.Watches(obj, handler.EnqueueRequestsFromMapFunc(r.gatewayOfFleetObjectName), builder.WithPredicates(unownedDeleted))
 	}
-	b = r.watchInputs(b)
 	if r.Events != nil {
 		b = b.WatchesRawSource(source.Channel(r.Events.ch, &handler.EnqueueRequestForObject{}))
 	}
@@ -72,8 +71,13 @@ func (f *FleetInputs) watchAdmission(b *builder.Builder) *builder.Builder {
 		builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&flotillav1alpha1.FleetConfig{}, handler.EnqueueRequestsFromMapFunc(f.gatewaysOfFleetConfig),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// Only a label change: a namespace created has no Gateway or route yet, and one deleted takes
+		// its own with it (their deletions reach the Gateways that had them).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(f.gatewaysInNamespace),
-			builder.WithPredicates(predicate.LabelChangedPredicate{})).
+			builder.WithPredicates(predicate.LabelChangedPredicate{}, predicate.Funcs{
+				CreateFunc: func(event.CreateEvent) bool { return false },
+				DeleteFunc: func(event.DeleteEvent) bool { return false },
+			})).
 		Watches(&gwapiv1.Gateway{}, handler.EnqueueRequestsFromMapFunc(f.neighbourGateways),
 			builder.WithPredicates(predicate.Funcs{
 				CreateFunc: func(event.CreateEvent) bool { return true },

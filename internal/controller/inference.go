@@ -163,7 +163,7 @@ func (f *FleetInputs) watchPools(b *builder.Builder) *builder.Builder {
 	if !f.served("InferencePool") {
 		return b
 	}
-	return b.Watches(&infv1.InferencePool{}, handler.EnqueueRequestsFromMapFunc(f.gatewaysOfPool)).
+	return b.Watches(&infv1.InferencePool{}, handler.EnqueueRequestsFromMapFunc(f.gatewaysOfPool), builder.WithPredicates(specChanged)).
 		Watches(&corev1.Pod{}, podHandler{f})
 }
 

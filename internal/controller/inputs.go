@@ -19,6 +19,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	infv1 "sigs.k8s.io/gateway-api-inference-extension/api/v1"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -34,16 +35,22 @@ type FleetInputs struct {
 	Unserved []string
 }
 
+// specChanged passes creations, deletions and changes of what resolve reads of the objects whose
+// status Flotilla writes (routes, ListenerSets, BackendTLSPolicies, InferencePools): their spec
+// (generation), labels and annotations. Status updates — Flotilla's own above all — pass nothing:
+// a status write never causes a resolution.
+var specChanged = predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, predicate.AnnotationChangedPredicate{})
+
 // watchInputs adds the watches on everything a resolution reads (routes, ListenerSets,
 // ReferenceGrants, Services, EndpointSlices, certificate Secrets), each mapped to its Gateways.
 func (f *FleetInputs) watchInputs(b *builder.Builder) *builder.Builder {
 	for _, rk := range routeKinds {
 		if f.served(rk.kind) {
-			b = b.Watches(rk.newObj(), handler.EnqueueRequestsFromMapFunc(f.gatewaysOfRoute(rk)))
+			b = b.Watches(rk.newObj(), handler.EnqueueRequestsFromMapFunc(f.gatewaysOfRoute(rk)), builder.WithPredicates(specChanged))
 		}
 	}
 	if f.served("ListenerSet") {
-		b = b.Watches(&gwapiv1.ListenerSet{}, handler.EnqueueRequestsFromMapFunc(f.gatewayOfListenerSet))
+		b = b.Watches(&gwapiv1.ListenerSet{}, handler.EnqueueRequestsFromMapFunc(f.gatewayOfListenerSet), builder.WithPredicates(specChanged))
 	}
 	if f.served("ReferenceGrant") {
 		// A grant may allow or forbid references of any route or listener: rare, so all Gateways.
@@ -78,6 +85,7 @@ func (f *FleetInputs) served(kind string) bool { return !slices.Contains(f.Unser
 
 // resolve reads what the Gateway's resolution needs from the cache and resolves it.
 func (f *FleetInputs) resolve(ctx context.Context, gw *gwapiv1.Gateway) (*resolved, error) {
+	resolutionsTotal.Inc()
 	in := gatewayapi.Input{Gateway: gw, ControllerName: ControllerName,
 		TLSTerminate: features.Has(gwfeatures.SupportTLSRouteModeTerminate)}
 	out := &resolved{routes: map[string][]client.Object{}, secrets: map[string]*corev1.Secret{}}

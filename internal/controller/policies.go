@@ -156,7 +156,7 @@ func (f *FleetInputs) watchPolicies(b *builder.Builder) *builder.Builder {
 	if !f.served("BackendTLSPolicy") {
 		return b
 	}
-	return b.Watches(&gwapiv1.BackendTLSPolicy{}, handler.EnqueueRequestsFromMapFunc(f.gatewaysOfPolicy)).
+	return b.Watches(&gwapiv1.BackendTLSPolicy{}, handler.EnqueueRequestsFromMapFunc(f.gatewaysOfPolicy), builder.WithPredicates(specChanged)).
 		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(f.gatewaysOfCARef("ConfigMap"))).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(f.gatewaysOfCARef("Secret")))
 }

@@ -26,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
+	"github.com/flotilla-dev/flotilla/internal/pki"
 	"github.com/flotilla-dev/flotilla/internal/provisioner"
 	"github.com/flotilla-dev/flotilla/internal/xds/server"
 	"github.com/flotilla-dev/flotilla/internal/xds/translate"
@@ -62,9 +63,10 @@ var translateSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
 
 func init() { metrics.Registry.MustRegister(translateSeconds) }
 
-// XDSReconciler resolves each Gateway of a Flotilla class, translates the result to Envoy
-// configuration and publishes it to the xDS server. It runs in every replica (each serves xDS
-// from its own cache); it writes nothing to the API server.
+// XDSReconciler resolves each Gateway of a Flotilla class once per change of its inputs, translates
+// the result to Envoy configuration and publishes it to the xDS server, and stores the resolution
+// for the Gateway controller (Resolutions). It runs in every replica (each serves xDS from its own
+// cache); it writes nothing to the API server.
 type XDSReconciler struct {
 	FleetInputs
 	DataPlane DataPlane
@@ -73,6 +75,12 @@ type XDSReconciler struct {
 	// Trust learns which fleets are admitted, for which Gateway instance and with which issuer;
 	// nil in tests that run no xDS server.
 	Trust *FleetTrust
+	// Resolutions receives each fleet's resolution, for the Gateway controller's status and
+	// provisioning; nil stores none.
+	Resolutions *Resolutions
+	// Defaults are the parameters' built-in defaults; CA, when set, gives Defaults.XDSTrust.
+	Defaults provisioner.Defaults
+	CA       func(context.Context) (*pki.CA, error)
 
 	mu       sync.Mutex
 	failures map[string]string // fleet key → why translation failed
@@ -99,14 +107,29 @@ func (r *XDSReconciler) Reconcile(ctx context.Context, req reconcile.Request) (r
 		c.Status == metav1.ConditionUnknown || c.ObservedGeneration != class.Generation {
 		return reconcile.Result{}, nil // the class's decision brings the Gateway back
 	}
-	// The same gate as the Gateway controller's: a Gateway refused there is served nothing here,
-	// and no certificate speaks for its fleet.
-	adm, err := r.admit(ctx, gw, class, provisioner.Defaults{})
+	// The one gate: a refused Gateway is served nothing, and no certificate speaks for its fleet.
+	defaults := r.Defaults
+	if r.CA != nil {
+		ca, err := r.CA(ctx)
+		if err != nil {
+			return reconcile.Result{}, err
+		}
+		defaults.XDSTrust = ca.CertPEM // Envoy verifies the xDS server with Flotilla's CA
+	}
+	adm, err := r.admit(ctx, gw, class, defaults)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	start := time.Now()
+	res, err := r.resolve(ctx, gw)
 	if err != nil {
 		return reconcile.Result{}, err
 	}
 	if !adm.admitted() {
-		r.forget(key)
+		_, why := adm.reason()
+		res.result.RefuseGateway(why) // its routes say why they are not served
+		r.unserve(key)
+		r.store(key, gw, adm, res)
 		return reconcile.Result{}, nil
 	}
 	if r.Trust != nil {
@@ -116,12 +139,9 @@ func (r *XDSReconciler) Reconcile(ctx context.Context, req reconcile.Request) (r
 			r.DataPlane.Forget(key)
 		}
 	}
+	// Stored once translation has said whether it failed, which the status reports.
+	defer r.store(key, gw, adm, res)
 
-	start := time.Now()
-	res, err := r.resolve(ctx, gw)
-	if err != nil {
-		return reconcile.Result{}, err
-	}
 	out, err := translate.Translate(&res.result.Fleet, secretData(res))
 	translateSeconds.Observe(time.Since(start).Seconds())
 	log := ctrl.LoggerFrom(ctx)
@@ -157,12 +177,28 @@ func secretData(res *resolved) map[string]translate.TLSSecret {
 	return out
 }
 
+// forget drops everything of a fleet whose Gateway is gone or not Flotilla's.
 func (r *XDSReconciler) forget(key string) {
+	r.unserve(key)
+	if r.Resolutions != nil {
+		r.Resolutions.forget(key)
+	}
+}
+
+// unserve stops serving a fleet: no trust, no snapshot (its open streams close).
+func (r *XDSReconciler) unserve(key string) {
 	if r.Trust != nil {
 		r.Trust.Revoke(key)
 	}
 	r.DataPlane.Forget(key)
 	r.setFailure(key, "")
+}
+
+// store hands the fleet's resolution to the Gateway controller.
+func (r *XDSReconciler) store(key string, gw *gwapiv1.Gateway, adm admission, res *resolved) {
+	if r.Resolutions != nil {
+		r.Resolutions.set(key, &fleetResolution{uid: gw.UID, generation: gw.Generation, adm: adm, res: res})
+	}
 }
 
 func (r *XDSReconciler) setFailure(key, why string) {
@@ -223,19 +259,35 @@ func (r *XDSReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&gwapiv1.Gateway{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&gwapiv1.GatewayClass{}, handler.EnqueueRequestsFromMapFunc(r.gatewaysOfClass),
 			builder.WithPredicates(classDecisionChanged))
-	// What the admission gate reads, as the Gateway controller watches it.
+	// What the admission gate reads.
 	b = r.watchAdmission(b)
+	// The managed backend client certificate's Secret, which cert-manager fills and renews (no
+	// reference names it, so no index finds it): by name.
+	b = b.Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.gatewayOfFleetObjectName),
+		builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
+			return o.GetLabels()[provisioner.LabelManagedBy] == provisioner.ManagedByValue
+		})))
 	return r.watchInputs(b).Complete(r)
 }
 
-// FleetEvents carries "look at this fleet again" notices from the xDS side (NACKs, ACKs,
-// translation failures) to the Gateway controller, which owns the status.
+// FleetEvents carries "look at this fleet again" notices to the Gateway controller, which owns the
+// status: a new resolution from the xDS controller, and the xDS side's NACKs, ACKs and translation
+// failures. Notices for one fleet that are not yet delivered collapse into one; one goroutine
+// delivers them, whatever the burst.
 type FleetEvents struct {
-	ch chan event.GenericEvent
+	ch   chan event.GenericEvent
+	kick chan struct{}
+	once sync.Once
+
+	mu      sync.Mutex
+	pending map[string]struct{}
+	order   []string
 }
 
 // NewFleetEvents makes an empty notice channel.
-func NewFleetEvents() *FleetEvents { return &FleetEvents{ch: make(chan event.GenericEvent, 1024)} }
+func NewFleetEvents() *FleetEvents {
+	return &FleetEvents{ch: make(chan event.GenericEvent, 64), kick: make(chan struct{}, 1), pending: map[string]struct{}{}}
+}
 
 // Notify asks for the fleet's Gateway to be reconciled. It never blocks the caller (the xDS
 // server calls it from its stream goroutines).
@@ -243,12 +295,38 @@ func (e *FleetEvents) Notify(fleet string) {
 	if e == nil {
 		return
 	}
-	ns, name, _ := strings.Cut(fleet, "/")
-	gw := &gwapiv1.Gateway{}
-	gw.Namespace, gw.Name = ns, name
+	e.mu.Lock()
+	if _, ok := e.pending[fleet]; ok {
+		e.mu.Unlock()
+		return
+	}
+	e.pending[fleet] = struct{}{}
+	e.order = append(e.order, fleet)
+	e.mu.Unlock()
+	e.once.Do(func() { go e.deliver() })
 	select {
-	case e.ch <- event.GenericEvent{Object: gw}:
-	default:
-		go func() { e.ch <- event.GenericEvent{Object: gw} }()
+	case e.kick <- struct{}{}:
+	default: // a delivery round is due already
+	}
+}
+
+// deliver hands pending notices to the channel, oldest first, blocking on the channel only.
+func (e *FleetEvents) deliver() {
+	for range e.kick {
+		for {
+			e.mu.Lock()
+			if len(e.order) == 0 {
+				e.mu.Unlock()
+				break
+			}
+			fleet := e.order[0]
+			e.order = e.order[1:]
+			delete(e.pending, fleet)
+			e.mu.Unlock()
+			ns, name, _ := strings.Cut(fleet, "/")
+			gw := &gwapiv1.Gateway{}
+			gw.Namespace, gw.Name = ns, name
+			e.ch <- event.GenericEvent{Object: gw}
+		}
 	}
 }

@@ -206,9 +206,15 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	if err != nil {
 		return err
 	}
+	defaults := provisioner.Defaults{EnvoyImage: o.EnvoyImage, XDSAddress: o.XDSAddress, XDSPort: o.XDSPort,
+		OperatorNamespace: o.Namespace}
+	// One resolution per fleet and change: the xDS controller (every replica) resolves and
+	// publishes, and stores the resolution the Gateway controller (leader) writes status from.
+	resolutions := &controller.Resolutions{Events: events}
 	translator := &controller.XDSReconciler{
 		FleetInputs: controller.FleetInputs{Client: mgr.GetClient(), Unserved: unserved},
-		DataPlane:   xds, Events: events, Trust: trust,
+		DataPlane:   xds, Events: events, Trust: trust, Resolutions: resolutions,
+		Defaults: defaults, CA: certs.CA,
 	}
 	if err := translator.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the xDS controller: %w", err)
@@ -218,9 +224,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 		Status:      status, Recorder: rec,
 		Applier:      &controller.Applier{Client: mgr.GetClient()},
 		Certificates: certs,
-		DataPlane:    translator, Events: events,
-		Defaults: provisioner.Defaults{EnvoyImage: o.EnvoyImage, XDSAddress: o.XDSAddress, XDSPort: o.XDSPort,
-			OperatorNamespace: o.Namespace},
+		DataPlane:    translator, Events: events, Resolutions: resolutions,
 	}
 	if err := gateways.SetupWithManager(mgr, withCertManager); err != nil {
 		return fmt.Errorf("setting up the Gateway controller: %w", err)

@@ -28,12 +28,18 @@ func main() {
 	flag.StringVar(&o.EnvoyImage, "envoy-image", operator.DefaultEnvoyImage, "Envoy image for fleets whose FleetClass names none.")
 	flag.StringVar(&o.XDSAddress, "xds-address", "", "Host name fleets dial for xDS (default: flotilla-xds.<namespace>.svc).")
 	var xdsPort int
+	var qps float64
 	flag.IntVar(&xdsPort, "xds-port", operator.DefaultXDSPort, "Port of the xDS Service.")
 	flag.StringVar(&o.XDSBindAddress, "xds-bind-address", ":18000", "Address this replica serves xDS on; \"0\" turns the xDS server off.")
+	flag.Float64Var(&qps, "kube-api-qps", operator.DefaultKubeAPIQPS, "Requests per second the manager may make to the API server.")
+	flag.IntVar(&o.KubeAPIBurst, "kube-api-burst", operator.DefaultKubeAPIBurst, "Burst of requests above kube-api-qps the manager may make.")
+	flag.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", operator.DefaultMaxConcurrentReconciles,
+		"Fleets each controller reconciles at once.")
 	zopts := zap.Options{}
 	zopts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	o.XDSPort = int32(xdsPort) //nolint:gosec // a port number
+	o.KubeAPIQPS = float32(qps)
 
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zopts)))
 	log := ctrl.Log.WithName("setup")

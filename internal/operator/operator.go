@@ -20,6 +20,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
@@ -60,6 +61,13 @@ type Options struct {
 	// XDSBindAddress is where this replica serves xDS (":18000"); "0" serves none (the
 	// translation still runs, for tests that only look at status).
 	XDSBindAddress string
+	// KubeAPIQPS and KubeAPIBurst limit the manager's requests to the API server (client-go's own
+	// defaults, 5 and 10, would make 10,000 route status writes take over half an hour).
+	KubeAPIQPS   float32
+	KubeAPIBurst int
+	// MaxConcurrentReconciles is how many fleets each controller works on at once (one key is
+	// never reconciled concurrently).
+	MaxConcurrentReconciles int
 }
 
 // Defaults for Options fields left empty.
@@ -67,6 +75,11 @@ const (
 	DefaultNamespace  = "flotilla-system"
 	DefaultEnvoyImage = "docker.io/envoyproxy/envoy:distroless-v1.36.2"
 	DefaultXDSPort    = 18000
+	// DefaultKubeAPIQPS and DefaultKubeAPIBurst are the manager's API client limits.
+	DefaultKubeAPIQPS   = 50
+	DefaultKubeAPIBurst = 100
+	// DefaultMaxConcurrentReconciles is each controller's number of workers.
+	DefaultMaxConcurrentReconciles = 4
 	// CASecretName is the built-in CA's Secret in the operator's namespace.
 	CASecretName = "flotilla-ca"
 )
@@ -86,6 +99,15 @@ func (o *Options) defaults() {
 	}
 	if o.XDSBindAddress == "" {
 		o.XDSBindAddress = fmt.Sprintf(":%d", DefaultXDSPort)
+	}
+	if o.KubeAPIQPS <= 0 {
+		o.KubeAPIQPS = DefaultKubeAPIQPS
+	}
+	if o.KubeAPIBurst <= 0 {
+		o.KubeAPIBurst = DefaultKubeAPIBurst
+	}
+	if o.MaxConcurrentReconciles <= 0 {
+		o.MaxConcurrentReconciles = DefaultMaxConcurrentReconciles
 	}
 }
 
@@ -144,7 +166,11 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	if o.SecureMetrics {
 		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
+	// The same client limits wherever the manager runs (in a cluster, in tests, in make demo).
+	cfg = rest.CopyConfig(cfg)
+	cfg.QPS, cfg.Burst = o.KubeAPIQPS, o.KubeAPIBurst
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Controller:                    config.Controller{MaxConcurrentReconciles: o.MaxConcurrentReconciles},
 		Scheme:                        NewScheme(),
 		NewClient:                     apiwrites.NewClient,
 		Metrics:                       metricsOpts,

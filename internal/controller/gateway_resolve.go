@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"k8s.io/apimachinery/pkg/api/meta"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/sets"
@@ -133,13 +134,20 @@ func mergeListenerEntries(cur, want []gwapiv1.ListenerEntryStatus) []gwapiv1.Lis
 }
 
 // recordRouteTransitions emits an Event for each parent entry whose Accepted or ResolvedRefs
-// condition changed what it says (a Warning when it turned False).
+// condition changed what it says (a Warning when it turned False), and a Warning when
+// PartiallyInvalid turns True or says something new (its bad state is True).
 func recordRouteTransitions(rec recorder.EventRecorder, route client.Object, before map[string][]metav1.Condition, after []gwapiv1.RouteParentStatus) {
 	for _, p := range after {
 		prev := before[refID(route.GetNamespace(), p.ParentRef)]
 		for _, typ := range []string{string(gwapiv1.RouteConditionAccepted), string(gwapiv1.RouteConditionResolvedRefs)} {
 			if c := meta.FindStatusCondition(p.Conditions, typ); c != nil {
 				recordTransition(rec, route, meta.FindStatusCondition(prev, typ), *c)
+			}
+		}
+		pi := string(gwapiv1.RouteConditionPartiallyInvalid)
+		if c := meta.FindStatusCondition(p.Conditions, pi); c != nil && c.Status == metav1.ConditionTrue && rec != nil {
+			if old := meta.FindStatusCondition(prev, pi); old == nil || old.Status != c.Status || old.Message != c.Message {
+				rec.Eventf(route, nil, corev1.EventTypeWarning, c.Reason, "Validate", "%s", c.Message)
 			}
 		}
 	}

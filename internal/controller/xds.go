@@ -155,6 +155,14 @@ func (r *XDSReconciler) Reconcile(ctx context.Context, req reconcile.Request) (r
 	for _, w := range out.Warnings {
 		log.V(1).Info("Left out of the fleet configuration", "gateway", klog.KObj(gw), "why", w)
 	}
+	// What translation changed about a route reaches that route's status (stored by the defer).
+	if len(out.RouteWarnings) > 0 {
+		byRoute := make(map[string][]string, len(out.RouteWarnings))
+		for _, w := range out.RouteWarnings {
+			byRoute[w.Route] = append(byRoute[w.Route], w.Message)
+		}
+		res.result.MarkUntranslatable(byRoute)
+	}
 	changed, err := r.DataPlane.Publish(key, out.ByType())
 	if err != nil {
 		return reconcile.Result{}, fmt.Errorf("publishing fleet %s: %w", key, err)

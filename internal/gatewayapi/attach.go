@@ -33,6 +33,13 @@ type route struct {
 	age int
 	// stamp marks the route as held by the virtual host being built.
 	stamp int
+
+	// Of an Ingress host (kind Ingress): the Ingress, the host, whether the route is the host's
+	// HTTPS part, and the problems found while building the model.
+	ingress     *IngressRoute
+	ingressHost *IngressHost
+	secure      bool
+	notes       []string
 }
 
 func (rt *route) id() string { return rt.meta.Namespace + "/" + rt.meta.Name }

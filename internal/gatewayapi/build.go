@@ -41,7 +41,7 @@ func (r *resolver) build() model.Fleet {
 				if l.protocol == gwapiv1.TLSProtocolType {
 					ml.Protocol = model.ProtocolTLS
 				}
-				ml.FilterChains = append(ml.FilterChains, r.chains(l, ls)...)
+				ml.FilterChains = append(ml.FilterChains, r.chains(l, ls, secrets)...)
 				if l.terminates {
 					for _, c := range l.certs {
 						secrets[c] = true
@@ -78,7 +78,7 @@ func (r *resolver) build() model.Fleet {
 // chains are the filter chains of one HTTPS or TLS listener. An HTTPS listener is one chain with
 // its hostname as SNI; a TLS listener has one chain per route, each with the SNI names it wins
 // (the oldest route wins a name shared by several routes).
-func (r *resolver) chains(l *listener, port []*listener) []model.FilterChain {
+func (r *resolver) chains(l *listener, port []*listener, secrets map[string]bool) []model.FilterChain {
 	var tlsTerm *model.TLSTermination
 	if l.terminates {
 		tlsTerm = &model.TLSTermination{CertificateSecrets: slices.Clone(l.certs)}
@@ -87,6 +87,9 @@ func (r *resolver) chains(l *listener, port []*listener) []model.FilterChain {
 		c := model.FilterChain{Name: l.source, TLS: tlsTerm, VirtualHosts: r.virtualHosts([]*listener{l}, []*listener{l})}
 		if l.hostname != "" {
 			c.ServerNames = []string{l.hostname}
+		}
+		if len(r.in.Ingresses) > 0 && l.terminates {
+			return append([]model.FilterChain{c}, r.ingressCertificates(l, port, c.VirtualHosts, secrets)...)
 		}
 		return []model.FilterChain{c}
 	}

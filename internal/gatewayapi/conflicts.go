@@ -210,5 +210,16 @@ func (l *listener) sortConds() {
 }
 
 func (l *listener) status() gwapiv1.ListenerStatus {
-	return gwapiv1.ListenerStatus{Name: l.name, SupportedKinds: l.kinds, AttachedRoutes: int32(len(l.routes)), Conditions: l.c.list}
+	return gwapiv1.ListenerStatus{Name: l.name, SupportedKinds: l.kinds, AttachedRoutes: l.attachedRoutes(), Conditions: l.c.list}
+}
+
+// attachedRoutes counts the routes attached to the listener; Ingresses are not routes.
+func (l *listener) attachedRoutes() int32 {
+	n := int32(0)
+	for _, a := range l.routes {
+		if a.route.kind != kindIngress {
+			n++
+		}
+	}
+	return n
 }

@@ -47,6 +47,9 @@ type Input struct {
 	// CACertificates are the ConfigMaps and Secrets BackendTLSPolicies name, reduced to their
 	// ca.crt (public data: the controller passes nothing else).
 	CACertificates []CACertificate
+	// Ingresses are the Ingresses of the IngressClasses this Gateway serves, as the Ingress front
+	// end converted them (internal/ingress).
+	Ingresses []IngressRoute
 }
 
 // CACertificate is the ca.crt of a ConfigMap or Secret that a BackendTLSPolicy names.

@@ -141,6 +141,9 @@ func (l *listener) filterKinds(kinds []gwapiv1.Kind) []string {
 }
 
 func (l *listener) allowsKind(k gwapiv1.Kind) bool {
+	if k == kindIngress {
+		k = kindHTTPRoute
+	}
 	return slices.ContainsFunc(l.kinds, func(rk gwapiv1.RouteGroupKind) bool { return rk.Kind == k })
 }
 

@@ -8,8 +8,11 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 	"sigs.k8s.io/yaml"
+
+	flotillav1alpha1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
 )
 
 // Documents are Kubernetes objects read from YAML: what Resolve reads, and the Secrets themselves
@@ -20,6 +23,11 @@ type Documents struct {
 	Gateways []*gwapiv1.Gateway
 	// SecretData are the Secrets read, with their data.
 	SecretData []*corev1.Secret
+	// The Ingress front end's objects: the internal/ingress package converts them into
+	// Input.Ingresses.
+	Ingresses           []*networkingv1.Ingress
+	IngressClasses      []*networkingv1.IngressClass
+	IngressClassConfigs []*flotillav1alpha1.IngressClassConfig
 }
 
 // Decode reads a multi-document YAML stream of Kubernetes objects (strictly: unknown fields are
@@ -58,6 +66,12 @@ func Decode(data []byte, dir string) (Documents, error) {
 			err = decode(doc, &d.TCPRoutes)
 		case "UDPRoute":
 			err = decode(doc, &d.UDPRoutes)
+		case "Ingress":
+			err = decode(doc, &d.Ingresses)
+		case "IngressClass":
+			err = decode(doc, &d.IngressClasses)
+		case "IngressClassConfig":
+			err = decode(doc, &d.IngressClassConfigs)
 		case "ReferenceGrant":
 			err = decode(doc, &d.ReferenceGrants)
 		case "Service":

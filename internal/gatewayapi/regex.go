@@ -35,3 +35,12 @@ func regexTooLarge(what, re string) string {
 	}
 	return ""
 }
+
+// CheckRegex says why re cannot be a path regular expression ("" when it can): RE2 syntax, and
+// no larger a program than routes may use. what names it in the message.
+func CheckRegex(what, re string) string {
+	if _, err := regexSize(re); err != nil {
+		return fmt.Sprintf("%s %q is not an RE2 regular expression", what, re)
+	}
+	return regexTooLarge(what, re)
+}

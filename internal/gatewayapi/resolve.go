@@ -56,6 +56,9 @@ type resolver struct {
 	podIndex  map[podLabel]map[string][]*corev1.Pod
 	poolUses  map[objKey]*poolUse
 	poolOrder []objKey
+
+	// ingressed are the routes of Input.Ingresses, for their status once the model is built.
+	ingressed []*route
 }
 
 // Resolve turns one Gateway and everything it references into the fleet model and the status of
@@ -109,6 +112,9 @@ func Resolve(in Input) Result {
 	res.BackendTLSPolicies = r.policyStatuses()
 	res.InferencePools = r.poolStatuses()
 	res.GatewayResolvedRefs = r.gatewayResolvedRefs(res.Listeners)
+	if len(r.in.Ingresses) > 0 {
+		res.Ingresses = r.ingressStatuses(r.ingressed)
+	}
 	return res
 }
 

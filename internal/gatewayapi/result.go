@@ -1,6 +1,10 @@
 package gatewayapi
 
 import (
+	"slices"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
@@ -36,6 +40,8 @@ type Result struct {
 	// the Gateway's own listeners has ResolvedRefs False, else True. Empty (no type) only when
 	// Input.Gateway is nil.
 	GatewayResolvedRefs metav1.Condition `json:"gatewayResolvedRefs"`
+	// Ingresses of Input.Ingresses, sorted by namespace and name.
+	Ingresses []IngressStatus `json:"ingresses,omitempty"`
 }
 
 // PolicyStatus is one policy's ancestor entries for this Gateway (one, naming the Gateway).
@@ -121,4 +127,57 @@ func replaceCondition(list *[]metav1.Condition, c metav1.Condition) {
 		}
 	}
 	*list = append(*list, c)
+}
+
+// MarkUntranslatable reports on route status what translation could not give Envoy as written.
+// byRoute maps model route names ("<kind>/<ns>/<name>/rule/<i>/match/<j>") to what translation
+// said about them. Every accepted parent entry of such a route gets PartiallyInvalid=True with
+// reason UnsupportedValue and the messages, prefixed by rule and match; the route stays Accepted
+// (its other rules are served, and the affected ones answer as the message says).
+// maxConditionMessage bounds the messages Flotilla builds from lists (the API allows 32768 bytes).
+const maxConditionMessage = 4096
+
+func (r *Result) MarkUntranslatable(byRoute map[string][]string) {
+	if len(byRoute) == 0 {
+		return
+	}
+	type id struct{ kind, ns, name string }
+	msgs := map[id][]string{}
+	for name, ms := range byRoute {
+		obj, where, ok := strings.Cut(name, "/rule/")
+		parts := strings.SplitN(obj, "/", 3)
+		if !ok || len(parts) != 3 {
+			continue
+		}
+		where = "rule " + strings.Replace(where, "/match/", " match ", 1)
+		k := id{parts[0], parts[1], parts[2]}
+		for _, m := range ms {
+			msgs[k] = append(msgs[k], where+": "+m)
+		}
+	}
+	for i := range r.Routes {
+		rs := &r.Routes[i]
+		ms := msgs[id{rs.Kind, rs.Namespace, rs.Name}]
+		if len(ms) == 0 {
+			continue
+		}
+		slices.Sort(ms)
+		msg := strings.Join(slices.Compact(ms), "; ")
+		if len(msg) > maxConditionMessage {
+			msg = msg[:maxConditionMessage-len(" (more left out)")] + " (more left out)"
+		}
+		for j := range rs.Parents {
+			p := &rs.Parents[j]
+			if !meta.IsStatusConditionTrue(p.Conditions, string(gwapiv1.RouteConditionAccepted)) {
+				continue
+			}
+			gen := int64(0)
+			if a := meta.FindStatusCondition(p.Conditions, string(gwapiv1.RouteConditionAccepted)); a != nil {
+				gen = a.ObservedGeneration
+			}
+			c := conds{gen: gen, list: p.Conditions}
+			c.set(string(gwapiv1.RouteConditionPartiallyInvalid), true, string(gwapiv1.RouteReasonUnsupportedValue), msg)
+			p.Conditions = c.list
+		}
+	}
 }

@@ -47,12 +47,23 @@ func (r *resolver) routes() []RouteStatus {
 	}) {
 		add(r.udpRoute(o))
 	}
+	var ingresses []*route
+	if len(r.in.Ingresses) > 0 {
+		ingresses = r.ingressRoutes()
+		for _, rt := range ingresses {
+			r.attachIngress(rt)
+		}
+		ours = append(ours, ingresses...)
+	}
 	rankByAge(ours)
 	settleKindContests(r.listeners)
 	out := make([]RouteStatus, 0, len(ours))
 	for _, rt := range ours {
-		out = append(out, r.status(rt))
+		if rt.kind != kindIngress {
+			out = append(out, r.status(rt))
+		}
 	}
+	r.ingressed = ingresses
 	slices.SortFunc(out, func(a, b RouteStatus) int {
 		return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 	})

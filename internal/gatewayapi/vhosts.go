@@ -49,6 +49,10 @@ func precedence(a, b ranked) int {
 		return c
 	}
 	if a.rt != b.rt {
+		// An HTTPRoute or GRPCRoute wins over an Ingress with the same match, whatever their ages.
+		if c := boolCmp(a.rt.kind == kindIngress, b.rt.kind == kindIngress); c != 0 {
+			return c
+		}
 		if c := cmp.Compare(a.rt.age, b.rt.age); c != 0 {
 			return c
 		}
@@ -104,6 +108,9 @@ func (r *resolver) virtualHosts(ls, port []*listener) []model.VirtualHost {
 		}
 		for _, g := range groups {
 			slices.SortStableFunc(g.entries, precedence)
+			if len(r.in.Ingresses) > 0 {
+				noteOverrides(g)
+			}
 		}
 		catchAll := groups["*"]
 		var fallbacks []*hostGroup

@@ -35,10 +35,20 @@ type HeaderModifier struct {
 	Remove []string `json:"remove,omitempty"`
 }
 
-// PathModifier rewrites a path: the full path, or the part that the route's PathPrefix matched.
+// PathModifier rewrites a path: the full path, the part that the route's PathPrefix matched, or
+// (Regex) the path a regular expression matches as a whole.
 type PathModifier struct {
-	ReplaceFullPath    *string `json:"replaceFullPath,omitempty"`
-	ReplacePrefixMatch *string `json:"replacePrefixMatch,omitempty"`
+	ReplaceFullPath    *string       `json:"replaceFullPath,omitempty"`
+	ReplacePrefixMatch *string       `json:"replacePrefixMatch,omitempty"`
+	Regex              *RegexRewrite `json:"regex,omitempty"`
+}
+
+// RegexRewrite replaces a path that Pattern (RE2) matches from its start with Substitution, in
+// which \1..\9 are Pattern's capture groups; the query string is kept. A path Pattern does not
+// match is left as it is. (An Ingress's rewrite-target.)
+type RegexRewrite struct {
+	Pattern      string `json:"pattern"`
+	Substitution string `json:"substitution"`
 }
 
 // URLRewrite rewrites the Host header and/or the path before forwarding.
@@ -54,6 +64,8 @@ type Redirect struct {
 	Path       *PathModifier `json:"path,omitempty"`
 	Port       int32         `json:"port,omitempty"`
 	StatusCode int           `json:"statusCode"`
+	// StripQuery drops the request's query string from the Location (an Ingress's app-root).
+	StripQuery bool `json:"stripQuery,omitempty"`
 }
 
 // Mirror copies a share of requests to a cluster, ignoring the answers.
@@ -78,6 +90,9 @@ type CORS struct {
 type Timeouts struct {
 	Request        string `json:"request,omitempty"`
 	BackendRequest string `json:"backendRequest,omitempty"`
+	// Idle bounds the time a request's stream may see no activity in either direction (an
+	// Ingress's proxy-read/send-timeout, which nginx applies between two reads or writes).
+	Idle string `json:"idle,omitempty"`
 }
 
 // Retry retries failed requests.

@@ -92,10 +92,13 @@ type Route struct {
 // MatchType is how a value is compared.
 type MatchType string
 
-// Match types. PathPrefix matches whole path segments, as Gateway API defines.
+// Match types. PathPrefix matches whole path segments, as Gateway API defines; Prefix (paths
+// only) matches characters, as nginx's prefix locations do: "/foo" matches "/foobar" (an
+// Ingress's ImplementationSpecific path).
 const (
 	MatchExact      MatchType = "Exact"
 	MatchPathPrefix MatchType = "PathPrefix"
+	MatchPrefix     MatchType = "Prefix"
 	MatchRegex      MatchType = "RegularExpression"
 )
 

@@ -24,8 +24,8 @@ func TestBundlePassesOperatorHubValidators(t *testing.T) {
 	if err != nil {
 		t.Fatalf("reading bundle/ (run make bundle): %v", err)
 	}
-	if bundle.CSV == nil || len(bundle.V1CRDs) != 2 {
-		t.Fatalf("bundle has CSV %v and %d CRDs, want a CSV and Flotilla's 2 CRDs", bundle.CSV != nil, len(bundle.V1CRDs))
+	if bundle.CSV == nil || len(bundle.V1CRDs) != 3 {
+		t.Fatalf("bundle has CSV %v and %d CRDs, want a CSV and Flotilla's 3 CRDs", bundle.CSV != nil, len(bundle.V1CRDs))
 	}
 	for _, crd := range bundle.V1CRDs {
 		if crd.Spec.Group != "gateway.flotilla.dev" {

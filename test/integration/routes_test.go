@@ -152,3 +152,63 @@ func TestRoutesOfOtherControllersAreNotTouched(t *testing.T) {
 		}
 	}
 }
+
+// What translation cannot give Envoy as written (the CRD admits it: removing the Host header,
+// which Envoy refuses to do) is on the route's status and in an Event, not only in a log line:
+// the route stays Accepted, PartiallyInvalid=True (UnsupportedValue) names the rule and says what
+// happens instead, and fixing the route clears it.
+func TestUntranslatableRuleReachesStatus(t *testing.T) {
+	tenantClass(t, "untranslatable", nil)
+	ns := "team-untranslatable"
+	namespace(t, ns, nil)
+	gw := gateway(ns, "edge", "untranslatable", nil)
+	create(t, gw)
+	create(t, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web"},
+		Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 8080}}, Selector: map[string]string{"app": "web"}}})
+	rt := httpRoute(ns, "crlf", []gwapiv1.ParentReference{{Name: "edge"}}, "web")
+	rt.Spec.Rules[0].Filters = []gwapiv1.HTTPRouteFilter{{Type: gwapiv1.HTTPRouteFilterRequestHeaderModifier,
+		RequestHeaderModifier: &gwapiv1.HTTPHeaderFilter{Set: []gwapiv1.HTTPHeader{{Name: "X-Team", Value: "a"}}, Remove: []string{"Host"}}}}
+	ok := rt.Spec.Rules[0].DeepCopy()
+	ok.Filters = nil
+	ok.Matches = []gwapiv1.HTTPRouteMatch{{Path: &gwapiv1.HTTPPathMatch{Type: ptr.To(gwapiv1.PathMatchPathPrefix), Value: ptr.To("/ok")}}}
+	rt.Spec.Rules = append(rt.Spec.Rules, *ok)
+	create(t, rt)
+
+	p := routeParent(t, rt, "edge", string(gwapiv1.RouteConditionPartiallyInvalid), "True", string(gwapiv1.RouteReasonUnsupportedValue))
+	c := meta.FindStatusCondition(p.Conditions, string(gwapiv1.RouteConditionPartiallyInvalid))
+	if !strings.Contains(c.Message, "rule 0 match 0") || !strings.Contains(c.Message, "Host header cannot be removed; ignored") {
+		t.Errorf("PartiallyInvalid message %q does not say which rule, which header and what happens", c.Message)
+	}
+	if strings.Contains(c.Message, "rule 1") {
+		t.Errorf("the valid rule is reported too: %q", c.Message)
+	}
+	if a := meta.FindStatusCondition(p.Conditions, string(gwapiv1.RouteConditionAccepted)); a == nil || a.Status != metav1.ConditionTrue {
+		t.Errorf("the route's other rule is served, so it stays Accepted: %+v", p.Conditions)
+	}
+	waitForNamespacedEvent(t, rt, corev1.EventTypeWarning, string(gwapiv1.RouteReasonUnsupportedValue), "Host header cannot be removed")
+
+	eventually(t, 5*time.Second, func(ctx context.Context) error {
+		cur := &gwapiv1.HTTPRoute{}
+		if err := k8s.Get(ctx, client.ObjectKeyFromObject(rt), cur); err != nil {
+			return err
+		}
+		cur.Spec.Rules[0].Filters[0].RequestHeaderModifier.Remove = nil
+		return k8s.Update(ctx, cur)
+	})
+	eventually(t, 20*time.Second, func(ctx context.Context) error {
+		cur := &gwapiv1.HTTPRoute{}
+		if err := k8s.Get(ctx, client.ObjectKeyFromObject(rt), cur); err != nil {
+			return err
+		}
+		for _, p := range cur.Status.Parents {
+			a := meta.FindStatusCondition(p.Conditions, string(gwapiv1.RouteConditionAccepted))
+			if a == nil || a.ObservedGeneration != cur.Generation {
+				return fmt.Errorf("not observed yet: %+v", p.Conditions)
+			}
+			if c := meta.FindStatusCondition(p.Conditions, string(gwapiv1.RouteConditionPartiallyInvalid)); c != nil {
+				return fmt.Errorf("still %+v", c)
+			}
+		}
+		return nil
+	})
+}

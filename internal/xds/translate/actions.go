@@ -73,7 +73,7 @@ func (b *builder) weightedClusters(mr *model.Route, sh []share) (wc *routev3.Wei
 		cw.Name, cw.Weight = s.cluster, b.a.weight(s.weight)
 		if len(s.filters) > 0 {
 			if fail := b.backendFilters(cw, mr.Name, s.filters); fail != "" {
-				b.warnf("route %s: backend %s: %s; its share answers %d instead", mr.Name, s.cluster, fail, errorStatus(mr))
+				b.routeWarnf(mr.Name, "backend %s: %s; its share answers %d instead", s.cluster, fail, errorStatus(mr))
 				cw = &routev3.WeightedCluster_ClusterWeight{Name: InvalidBackendCluster, Weight: cw.Weight}
 			}
 		}
@@ -86,14 +86,14 @@ func (b *builder) weightedClusters(mr *model.Route, sh []share) (wc *routev3.Wei
 // backendFilters puts a backend's filters on its weighted cluster entry.
 func (b *builder) backendFilters(cw *routev3.WeightedCluster_ClusterWeight, route string, filters []model.Filter) (fail string) {
 	var fs filterSet
-	where := "route " + route + " backend " + cw.Name
+	where := "backend " + cw.Name
 	for i := range filters {
 		f := &filters[i]
 		switch f.Type {
 		case model.FilterRequestHeaders:
-			fail = b.headers(where, &fs, f.RequestHeaders, true)
+			fail = b.headers(route, where, &fs, f.RequestHeaders, true)
 		case model.FilterResponseHeaders:
-			fail = b.headers(where, &fs, f.ResponseHeaders, false)
+			fail = b.headers(route, where, &fs, f.ResponseHeaders, false)
 		case model.FilterURLRewrite:
 			if u := f.URLRewrite; u != nil && u.Path != nil {
 				fail = "a path rewrite cannot apply to one backend only"
@@ -101,7 +101,7 @@ func (b *builder) backendFilters(cw *routev3.WeightedCluster_ClusterWeight, rout
 				fs.host = u.Hostname
 			}
 		case model.FilterMirror, model.FilterCORS:
-			b.warnf("%s: a %s filter cannot apply to one backend only; ignored", where, f.Type)
+			b.routeWarnf(route, "%s: a %s filter cannot apply to one backend only; ignored", where, f.Type)
 		default:
 			fail = fmt.Sprintf("filter type %q is unknown", f.Type)
 		}
@@ -130,6 +130,15 @@ func rewritePath(ra *routev3.RouteAction, match *model.StringMatch, p *model.Pat
 			return fmt.Sprintf("path %q is not a valid path", *p.ReplaceFullPath)
 		}
 		ra.RegexRewrite = replaceFullPath(*p.ReplaceFullPath)
+	case p.Regex != nil:
+		if !safe(p.Regex.Substitution) {
+			return fmt.Sprintf("rewrite %q is not a valid path", p.Regex.Substitution)
+		}
+		if _, err := regexp.Compile(p.Regex.Pattern); err != nil {
+			return fmt.Sprintf("rewrite pattern %q is not a regular expression", p.Regex.Pattern)
+		}
+		ra.RegexRewrite = &matcherv3.RegexMatchAndSubstitute{Pattern: &matcherv3.RegexMatcher{Regex: p.Regex.Pattern},
+			Substitution: p.Regex.Substitution}
 	case p.ReplacePrefixMatch != nil:
 		prefix, re, fail := replacePrefix(match, *p.ReplacePrefixMatch)
 		if fail != "" {
@@ -206,14 +215,21 @@ func (b *builder) timeouts(ra *routev3.RouteAction, mr *model.Route, sh []share)
 			if d, ok := parseDuration(t.Request); ok {
 				ra.Timeout = durationpb.New(d)
 			} else {
-				b.warnf("route %s: request timeout %q is not a duration; ignored", mr.Name, t.Request)
+				b.routeWarnf(mr.Name, "request timeout %q is not a duration; ignored", t.Request)
+			}
+		}
+		if t.Idle != "" {
+			if d, ok := parseDuration(t.Idle); ok {
+				ra.IdleTimeout = durationpb.New(d)
+			} else {
+				b.routeWarnf(mr.Name, "idle timeout %q is not a duration; ignored", t.Idle)
 			}
 		}
 		if t.BackendRequest != "" {
 			if d, ok := parseDuration(t.BackendRequest); ok {
 				perTry = d // 0s: no per-attempt limit
 			} else {
-				b.warnf("route %s: backend request timeout %q is not a duration; ignored", mr.Name, t.BackendRequest)
+				b.routeWarnf(mr.Name, "backend request timeout %q is not a duration; ignored", t.BackendRequest)
 			}
 		}
 	}
@@ -235,7 +251,7 @@ func (b *builder) timeouts(ra *routev3.RouteAction, mr *model.Route, sh []share)
 		rp.NumRetries = b.a.weight(uint32(max(r.Attempts, 0)))
 		for _, c := range r.Codes {
 			if c < 100 || c > 599 {
-				b.warnf("route %s: retry status code %d is not an HTTP status; ignored", mr.Name, c)
+				b.routeWarnf(mr.Name, "retry status code %d is not an HTTP status; ignored", c)
 				continue
 			}
 			rp.RetriableStatusCodes = append(rp.RetriableStatusCodes, uint32(c))
@@ -248,7 +264,7 @@ func (b *builder) timeouts(ra *routev3.RouteAction, mr *model.Route, sh []share)
 				// Envoy counts backoff in whole milliseconds and needs it positive.
 				rp.RetryBackOff = &routev3.RetryPolicy_RetryBackOff{BaseInterval: durationpb.New(max(d, time.Millisecond))}
 			} else {
-				b.warnf("route %s: retry backoff %q is not a duration; ignored", mr.Name, r.Backoff)
+				b.routeWarnf(mr.Name, "retry backoff %q is not a duration; ignored", r.Backoff)
 			}
 		}
 	}
@@ -268,7 +284,7 @@ func (b *builder) mirror(route string, m *model.Mirror) (*routev3.RouteAction_Re
 		return nil, fmt.Errorf("mirror cluster %q is not in the fleet", m.Cluster)
 	}
 	if m.Denominator <= 0 {
-		b.warnf("route %s: mirror fraction %d/%d has no valid denominator; mirror left out", route, m.Numerator, m.Denominator)
+		b.routeWarnf(route, "mirror fraction %d/%d has no valid denominator; mirror left out", m.Numerator, m.Denominator)
 		return nil, nil
 	}
 	num, den := fraction(int64(min(max(m.Numerator, 0), m.Denominator)), int64(m.Denominator))

@@ -2,6 +2,7 @@ package translate
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -100,6 +101,16 @@ func TestEdgeModels(t *testing.T) {
 			}
 			if c.warn == "" && len(res.Warnings) > 0 {
 				t.Errorf("unexpected warnings %q", res.Warnings)
+			}
+			// Every warning about route "r" is also a RouteWarning of it, for the route's status.
+			var want []RouteWarning
+			for _, w := range res.Warnings {
+				if msg, ok := strings.CutPrefix(w, "route r: "); ok {
+					want = append(want, RouteWarning{Route: "r", Message: msg})
+				}
+			}
+			if !slices.Equal(res.RouteWarnings, want) {
+				t.Errorf("route warnings %q, want %q", res.RouteWarnings, want)
 			}
 		})
 	}

@@ -40,9 +40,9 @@ func (b *builder) routeFilters(ctx *routeCtx, mr *model.Route) (fs filterSet, fa
 		f := &mr.Filters[i]
 		switch f.Type {
 		case model.FilterRequestHeaders:
-			fail = b.headers(mr.Name, &fs, f.RequestHeaders, true)
+			fail = b.headers(mr.Name, "", &fs, f.RequestHeaders, true)
 		case model.FilterResponseHeaders:
-			fail = b.headers(mr.Name, &fs, f.ResponseHeaders, false)
+			fail = b.headers(mr.Name, "", &fs, f.ResponseHeaders, false)
 		case model.FilterURLRewrite:
 			if u := f.URLRewrite; u != nil {
 				if u.Hostname != "" {
@@ -83,7 +83,7 @@ func (b *builder) routeFilters(ctx *routeCtx, mr *model.Route) (fs filterSet, fa
 // headers adds a header modifier's changes to fs. Envoy refuses to modify pseudo-headers and
 // Host: setting Host becomes a host rewrite, removing it (which HTTP/1.1 forbids anyway) is
 // ignored with a warning, as is any change of a response's Host header.
-func (b *builder) headers(where string, fs *filterSet, hm *model.HeaderModifier, request bool) (fail string) {
+func (b *builder) headers(route, where string, fs *filterSet, hm *model.HeaderModifier, request bool) (fail string) {
 	if hm == nil {
 		return ""
 	}
@@ -101,7 +101,7 @@ func (b *builder) headers(where string, fs *filterSet, hm *model.HeaderModifier,
 			if request {
 				fs.host = h.Value
 			} else {
-				b.warnf("%s: a response Host header cannot be modified; ignored", where)
+				b.routeWarnf(route, "%sa response Host header cannot be modified; ignored", prefixed(where))
 			}
 			return ""
 		}
@@ -127,7 +127,7 @@ func (b *builder) headers(where string, fs *filterSet, hm *model.HeaderModifier,
 		case !isToken(n):
 			return fmt.Sprintf("header name %q is invalid", n)
 		case strings.EqualFold(n, "host"):
-			b.warnf("%s: the Host header cannot be removed; ignored", where)
+			b.routeWarnf(route, "%sthe Host header cannot be removed; ignored", prefixed(where))
 		default:
 			ops.remove = append(ops.remove, n)
 		}

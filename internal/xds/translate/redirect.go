@@ -31,10 +31,11 @@ func (b *builder) redirect(ctx *routeCtx, mr *model.Route) (*routev3.RedirectAct
 	out := &routev3.RedirectAction{}
 	code, ok := redirectCodes[rd.StatusCode]
 	if !ok {
-		b.warnf("route %s: redirect status code %d is not supported; 302 is used", mr.Name, rd.StatusCode)
+		b.routeWarnf(mr.Name, "redirect status code %d is not supported; 302 is used", rd.StatusCode)
 		code = routev3.RedirectAction_FOUND
 	}
 	out.ResponseCode = code
+	out.StripQuery = rd.StripQuery
 	scheme := ctx.scheme
 	if rd.Scheme != "" {
 		scheme = strings.ToLower(rd.Scheme)

@@ -96,7 +96,7 @@ func (b *builder) route(ctx *routeCtx, mr *model.Route) (*routev3.Route, error) 
 		return nil, err
 	}
 	if never != "" {
-		b.warnf("route %s: %s, so the route can never match; left out", mr.Name, never)
+		b.routeWarnf(mr.Name, "%s, so the route can never match; left out", never)
 		return nil, nil
 	}
 	rt := b.a.route.new()
@@ -119,7 +119,7 @@ func (b *builder) route(ctx *routeCtx, mr *model.Route) (*routev3.Route, error) 
 		}
 	}
 	if fail != "" {
-		b.warnf("route %s: %s; the route answers %d instead", mr.Name, fail, errorStatus(mr))
+		b.routeWarnf(mr.Name, "%s; the route answers %d instead", fail, errorStatus(mr))
 		return &routev3.Route{Name: mr.Name, Match: m, Action: directResponse(mr)}, nil
 	}
 	if rr, forwards := rt.Action.(*routev3.Route_Route); forwards {
@@ -173,6 +173,13 @@ func (b *builder) match(mm *model.Match) (m *routev3.RouteMatch, never string, e
 			ps := b.a.sepPrefix.new()
 			ps.PathSeparatedPrefix = v
 			m.PathSpecifier = ps
+		}
+	case p.Type == model.MatchPrefix:
+		switch {
+		case !strings.HasPrefix(p.Value, "/") || strings.ContainsAny(p.Value, "?#") || !safe(p.Value):
+			return nil, fmt.Sprintf("path prefix %q holds a character no request path has", p.Value), nil
+		default:
+			m.PathSpecifier = b.prefix(p.Value)
 		}
 	case p.Type == model.MatchRegex:
 		if p.Value == "" {

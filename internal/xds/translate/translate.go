@@ -33,6 +33,17 @@ type Resources struct {
 	Secrets   []*tlsv3.Secret
 	// Warnings say what was left out and why (e.g. a certificate whose data is missing), sorted.
 	Warnings []string
+	// RouteWarnings are the warnings that concern one model route (an HTTPRoute or GRPCRoute rule
+	// Envoy cannot be given as written), sorted by route then message: the controller reports
+	// them on the route's status. Each is also in Warnings.
+	RouteWarnings []RouteWarning
+}
+
+// RouteWarning is what translation changed about one model route, and why.
+type RouteWarning struct {
+	// Route is the model route's name, "<kind>/<ns>/<name>/rule/<i>/match/<j>".
+	Route   string
+	Message string
 }
 
 // ByType returns the resources keyed by go-control-plane resource type URL (resource.ListenerType,
@@ -80,15 +91,16 @@ type builder struct {
 	pickerUses map[model.EndpointPicker]*anypb.Any // per-route ext_proc configs by picker
 	pickers    map[string]bool                     // clusters that are some pool's Endpoint Picker
 
-	clusters  map[string]*model.Cluster     // model clusters by name
-	available map[string]bool               // Secrets that have data
-	trust     map[string]*model.TrustBundle // trust bundles by name
-	trustErr  map[string]error              // trust bundles checked: why one is unusable
-	trustUsed map[string]bool               // trust bundles a valid cluster refers to
-	regexes   map[string]error              // checked regular expressions
-	cors      map[*model.CORS]corsAny       // CORS policies already packed
-	corsByKey map[string]*anypb.Any         // the same, by content
-	warnings  []string
+	clusters      map[string]*model.Cluster     // model clusters by name
+	available     map[string]bool               // Secrets that have data
+	trust         map[string]*model.TrustBundle // trust bundles by name
+	trustErr      map[string]error              // trust bundles checked: why one is unusable
+	trustUsed     map[string]bool               // trust bundles a valid cluster refers to
+	regexes       map[string]error              // checked regular expressions
+	cors          map[*model.CORS]corsAny       // CORS policies already packed
+	corsByKey     map[string]*anypb.Any         // the same, by content
+	warnings      []string
+	routeWarnings []RouteWarning
 }
 
 // Translate turns a fleet model into xDS. secrets is keyed by model.Secret.Name ("<ns>/<name>").
@@ -138,6 +150,22 @@ func (b *builder) warnf(format string, args ...any) {
 	b.warnings = append(b.warnings, fmt.Sprintf(format, args...))
 }
 
+// routeWarnf records a warning about one model route: in Warnings as "route <name>: <message>",
+// and in RouteWarnings for the route's status.
+func (b *builder) routeWarnf(route, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	b.warnings = append(b.warnings, "route "+route+": "+msg)
+	b.routeWarnings = append(b.routeWarnings, RouteWarning{Route: route, Message: msg})
+}
+
+// prefixed is where followed by ": ", or "" for an empty where.
+func prefixed(where string) string {
+	if where == "" {
+		return ""
+	}
+	return where + ": "
+}
+
 // finish sorts and validates every resource, one resource type per goroutine (validation is
 // most of the work for a large fleet), and sorts the warnings.
 func (b *builder) finish() error {
@@ -161,6 +189,12 @@ func (b *builder) finish() error {
 	wg.Wait()
 	slices.Sort(b.warnings)
 	r.Warnings = slices.Compact(b.warnings)
+	if len(b.routeWarnings) > 0 {
+		slices.SortFunc(b.routeWarnings, func(x, y RouteWarning) int {
+			return cmp.Or(cmp.Compare(x.Route, y.Route), cmp.Compare(x.Message, y.Message))
+		})
+		r.RouteWarnings = slices.Compact(b.routeWarnings)
+	}
 	return errors.Join(errs...)
 }
 

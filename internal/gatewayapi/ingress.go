@@ -1,0 +1,304 @@
+package gatewayapi
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/flotilla-dev/flotilla/internal/model"
+)
+
+// kindIngress is the route kind of an Ingress's converted hosts. For allowedRoutes it counts as
+// an HTTPRoute: an Ingress attaches where the listener admits HTTPRoutes from its namespace.
+const kindIngress gwapiv1.Kind = "Ingress"
+
+// IngressRoute is one Ingress as the Ingress front end (internal/ingress) converted it: what
+// Flotilla serves for it, in Gateway API terms plus what Gateway API cannot say. Resolve attaches
+// its hosts to the Gateway's HTTP and HTTPS listeners like an HTTPRoute without sectionName.
+type IngressRoute struct {
+	// Meta is the Ingress's metadata (namespace, name, creation time order the merge).
+	Meta *metav1.ObjectMeta
+	// Hosts in rule order; Host "" serves any host.
+	Hosts []IngressHost
+}
+
+// IngressHost is what one Ingress serves on one host.
+type IngressHost struct {
+	Host string
+	// Rule is the index of the Ingress rule (len(rules) for the defaultBackend's host "").
+	Rule int
+	// Plain are the paths served on HTTP listeners, Secure those on HTTPS listeners, in path
+	// order (precedence is Resolve's: exact first, then regular expressions and prefixes by
+	// length, then the oldest Ingress).
+	Plain, Secure []IngressPath
+	// TLSSecret is the name of the Secret (in the Ingress's namespace) whose certificate the
+	// HTTPS listeners present for Host; empty: the listener's own certificate.
+	TLSSecret string
+}
+
+// IngressPath is one path of a host with its action.
+type IngressPath struct {
+	// Index numbers the path among the host's paths: model routes are named
+	// "Ingress/<ns>/<name>/rule/<Rule>/match/<Index>".
+	Index    int
+	Match    model.Match
+	Filters  []model.Filter
+	Redirect *model.Redirect
+	Backend  *IngressBackend
+	Timeouts *model.Timeouts
+}
+
+// IngressBackend is the Service an Ingress path sends requests to.
+type IngressBackend struct {
+	Service string
+	// Port is the Service port's number, or 0 with PortName set.
+	Port     int32
+	PortName string
+	// Protocol is what Envoy speaks to the endpoints: HTTP, GRPC (backend-protocol).
+	Protocol model.ClusterProtocol
+	// TLS originates TLS to the endpoints without verifying them (backend-protocol HTTPS or
+	// GRPCS), unless a BackendTLSPolicy targets the Service port: the policy then applies.
+	TLS bool
+}
+
+// IngressStatus is what resolution found for one Ingress on this Gateway.
+type IngressStatus struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	// Attached says at least one of its hosts attached to a listener of the Gateway.
+	Attached bool `json:"attached"`
+	// Problems are Warning Event messages: a host no listener admits, a missing Service, a TLS
+	// Secret that cannot be used, a path an HTTPRoute overrides. Sorted.
+	Problems []string `json:"problems,omitempty"`
+}
+
+// ingressRoutes converts and attaches the Ingresses: one route per host and listener family.
+func (r *resolver) ingressRoutes() []*route {
+	var out []*route
+	for i := range r.in.Ingresses {
+		ir := &r.in.Ingresses[i]
+		for h := range ir.Hosts {
+			host := &ir.Hosts[h]
+			for _, secure := range []bool{false, true} {
+				paths := host.Plain
+				if secure {
+					paths = host.Secure
+				}
+				if len(paths) == 0 {
+					continue
+				}
+				rt := r.ingressRoute(ir, host, paths, secure)
+				out = append(out, rt)
+			}
+		}
+	}
+	return out
+}
+
+// ingressRoute builds the route of one host's paths for the HTTP (secure false) or HTTPS listeners.
+func (r *resolver) ingressRoute(ir *IngressRoute, host *IngressHost, paths []IngressPath, secure bool) *route {
+	rt := &route{kind: kindIngress, meta: ir.Meta, ingress: ir, ingressHost: host, secure: secure}
+	if host.Host != "" {
+		rt.hostnames = []gwapiv1.Hostname{gwapiv1.Hostname(host.Host)}
+	}
+	prefix := fmt.Sprintf("%s/%s/%s/rule/", kindIngress, ir.Meta.Namespace, ir.Meta.Name)
+	rt.entries = make([]entry, 0, len(paths))
+	for _, p := range paths {
+		e := newEntry(prefix, host.Rule, p.Index, p.Match)
+		e.route.Filters, e.route.Redirect, e.route.Timeouts = p.Filters, p.Redirect, p.Timeouts
+		if p.Backend != nil {
+			if c, ok := r.ingressBackend(rt, p.Backend); ok {
+				e.route.Backends = &model.Backends{Clusters: []model.WeightedCluster{{Cluster: c, Weight: 1}}}
+			} else {
+				e.route.Backends = &model.Backends{InvalidWeight: 1}
+			}
+		}
+		rt.entries = append(rt.entries, e)
+	}
+	return rt
+}
+
+// attachIngress attaches an Ingress host to the Gateway's listeners of its family (HTTP, or
+// HTTPS) whose hostname admits the host and whose allowedRoutes admit HTTPRoutes from the
+// Ingress's namespace.
+func (r *resolver) attachIngress(rt *route) bool {
+	ps := &parentState{ref: gwapiv1.ParentReference{Name: gwapiv1.ObjectName(r.gw.Name), Namespace: ptrTo(gwapiv1.Namespace(r.gw.Namespace))}}
+	var family []*listener
+	for _, l := range r.listeners[:len(r.gw.Spec.Listeners)] {
+		if (l.protocol == gwapiv1.HTTPSProtocolType) == rt.secure && (l.protocol == gwapiv1.HTTPProtocolType || l.protocol == gwapiv1.HTTPSProtocolType) {
+			family = append(family, l)
+		}
+	}
+	ps.reason, ps.msg = r.attachParent(rt, ps.ref, family, nil, ps)
+	rt.parents = append(rt.parents, ps)
+	return len(ps.atts) > 0
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
+// ingressBackend resolves an Ingress path's Service into a cluster, recording problems on rt.
+func (r *resolver) ingressBackend(rt *route, b *IngressBackend) (string, bool) {
+	ns := rt.meta.Namespace
+	id := ns + "/" + b.Service
+	svc := r.services[objKey{ns, b.Service}]
+	if svc == nil {
+		rt.refFailed(gwapiv1.RouteReasonBackendNotFound, fmt.Sprintf("Service %s does not exist", id))
+		return "", false
+	}
+	i := slices.IndexFunc(svc.Spec.Ports, func(p corev1.ServicePort) bool {
+		return b.Port != 0 && p.Port == b.Port || b.Port == 0 && p.Name == b.PortName
+	})
+	if i < 0 || svc.Spec.Type == corev1.ServiceTypeExternalName {
+		rt.refFailed(gwapiv1.RouteReasonBackendNotFound, fmt.Sprintf("Service %s has no port %s", id, cmp.Or(b.PortName, fmt.Sprint(b.Port))))
+		return "", false
+	}
+	sp := &svc.Spec.Ports[i]
+	if r.tlsPolicies != nil {
+		r.usedServices[objKey{ns, b.Service}] = true
+	}
+	if policy := r.policyFor(objKey{ns, b.Service}, sp.Name); policy != nil || !b.TLS {
+		// As an HTTPRoute's backendRef (a BackendTLSPolicy verifies the backend).
+		port := sp.Port
+		kind := kindHTTPRoute
+		if b.Protocol == model.ClusterGRPC {
+			kind = kindGRPCRoute
+		}
+		probe := &route{kind: kind, meta: rt.meta}
+		name, ok := r.backend(probe, gwapiv1.BackendObjectReference{Name: gwapiv1.ObjectName(b.Service), Port: &port})
+		if !ok {
+			rt.refFailed(probe.refReason, strings.Join(probe.refMsg, "; "))
+		}
+		return name, ok
+	}
+	// backend-protocol HTTPS or GRPCS without a policy: encrypted, not verified (ingress-nginx's
+	// proxy-ssl-verify off), in a cluster of its own.
+	name, service := clusterName(ns, b.Service, sp.Port, b.Protocol)
+	name += "-tls"
+	if _, done := r.clusterIndex[name]; !done {
+		r.addCluster(model.Cluster{Name: name, Protocol: b.Protocol, Service: service, Port: sp.Port,
+			Endpoints: r.endpoints(ns, svc.Name, sp), TLS: &model.UpstreamTLS{Unverified: true}})
+	}
+	return name, true
+}
+
+// ingressStatuses reports each Ingress: attached or not, and its problems.
+func (r *resolver) ingressStatuses(rts []*route) []IngressStatus {
+	byIngress := map[*IngressRoute]*IngressStatus{}
+	var out []*IngressStatus
+	for _, rt := range rts {
+		st := byIngress[rt.ingress]
+		if st == nil {
+			st = &IngressStatus{Namespace: rt.meta.Namespace, Name: rt.meta.Name}
+			byIngress[rt.ingress] = st
+			out = append(out, st)
+		}
+		where := "host " + cmp.Or(rt.ingressHost.Host, "*")
+		for _, ps := range rt.parents {
+			if len(ps.atts) > 0 {
+				st.Attached = true
+			} else if ps.reason != gwapiv1.RouteReasonAccepted {
+				st.Problems = append(st.Problems, fmt.Sprintf("%s (%s): %s", where, family(rt.secure), ps.msg))
+			}
+		}
+		if rt.refReason != "" {
+			for _, m := range rt.refMsg {
+				st.Problems = append(st.Problems, where+": "+m)
+			}
+		}
+		st.Problems = append(st.Problems, rt.notes...)
+	}
+	for i := range r.in.Ingresses {
+		ir := &r.in.Ingresses[i]
+		if byIngress[ir] == nil {
+			out = append(out, &IngressStatus{Namespace: ir.Meta.Namespace, Name: ir.Meta.Name})
+		}
+	}
+	res := make([]IngressStatus, 0, len(out))
+	for _, st := range out {
+		slices.Sort(st.Problems)
+		st.Problems = slices.Compact(st.Problems)
+		res = append(res, *st)
+	}
+	slices.SortFunc(res, func(a, b IngressStatus) int {
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+	})
+	return res
+}
+
+func family(secure bool) string {
+	if secure {
+		return "HTTPS"
+	}
+	return "HTTP"
+}
+
+// noteOverrides records, on the Ingress routes of a host group, the paths an HTTPRoute or
+// GRPCRoute with the same match serves instead (they come first: see precedence).
+func noteOverrides(g *hostGroup) {
+	var seen map[string]*route
+	for _, x := range g.entries {
+		k := matchKey(&x.e.route.Match)
+		if x.rt.kind != kindIngress {
+			if seen == nil {
+				seen = map[string]*route{}
+			}
+			if seen[k] == nil {
+				seen[k] = x.rt
+			}
+			continue
+		}
+		if by := seen[k]; by != nil {
+			x.rt.notes = append(x.rt.notes, fmt.Sprintf("host %s: path %s is served by %s %s/%s, which overrides this Ingress's path",
+				g.domain, x.e.route.Match.Path.Value, by.kind, by.meta.Namespace, by.meta.Name))
+		}
+	}
+}
+
+// matchKey identifies a match for override detection.
+func matchKey(m *model.Match) string {
+	var b strings.Builder
+	if m.Path != nil {
+		b.WriteString(string(m.Path.Type) + " " + m.Path.Value)
+	}
+	b.WriteString("|" + m.Method)
+	for _, h := range m.Headers {
+		b.WriteString("|h " + h.Name + " " + string(h.Type) + " " + h.Value)
+	}
+	for _, q := range m.QueryParams {
+		b.WriteString("|q " + q.Name + " " + string(q.Type) + " " + q.Value)
+	}
+	return b.String()
+}
+
+// ingressCertificates are the extra SNI chains of an HTTPS listener: the TLS hosts of the
+// Ingresses that this listener serves for the host (the most specific listener of the port that
+// admits it), each with the Ingress's certificate and the listener's virtual hosts. A host the
+// listener's own hostname names exactly keeps the listener's certificate.
+func (r *resolver) ingressCertificates(l *listener, port []*listener, vhosts []model.VirtualHost, secrets map[string]bool) []model.FilterChain {
+	var out []model.FilterChain
+	for _, a := range l.routes {
+		rt := a.route
+		if rt.kind != kindIngress || !rt.secure || rt.ingressHost.TLSSecret == "" || rt.ingressHost.Host == "" {
+			continue
+		}
+		h := rt.ingressHost.Host
+		if h == l.hostname || owner(port, h) != l || slices.ContainsFunc(out, func(c model.FilterChain) bool { return c.ServerNames[0] == h }) {
+			continue
+		}
+		name := rt.meta.Namespace + "/" + rt.ingressHost.TLSSecret
+		s, ok := r.secrets[name]
+		if !ok || !s.ValidTLS {
+			rt.notes = append(rt.notes, fmt.Sprintf("host %s: TLS Secret %s is missing or holds no valid certificate and key; the Gateway's certificate is served", h, name))
+			continue
+		}
+		secrets[name] = true
+		out = append(out, model.FilterChain{Name: l.source + "/ingress/" + h, ServerNames: []string{h},
+			TLS: &model.TLSTermination{CertificateSecrets: []string{name}}, VirtualHosts: vhosts})
+	}
+	return out
+}

@@ -1,0 +1,291 @@
+package ingress
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/flotilla-dev/flotilla/internal/model"
+)
+
+// Reasons of a refused Ingress (the reason of its Warning Event).
+const (
+	// ReasonSnippetRefused: a snippet annotation; snippets are never interpreted.
+	ReasonSnippetRefused = "SnippetRefused"
+	// ReasonAnnotationNotSupported: an annotation this version does not implement. The Ingress
+	// is not served rather than served without what the annotation asks (fail closed).
+	ReasonAnnotationNotSupported = "AnnotationNotSupported"
+	// ReasonInvalidAnnotation: an annotation value that does not parse.
+	ReasonInvalidAnnotation = "InvalidAnnotation"
+	// ReasonInvalidIngress: a path, backend or TLS entry Flotilla cannot serve.
+	ReasonInvalidIngress = "InvalidIngress"
+	// ReasonUnknownAnnotation: an annotation of the prefix that ingress-nginx does not define
+	// either; the Ingress is served, the Event says it was ignored.
+	ReasonUnknownAnnotation = "UnknownAnnotation"
+)
+
+// snippets are never interpreted (CVE-2021-25742 and its successors).
+var snippets = []string{"configuration-snippet", "server-snippet", "auth-snippet", "stream-snippet", "modsecurity-snippet"}
+
+// notYet are ingress-nginx annotations this version does not implement: an Ingress using one is
+// refused, so that nothing is served without the protection or behaviour it asks for.
+var notYet = map[string]string{}
+
+func init() {
+	for _, group := range []struct {
+		why   string
+		names []string
+	}{
+		{"access control is not implemented yet", []string{"whitelist-source-range", "allowlist-source-range", "denylist-source-range"}},
+		{"rate limits are not implemented yet", []string{"limit-rps", "limit-rpm", "limit-connections", "limit-burst-multiplier", "limit-whitelist", "limit-rate", "limit-rate-after"}},
+		{"authentication is not implemented yet", []string{"auth-type", "auth-secret", "auth-secret-type", "auth-realm", "auth-url", "auth-signin",
+			"auth-response-headers", "auth-method", "auth-request-redirect", "auth-cache-key", "auth-cache-duration", "auth-keepalive",
+			"auth-proxy-set-headers", "auth-tls-secret", "auth-tls-verify-client", "auth-tls-verify-depth", "auth-tls-error-page",
+			"auth-tls-pass-certificate-to-upstream", "auth-tls-match-cn", "auth-always-set-cookie", "auth-signin-redirect-param"}},
+		{"body size limits are not implemented yet", []string{"proxy-body-size", "client-body-buffer-size"}},
+		{"custom errors are not implemented yet", []string{"custom-http-errors", "default-backend"}},
+		{"mirroring is not implemented yet", []string{"mirror-target", "mirror-host", "mirror-request-body", "mirror-uri"}},
+		{"canary routing is not implemented yet", []string{"canary", "canary-by-header", "canary-by-header-value", "canary-by-header-pattern",
+			"canary-by-cookie", "canary-weight", "canary-weight-total"}},
+		{"CORS is not implemented yet", []string{"enable-cors", "cors-allow-origin", "cors-allow-methods", "cors-allow-headers",
+			"cors-allow-credentials", "cors-expose-headers", "cors-max-age"}},
+		{"session affinity is not implemented yet", []string{"affinity", "affinity-mode", "affinity-canary-behavior", "session-cookie-name",
+			"session-cookie-path", "session-cookie-max-age", "session-cookie-expires", "session-cookie-samesite",
+			"session-cookie-conditional-samesite-none", "session-cookie-change-on-failure", "session-cookie-secure", "session-cookie-domain"}},
+		{"consistent hashing is not implemented yet", []string{"upstream-hash-by", "upstream-hash-by-subset", "upstream-hash-by-subset-size"}},
+		{"backend TLS settings are not implemented yet", []string{"proxy-ssl-secret", "proxy-ssl-verify", "proxy-ssl-name", "proxy-ssl-server-name",
+			"proxy-ssl-verify-depth", "proxy-ssl-ciphers", "proxy-ssl-protocols"}},
+		{"server aliases are not implemented yet", []string{"server-alias"}},
+		{"SSL passthrough is not implemented yet", []string{"ssl-passthrough"}},
+		{"service-upstream is not implemented yet", []string{"service-upstream"}},
+		{"this nginx tuning has no Envoy form in Flotilla yet", []string{"proxy-buffering", "proxy-buffer-size", "proxy-buffers-number",
+			"proxy-request-buffering", "proxy-http-version", "proxy-max-temp-file-size", "proxy-next-upstream", "proxy-next-upstream-timeout",
+			"proxy-next-upstream-tries", "proxy-redirect-from", "proxy-redirect-to", "proxy-cookie-domain", "proxy-cookie-path",
+			"connection-proxy-header", "enable-access-log", "enable-rewrite-log", "enable-opentelemetry", "opentelemetry-trust-incoming-span",
+			"enable-modsecurity", "enable-owasp-core-rules", "modsecurity-transaction-id", "satisfy", "from-to-www-redirect",
+			"preserve-trailing-slash", "ssl-ciphers", "ssl-prefer-server-ciphers", "global-rate-limit",
+			"global-rate-limit-window", "global-rate-limit-key", "global-rate-limit-ignored-cidrs",
+			"http2-push-preload", "custom-headers", "upstream-keepalive-connections"}},
+	} {
+		for _, n := range group.names {
+			notYet[n] = group.why
+		}
+	}
+}
+
+// known are the annotations this version implements.
+var known = []string{"rewrite-target", "use-regex", "app-root", "ssl-redirect", "force-ssl-redirect", "permanent-redirect",
+	"permanent-redirect-code", "temporal-redirect", "temporal-redirect-code", "backend-protocol", "proxy-connect-timeout",
+	"proxy-read-timeout", "proxy-send-timeout", "upstream-vhost", "x-forwarded-prefix", "load-balance"}
+
+// annotations are the parsed annotations of one Ingress (the ones this version implements).
+type annotations struct {
+	rewriteTarget    string // "" for none
+	useRegex         bool
+	appRoot          string
+	sslRedirect      *bool
+	forceSSLRedirect bool
+	redirect         *model.Redirect // permanent- or temporal-redirect
+	protocol         model.ClusterProtocol
+	tls              bool
+	idle             string // proxy-read/send-timeout, the larger
+	vhost            string
+	forwardedPrefix  string
+	// unknown are annotations of the prefix nobody defines, for an Event.
+	unknown []string
+}
+
+// refusal is why an Ingress is not served.
+type refusal struct{ reason, msg string }
+
+var (
+	tokenRE  = regexp.MustCompile(`^[A-Za-z0-9._~!$&'()*+,;=:@/%-]+$`)
+	hostRE   = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+	secondRE = regexp.MustCompile(`^[0-9]{1,5}s?$`)
+)
+
+// parseAnnotations reads the Ingress's annotations of prefix strictly; a refusal says why the
+// Ingress cannot be served.
+func parseAnnotations(all map[string]string, prefix string) (annotations, *refusal) {
+	a := annotations{protocol: model.ClusterHTTP}
+	get := func(n string) (string, bool) { v, ok := all[prefix+"/"+n]; return v, ok }
+	bad := func(n, v, why string) *refusal {
+		return &refusal{ReasonInvalidAnnotation, fmt.Sprintf("annotation %s/%s: %q %s", prefix, n, v, why)}
+	}
+	var names []string
+	for k := range all {
+		if n, ok := strings.CutPrefix(k, prefix+"/"); ok {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		v := all[prefix+"/"+n]
+		switch {
+		case slices.Contains(snippets, n):
+			return a, &refusal{ReasonSnippetRefused, fmt.Sprintf("annotation %s/%s: snippets are never interpreted (they would let an Ingress author configure the proxy for every tenant)", prefix, n)}
+		case strings.ContainsAny(v, "\r\n\x00"):
+			return a, bad(n, v, "holds a control character")
+		case notYet[n] != "":
+			return a, &refusal{ReasonAnnotationNotSupported, fmt.Sprintf("annotation %s/%s: %s in Flotilla, so the Ingress is not served rather than served without it", prefix, n, notYet[n])}
+		case !slices.Contains(known, n):
+			a.unknown = append(a.unknown, prefix+"/"+n)
+		}
+	}
+	boolean := func(n string) (*bool, *refusal) {
+		v, ok := get(n)
+		if !ok {
+			return nil, nil
+		}
+		b, err := strconv.ParseBool(v)
+		if err != nil || (v != "true" && v != "false") {
+			return nil, bad(n, v, `is not "true" or "false"`)
+		}
+		return &b, nil
+	}
+	if b, r := boolean("use-regex"); r != nil {
+		return a, r
+	} else if b != nil {
+		a.useRegex = *b
+	}
+	if b, r := boolean("ssl-redirect"); r != nil {
+		return a, r
+	} else {
+		a.sslRedirect = b
+	}
+	if b, r := boolean("force-ssl-redirect"); r != nil {
+		return a, r
+	} else if b != nil {
+		a.forceSSLRedirect = *b
+	}
+	if v, ok := get("rewrite-target"); ok {
+		if v == "" || strings.ContainsAny(v, " \t") || !tokenRE.MatchString(v) {
+			return a, bad("rewrite-target", v, "is not a path")
+		}
+		a.rewriteTarget = v
+	}
+	if v, ok := get("app-root"); ok {
+		if !strings.HasPrefix(v, "/") || !tokenRE.MatchString(v) || strings.Contains(v, "//") {
+			return a, bad("app-root", v, "is not a path starting with /")
+		}
+		a.appRoot = v
+	}
+	// temporal-redirect is checked before permanent-redirect, as ingress-nginx does.
+	for _, rd := range []struct {
+		name string
+		def  int
+	}{{"temporal-redirect", 302}, {"permanent-redirect", 301}} {
+		v, ok := get(rd.name)
+		if !ok || a.redirect != nil {
+			continue
+		}
+		red, msg := redirectTo(v)
+		if msg != "" {
+			return a, bad(rd.name, v, msg)
+		}
+		red.StatusCode = rd.def
+		if c, ok := get(rd.name + "-code"); ok {
+			code, err := strconv.Atoi(c)
+			if err != nil || code < 300 || code > 308 {
+				return a, bad(rd.name+"-code", c, "is not a redirect status code (300-308)")
+			}
+			if !slices.Contains([]int{301, 302, 303, 307, 308}, code) {
+				return a, bad(rd.name+"-code", c, "is a redirect code Envoy cannot send (it sends 301, 302, 303, 307 and 308)")
+			}
+			red.StatusCode = code
+		}
+		a.redirect = red
+	}
+	if v, ok := get("backend-protocol"); ok {
+		switch strings.ToUpper(v) {
+		case "HTTP":
+		case "HTTPS":
+			a.tls = true
+		case "GRPC":
+			a.protocol = model.ClusterGRPC
+		case "GRPCS":
+			a.protocol, a.tls = model.ClusterGRPC, true
+		case "AUTO_HTTP", "FCGI", "H2C":
+			return a, &refusal{ReasonAnnotationNotSupported, fmt.Sprintf("annotation %s/backend-protocol: %s is not supported (HTTP, HTTPS, GRPC and GRPCS are)", prefix, v)}
+		default:
+			return a, bad("backend-protocol", v, "is not HTTP, HTTPS, GRPC or GRPCS")
+		}
+	}
+	idle := 60 // ingress-nginx's proxy-read-timeout and proxy-send-timeout defaults
+	read, send := idle, idle
+	for _, t := range []struct {
+		name string
+		to   *int
+	}{{"proxy-read-timeout", &read}, {"proxy-send-timeout", &send}, {"proxy-connect-timeout", nil}} {
+		v, ok := get(t.name)
+		if !ok {
+			continue
+		}
+		if !secondRE.MatchString(v) {
+			return a, bad(t.name, v, "is not a number of seconds")
+		}
+		n, _ := strconv.Atoi(strings.TrimSuffix(v, "s"))
+		if n > 86400 {
+			return a, bad(t.name, v, "is more than a day")
+		}
+		if t.to != nil {
+			*t.to = n
+		}
+	}
+	a.idle = strconv.Itoa(max(read, send)) + "s"
+	if v, ok := get("upstream-vhost"); ok {
+		if h, _, _ := strings.Cut(v, ":"); !hostRE.MatchString(strings.ToLower(h)) {
+			return a, bad("upstream-vhost", v, "is not a host name")
+		}
+		a.vhost = v
+	}
+	if v, ok := get("x-forwarded-prefix"); ok {
+		if !tokenRE.MatchString(v) {
+			return a, bad("x-forwarded-prefix", v, "is not a path")
+		}
+		a.forwardedPrefix = v
+	}
+	if v, ok := get("load-balance"); ok {
+		switch v {
+		case "round_robin":
+		case "ewma":
+			return a, &refusal{ReasonAnnotationNotSupported, fmt.Sprintf("annotation %s/load-balance: ewma is not implemented yet (round_robin is)", prefix)}
+		default:
+			return a, bad("load-balance", v, "is not round_robin or ewma")
+		}
+	}
+	return a, nil
+}
+
+// redirectTo parses a redirect annotation's URL (absolute http or https, kept verbatim).
+func redirectTo(v string) (*model.Redirect, string) {
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.Fragment != "" || strings.ContainsAny(v, " \t") {
+		return nil, "is not an absolute http or https URL"
+	}
+	rd := &model.Redirect{Scheme: u.Scheme, Hostname: u.Hostname()}
+	if !hostRE.MatchString(strings.ToLower(rd.Hostname)) {
+		return nil, "does not name a valid host"
+	}
+	if p := u.Port(); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 65535 {
+			return nil, "has an invalid port"
+		}
+		rd.Port = int32(n)
+	}
+	path := u.EscapedPath()
+	if path == "" {
+		path = "/"
+	}
+	if u.RawQuery != "" {
+		path += "?" + u.RawQuery
+	}
+	rd.Path = &model.PathModifier{ReplaceFullPath: &path}
+	// The request's query is not appended: nginx's "return <code> <url>" sends the URL as written.
+	rd.StripQuery = true
+	return rd, ""
+}

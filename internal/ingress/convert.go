@@ -27,7 +27,9 @@ type Class struct {
 	Spec flotillav1alpha1.IngressClassConfigSpec
 }
 
-func (c *Class) prefix() string { return cmp.Or(c.Spec.AnnotationPrefix, "nginx.ingress.kubernetes.io") }
+func (c *Class) prefix() string {
+	return cmp.Or(c.Spec.AnnotationPrefix, "nginx.ingress.kubernetes.io")
+}
 
 func (c *Class) sslRedirect() bool { return c.Spec.SSLRedirect == nil || *c.Spec.SSLRedirect }
 
@@ -131,7 +133,9 @@ func Convert(classes []Class, ingresses []*networkingv1.Ingress) Result {
 		}
 		res.Routes = append(res.Routes, ir)
 	}
-	slices.SortFunc(res.Refused, func(a, b Event) int { return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name)) })
+	slices.SortFunc(res.Refused, func(a, b Event) int {
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+	})
 	return res
 }
 

@@ -181,7 +181,7 @@ func (r *resolver) ingressBackend(rt *route, b *IngressBackend) (string, bool) {
 	name += "-tls"
 	if _, done := r.clusterIndex[name]; !done {
 		r.addCluster(model.Cluster{Name: name, Protocol: b.Protocol, Service: service, Port: sp.Port,
-			Endpoints: r.endpoints(ns, svc.Name, sp), TLS: &model.UpstreamTLS{Unverified: true}})
+			Endpoints: r.endpoints(ns, svc.Name, sp), TLS: &model.UpstreamTLS{Unverified: true, IngressBackendProtocol: true}})
 	}
 	return name, true
 }

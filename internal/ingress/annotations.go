@@ -25,6 +25,9 @@ const (
 	// ReasonUnknownAnnotation: an annotation of the prefix that ingress-nginx does not define
 	// either; the Ingress is served, the Event says it was ignored.
 	ReasonUnknownAnnotation = "UnknownAnnotation"
+	// ReasonAnnotationIgnored: an annotation whose setting Envoy does not take in this form; the
+	// Ingress is served, the Event says what applies instead.
+	ReasonAnnotationIgnored = "AnnotationIgnored"
 )
 
 // snippets are never interpreted (CVE-2021-25742 and its successors).
@@ -94,8 +97,9 @@ type annotations struct {
 	idle             string // proxy-read/send-timeout, the larger
 	vhost            string
 	forwardedPrefix  string
-	// unknown are annotations of the prefix nobody defines, for an Event.
-	unknown []string
+	// unknown are annotations of the prefix nobody defines, for an Event; notes say what a known
+	// annotation does differently, for an Event too.
+	unknown, notes []string
 }
 
 // refusal is why an Ingress is not served.
@@ -233,6 +237,8 @@ func parseAnnotations(all map[string]string, prefix string) (annotations, *refus
 		}
 		if t.to != nil {
 			*t.to = n
+		} else if n != 10 {
+			a.notes = append(a.notes, fmt.Sprintf("annotation %s/%s: Envoy's connect timeout is Flotilla's 10s for every backend; %ss is not applied", prefix, t.name, strings.TrimSuffix(v, "s")))
 		}
 	}
 	a.idle = strconv.Itoa(max(read, send)) + "s"

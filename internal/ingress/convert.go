@@ -55,8 +55,10 @@ func Select(ing *networkingv1.Ingress, classes []Class) *Class {
 
 // Event is what a Warning Event on an Ingress says.
 type Event struct {
-	Namespace, Name string
-	Reason, Message string
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	Reason    string `json:"reason"`
+	Message   string `json:"message"`
 }
 
 // Result is the conversion of the Ingresses of a set of classes.
@@ -100,6 +102,9 @@ func Convert(classes []Class, ingresses []*networkingv1.Ingress) Result {
 		for _, u := range a.unknown {
 			res.Notes = append(res.Notes, Event{ing.Namespace, ing.Name, ReasonUnknownAnnotation,
 				fmt.Sprintf("annotation %s is not an ingress-nginx annotation Flotilla knows; ignored", u)})
+		}
+		for _, n := range a.notes {
+			res.Notes = append(res.Notes, Event{ing.Namespace, ing.Name, ReasonAnnotationIgnored, n})
 		}
 		ok = append(ok, accepted{ing, c, a})
 	}
@@ -385,4 +390,20 @@ func ConfigOf(ic *networkingv1.IngressClass, configs map[string]*flotillav1alpha
 		return nil
 	}
 	return configs[p.Name]
+}
+
+// ForGateway converts the Ingresses that the IngressClasses of the Gateway in.Gateway serve and
+// sets in.Ingresses to them; the Result's Refused and Notes are for Events.
+func ForGateway(in *gatewayapi.Input, classes []*networkingv1.IngressClass, configs []*flotillav1alpha1.IngressClassConfig, ingresses []*networkingv1.Ingress) Result {
+	if in.Gateway == nil {
+		return Result{}
+	}
+	cs := ClassesFor(in.Gateway.Namespace, in.Gateway.Name, classes, configs)
+	if len(cs) == 0 {
+		in.Ingresses = nil
+		return Result{}
+	}
+	res := Convert(cs, ingresses)
+	in.Ingresses = res.Routes
+	return res
 }

@@ -180,6 +180,9 @@ type UpstreamTLS struct {
 	// BackendTLSPolicy targets (EPPs serve self-signed certificates by default). TrustBundle,
 	// SystemTrust and SubjectAltNames are then empty.
 	Unverified bool `json:"unverified,omitempty"`
+	// IngressBackendProtocol says an Ingress's backend-protocol (HTTPS, GRPCS) asked for the
+	// unverified TLS, as ingress-nginx originates it without proxy-ssl-verify.
+	IngressBackendProtocol bool `json:"ingressBackendProtocol,omitempty"`
 	// SNI is the server name Envoy sends (the policy's hostname).
 	SNI string `json:"sni,omitempty"`
 	// TrustBundle names the Fleet's TrustBundle to verify the backend with; empty with SystemTrust.

@@ -11,10 +11,12 @@ import (
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 	"sigs.k8s.io/yaml"
 
+	flotillav1alpha1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
 	"github.com/flotilla-dev/flotilla/internal/gatewayapi"
 )
 
@@ -44,6 +46,7 @@ var decodable = map[string]string{
 	"ConfigMap": "",
 	"Service":   "", "Secret": "", "Namespace": "", "EndpointSlice": "discovery.k8s.io",
 	"InferencePool": "inference.networking.k8s.io", "Pod": "",
+	"Ingress": "networking.k8s.io", "IngressClass": "networking.k8s.io", "IngressClassConfig": "gateway.flotilla.dev",
 }
 
 // skipReasons explain why some well-known kinds are skipped.
@@ -301,7 +304,11 @@ func defaultNamespaces(d *gatewayapi.Documents) {
 	}
 }
 
-var namespaceType = reflect.TypeFor[*corev1.Namespace]()
+// clusterScoped are the types of cluster-scoped objects, which get no namespace.
+var clusterScoped = map[reflect.Type]bool{
+	reflect.TypeFor[*corev1.Namespace](): true, reflect.TypeFor[*networkingv1.IngressClass](): true,
+	reflect.TypeFor[*flotillav1alpha1.IngressClassConfig](): true,
+}
 
 // forEachObject calls fn for every namespaced object in the slices of v (a Documents or Input).
 func forEachObject(v reflect.Value, fn func(metav1.Object)) {
@@ -313,7 +320,7 @@ func forEachObject(v reflect.Value, fn func(metav1.Object)) {
 		case f.Kind() == reflect.Slice:
 			for j := range f.Len() {
 				o, ok := f.Index(j).Interface().(metav1.Object)
-				if !ok || f.Type().Elem() == namespaceType {
+				if !ok || clusterScoped[f.Type().Elem()] {
 					continue
 				}
 				fn(o)

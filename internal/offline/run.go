@@ -12,6 +12,7 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/controller"
 	"github.com/flotilla-dev/flotilla/internal/features"
 	"github.com/flotilla-dev/flotilla/internal/gatewayapi"
+	"github.com/flotilla-dev/flotilla/internal/ingress"
 	"github.com/flotilla-dev/flotilla/internal/xds/translate"
 )
 
@@ -75,6 +76,7 @@ func (s *Set) Input(gw *gwapiv1.Gateway) gatewayapi.Input {
 	in.Gateway = gw
 	in.ControllerName = controller.ControllerName
 	in.TLSTerminate = features.Has(gwfeatures.SupportTLSRouteModeTerminate)
+	ingress.ForGateway(&in, s.Docs.IngressClasses, s.Docs.IngressClassConfigs, s.Docs.Ingresses)
 	return in
 }
 

@@ -99,6 +99,9 @@ func (e *explainer) forward(ra *routev3.RouteAction, m *routev3.RouteMatch) {
 	default:
 		e.op("timeout", t.AsDuration().String())
 	}
+	if t := ra.GetIdleTimeout(); t != nil {
+		e.op("idle-timeout", t.AsDuration().String()+" without activity ends the request")
+	}
 	if rp := ra.GetRetryPolicy(); rp != nil {
 		d := fmt.Sprintf("%d retries", rp.GetNumRetries().GetValue())
 		if rp.GetRetryOn() != "" {

@@ -378,3 +378,48 @@ func TestHTTPFilters(t *testing.T) {
 		{req: "GET http://cors.example.com:8080/api", headers: []string{"Origin: " + origin}, route: "HTTPRoute/infra/no-cors/rule/0/match/0", action: fwd},
 	})
 }
+
+// Ingresses go where ingress-nginx would send them (the ingress-nginx golden): regex mode and
+// capture rewrites, merged Ingresses, TLS and the 308 redirect, app-root, permanent-redirect,
+// backend-protocol, and the HTTPRoute that overrides an Ingress path.
+func TestIngressNginx(t *testing.T) {
+	const ing = "Ingress/apps/"
+	run(t, "ingress-nginx", []tc{
+		// shop.example.com has TLS: plain HTTP is redirected with 308, HTTPS gets the Ingress's
+		// certificate (its own SNI chain), HSTS, and the capture-group rewrite.
+		{req: "GET http://shop.example.com/store/cart?x=1", route: ing + "shop/rule/0/match/0", action: redirect, status: 308,
+			location: "https://shop.example.com/store/cart?x=1"},
+		{req: "GET https://shop.example.com/store/cart?x=1", route: ing + "shop/rule/0/match/0", action: fwd, backends: "apps/web/8080/http=100",
+			chain: "Gateway/infra/gw/https/ingress/shop.example.com",
+			ops: []string{"path rewritten to /cart", "X-Forwarded-Prefix: /store", "Strict-Transport-Security: max-age=31536000; includeSubDomains", "idle-timeout: 2m0s", "timeout: none"}},
+		// Regex mode is case-insensitive and anchored at the start only, for every Ingress of the
+		// host: shop-api's Exact /Api/V1 matches /api/v1/users.
+		{req: "GET https://shop.example.com/STORE", route: ing + "shop/rule/0/match/0", action: fwd, ops: []string{"path rewritten to /"}},
+		{req: "GET https://shop.example.com/api/v1/users", route: ing + "shop-api/rule/0/match/0", action: fwd, backends: "apps/api/9090/grpc=100"},
+		{req: "GET https://shop.example.com/x/store", action: notFound, status: 404},
+		// blog.example.com: Exact, segment-aware Prefix, character prefix (ImplementationSpecific),
+		// app-root for "/" alone, the defaultBackend for the rest; ssl-redirect "false" keeps HTTP.
+		{req: "GET http://blog.example.com/feed", route: ing + "blog/rule/0/match/1", action: fwd, backends: "apps/blog/8080/http=100",
+			ops: []string{"Host (:authority) rewritten to blog.internal"}},
+		{req: "GET http://blog.example.com/feed/x", route: ing + "blog/rule/0/match/4", action: fwd, backends: "apps/web/8080/http=100"},
+		{req: "GET http://blog.example.com/staticfiles/a.css", route: ing + "blog/rule/0/match/2", action: fwd, backends: "apps/blog/8080/http=100"},
+		{req: "GET http://blog.example.com/securex", route: ing + "blog/rule/0/match/4", action: fwd, backends: "apps/web/8080/http=100"},
+		{req: "GET http://blog.example.com/secure/x", route: ing + "blog/rule/0/match/3", action: fwd, backends: "apps/vault/8443/http=100"},
+		{req: "GET http://blog.example.com/?q=1", route: ing + "blog/rule/0/match/5", action: redirect, status: 302, location: "http://blog.example.com/home"},
+		{req: "GET http://blog.example.com/other", route: ing + "blog/rule/0/match/4", action: fwd, backends: "apps/web/8080/http=100"},
+		// The HTTPRoute with the same match wins /posts on the listener it attaches to (http); on
+		// https the Ingress still serves it. blog's TLS Secret is missing: the Gateway's certificate.
+		{req: "GET http://blog.example.com/posts/1", route: "HTTPRoute/apps/blog-v2/rule/0/match/0", action: fwd, backends: "apps/blog-v2/8080/http=100"},
+		{req: "GET https://blog.example.com/posts/1", route: ing + "blog/rule/0/match/0", action: fwd, backends: "apps/blog/8080/http=100",
+			chain: "Gateway/infra/gw/https"},
+		// permanent-redirect: the URL as written, the request's query dropped, the code asked for.
+		{req: "GET http://old.example.com/a?b=c", route: ing + "moved/rule/0/match/0", action: redirect, status: 308,
+			location: "https://new.example.com/landing?from=old"},
+		// backend-protocol HTTPS: its own TLS cluster.
+		{req: "GET https://vault.example.com/v1/secret", route: ing + "vault/rule/0/match/0", action: fwd, backends: "apps/vault/8443/http-tls=100"},
+		// Refused Ingresses serve nothing, and break nothing else.
+		{req: "GET http://snippet.example.com/", action: notFound, status: 404},
+		{req: "GET http://internal.example.com/", action: notFound, status: 404},
+		{req: "GET http://elsewhere.example.com/", action: notFound, status: 404},
+	})
+}

@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/flotilla-dev/flotilla/internal/gatewayapi"
+	"github.com/flotilla-dev/flotilla/internal/ingress"
 	"github.com/flotilla-dev/flotilla/internal/golden"
 )
 
@@ -25,6 +26,7 @@ func decodeCase(data []byte, dir string) (goldenCase, error) {
 		return goldenCase{}, err
 	}
 	d.ControllerName, d.TLSTerminate = "gateway.flotilla.dev/controller", true
+	ingress.ForGateway(&d.Input, d.IngressClasses, d.IngressClassConfigs, d.Ingresses)
 	return goldenCase{in: d.Input, secrets: secretData(d.SecretData)}, nil
 }
 

@@ -151,7 +151,9 @@ func checkUpstreamTLS(t testing.TB, r *Resources, secrets map[string]bool) {
 		for _, s := range common.GetTlsCertificateSdsSecretConfigs() {
 			certs[s.GetName()] = true
 		}
-		if common.GetValidationContextType() == nil && strings.HasSuffix(c.Name, "/epp") {
+		// Unverified TLS only to an Endpoint Picker, or to the backend of an Ingress whose
+		// backend-protocol asks for TLS (as ingress-nginx without proxy-ssl-verify).
+		if common.GetValidationContextType() == nil && (strings.HasSuffix(c.Name, "/epp") || strings.HasSuffix(c.Name, "-tls")) {
 			continue
 		}
 		if ctx.Sni == "" {

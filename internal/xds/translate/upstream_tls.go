@@ -132,12 +132,14 @@ func (b *builder) verify(t *model.UpstreamTLS, common *tlsv3.CommonTlsContext) e
 
 // unverified says why a cluster may not have TLS without certificate verification: only an
 // Endpoint Picker that no BackendTLSPolicy targets may (they serve self-signed certificates by
-// default), and then without anything to verify with; its SNI, optional, must be a server name.
+// default), or the backend of an Ingress whose backend-protocol asks for TLS (ingress-nginx does
+// not verify either), and then without anything to verify with; its SNI, optional, must be a
+// server name.
 func (b *builder) unverified(mc *model.Cluster) error {
 	t := mc.TLS
 	switch {
-	case !b.pickers[mc.Name]:
-		return errors.New("TLS without certificate verification is only for an Endpoint Picker")
+	case !b.pickers[mc.Name] && !t.IngressBackendProtocol:
+		return errors.New("TLS without certificate verification is only for an Endpoint Picker or an Ingress's backend-protocol")
 	case t.SystemTrust || t.TrustBundle != "" || len(t.SubjectAltNames) > 0:
 		return errors.New("TLS without certificate verification names what to verify with")
 	case t.SNI != "" && !validSNI(t.SNI):

@@ -391,7 +391,7 @@ func TestIngressNginx(t *testing.T) {
 			location: "https://shop.example.com/store/cart?x=1"},
 		{req: "GET https://shop.example.com/store/cart?x=1", route: ing + "shop/rule/0/match/0", action: fwd, backends: "apps/web/8080/http=100",
 			chain: "Gateway/infra/gw/https/ingress/shop.example.com",
-			ops: []string{"path rewritten to /cart", "X-Forwarded-Prefix: /store", "Strict-Transport-Security: max-age=31536000; includeSubDomains", "idle-timeout: 2m0s", "timeout: none"}},
+			ops:   []string{"path rewritten to /cart", "X-Forwarded-Prefix: /store", "Strict-Transport-Security: max-age=31536000; includeSubDomains", "idle-timeout: 2m0s", "timeout: none"}},
 		// Regex mode is case-insensitive and anchored at the start only, for every Ingress of the
 		// host: shop-api's Exact /Api/V1 matches /api/v1/users.
 		{req: "GET https://shop.example.com/STORE", route: ing + "shop/rule/0/match/0", action: fwd, ops: []string{"path rewritten to /"}},

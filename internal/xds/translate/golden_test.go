@@ -9,8 +9,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/flotilla-dev/flotilla/internal/gatewayapi"
-	"github.com/flotilla-dev/flotilla/internal/ingress"
 	"github.com/flotilla-dev/flotilla/internal/golden"
+	"github.com/flotilla-dev/flotilla/internal/ingress"
 )
 
 // goldenCase is a golden input: what Resolve reads, and the Secrets' data.

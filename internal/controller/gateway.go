@@ -42,6 +42,8 @@ type GatewayReconciler struct {
 	Events *FleetEvents
 	// Resolutions are the xDS controller's resolutions, which status and provisioning follow.
 	Resolutions *Resolutions
+
+	ingressEvents ingressEventLog
 }
 
 // RBAC is what this code uses and no more: fleet objects are applied (create, patch) and removed
@@ -157,6 +159,9 @@ func (r *GatewayReconciler) Reconcile(ctx context.Context, req reconcile.Request
 		return reconcile.Result{}, err
 	}
 	if err := r.writePoolStatuses(ctx, gw, res); err != nil {
+		return reconcile.Result{}, err
+	}
+	if err := r.writeIngressStatuses(ctx, gw, res); err != nil {
 		return reconcile.Result{}, err
 	}
 	return reconcile.Result{RequeueAfter: requeue}, nil

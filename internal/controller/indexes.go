@@ -177,5 +177,8 @@ func SetupIndexes(ctx context.Context, indexer client.FieldIndexer, unserved []s
 			return err
 		}
 	}
+	if err := setupIngressIndexes(ctx, indexer); err != nil {
+		return err
+	}
 	return setupRouteIndexes(ctx, indexer, func(kind string) bool { return !slices.Contains(unserved, kind) })
 }

@@ -58,6 +58,7 @@ func (f *FleetInputs) watchInputs(b *builder.Builder) *builder.Builder {
 	}
 	b = f.watchPolicies(b)
 	b = f.watchPools(b)
+	b = f.watchIngresses(b)
 	return b.Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(f.gatewaysOfService)).
 		Watches(&discoveryv1.EndpointSlice{}, handler.EnqueueRequestsFromMapFunc(f.gatewaysOfEndpointSlice)).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(f.gatewaysOfCertificate))
@@ -78,6 +79,9 @@ type resolved struct {
 	// secrets are the certificate Secrets resolve read, by "<ns>/<name>" (the model's Secret
 	// names), so that translation uses the very data resolve judged.
 	secrets map[string]*corev1.Secret
+	// ingress is what resolve read of the Ingress front end (nil: no IngressClass is served by
+	// the Gateway).
+	ingress *ingressRead
 }
 
 // served says whether the CRD of a kind was installed at start-up.
@@ -129,6 +133,12 @@ func (f *FleetInputs) resolve(ctx context.Context, gw *gwapiv1.Gateway) (*resolv
 			}
 		}
 	}
+	ingressSecrets := sets.New[string]()
+	read, err := f.readIngresses(ctx, gw, &in, services, ingressSecrets)
+	if err != nil {
+		return nil, fmt.Errorf("reading Ingresses: %w", err)
+	}
+	out.ingress = read
 	if f.served("ReferenceGrant") {
 		grants := &gwapiv1.ReferenceGrantList{}
 		if err := f.Client.List(ctx, grants); err != nil {
@@ -167,7 +177,7 @@ func (f *FleetInputs) resolve(ctx context.Context, gw *gwapiv1.Gateway) (*resolv
 	}
 	out.policies = policies
 	managed := gw.Namespace + "/" + provisioner.BackendClientSecretName(gw)
-	secrets := sets.New(append(backendClientCertificateKeys(gw), managed)...)
+	secrets := sets.New(append(backendClientCertificateKeys(gw), managed)...).Union(ingressSecrets)
 	for _, l := range gw.Spec.Listeners {
 		secrets.Insert(certificateKeys(gw.Namespace, l.TLS)...)
 	}
@@ -352,7 +362,7 @@ func (f *FleetInputs) gatewaysOfServiceKey(ctx context.Context, key string) []re
 			}
 		}
 	}
-	return append(f.gatewaysOfParents(ctx, keys), f.gatewaysOfPicker(ctx, key)...)
+	return append(append(f.gatewaysOfParents(ctx, keys), f.gatewaysOfPicker(ctx, key)...), f.gatewaysOfIngressesUsing(ctx, IndexIngressService, key)...)
 }
 
 func (f *FleetInputs) gatewaysOfService(ctx context.Context, o client.Object) []reconcile.Request {
@@ -380,5 +390,5 @@ func (f *FleetInputs) gatewaysOfCertificate(ctx context.Context, o client.Object
 			}
 		}
 	}
-	return reqs
+	return append(reqs, f.gatewaysOfIngressesUsing(ctx, IndexIngressSecret, key)...)
 }

@@ -134,6 +134,9 @@ func (r *resolver) attachIngress(rt *route) bool {
 			family = append(family, l)
 		}
 	}
+	if len(family) == 0 {
+		return false // no HTTP (or HTTPS) listener: nothing to attach to, and nothing to say
+	}
 	ps.reason, ps.msg = r.attachParent(rt, ps.ref, family, nil, ps)
 	rt.parents = append(rt.parents, ps)
 	return len(ps.atts) > 0
@@ -220,6 +223,9 @@ func (r *resolver) ingressStatuses(rts []*route) []IngressStatus {
 	}
 	res := make([]IngressStatus, 0, len(out))
 	for _, st := range out {
+		if !st.Attached && len(st.Problems) == 0 {
+			st.Problems = append(st.Problems, "the Gateway has no HTTP or HTTPS listener that serves the Ingress's hosts")
+		}
 		slices.Sort(st.Problems)
 		st.Problems = slices.Compact(st.Problems)
 		res = append(res, *st)

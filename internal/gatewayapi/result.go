@@ -114,6 +114,9 @@ func (r *Result) RefuseGateway(why string) {
 		}
 	}
 	r.AttachedListenerSets = 0
+	for i := range r.Ingresses {
+		r.Ingresses[i].Attached = false
+	}
 }
 
 // replaceCondition sets c in list in place of the condition of its type (keeping that one's

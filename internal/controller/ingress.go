@@ -1,0 +1,331 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/sets"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	flotillav1alpha1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
+	"github.com/flotilla-dev/flotilla/internal/gatewayapi"
+	"github.com/flotilla-dev/flotilla/internal/ingress"
+)
+
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses;ingressclasses,verbs=get;list;watch
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses/status,verbs=get;update
+// +kubebuilder:rbac:groups=gateway.flotilla.dev,resources=ingressclassconfigs,verbs=get;list;watch
+
+// Ingress indexes.
+const (
+	// IndexIngressClassConfigGateway indexes IngressClassConfigs by their gatewayRef: "<ns>/<name>".
+	IndexIngressClassConfigGateway = "ingressclassconfig.gatewayRef"
+	// IndexIngressClassConfig indexes IngressClasses by the IngressClassConfig they name, when
+	// their controller is Flotilla's.
+	IndexIngressClassConfig = "ingressclass.parameters"
+	// IndexIngressClass indexes Ingresses by the class they name (spec.ingressClassName, else the
+	// legacy annotation), "" for none.
+	IndexIngressClass = "ingress.class"
+	// IndexIngressService indexes Ingresses by the Services their backends name: "<ns>/<name>".
+	IndexIngressService = "ingress.services"
+	// IndexIngressSecret indexes Ingresses by their TLS Secrets: "<ns>/<name>".
+	IndexIngressSecret = "ingress.tlsSecrets"
+)
+
+// ingressClassOf is the class an Ingress names, "" for none.
+func ingressClassOf(ing *networkingv1.Ingress) string {
+	if ing.Spec.IngressClassName != nil {
+		return *ing.Spec.IngressClassName
+	}
+	return ing.Annotations[ingress.LegacyClassAnnotation]
+}
+
+// ingressBackends are the Service backends of an Ingress.
+func ingressBackends(ing *networkingv1.Ingress) []*networkingv1.IngressServiceBackend {
+	var out []*networkingv1.IngressServiceBackend
+	if b := ing.Spec.DefaultBackend; b != nil && b.Service != nil {
+		out = append(out, b.Service)
+	}
+	for _, r := range ing.Spec.Rules {
+		if r.HTTP == nil {
+			continue
+		}
+		for i := range r.HTTP.Paths {
+			if s := r.HTTP.Paths[i].Backend.Service; s != nil {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+func setupIngressIndexes(ctx context.Context, indexer client.FieldIndexer) error {
+	for _, ix := range []struct {
+		obj  client.Object
+		name string
+		fn   func(client.Object) []string
+	}{
+		{&flotillav1alpha1.IngressClassConfig{}, IndexIngressClassConfigGateway, func(o client.Object) []string {
+			r := o.(*flotillav1alpha1.IngressClassConfig).Spec.GatewayRef
+			return []string{r.Namespace + "/" + r.Name}
+		}},
+		{&networkingv1.IngressClass{}, IndexIngressClassConfig, func(o client.Object) []string {
+			ic := o.(*networkingv1.IngressClass)
+			if ic.Spec.Controller != flotillav1alpha1.IngressController || ic.Spec.Parameters == nil {
+				return nil
+			}
+			return []string{ic.Spec.Parameters.Name}
+		}},
+		{&networkingv1.Ingress{}, IndexIngressClass, func(o client.Object) []string { return []string{ingressClassOf(o.(*networkingv1.Ingress))} }},
+		{&networkingv1.Ingress{}, IndexIngressService, func(o client.Object) []string {
+			var keys []string
+			for _, b := range ingressBackends(o.(*networkingv1.Ingress)) {
+				keys = append(keys, o.GetNamespace()+"/"+b.Name)
+			}
+			return keys
+		}},
+		{&networkingv1.Ingress{}, IndexIngressSecret, func(o client.Object) []string {
+			var keys []string
+			for _, t := range o.(*networkingv1.Ingress).Spec.TLS {
+				if t.SecretName != "" {
+					keys = append(keys, o.GetNamespace()+"/"+t.SecretName)
+				}
+			}
+			return keys
+		}},
+	} {
+		if err := indexer.IndexField(ctx, ix.obj, ix.name, ix.fn); err != nil {
+			return fmt.Errorf("indexing %s: %w", ix.name, err)
+		}
+	}
+	return nil
+}
+
+// ingressRead is what resolve read of the Ingress front end for one Gateway.
+type ingressRead struct {
+	// ingresses are every Ingress of the Gateway's classes (served or refused), for status.
+	ingresses []*networkingv1.Ingress
+	// conversion says which are refused, and the notes for Events.
+	conversion ingress.Result
+}
+
+// readIngresses reads the Ingresses of the IngressClasses the Gateway serves, converts them into
+// in.Ingresses, and adds the Services and Secrets they name to those resolve reads.
+func (f *FleetInputs) readIngresses(ctx context.Context, gw *gwapiv1.Gateway, in *gatewayapi.Input, services, secrets sets.Set[string]) (*ingressRead, error) {
+	configs := &flotillav1alpha1.IngressClassConfigList{}
+	if err := f.Client.List(ctx, configs, client.MatchingFields{IndexIngressClassConfigGateway: gw.Namespace + "/" + gw.Name}); err != nil {
+		return nil, err
+	}
+	if len(configs.Items) == 0 {
+		return nil, nil
+	}
+	var cfgs []*flotillav1alpha1.IngressClassConfig
+	var ics []*networkingv1.IngressClass
+	for i := range configs.Items {
+		cfgs = append(cfgs, &configs.Items[i])
+		list := &networkingv1.IngressClassList{}
+		if err := f.Client.List(ctx, list, client.MatchingFields{IndexIngressClassConfig: configs.Items[i].Name}); err != nil {
+			return nil, err
+		}
+		for j := range list.Items {
+			ics = append(ics, &list.Items[j])
+		}
+	}
+	classes := ingress.ClassesFor(gw.Namespace, gw.Name, ics, cfgs)
+	if len(classes) == 0 {
+		return nil, nil
+	}
+	names := sets.New[string]()
+	for _, c := range classes {
+		names.Insert(c.Name)
+		if c.Spec.IngressesWithoutClass {
+			names.Insert("")
+		}
+	}
+	out := &ingressRead{}
+	for _, name := range sets.List(names) {
+		list := &networkingv1.IngressList{}
+		if err := f.Client.List(ctx, list, client.MatchingFields{IndexIngressClass: name}); err != nil {
+			return nil, err
+		}
+		for i := range list.Items {
+			ing := &list.Items[i]
+			if ingress.Select(ing, classes) == nil {
+				continue
+			}
+			out.ingresses = append(out.ingresses, ing)
+			for _, b := range ingressBackends(ing) {
+				services.Insert(ing.Namespace + "/" + b.Name)
+			}
+			for _, t := range ing.Spec.TLS {
+				if t.SecretName != "" {
+					secrets.Insert(ing.Namespace + "/" + t.SecretName)
+				}
+			}
+		}
+	}
+	out.conversion = ingress.Convert(classes, out.ingresses)
+	in.Ingresses = out.conversion.Routes
+	return out, nil
+}
+
+// watchIngresses maps Ingress front end changes to the Gateways that serve them.
+func (f *FleetInputs) watchIngresses(b *builder.Builder) *builder.Builder {
+	return b.Watches(&networkingv1.Ingress{}, handler.EnqueueRequestsFromMapFunc(f.gatewaysOfIngress), builder.WithPredicates(specChanged)).
+		Watches(&networkingv1.IngressClass{}, handler.EnqueueRequestsFromMapFunc(f.gatewaysOfIngressClass)).
+		Watches(&flotillav1alpha1.IngressClassConfig{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+			r := o.(*flotillav1alpha1.IngressClassConfig).Spec.GatewayRef
+			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: r.Namespace, Name: r.Name}}}
+		}))
+}
+
+// gatewaysOfIngressClass maps an IngressClass to the Gateway of the IngressClassConfig it names.
+func (f *FleetInputs) gatewaysOfIngressClass(ctx context.Context, o client.Object) []reconcile.Request {
+	ic := o.(*networkingv1.IngressClass)
+	if ic.Spec.Controller != flotillav1alpha1.IngressController || ic.Spec.Parameters == nil {
+		return nil
+	}
+	cfg := &flotillav1alpha1.IngressClassConfig{}
+	if err := f.Client.Get(ctx, types.NamespacedName{Name: ic.Spec.Parameters.Name}, cfg); err != nil {
+		return nil
+	}
+	r := cfg.Spec.GatewayRef
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: r.Namespace, Name: r.Name}}}
+}
+
+// gatewaysOfIngress maps an Ingress to the Gateways of the classes that may serve it: the class it
+// names, or for none the classes that serve Ingresses without a class.
+func (f *FleetInputs) gatewaysOfIngress(ctx context.Context, o client.Object) []reconcile.Request {
+	name := ingressClassOf(o.(*networkingv1.Ingress))
+	if name != "" {
+		ic := &networkingv1.IngressClass{}
+		if err := f.Client.Get(ctx, types.NamespacedName{Name: name}, ic); err != nil {
+			return nil
+		}
+		return f.gatewaysOfIngressClass(ctx, ic)
+	}
+	configs := &flotillav1alpha1.IngressClassConfigList{}
+	if err := f.Client.List(ctx, configs); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Listing IngressClassConfigs")
+		return nil
+	}
+	var reqs []reconcile.Request
+	for _, c := range configs.Items {
+		if c.Spec.IngressesWithoutClass {
+			r := c.Spec.GatewayRef
+			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: r.Namespace, Name: r.Name}})
+		}
+	}
+	return reqs
+}
+
+// gatewaysOfIngressesUsing maps a Service or Secret key to the Gateways of the Ingresses that use it.
+func (f *FleetInputs) gatewaysOfIngressesUsing(ctx context.Context, index, key string) []reconcile.Request {
+	list := &networkingv1.IngressList{}
+	if err := f.Client.List(ctx, list, client.MatchingFields{index: key}); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Listing Ingresses", "index", index, "key", key)
+		return nil
+	}
+	var reqs []reconcile.Request
+	for i := range list.Items {
+		for _, r := range f.gatewaysOfIngress(ctx, &list.Items[i]) {
+			if !slices.Contains(reqs, r) {
+				reqs = append(reqs, r)
+			}
+		}
+	}
+	return reqs
+}
+
+// writeIngressStatuses sets status.loadBalancer of the Ingresses the Gateway serves to the
+// Gateway's addresses (empty for those it refuses), and emits the Warning Events of refusals and
+// problems once per change.
+func (r *GatewayReconciler) writeIngressStatuses(ctx context.Context, gw *gwapiv1.Gateway, res *resolved) error {
+	read := res.ingress
+	if read == nil {
+		return nil
+	}
+	attached := map[types.NamespacedName]bool{}
+	for _, st := range res.result.Ingresses {
+		attached[types.NamespacedName{Namespace: st.Namespace, Name: st.Name}] = st.Attached
+	}
+	var lb []networkingv1.IngressLoadBalancerIngress
+	for _, a := range gw.Status.Addresses {
+		if a.Type != nil && *a.Type == gwapiv1.HostnameAddressType {
+			lb = append(lb, networkingv1.IngressLoadBalancerIngress{Hostname: a.Value})
+		} else {
+			lb = append(lb, networkingv1.IngressLoadBalancerIngress{IP: a.Value})
+		}
+	}
+	for _, ing := range read.ingresses {
+		key := client.ObjectKeyFromObject(ing)
+		want := lb
+		if !attached[key] { // refused, or no listener serves it
+			want = nil
+		}
+		obj := &networkingv1.Ingress{}
+		if _, err := r.Status.Update(ctx, key, obj, func() { obj.Status.LoadBalancer.Ingress = want }); err != nil {
+			return err
+		}
+	}
+	var events []ingress.Event
+	events = append(events, read.conversion.Refused...)
+	events = append(events, read.conversion.Notes...)
+	for _, st := range res.result.Ingresses {
+		for _, p := range st.Problems {
+			events = append(events, ingress.Event{Namespace: st.Namespace, Name: st.Name, Reason: ReasonIngressProblem, Message: p})
+		}
+	}
+	for _, e := range events {
+		if r.ingressEvents.seen(gw, e) {
+			continue
+		}
+		ing := &networkingv1.Ingress{}
+		if err := r.Client.Get(ctx, types.NamespacedName{Namespace: e.Namespace, Name: e.Name}, ing); err == nil && r.Recorder != nil {
+			r.Recorder.Eventf(ing, nil, corev1.EventTypeWarning, e.Reason, "Validate", "%s", e.Message)
+		}
+	}
+	r.ingressEvents.keep(gw, events)
+	return nil
+}
+
+// ReasonIngressProblem is the Event reason of a problem resolution found with a served Ingress (a
+// missing Service, a TLS Secret that cannot be used, a path an HTTPRoute overrides, a host no
+// listener admits).
+const ReasonIngressProblem = "IngressProblem"
+
+// ingressEventLog remembers, per Gateway, the Ingress Events emitted for its last resolution, so
+// that a resolution that finds the same problems emits nothing (a resync never floods Events).
+type ingressEventLog struct {
+	mu   sync.Mutex
+	last map[types.NamespacedName]sets.Set[ingress.Event]
+}
+
+func (l *ingressEventLog) seen(gw *gwapiv1.Gateway, e ingress.Event) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.last[client.ObjectKeyFromObject(gw)].Has(e)
+}
+
+func (l *ingressEventLog) keep(gw *gwapiv1.Gateway, events []ingress.Event) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.last == nil {
+		l.last = map[types.NamespacedName]sets.Set[ingress.Event]{}
+	}
+	if len(events) == 0 {
+		delete(l.last, client.ObjectKeyFromObject(gw))
+		return
+	}
+	l.last[client.ObjectKeyFromObject(gw)] = sets.New(events...)
+}

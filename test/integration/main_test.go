@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -26,6 +27,8 @@ var (
 	env *cluster.Cluster
 	// xdsAddr is where the manager serves xDS.
 	xdsAddr string
+	// mgrConfig is the manager's identity, for the further replicas a test starts.
+	mgrConfig *rest.Config
 )
 
 func TestMain(m *testing.M) {
@@ -66,7 +69,7 @@ func run(m *testing.M) int {
 	}
 
 	// The manager runs with the RBAC generated from the markers, as when installed.
-	mgrConfig, err := env.ManagerConfig(ctx, operator.DefaultNamespace, "kube-system")
+	mgrConfig, err = env.ManagerConfig(ctx, operator.DefaultNamespace, "kube-system")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "giving the manager its identity:", err)
 		return 1

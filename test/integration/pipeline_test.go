@@ -32,6 +32,28 @@ func counter(t *testing.T, name string) float64 {
 	return 0
 }
 
+// labelledCounter is the value of the counter's series with label name=value.
+func labelledCounter(t *testing.T, metric, name, value string) float64 {
+	t.Helper()
+	families, err := ctrlmetrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != metric {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == name && l.GetValue() == value {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
+
 // settled waits until the counter has not moved for quiet, and returns its value.
 func settled(t *testing.T, name string, quiet time.Duration) float64 {
 	t.Helper()

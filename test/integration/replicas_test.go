@@ -185,6 +185,7 @@ func TestDataPlaneReportWritesUnderChurn(t *testing.T) {
 	dialServed(t, addr, conf, "churn-envoy-0", claim)
 	dataPlaneCondition(t, gw, metav1.ConditionTrue, controller.ReasonDataPlaneAccepted, "1 connected Envoy on 1 replica")
 
+	// A burst: n Envoys connect and ACK, then all leave.
 	const n = 40
 	before := reportWrites(t)
 	start := time.Now()
@@ -195,6 +196,7 @@ func TestDataPlaneReportWritesUnderChurn(t *testing.T) {
 	for _, c := range clients {
 		waitXDS(t, c, "the fleet's listeners", hasListener(c))
 	}
+	dataPlaneCondition(t, gw, metav1.ConditionTrue, controller.ReasonDataPlaneAccepted, fmt.Sprintf("%d connected Envoys on 1 replica", n+1))
 	for _, c := range clients {
 		_ = c.Close()
 	}
@@ -202,10 +204,40 @@ func TestDataPlaneReportWritesUnderChurn(t *testing.T) {
 	took := time.Since(start)
 	writes := reportWrites(t) - before
 	// Each Envoy changes the replica's view at least three times (connected, up to date, gone).
-	t.Logf("%d Envoys connecting, ACKing and leaving (≥ %d data-plane changes) in %s: %v report writes (%.1f/s)",
-		n, 3*n, took.Round(time.Millisecond), writes, writes/took.Seconds())
-	if writes >= n {
-		t.Errorf("%v report writes for %d Envoys: changes are not coalesced", writes, n)
+	t.Logf("burst: %d Envoys connecting, ACKing and leaving (≥ %d data-plane changes) in %s: %v report writes",
+		n, 3*n, took.Round(time.Millisecond), writes)
+	if writes >= n || writes > took.Seconds()+2 {
+		t.Errorf("%v report writes in %s for %d Envoys: changes are not coalesced (at most one write a second)", writes, took, n)
+	}
+
+	// Sustained churn: for a while, Envoys come one after another up to 10, then leave one
+	// after another, and again, so the replica's view keeps changing.
+	before, start = reportWrites(t), time.Now()
+	churned := 0
+	var open []*xdstest.Client
+	for up := true; time.Since(start) < 4*time.Second; churned++ {
+		if up {
+			c := dialReplica(t, addr, conf, fmt.Sprintf("churn-envoy-x%d", churned), claim)
+			waitXDS(t, c, "the fleet's listeners", hasListener(c))
+			open = append(open, c)
+		} else {
+			_ = open[len(open)-1].Close()
+			open = open[:len(open)-1]
+			time.Sleep(5 * time.Millisecond)
+		}
+		if len(open) == 10 || len(open) == 0 {
+			up = !up
+		}
+	}
+	for _, c := range open {
+		_ = c.Close()
+	}
+	took = time.Since(start)
+	writes = reportWrites(t) - before
+	t.Logf("sustained: %d Envoys connecting (and ACKing) or leaving one after another in %s: %v report writes (%.2f/s)",
+		churned, took.Round(time.Millisecond), writes, writes/took.Seconds())
+	if writes > took.Seconds()+2 {
+		t.Errorf("%v report writes in %s: more than one a second", writes, took)
 	}
 }
 

@@ -97,7 +97,9 @@ func (r *statusRecorder) saw(typ, msg string) bool {
 	return false
 }
 
-func gatewayConditions(o client.Object) []metav1.Condition { return o.(*gwapiv1.Gateway).Status.Conditions }
+func gatewayConditions(o client.Object) []metav1.Condition {
+	return o.(*gwapiv1.Gateway).Status.Conditions
+}
 
 // routeConditions are the conditions of the route's entries for Flotilla, prefixed with the parent.
 func routeConditions(o client.Object) []metav1.Condition {

@@ -170,8 +170,9 @@ func dataPlaneCondition(failure string, dp FleetDataPlane, generation int64) met
 	case dp.Rejected != nil:
 		r := dp.Rejected
 		c.Status, c.Reason = metav1.ConditionFalse, ReasonDataPlaneRejected
-		c.Message = fmt.Sprintf("Envoy %s rejected %s version %s (it keeps serving its last accepted configuration; %d of %d connected Envoys run the latest configuration): %s",
-			r.Node, strings.TrimPrefix(r.Type, resource.APITypePrefix), r.Version, dp.UpToDate, dp.Connected, r.Message)
+		// No counts here: the message is the Warning Event's, which counts moving must not repeat.
+		c.Message = fmt.Sprintf("Envoy %s rejected %s version %s (it keeps serving its last accepted configuration): %s",
+			r.Node, strings.TrimPrefix(r.Type, resource.APITypePrefix), r.Version, r.Message)
 	case dp.Connected == 0:
 		c.Status, c.Reason = metav1.ConditionUnknown, ReasonNoProxiesConnected
 		c.Message = "No Envoy of this fleet is connected to any Flotilla replica"

@@ -22,15 +22,18 @@ import (
 )
 
 // DataPlaneReports is the leader's view of every replica's data-plane report: it sums a fleet's
-// entries of all unexpired report Leases, this replica's own view taken from its xDS server
-// directly (fresher than its own Lease, which it skips).
+// entries of all unexpired report Leases, its own included, so that every replica's changes reach
+// the Gateway's status through the same coalesced reports (at most one status change per replica
+// and second under churn, whichever replica leads).
 type DataPlaneReports struct {
 	// Reader is the cache, which holds only the report Leases of Namespace.
 	Reader    client.Reader
 	Namespace string
-	// Replica is this replica's name; Self its xDS server.
+	// Replica is this replica's name.
 	Replica string
-	Self    interface {
+	// Self, when set, is this replica's view, counted directly instead of from its report Lease:
+	// for a replica that publishes none.
+	Self interface {
 		DataPlaneStatus(fleet string) server.DataPlaneStatus
 	}
 	Now func() time.Time
@@ -69,8 +72,8 @@ func (a *DataPlaneReports) Fleet(ctx context.Context, fleet string) (FleetDataPl
 	now := a.now()
 	for i := range list.Items {
 		l := &list.Items[i]
-		if l.Name == ReportLeaseName(a.Replica) || !now.Before(reportExpiry(l)) {
-			continue // our own (counted above), or a replica that stopped reporting
+		if a.own(l) || !now.Before(reportExpiry(l)) {
+			continue // our own, counted above, or a replica that stopped reporting
 		}
 		rep, err := a.decode(l)
 		if err != nil {
@@ -82,6 +85,11 @@ func (a *DataPlaneReports) Fleet(ctx context.Context, fleet string) (FleetDataPl
 		}
 	}
 	return out, nil
+}
+
+// own says the Lease is this replica's report and the replica's view is counted directly.
+func (a *DataPlaneReports) own(l *coordinationv1.Lease) bool {
+	return a.Self != nil && l.Name == ReportLeaseName(a.Replica)
 }
 
 // decode decodes a report once per resourceVersion (every Gateway reconcile reads every report).
@@ -120,8 +128,8 @@ func (a *DataPlaneReports) GatewaysOfReports() handler.EventHandler {
 		}
 	}
 	all := func(l *coordinationv1.Lease) []string {
-		if l.Name == ReportLeaseName(a.Replica) {
-			return nil // the xDS server's own notices cover this replica
+		if a.own(l) {
+			return nil // counted directly: the xDS server's own notices cover it
 		}
 		rep, _ := decodeReport(l)
 		return reportFleets(rep)
@@ -132,7 +140,7 @@ func (a *DataPlaneReports) GatewaysOfReports() handler.EventHandler {
 		},
 		UpdateFunc: func(_ context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 			o, n := e.ObjectOld.(*coordinationv1.Lease), e.ObjectNew.(*coordinationv1.Lease)
-			if n.Name == ReportLeaseName(a.Replica) {
+			if a.own(n) {
 				return
 			}
 			if now := a.now(); !now.Before(reportExpiry(o)) && now.Before(reportExpiry(n)) {
@@ -170,8 +178,8 @@ func (r *DataPlaneReportReconciler) Reconcile(ctx context.Context, req reconcile
 	if err := r.Client.Get(ctx, req.NamespacedName, l); err != nil {
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
-	if l.Name == ReportLeaseName(r.Reports.Replica) {
-		return reconcile.Result{}, nil // ours: renewed by this replica, never counted from the Lease
+	if r.Reports.own(l) {
+		return reconcile.Result{}, nil // counted directly, never from the Lease
 	}
 	if left := reportExpiry(l).Sub(r.Reports.now()); left > 0 {
 		// Reason for the timed re-check: the report stops counting then unless it is renewed.

@@ -30,11 +30,13 @@
 // are counted there); a replica that dies leaves it to expire.
 //
 // The leader's cache holds only these Leases. DataPlaneReports sums a fleet's entries of every
-// unexpired report, its own view taken from its xDS server directly, and XDSReconciler's
-// DataPlaneCondition turns the sum into ConditionDataPlaneAccepted (dataPlaneCondition, pure).
-// The Gateway controller watches the Leases and enqueues the Gateways of the fleets whose entries
-// changed (a renewal enqueues none); DataPlaneReportReconciler re-checks each report at its expiry
-// (RequeueAfter, for that reason only), re-enqueues its fleets and deletes it.
+// unexpired report, the leader's own included (not its live view: so every replica's changes reach
+// the Gateway's status through the same coalescing, and churn on the leader's Envoys cannot
+// rewrite status more often than churn elsewhere), and XDSReconciler's DataPlaneCondition turns
+// the sum into ConditionDataPlaneAccepted (dataPlaneCondition, pure). The Gateway controller
+// watches the Leases and enqueues the Gateways of the fleets whose entries changed (a renewal
+// enqueues none); DataPlaneReportReconciler re-checks each report at its expiry (RequeueAfter, for
+// that reason only), re-enqueues its fleets and deletes it.
 //
 // Why a Lease and not a status CRD or a ConfigMap: a Lease is the API's own "this holder is alive
 // until renewTime + duration" object, leader election's too, so liveness needs no new type, no

@@ -290,15 +290,20 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 		defer cancel()
 		return certs.CA(ctx)
 	}}
-	xds, err := newXDSServer(mgr, o, trust, func(fleet string) {
-		events.Notify(fleet)
-		report.Changed(fleet)
-	})
+	// What the Envoys say reaches the Gateway's status through this replica's report, coalesced
+	// like every other replica's; without an xDS server, nothing connects and nothing reports.
+	onStatus := events.Notify
+	if report != nil {
+		onStatus = report.Changed
+	}
+	xds, err := newXDSServer(mgr, o, trust, onStatus)
 	if err != nil {
 		return err
 	}
-	reports := &controller.DataPlaneReports{Reader: mgr.GetClient(), Namespace: o.Namespace, Replica: o.ReplicaName, Self: xds}
-	if report != nil {
+	reports := &controller.DataPlaneReports{Reader: mgr.GetClient(), Namespace: o.Namespace, Replica: o.ReplicaName}
+	if report == nil {
+		reports.Self = xds
+	} else {
 		report.Source = xds
 		if err := mgr.Add(report); err != nil {
 			return fmt.Errorf("adding the data-plane report: %w", err)

@@ -187,7 +187,7 @@ func TestDataPlaneReportWritesUnderChurn(t *testing.T) {
 
 	// A burst: n Envoys connect and ACK, then all leave.
 	const n = 40
-	before := reportWrites(t)
+	before, statusBefore := reportWrites(t), gatewayStatusWrites(t)
 	start := time.Now()
 	clients := make([]*xdstest.Client, n)
 	for i := range clients {
@@ -204,15 +204,15 @@ func TestDataPlaneReportWritesUnderChurn(t *testing.T) {
 	took := time.Since(start)
 	writes := reportWrites(t) - before
 	// Each Envoy changes the replica's view at least three times (connected, up to date, gone).
-	t.Logf("burst: %d Envoys connecting, ACKing and leaving (≥ %d data-plane changes) in %s: %v report writes",
-		n, 3*n, took.Round(time.Millisecond), writes)
+	t.Logf("burst: %d Envoys connecting, ACKing and leaving (≥ %d data-plane changes) in %s: %v report writes, %v Gateway status writes",
+		n, 3*n, took.Round(time.Millisecond), writes, gatewayStatusWrites(t)-statusBefore)
 	if writes >= n || writes > took.Seconds()+2 {
 		t.Errorf("%v report writes in %s for %d Envoys: changes are not coalesced (at most one write a second)", writes, took, n)
 	}
 
 	// Sustained churn: for a while, Envoys come one after another up to 10, then leave one
 	// after another, and again, so the replica's view keeps changing.
-	before, start = reportWrites(t), time.Now()
+	before, statusBefore, start = reportWrites(t), gatewayStatusWrites(t), time.Now()
 	churned := 0
 	var open []*xdstest.Client
 	for up := true; time.Since(start) < 4*time.Second; churned++ {
@@ -234,11 +234,21 @@ func TestDataPlaneReportWritesUnderChurn(t *testing.T) {
 	}
 	took = time.Since(start)
 	writes = reportWrites(t) - before
-	t.Logf("sustained: %d Envoys connecting (and ACKing) or leaving one after another in %s: %v report writes (%.2f/s)",
-		churned, took.Round(time.Millisecond), writes, writes/took.Seconds())
+	t.Logf("sustained: %d Envoys connecting (and ACKing) or leaving one after another in %s: %v report writes (%.2f/s), %v Gateway status writes",
+		churned, took.Round(time.Millisecond), writes, writes/took.Seconds(), gatewayStatusWrites(t)-statusBefore)
 	if writes > took.Seconds()+2 {
 		t.Errorf("%v report writes in %s: more than one a second", writes, took)
 	}
+}
+
+// gatewayStatusWrites is the number of Gateway status writes of every manager in the process.
+func gatewayStatusWrites(t *testing.T) float64 {
+	t.Helper()
+	total := 0.0
+	for _, verb := range []string{"update-status", "patch-status"} {
+		total += labelledCounters(t, "flotilla_apiserver_writes_total", map[string]string{"kind": "Gateway", "verb": verb})
+	}
+	return total
 }
 
 // reportWrites is the number of data-plane report writes (not renewals) of every replica in the process.

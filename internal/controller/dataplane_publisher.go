@@ -61,8 +61,11 @@ type ReportPublisher struct {
 
 	mu    sync.Mutex
 	dirty map[string]struct{}
-	// report is what this replica says now; written is what its Lease says.
+	// report is what this replica says now; written is what its Lease says, once synced (a
+	// replica restarted under the same name finds its previous report there: the first write
+	// replaces it).
 	report, written DataPlaneReport
+	synced          bool
 }
 
 func (p *ReportPublisher) init() {
@@ -148,7 +151,7 @@ func (p *ReportPublisher) flush(ctx context.Context, force bool) error {
 			p.report.Fleets[fleet] = e
 		}
 	}
-	changed := len(changedFleets(p.written, p.report)) > 0
+	changed := !p.synced || len(changedFleets(p.written, p.report)) > 0
 	if !changed && !force {
 		return nil
 	}
@@ -162,6 +165,7 @@ func (p *ReportPublisher) flush(ctx context.Context, force bool) error {
 		return err
 	}
 	if changed {
+		p.synced = true
 		p.written = DataPlaneReport{Fleets: make(map[string]FleetDataPlane, len(p.report.Fleets))}
 		for k, v := range p.report.Fleets {
 			p.written.Fleets[k] = v

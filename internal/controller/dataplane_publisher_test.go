@@ -81,6 +81,20 @@ func TestReportPublisherWritesOnlyChanges(t *testing.T) {
 	if writes["create"] != 1 || writes["patch"] != 1 { // the patch found nothing, so it created
 		t.Errorf("writes %v after the first report", writes)
 	}
+	// A replica restarted under the same name replaces its previous report at once.
+	again := &ReportPublisher{Client: c, Namespace: "flotilla-system", Replica: "replica-b", Source: &fakeStatus{by: map[string]server.DataPlaneStatus{}},
+		RenewInterval: time.Second, Expiry: 3 * time.Second}
+	again.init()
+	if err := again.flush(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if got := read().Fleets; len(got) != 0 {
+		t.Errorf("the restarted replica's first write kept %v", got)
+	}
+	if err := p.write(ctx, true); err != nil { // back to what p says
+		t.Fatal(err)
+	}
+	writes = map[string]int{"create": 1, "patch": 1}
 
 	// Notices that change nothing write nothing.
 	p.Changed("team/a")

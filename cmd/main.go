@@ -9,6 +9,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/flotilla-dev/flotilla/internal/controller"
 	"github.com/flotilla-dev/flotilla/internal/operator"
 )
 
@@ -35,6 +36,12 @@ func main() {
 	flag.IntVar(&o.KubeAPIBurst, "kube-api-burst", operator.DefaultKubeAPIBurst, "Burst of requests above kube-api-qps the manager may make.")
 	flag.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", operator.DefaultMaxConcurrentReconciles,
 		"Fleets each controller reconciles at once.")
+	flag.StringVar(&o.ReplicaName, "replica-name", os.Getenv("POD_NAME"),
+		"Name of this replica's data-plane report; must differ between replicas (default: $POD_NAME, else the host name).")
+	flag.DurationVar(&o.DataPlaneReportRenewInterval, "data-plane-report-renew-interval", controller.DefaultReportRenewInterval,
+		"How often each replica renews its data-plane report (what its Envoys said).")
+	flag.DurationVar(&o.DataPlaneReportExpiry, "data-plane-report-expiry", controller.DefaultReportExpiry,
+		"How long after its last renewal a replica's data-plane report stops counting (a replica that died).")
 	zopts := zap.Options{}
 	zopts.BindFlags(flag.CommandLine)
 	flag.Parse()

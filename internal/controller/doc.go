@@ -14,4 +14,34 @@
 // resolving itself, so what status says and what Envoy receives come from the same resolution.
 // Watches on objects whose status Flotilla writes pass only spec, label and annotation changes
 // (specChanged): Flotilla's own status writes never cause a resolution.
+//
+// # Data-plane status from every replica
+//
+// Every replica serves Envoys, so no replica alone knows a fleet's data plane. Each one publishes
+// its view in a report: ReportPublisher keeps one coordination.k8s.io Lease per replica in the
+// operator's namespace (ReportLeaseName, labelled LabelDataPlaneReport), whose renewTime and
+// leaseDurationSeconds say how long it counts and whose AnnotationDataPlaneReport holds a compact
+// JSON DataPlaneReport: per fleet with Envoys on the replica, how many are connected, how many run
+// the latest versions, and the latest outstanding NACK (node, type URL, version, Envoy's message).
+// The xDS server's OnDataPlaneStatus hook and the xDS controller's publishes mark fleets changed;
+// the publisher writes the whole report at most once per DefaultReportMinInterval (changes
+// meanwhile are coalesced), never when it did not change, and otherwise only patches renewTime
+// every renewal interval. On the way out it deletes its Lease (its Envoys reconnect elsewhere and
+// are counted there); a replica that dies leaves it to expire.
+//
+// The leader's cache holds only these Leases. DataPlaneReports sums a fleet's entries of every
+// unexpired report, the leader's own included (not its live view: so every replica's changes reach
+// the Gateway's status through the same coalescing, and churn on the leader's Envoys cannot
+// rewrite status more often than churn elsewhere), and XDSReconciler's DataPlaneCondition turns
+// the sum into ConditionDataPlaneAccepted (dataPlaneCondition, pure). The Gateway controller
+// watches the Leases and enqueues the Gateways of the fleets whose entries changed (a renewal
+// enqueues none); DataPlaneReportReconciler re-checks each report at its expiry (RequeueAfter, for
+// that reason only), re-enqueues its fleets and deletes it.
+//
+// Why a Lease and not a status CRD or a ConfigMap: a Lease is the API's own "this holder is alive
+// until renewTime + duration" object, leader election's too, so liveness needs no new type, no
+// CRD to install, and one object per replica; one object per replica (not per fleet) keeps writes
+// bounded by replicas, not fleets. The price is the annotation budget (256 KiB per object): at
+// ~60 bytes per fleet, and Envoy's messages cut to 512 bytes, a replica can report some thousands
+// of fleets; past that, per-replica ConfigMaps would be the next step.
 package controller

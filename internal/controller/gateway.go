@@ -36,8 +36,10 @@ type GatewayReconciler struct {
 	Certificates *Certificates
 	// DataPlane gives the Gateway's ConditionDataPlaneAccepted; nil leaves the condition out.
 	DataPlane interface {
-		DataPlaneCondition(fleet string, generation int64) metav1.Condition
+		DataPlaneCondition(ctx context.Context, fleet string, generation int64) (metav1.Condition, error)
 	}
+	// Reports, when set, re-enqueues the Gateways whose Envoys on another replica changed.
+	Reports *DataPlaneReports
 	// Events are the xDS side's notices that a fleet's resolution or data-plane condition changed.
 	Events *FleetEvents
 	// Resolutions are the xDS controller's resolutions, which status and provisioning follow.
@@ -112,7 +114,10 @@ func (r *GatewayReconciler) Reconcile(ctx context.Context, req reconcile.Request
 		fs.resolvedRefs = &c
 	}
 	if r.DataPlane != nil && fs.refused == "" && fs.unsupportedAddress == "" {
-		c := r.DataPlane.DataPlaneCondition(req.Namespace+"/"+req.Name, gw.Generation)
+		c, err := r.DataPlane.DataPlaneCondition(ctx, req.Namespace+"/"+req.Name, gw.Generation)
+		if err != nil {
+			return reconcile.Result{}, err
+		}
 		fs.dataPlane = &c
 	}
 	// Events for the conditions a team acts on: the Gateway's acceptance and its data plane's.

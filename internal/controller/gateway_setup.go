@@ -6,6 +6,7 @@ import (
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -51,6 +52,10 @@ func (r *GatewayReconciler) SetupWithManager(mgr ctrl.Manager, withCertManager b
 	}
 	if r.Events != nil {
 		b = b.WatchesRawSource(source.Channel(r.Events.ch, &handler.EnqueueRequestForObject{}))
+	}
+	if r.Reports != nil {
+		// Other replicas' data-plane reports: the fleets whose entries changed.
+		b = b.Watches(&coordinationv1.Lease{}, r.Reports.GatewaysOfReports())
 	}
 	if withCertManager {
 		// cert-manager writes the fleet Secret without an owner reference: find its Gateway by name.

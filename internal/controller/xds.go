@@ -78,6 +78,11 @@ type XDSReconciler struct {
 	// Resolutions receives each fleet's resolution, for the Gateway controller's status and
 	// provisioning; nil stores none.
 	Resolutions *Resolutions
+	// Reports sums the fleets' Envoys over every replica for DataPlaneCondition; nil counts
+	// this replica's alone.
+	Reports *DataPlaneReports
+	// Report publishes this replica's view of the fleets' Envoys; nil publishes none.
+	Report *ReportPublisher
 	// Defaults are the parameters' built-in defaults; CA, when set, gives Defaults.XDSTrust.
 	Defaults provisioner.Defaults
 	CA       func(context.Context) (*pki.CA, error)
@@ -168,6 +173,7 @@ func (r *XDSReconciler) Reconcile(ctx context.Context, req reconcile.Request) (r
 		return reconcile.Result{}, fmt.Errorf("publishing fleet %s: %w", key, err)
 	}
 	if changed {
+		r.Report.Changed(key) // the connected Envoys are behind until they ACK (Publish notifies nothing)
 		log.V(1).Info("Published fleet configuration", "gateway", klog.KObj(gw), "listeners", len(out.Listeners),
 			"routeConfigs", len(out.Routes), "clusters", len(out.Clusters), "took", time.Since(start))
 	}
@@ -199,6 +205,7 @@ func (r *XDSReconciler) unserve(key string) {
 		r.Trust.Revoke(key)
 	}
 	r.DataPlane.Forget(key)
+	r.Report.Changed(key)
 	r.setFailure(key, "")
 }
 
@@ -232,29 +239,20 @@ func (r *XDSReconciler) failure(key string) string {
 	return r.failures[key]
 }
 
-// DataPlaneCondition is the Gateway's ConditionDataPlaneAccepted as this replica knows it.
-func (r *XDSReconciler) DataPlaneCondition(key string, generation int64) metav1.Condition {
-	c := metav1.Condition{Type: ConditionDataPlaneAccepted, ObservedGeneration: generation}
-	rep := r.DataPlane.DataPlaneStatus(key)
-	switch why := r.failure(key); {
-	case why != "":
-		c.Status, c.Reason = metav1.ConditionFalse, ReasonTranslationFailed
-		c.Message = "Translating the configuration failed (a Flotilla bug; the last good configuration keeps serving): " + why
-	case rep.Rejected != nil:
-		c.Status, c.Reason = metav1.ConditionFalse, ReasonDataPlaneRejected
-		c.Message = fmt.Sprintf("Envoy %s rejected %s version %s (it keeps serving its last accepted configuration): %s",
-			rep.Rejected.Node, strings.TrimPrefix(rep.Rejected.TypeURL, resource.APITypePrefix), rep.Rejected.Version, rep.Rejected.Message)
-	case rep.Connected == 0:
-		c.Status, c.Reason = metav1.ConditionUnknown, ReasonNoProxiesConnected
-		c.Message = "No Envoy of this fleet is connected to the replica that reports status"
-	case rep.Acked:
-		c.Status, c.Reason = metav1.ConditionTrue, ReasonDataPlaneAccepted
-		c.Message = fmt.Sprintf("%d connected Envoys accepted the latest configuration", rep.Connected)
-	default:
-		c.Status, c.Reason = metav1.ConditionUnknown, ReasonDataPlaneAccepted
-		c.Message = fmt.Sprintf("Waiting for %d connected Envoys to acknowledge the latest configuration", rep.Connected)
+// DataPlaneCondition is the Gateway's ConditionDataPlaneAccepted: this replica's translation
+// failure, if any, and the fleet's Envoys on every replica (Reports), or on this one alone when
+// Reports is nil.
+func (r *XDSReconciler) DataPlaneCondition(ctx context.Context, key string, generation int64) (metav1.Condition, error) {
+	var dp FleetDataPlane
+	if r.Reports != nil {
+		var err error
+		if dp, err = r.Reports.Fleet(ctx, key); err != nil {
+			return metav1.Condition{}, err
+		}
+	} else if own := fleetDataPlane(r.DataPlane.DataPlaneStatus(key)); !own.empty() {
+		dp = dp.add(own)
 	}
-	return c
+	return dataPlaneCondition(r.failure(key), dp, generation), nil
 }
 
 // SetupWithManager registers the xDS controller: it runs in every replica (no leader election)

@@ -6,14 +6,18 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"time"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/selection"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
@@ -68,6 +72,16 @@ type Options struct {
 	// MaxConcurrentReconciles is how many fleets each controller works on at once (one key is
 	// never reconciled concurrently).
 	MaxConcurrentReconciles int
+	// ReplicaName names this replica's data-plane report (a Lease in Namespace); it must differ
+	// between replicas. Default: the host name (the Pod's name).
+	ReplicaName string
+	// DataPlaneReportRenewInterval is how often this replica renews its data-plane report;
+	// DataPlaneReportExpiry is how long after its last renewal the leader stops counting it (a
+	// replica that died). Defaults 10s and 30s; the expiry must exceed the renewal interval.
+	DataPlaneReportRenewInterval time.Duration
+	DataPlaneReportExpiry        time.Duration
+	// SkipControllerNameValidation lets several managers run in one process (tests).
+	SkipControllerNameValidation bool
 }
 
 // Defaults for Options fields left empty.
@@ -109,6 +123,26 @@ func (o *Options) defaults() {
 	if o.MaxConcurrentReconciles <= 0 {
 		o.MaxConcurrentReconciles = DefaultMaxConcurrentReconciles
 	}
+	if o.ReplicaName == "" {
+		o.ReplicaName, _ = os.Hostname()
+	}
+	if o.DataPlaneReportRenewInterval <= 0 {
+		o.DataPlaneReportRenewInterval = controller.DefaultReportRenewInterval
+	}
+	if o.DataPlaneReportExpiry <= 0 {
+		o.DataPlaneReportExpiry = controller.DefaultReportExpiry
+	}
+}
+
+func (o *Options) validate() error {
+	if o.DataPlaneReportExpiry <= o.DataPlaneReportRenewInterval {
+		return fmt.Errorf("the data-plane report expiry (%s) must exceed its renewal interval (%s)",
+			o.DataPlaneReportExpiry, o.DataPlaneReportRenewInterval)
+	}
+	if o.DataPlaneReportExpiry < time.Second {
+		return fmt.Errorf("the data-plane report expiry (%s) must be at least a second", o.DataPlaneReportExpiry)
+	}
+	return nil
 }
 
 // LeaderElectionID is the name of the leader election lease.
@@ -158,6 +192,9 @@ func hasKind(mgr ctrl.Manager, gvk schema.GroupVersionKind) (bool, error) {
 // New builds the manager with every Flotilla controller registered.
 func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	o.defaults()
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
 	var tlsOpts []func(*tls.Config)
 	if !o.EnableHTTP2 {
 		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
@@ -170,7 +207,8 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	cfg = rest.CopyConfig(cfg)
 	cfg.QPS, cfg.Burst = o.KubeAPIQPS, o.KubeAPIBurst
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Controller:                    config.Controller{MaxConcurrentReconciles: o.MaxConcurrentReconciles},
+		Controller: config.Controller{MaxConcurrentReconciles: o.MaxConcurrentReconciles,
+			SkipNameValidation: &o.SkipControllerNameValidation},
 		Scheme:                        NewScheme(),
 		NewClient:                     apiwrites.NewClient,
 		Metrics:                       metricsOpts,
@@ -180,8 +218,16 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		LeaderElectionID:              LeaderElectionID,
 		LeaderElectionNamespace:       o.LeaderElectionNamespace,
 		LeaderElectionReleaseOnCancel: true,
-		// Pods are cached for InferencePools, cluster-wide: only what resolution reads is kept.
-		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{&corev1.Pod{}: {Transform: controller.TransformPod}}},
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			// Pods are cached for InferencePools, cluster-wide: only what resolution reads is kept.
+			&corev1.Pod{}: {Transform: controller.TransformPod},
+			// Leases: only the replicas' data-plane reports, in the operator's namespace (leader
+			// election reads its own Lease without the cache).
+			&coordinationv1.Lease{}: {
+				Namespaces: map[string]cache.Config{o.Namespace: {}},
+				Label:      labels.SelectorFromSet(nil).Add(reportLabel()),
+			},
+		}},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating manager: %w", err)
@@ -190,6 +236,15 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		return nil, err
 	}
 	return mgr, nil
+}
+
+// reportLabel selects the data-plane report Leases.
+func reportLabel() labels.Requirement {
+	r, err := labels.NewRequirement(controller.LabelDataPlaneReport, selection.Exists, nil)
+	if err != nil {
+		panic(err) // a constant label key
+	}
+	return *r
 }
 
 // Setup registers Flotilla's indexes, controllers and health checks on a manager.
@@ -223,14 +278,39 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	certs := &controller.Certificates{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(),
 		Namespace: o.Namespace, SecretName: CASecretName, Now: time.Now}
 	events := controller.NewFleetEvents()
+	// Every replica publishes its view of the fleets' Envoys; the leader sums them up.
+	var report *controller.ReportPublisher
+	if o.XDSBindAddress != "0" {
+		report = &controller.ReportPublisher{Client: mgr.GetClient(), Namespace: o.Namespace, Replica: o.ReplicaName,
+			RenewInterval: o.DataPlaneReportRenewInterval, Expiry: o.DataPlaneReportExpiry,
+			MinInterval: controller.DefaultReportMinInterval}
+	}
 	trust := &controller.FleetTrust{CA: func() (*pki.CA, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		return certs.CA(ctx)
 	}}
-	xds, err := newXDSServer(mgr, o, trust, events)
+	// What the Envoys say reaches the Gateway's status through this replica's report, coalesced
+	// like every other replica's; without an xDS server, nothing connects and nothing reports.
+	onStatus := events.Notify
+	if report != nil {
+		onStatus = report.Changed
+	}
+	xds, err := newXDSServer(mgr, o, trust, onStatus)
 	if err != nil {
 		return err
+	}
+	reports := &controller.DataPlaneReports{Reader: mgr.GetClient(), Namespace: o.Namespace, Replica: o.ReplicaName}
+	if report == nil {
+		reports.Self = xds
+	} else {
+		report.Source = xds
+		if err := mgr.Add(report); err != nil {
+			return fmt.Errorf("adding the data-plane report: %w", err)
+		}
+	}
+	if err := (&controller.DataPlaneReportReconciler{Client: mgr.GetClient(), Reports: reports, Events: events}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the data-plane report controller: %w", err)
 	}
 	defaults := provisioner.Defaults{EnvoyImage: o.EnvoyImage, XDSAddress: o.XDSAddress, XDSPort: o.XDSPort,
 		OperatorNamespace: o.Namespace}
@@ -240,6 +320,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	translator := &controller.XDSReconciler{
 		FleetInputs: controller.FleetInputs{Client: mgr.GetClient(), Unserved: unserved},
 		DataPlane:   xds, Events: events, Trust: trust, Resolutions: resolutions,
+		Reports: reports, Report: report,
 		Defaults: defaults, CA: certs.CA,
 	}
 	if err := translator.SetupWithManager(mgr); err != nil {
@@ -250,7 +331,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 		Status:      status, Recorder: rec,
 		Applier:      &controller.Applier{Client: mgr.GetClient()},
 		Certificates: certs,
-		DataPlane:    translator, Events: events, Resolutions: resolutions,
+		DataPlane:    translator, Events: events, Resolutions: resolutions, Reports: reports,
 	}
 	if err := gateways.SetupWithManager(mgr, withCertManager); err != nil {
 		return fmt.Errorf("setting up the Gateway controller: %w", err)
@@ -282,7 +363,7 @@ const xdsServerCertLifetime = 7 * 24 * time.Hour
 
 // newXDSServer makes the xDS server every replica runs (when o.XDSBindAddress is not "0"): its
 // certificate comes from the built-in CA; fleets' certificates are trusted per FleetTrust.
-func newXDSServer(mgr ctrl.Manager, o Options, trust *controller.FleetTrust, events *controller.FleetEvents) (*server.Server, error) {
+func newXDSServer(mgr ctrl.Manager, o Options, trust *controller.FleetTrust, onStatus func(fleet string)) (*server.Server, error) {
 	svc, _, _ := strings.Cut(o.XDSAddress, ".")
 	names := []string{o.XDSAddress}
 	for _, n := range []string{svc, svc + "." + o.Namespace, svc + "." + o.Namespace + ".svc",
@@ -302,7 +383,7 @@ func newXDSServer(mgr ctrl.Manager, o Options, trust *controller.FleetTrust, eve
 		AuthorizeFleet:    trust.AuthorizeFleet,
 		Registerer:        metrics.Registry,
 		Logger:            mgr.GetLogger().WithName("xds"),
-		OnDataPlaneStatus: events.Notify,
+		OnDataPlaneStatus: onStatus,
 	})
 	if o.XDSBindAddress != "0" {
 		if err := mgr.Add(s); err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -19,7 +20,8 @@ import (
 // ManagerConfig gives Flotilla's manager the identity it has when installed: a ServiceAccount in
 // namespace bound to the ClusterRole and leader-election Role generated from the kubebuilder RBAC
 // markers (config/rbac). A manager started with it fails its tests if the markers miss a
-// permission the code uses. The leader-election Role is bound in leaseNamespace.
+// permission the code uses. The leader-election Role is bound in leaseNamespace, the generated
+// namespaced Role (the data-plane report Leases) in namespace.
 func (c *Cluster) ManagerConfig(ctx context.Context, namespace, leaseNamespace string) (*rest.Config, error) {
 	cs, err := kubernetes.NewForConfig(c.Config)
 	if err != nil {
@@ -27,8 +29,26 @@ func (c *Cluster) ManagerConfig(ctx context.Context, namespace, leaseNamespace s
 	}
 	rbacDir := filepath.Join(RepoRoot(), "config", "rbac")
 	var role rbacv1.ClusterRole
-	if err := readYAML(filepath.Join(rbacDir, "role.yaml"), &role); err != nil {
+	var nsRole *rbacv1.Role
+	docs, err := readYAMLDocs(filepath.Join(rbacDir, "role.yaml"))
+	if err != nil {
 		return nil, err
+	}
+	for _, doc := range docs {
+		var meta metav1.TypeMeta
+		if err := yaml.Unmarshal(doc, &meta); err != nil {
+			return nil, err
+		}
+		switch meta.Kind {
+		case "ClusterRole":
+			err = yaml.Unmarshal(doc, &role)
+		case "Role":
+			nsRole = &rbacv1.Role{}
+			err = yaml.Unmarshal(doc, nsRole)
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
 	var leRole rbacv1.Role
 	if err := readYAML(filepath.Join(rbacDir, "leader_election_role.yaml"), &leRole); err != nil {
@@ -49,6 +69,18 @@ func (c *Cluster) ManagerConfig(ctx context.Context, namespace, leaseNamespace s
 	}, metav1.CreateOptions{}); err != nil {
 		return nil, err
 	}
+	if nsRole != nil {
+		nsRole.Name, nsRole.Namespace = "flotilla-manager-role", namespace
+		if _, err := cs.RbacV1().Roles(namespace).Create(ctx, nsRole, metav1.CreateOptions{}); err != nil {
+			return nil, err
+		}
+		if _, err := cs.RbacV1().RoleBindings(namespace).Create(ctx, &rbacv1.RoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: nsRole.Name, Namespace: namespace}, Subjects: subject,
+			RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: nsRole.Name},
+		}, metav1.CreateOptions{}); err != nil {
+			return nil, err
+		}
+	}
 	if _, err := cs.RbacV1().Roles(leaseNamespace).Create(ctx, &leRole, metav1.CreateOptions{}); err != nil {
 		return nil, err
 	}
@@ -67,6 +99,21 @@ func (c *Cluster) ManagerConfig(ctx context.Context, namespace, leaseNamespace s
 	cfg := rest.AnonymousClientConfig(c.Config)
 	cfg.BearerToken = tok.Status.Token
 	return cfg, nil
+}
+
+// readYAMLDocs splits a multi-document YAML file.
+func readYAMLDocs(path string) ([][]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out [][]byte
+	for _, doc := range strings.Split(string(b), "\n---\n") {
+		if strings.TrimSpace(doc) != "" {
+			out = append(out, []byte(doc))
+		}
+	}
+	return out, nil
 }
 
 func readYAML(path string, into any) error {

@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -26,6 +27,8 @@ var (
 	env *cluster.Cluster
 	// xdsAddr is where the manager serves xDS.
 	xdsAddr string
+	// mgrConfig is the manager's identity, for the further replicas a test starts.
+	mgrConfig *rest.Config
 )
 
 func TestMain(m *testing.M) {
@@ -66,7 +69,7 @@ func run(m *testing.M) int {
 	}
 
 	// The manager runs with the RBAC generated from the markers, as when installed.
-	mgrConfig, err := env.ManagerConfig(ctx, operator.DefaultNamespace, "kube-system")
+	mgrConfig, err = env.ManagerConfig(ctx, operator.DefaultNamespace, "kube-system")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "giving the manager its identity:", err)
 		return 1
@@ -75,20 +78,13 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	mgr, err := operator.New(mgrConfig, operator.Options{
-		MetricsAddr: "0", ProbeAddr: "0", XDSBindAddress: xdsAddr,
-		LeaderElection: true, LeaderElectionNamespace: "kube-system",
-	})
-	if err != nil {
+	if err := startMain(); err != nil {
 		fmt.Fprintln(os.Stderr, "creating the manager:", err)
 		return 1
 	}
-	mgrDone := make(chan error, 1)
-	go func() { mgrDone <- mgr.Start(ctx) }()
 
 	code := m.Run()
-	cancel()
-	if err := <-mgrDone; err != nil {
+	if err := stopMain(); err != nil {
 		fmt.Fprintln(os.Stderr, "manager:", err)
 		code = 1
 	}
@@ -98,6 +94,35 @@ func run(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "logs kept in %s\n", dir)
 	}
 	return code
+}
+
+// mainManager is the manager the tests run against (the leader), serving xDS at xdsAddr.
+var mainManager struct {
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// startMain starts the main manager; TestLeaderFailover stops it and starts it again.
+func startMain() error {
+	mgr, err := operator.New(mgrConfig, operator.Options{
+		MetricsAddr: "0", ProbeAddr: "0", XDSBindAddress: xdsAddr,
+		LeaderElection: true, LeaderElectionNamespace: "kube-system",
+		// Started again after TestLeaderFailover: its controllers' names are taken.
+		SkipControllerNameValidation: mainManager.done != nil,
+	})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	mainManager.cancel, mainManager.done = cancel, make(chan error, 1)
+	go func(done chan error) { done <- mgr.Start(ctx) }(mainManager.done)
+	return nil
+}
+
+// stopMain stops the main manager and waits until it has stopped.
+func stopMain() error {
+	mainManager.cancel()
+	return <-mainManager.done
 }
 
 // eventually polls cond until it returns nil, failing the test with its last error after timeout.

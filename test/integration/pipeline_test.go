@@ -32,6 +32,39 @@ func counter(t *testing.T, name string) float64 {
 	return 0
 }
 
+// labelledCounter is the value of the counter's series with label name=value.
+func labelledCounter(t *testing.T, metric, name, value string) float64 {
+	t.Helper()
+	return labelledCounters(t, metric, map[string]string{name: value})
+}
+
+// labelledCounters is the sum of the counter's series that have all the labels given.
+func labelledCounters(t *testing.T, metric string, labels map[string]string) float64 {
+	t.Helper()
+	families, err := ctrlmetrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0.0
+	for _, f := range families {
+		if f.GetName() != metric {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			matched := 0
+			for _, l := range m.GetLabel() {
+				if v, ok := labels[l.GetName()]; ok && v == l.GetValue() {
+					matched++
+				}
+			}
+			if matched == len(labels) {
+				total += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return total
+}
+
 // settled waits until the counter has not moved for quiet, and returns its value.
 func settled(t *testing.T, name string, quiet time.Duration) float64 {
 	t.Helper()

@@ -56,8 +56,8 @@ type Options struct {
 	// Logger logs refusals, NACKs and the server's life.
 	Logger logr.Logger
 	// OnDataPlaneStatus, when set, is called with a fleet key when DataPlaneStatus(fleet) changed
-	// because of what an Envoy did (a stream admitted or closed, an ACK, a NACK): Acked or
-	// Rejected differ from the last call. Publish does not call it (its caller knows it published).
+	// because of what an Envoy did (a stream admitted or closed, an ACK, a NACK): Acked, the
+	// counts or Rejected differ from the last call. Publish does not call it (its caller knows it published).
 	// It is called from stream goroutines, without locks held, and must not block.
 	OnDataPlaneStatus func(fleet string)
 }

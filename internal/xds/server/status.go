@@ -18,6 +18,9 @@ const maxPending = 16
 type DataPlaneStatus struct {
 	// Connected counts the fleet's admitted streams.
 	Connected int
+	// UpToDate counts the connected Envoys that run the latest version of every type they
+	// subscribed to, clusters and listeners included (0 while the fleet is not published).
+	UpToDate int
 	// Acked: the fleet is published, at least one stream is connected, and every connected Envoy
 	// has subscribed to clusters and listeners and accepted the latest version of every type it
 	// subscribed to. (A delta stream counts as up to date when it has no response awaiting an
@@ -38,9 +41,11 @@ type Rejection struct {
 	At      time.Time
 }
 
-// summary is the part of a DataPlaneStatus whose change OnDataPlaneStatus reports.
+// summary is the part of a DataPlaneStatus whose change OnDataPlaneStatus reports: the counts
+// too, so that another Envoy connecting to a fleet that is up to date is reported.
 type summary struct {
 	acked                             bool
+	connected, upToDate               int
 	typeURL, version, message, nodeID string
 }
 
@@ -193,15 +198,13 @@ func (s *Server) DataPlaneStatus(fleet string) DataPlaneStatus {
 func (s *Server) statusLocked(fleet string) DataPlaneStatus {
 	current, published := s.versions[fleet]
 	out := DataPlaneStatus{Connected: s.connected[fleet]}
-	acked := published && out.Connected > 0
 	var latest *Rejection
 	for st := range s.byFleet[fleet] {
 		if !st.admitted {
 			continue
 		}
-		if st.types[resource.ClusterType] == nil || st.types[resource.ListenerType] == nil {
-			acked = false // still initialising
-		}
+		// Still initialising until it has subscribed to clusters and listeners.
+		streamUpToDate := published && st.types[resource.ClusterType] != nil && st.types[resource.ListenerType] != nil
 		for typ, ts := range st.types {
 			if !ts.requested {
 				continue
@@ -216,13 +219,17 @@ func (s *Server) statusLocked(fleet string) DataPlaneStatus {
 					nack = nil // the Envoy runs the current version after all
 				}
 			}
-			acked = acked && upToDate
+			streamUpToDate = streamUpToDate && upToDate
 			if nack != nil && (latest == nil || nack.At.After(latest.At) ||
 				nack.At.Equal(latest.At) && nack.TypeURL+nack.Node < latest.TypeURL+latest.Node) {
 				latest = nack
 			}
 		}
+		if streamUpToDate {
+			out.UpToDate++
+		}
 	}
+	acked := published && out.Connected > 0 && out.UpToDate == out.Connected
 	out.Acked = acked
 	if latest != nil {
 		r := *latest
@@ -235,7 +242,7 @@ func (s *Server) statusLocked(fleet string) DataPlaneStatus {
 // summarised counts as not acked, nothing rejected).
 func (s *Server) updateSummaryLocked(fleet string) bool {
 	st := s.statusLocked(fleet)
-	sum := summary{acked: st.Acked}
+	sum := summary{acked: st.Acked, connected: st.Connected, upToDate: st.UpToDate}
 	if r := st.Rejected; r != nil {
 		sum.typeURL, sum.version, sum.message, sum.nodeID = r.TypeURL, r.Version, r.Message, r.Node
 	}

@@ -149,3 +149,32 @@ func expectEndedWith(t *testing.T, done <-chan struct{}, errOf func() error, cod
 		t.Errorf("stream error %v, want code %q", err, code)
 	}
 }
+
+// UpToDate counts the Envoys that run the latest configuration; a second Envoy connecting to a
+// fleet that is up to date notifies (the counts changed although Acked did not).
+func TestUpToDateCountsEnvoys(t *testing.T) {
+	e := start(t)
+	a := specA()
+	e.publish(t, "infra/a", a.resources())
+	c1 := e.dial(t, "infra/a", "infra/a", "envoy-a-1")
+	waitSynced(t, e, c1, "infra/a")
+	e.waitStatus(t, "infra/a", "the first Envoy's ACKs", acked)
+	notes := e.notifications("infra/a")
+	c2 := e.dial(t, "infra/a", "infra/a", "envoy-a-2")
+	waitSynced(t, e, c2, "infra/a")
+	st := e.waitStatus(t, "infra/a", "both Envoys up to date", func(st DataPlaneStatus) bool { return st.UpToDate == 2 })
+	if st.Connected != 2 || !st.Acked {
+		t.Errorf("status %+v", st)
+	}
+	eventually(t, "a notification of the second Envoy", func() bool { return e.notifications("infra/a") > notes })
+
+	// One Envoy rejects new listeners: it is connected but not up to date.
+	c2.Reject(resource.ListenerType, "no")
+	a.port = 1
+	e.publish(t, "infra/a", a.resources())
+	st = e.waitStatus(t, "infra/a", "the NACK", rejected)
+	e.waitStatus(t, "infra/a", "one Envoy up to date", func(st DataPlaneStatus) bool { return st.UpToDate == 1 })
+	if st.Connected != 2 {
+		t.Errorf("status %+v", st)
+	}
+}

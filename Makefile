@@ -77,6 +77,7 @@ demo: manifests cluster-bins ## Start a local control plane, run Flotilla, apply
 	go run ./cmd/flotillactl translate -f config/samples --gateway team-a/web --type routes 2>/dev/null
 	go run ./cmd/flotillactl explain -f config/samples --gateway team-a/web --request 'GET http://app.example.com/api/v1?x=1' 2>/dev/null
 	go run ./cmd/flotillactl explain -f config/samples --gateway team-a/web --request 'POST http://llm.example.com/v1/completions' 2>/dev/null
+	go run ./cmd/flotillactl explain -f config/samples --gateway team-a/web --request 'GET http://legacy.example.com/legacy/x/y?z=1' 2>/dev/null
 
 .PHONY: dev-cluster
 dev-cluster: manifests ## Start the local control plane and leave it running (prints KUBECONFIG and kubectl).

@@ -132,6 +132,10 @@ func run(in io.Reader, version, image, channel, out string) error {
 			}
 		case "ClusterRoleBinding", "RoleBinding":
 			// OLM binds the permissions above to the ServiceAccount itself.
+		case "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding":
+			// config/admission. registry+v1 bundles carry only the kinds operator-registry supports
+			// (pkg/lib/bundle/supported_resources.go), and these are not among them: an OLM install
+			// applies config/admission separately (README, docs/ingress-admission.md).
 		default:
 			extra = append(extra, o) // Services
 		}

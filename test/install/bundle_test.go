@@ -32,6 +32,13 @@ func TestBundlePassesOperatorHubValidators(t *testing.T) {
 			t.Errorf("bundle carries %s: only Flotilla's own CRDs belong in it", crd.Name)
 		}
 	}
+	// registry+v1 bundles cannot carry admission policies (operator-registry supports a fixed list
+	// of kinds); config/admission is installed beside an OLM install instead (README).
+	for _, o := range bundle.Objects {
+		if strings.HasPrefix(o.GetKind(), "ValidatingAdmissionPolicy") {
+			t.Errorf("bundle carries %s %s: registry+v1 cannot install it", o.GetKind(), o.GetName())
+		}
+	}
 	validators := interfaces.Validators{}
 	validators = append(validators, validation.DefaultBundleValidators...)
 	validators = append(validators, validation.OperatorHubV2Validator, validation.StandardCapabilitiesValidator,

@@ -34,30 +34,38 @@ func kustomizeBuild(t *testing.T, dir string) []byte {
 	return out
 }
 
-// Every manifest `kustomize build config/default` produces is valid against the real API server's
-// schemas (server-side apply, dry run).
-func TestKustomizeInstallIsValidAgainstTheAPIServer(t *testing.T) {
-	out := kustomizeBuild(t, "config/default")
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(out), 4096)
-	kinds := map[string]int{}
+// decodeManifests splits multi-document YAML (kustomize output) into objects.
+func decodeManifests(t *testing.T, b []byte) []*unstructured.Unstructured {
+	t.Helper()
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(b), 4096)
+	var objs []*unstructured.Unstructured
 	for {
 		u := &unstructured.Unstructured{}
 		if err := dec.Decode(&u.Object); err != nil {
 			if errors.Is(err, io.EOF) {
-				break
+				return objs
 			}
 			t.Fatal(err)
 		}
-		if len(u.Object) == 0 {
-			continue
+		if len(u.Object) > 0 {
+			objs = append(objs, u)
 		}
+	}
+}
+
+// Every manifest `kustomize build config/default` produces is valid against the real API server's
+// schemas (server-side apply, dry run).
+func TestKustomizeInstallIsValidAgainstTheAPIServer(t *testing.T) {
+	kinds := map[string]int{}
+	for _, u := range decodeManifests(t, kustomizeBuild(t, "config/default")) {
 		kinds[u.GetKind()]++
 		if err := k8s.Apply(context.Background(), client.ApplyConfigurationFromUnstructured(u),
 			client.FieldOwner("install-test"), client.ForceOwnership, client.DryRunAll); err != nil {
 			t.Errorf("%s %s/%s is not valid: %v", u.GetKind(), u.GetNamespace(), u.GetName(), err)
 		}
 	}
-	for _, want := range []string{"Namespace", "CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Service", "Deployment"} {
+	for _, want := range []string{"Namespace", "CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Service", "Deployment",
+		"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"} {
 		if kinds[want] == 0 {
 			t.Errorf("the install has no %s (kinds: %v)", want, kinds)
 		}

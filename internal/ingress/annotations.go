@@ -108,7 +108,7 @@ type refusal struct{ reason, msg string }
 var (
 	tokenRE  = regexp.MustCompile(`^[A-Za-z0-9._~!$&'()*+,;=:@/%-]+$`)
 	hostRE   = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
-	secondRE = regexp.MustCompile(`^[0-9]{1,5}s?$`)
+	secondRE = regexp.MustCompile(`^[0-9]{1,5}$`)
 )
 
 // parseAnnotations reads the Ingress's annotations of prefix strictly; a refusal says why the
@@ -231,14 +231,14 @@ func parseAnnotations(all map[string]string, prefix string) (annotations, *refus
 		if !secondRE.MatchString(v) {
 			return a, bad(t.name, v, "is not a number of seconds")
 		}
-		n, _ := strconv.Atoi(strings.TrimSuffix(v, "s"))
+		n, _ := strconv.Atoi(v)
 		if n > 86400 {
 			return a, bad(t.name, v, "is more than a day")
 		}
 		if t.to != nil {
 			*t.to = n
 		} else if n != 10 {
-			a.notes = append(a.notes, fmt.Sprintf("annotation %s/%s: Envoy's connect timeout is Flotilla's 10s for every backend; %ss is not applied", prefix, t.name, strings.TrimSuffix(v, "s")))
+			a.notes = append(a.notes, fmt.Sprintf("annotation %s/%s: Envoy's connect timeout is Flotilla's 10s for every backend; %ss is not applied", prefix, t.name, v))
 		}
 	}
 	a.idle = strconv.Itoa(max(read, send)) + "s"

@@ -24,7 +24,7 @@ func TestParseAnnotations(t *testing.T) {
 		{"temporal-redirect", "http://x.example.com:8080/", ""}, {"temporal-redirect", "http://x.example.com:0/", ReasonInvalidAnnotation},
 		{"backend-protocol", "grpcs", ""}, {"backend-protocol", "FCGI", ReasonAnnotationNotSupported},
 		{"backend-protocol", "AUTO_HTTP", ReasonAnnotationNotSupported}, {"backend-protocol", "SMTP", ReasonInvalidAnnotation},
-		{"proxy-read-timeout", "3600", ""}, {"proxy-read-timeout", "60s", ""}, {"proxy-read-timeout", "-1", ReasonInvalidAnnotation},
+		{"proxy-read-timeout", "3600", ""}, {"proxy-read-timeout", "60s", ReasonInvalidAnnotation}, {"proxy-read-timeout", "-1", ReasonInvalidAnnotation},
 		{"proxy-read-timeout", "86401", ReasonInvalidAnnotation}, {"proxy-send-timeout", "1m", ReasonInvalidAnnotation},
 		{"upstream-vhost", "api.internal:8080", ""}, {"upstream-vhost", "a/b", ReasonInvalidAnnotation},
 		{"x-forwarded-prefix", "/p", ""},

@@ -70,7 +70,7 @@ func TestKustomizeInstallIsValidAgainstTheAPIServer(t *testing.T) {
 			t.Errorf("the install has no %s (kinds: %v)", want, kinds)
 		}
 	}
-	if kinds["Service"] != 2 || kinds["CustomResourceDefinition"] != 2 {
-		t.Errorf("want the metrics and xDS Services and Flotilla's 2 CRDs, got %v", kinds)
+	if kinds["Service"] != 2 || kinds["CustomResourceDefinition"] != 3 {
+		t.Errorf("want the metrics and xDS Services and Flotilla's 3 CRDs, got %v", kinds)
 	}
 }

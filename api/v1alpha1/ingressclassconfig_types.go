@@ -42,6 +42,13 @@ type IngressClassConfigSpec struct {
 	// +kubebuilder:default=308
 	// +kubebuilder:validation:Enum=301;302;307;308
 	SSLRedirectCode int32 `json:"sslRedirectCode,omitempty"`
+
+	// SSLPassthrough lets the class's Ingresses use the ssl-passthrough annotation (ingress-nginx's
+	// --enable-ssl-passthrough): TLS connections for the host go, unterminated, to the Service of
+	// its "/" path, and the Gateway's HTTPS listeners on that port forward them by SNI. Off, such
+	// Ingresses are refused.
+	// +optional
+	SSLPassthrough bool `json:"sslPassthrough,omitempty"`
 }
 
 // GatewayReference names a Gateway.

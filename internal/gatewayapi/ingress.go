@@ -39,6 +39,11 @@ type IngressHost struct {
 	// TLSSecret is the name of the Secret (in the Ingress's namespace) whose certificate the
 	// HTTPS listeners present for Host; empty: the listener's own certificate.
 	TLSSecret string
+	// Aliases are more host names the paths serve (server-alias of the host's oldest Ingress).
+	Aliases []string
+	// Passthrough, when set, takes the host's TLS connections unterminated to this backend
+	// (ssl-passthrough): the HTTPS listeners on its port get an SNI chain that proxies TCP.
+	Passthrough *IngressBackend
 }
 
 // IngressPath is one path of a host with its action.
@@ -64,6 +69,9 @@ type IngressBackend struct {
 	// TLS originates TLS to the endpoints without verifying them (backend-protocol HTTPS or
 	// GRPCS), unless a BackendTLSPolicy targets the Service port: the policy then applies.
 	TLS bool
+	// ServiceUpstream sends to the Service's cluster IP instead of its endpoints
+	// (service-upstream): one endpoint, kube-proxy balances.
+	ServiceUpstream bool
 }
 
 // IngressStatus is what resolution found for one Ingress on this Gateway.
@@ -89,7 +97,7 @@ func (r *resolver) ingressRoutes() []*route {
 				if secure {
 					paths = host.Secure
 				}
-				if len(paths) == 0 {
+				if len(paths) == 0 && !(secure && host.Passthrough != nil) {
 					continue
 				}
 				rt := r.ingressRoute(ir, host, paths, secure)
@@ -105,6 +113,14 @@ func (r *resolver) ingressRoute(ir *IngressRoute, host *IngressHost, paths []Ing
 	rt := &route{kind: kindIngress, meta: ir.Meta, ingress: ir, ingressHost: host, secure: secure}
 	if host.Host != "" {
 		rt.hostnames = []gwapiv1.Hostname{gwapiv1.Hostname(host.Host)}
+		for _, a := range host.Aliases {
+			rt.hostnames = append(rt.hostnames, gwapiv1.Hostname(a))
+		}
+	}
+	if secure && host.Passthrough != nil && host.Host != "" {
+		if c, ok := r.ingressBackend(rt, host.Passthrough); ok {
+			rt.backends = &model.Backends{Clusters: []model.WeightedCluster{{Cluster: c, Weight: 1}}}
+		}
 	}
 	prefix := fmt.Sprintf("%s/%s/%s/rule/", kindIngress, ir.Meta.Namespace, ir.Meta.Name)
 	rt.entries = make([]entry, 0, len(paths))
@@ -163,6 +179,9 @@ func (r *resolver) ingressBackend(rt *route, b *IngressBackend) (string, bool) {
 	sp := &svc.Spec.Ports[i]
 	if r.tlsPolicies != nil {
 		r.usedServices[objKey{ns, b.Service}] = true
+	}
+	if b.ServiceUpstream || b.Protocol == model.ClusterTCP {
+		return r.ingressSpecialCluster(rt, b, svc, sp)
 	}
 	if policy := r.policyFor(objKey{ns, b.Service}, sp.Name); policy != nil || !b.TLS {
 		// As an HTTPRoute's backendRef (a BackendTLSPolicy verifies the backend).
@@ -305,6 +324,50 @@ func (r *resolver) ingressCertificates(l *listener, port []*listener, vhosts []m
 		secrets[name] = true
 		out = append(out, model.FilterChain{Name: l.source + "/ingress/" + h, ServerNames: []string{h},
 			TLS: &model.TLSTermination{CertificateSecrets: []string{name}}, VirtualHosts: vhosts})
+	}
+	return out
+}
+
+// ingressSpecialCluster is the cluster of an Ingress backend that HTTPRoutes never share: to the
+// Service's cluster IP (service-upstream, suffix "-svc"), or plain TCP for ssl-passthrough.
+func (r *resolver) ingressSpecialCluster(rt *route, b *IngressBackend, svc *corev1.Service, sp *corev1.ServicePort) (string, bool) {
+	ns := rt.meta.Namespace
+	name, service := clusterName(ns, b.Service, sp.Port, b.Protocol)
+	eps := r.endpoints(ns, svc.Name, sp)
+	if b.ServiceUpstream {
+		ip := svc.Spec.ClusterIP
+		if ip == "" || ip == corev1.ClusterIPNone {
+			rt.refFailed(gwapiv1.RouteReasonBackendNotFound, fmt.Sprintf("Service %s/%s has no cluster IP for service-upstream", ns, b.Service))
+			return "", false
+		}
+		name += "-svc"
+		eps = []model.Endpoint{{Address: ip, Port: sp.Port, Ready: true, Serving: true}}
+	}
+	var tls *model.UpstreamTLS
+	if b.TLS {
+		name += "-tls"
+		tls = &model.UpstreamTLS{Unverified: true, IngressBackendProtocol: true}
+	}
+	if _, done := r.clusterIndex[name]; !done {
+		r.addCluster(model.Cluster{Name: name, Protocol: b.Protocol, Service: service, Port: sp.Port, Endpoints: eps, TLS: tls})
+	}
+	return name, true
+}
+
+// ingressPassthrough are the SNI chains of an HTTPS listener that take the TLS connections of an
+// ssl-passthrough host, unterminated, to its backend (for the hosts this listener serves).
+func ingressPassthrough(l *listener, port []*listener) []model.FilterChain {
+	var out []model.FilterChain
+	for _, a := range l.routes {
+		rt := a.route
+		if rt.kind != kindIngress || !rt.secure || rt.ingressHost.Passthrough == nil || rt.backends == nil {
+			continue
+		}
+		h := rt.ingressHost.Host
+		if h == l.hostname || owner(port, h) != l || slices.ContainsFunc(out, func(c model.FilterChain) bool { return c.ServerNames[0] == h }) {
+			continue
+		}
+		out = append(out, model.FilterChain{Name: l.source + "/passthrough/" + h, ServerNames: []string{h}, Backends: rt.backends})
 	}
 	return out
 }

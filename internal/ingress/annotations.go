@@ -61,9 +61,6 @@ func init() {
 		{"consistent hashing is not implemented yet", []string{"upstream-hash-by", "upstream-hash-by-subset", "upstream-hash-by-subset-size"}},
 		{"backend TLS settings are not implemented yet", []string{"proxy-ssl-secret", "proxy-ssl-verify", "proxy-ssl-name", "proxy-ssl-server-name",
 			"proxy-ssl-verify-depth", "proxy-ssl-ciphers", "proxy-ssl-protocols"}},
-		{"server aliases are not implemented yet", []string{"server-alias"}},
-		{"SSL passthrough is not implemented yet", []string{"ssl-passthrough"}},
-		{"service-upstream is not implemented yet", []string{"service-upstream"}},
 		{"this nginx tuning has no Envoy form in Flotilla yet", []string{"proxy-buffering", "proxy-buffer-size", "proxy-buffers-number",
 			"proxy-request-buffering", "proxy-http-version", "proxy-max-temp-file-size", "proxy-next-upstream", "proxy-next-upstream-timeout",
 			"proxy-next-upstream-tries", "proxy-redirect-from", "proxy-redirect-to", "proxy-cookie-domain", "proxy-cookie-path",
@@ -82,7 +79,8 @@ func init() {
 // known are the annotations this version implements.
 var known = []string{"rewrite-target", "use-regex", "app-root", "ssl-redirect", "force-ssl-redirect", "permanent-redirect",
 	"permanent-redirect-code", "temporal-redirect", "temporal-redirect-code", "backend-protocol", "proxy-connect-timeout",
-	"proxy-read-timeout", "proxy-send-timeout", "upstream-vhost", "x-forwarded-prefix", "load-balance"}
+	"proxy-read-timeout", "proxy-send-timeout", "upstream-vhost", "x-forwarded-prefix", "load-balance",
+	"server-alias", "service-upstream", "ssl-passthrough"}
 
 // annotations are the parsed annotations of one Ingress (the ones this version implements).
 type annotations struct {
@@ -97,6 +95,9 @@ type annotations struct {
 	idle             string // proxy-read/send-timeout, the larger
 	vhost            string
 	forwardedPrefix  string
+	aliases          []string // server-alias
+	serviceUpstream  bool
+	passthrough      bool // ssl-passthrough
 	// unknown are annotations of the prefix nobody defines, for an Event; notes say what a known
 	// annotation does differently, for an Event too.
 	unknown, notes []string
@@ -253,6 +254,25 @@ func parseAnnotations(all map[string]string, prefix string) (annotations, *refus
 			return a, bad("x-forwarded-prefix", v, "is not a path")
 		}
 		a.forwardedPrefix = v
+	}
+	if v, ok := get("server-alias"); ok {
+		for _, h := range strings.Split(v, ",") {
+			h = strings.TrimSpace(h)
+			if !hostRE.MatchString(strings.TrimPrefix(h, "*.")) {
+				return a, bad("server-alias", v, "is not a comma-separated list of host names")
+			}
+			a.aliases = append(a.aliases, h)
+		}
+	}
+	if b, r := boolean("service-upstream"); r != nil {
+		return a, r
+	} else if b != nil {
+		a.serviceUpstream = *b
+	}
+	if b, r := boolean("ssl-passthrough"); r != nil {
+		return a, r
+	} else if b != nil {
+		a.passthrough = *b
 	}
 	if v, ok := get("load-balance"); ok {
 		switch v {

@@ -115,6 +115,40 @@ func Convert(classes []Class, ingresses []*networkingv1.Ingress) Result {
 
 	// What is decided per host, across the Ingresses of the host.
 	regexHost, tlsHost := map[string]bool{}, map[string]string{}
+	hosts := map[string]bool{}
+	for _, x := range ok {
+		for _, rule := range x.ing.Spec.Rules {
+			hosts[rule.Host] = true
+		}
+	}
+	ph := perHost{aliases: map[string][]string{}, passthrough: map[string]*gatewayapi.IngressBackend{}}
+	aliasFrom := map[string]string{}
+	for _, x := range ok {
+		for _, rule := range x.ing.Spec.Rules {
+			if from, done := aliasFrom[rule.Host]; done && len(x.a.aliases) > 0 && from != x.ing.Name {
+				res.Notes = append(res.Notes, Event{x.ing.Namespace, x.ing.Name, ReasonAnnotationIgnored,
+					fmt.Sprintf("annotation %s/server-alias: host %s takes its aliases from its oldest Ingress that sets them, %s; ignored", x.c.prefix(), rule.Host, from)})
+			}
+			if _, done := ph.aliases[rule.Host]; !done && len(x.a.aliases) > 0 && rule.Host != "" {
+				aliasFrom[rule.Host] = x.ing.Namespace + "/" + x.ing.Name
+				// server-alias: the host's oldest Ingress that sets it; a name that is itself a
+				// host of some rule stays that rule's (ingress-nginx ignores such an alias).
+				var keep []string
+				for _, a := range x.a.aliases {
+					if !hosts[a] {
+						keep = append(keep, a)
+					}
+				}
+				ph.aliases[rule.Host] = keep
+			}
+			if x.a.passthrough && rule.Host != "" && ph.passthrough[rule.Host] == nil {
+				if b := rootBackend(x.ing, rule); b != nil {
+					ph.passthrough[rule.Host] = &gatewayapi.IngressBackend{Service: b.Service.Name, Port: b.Service.Port.Number,
+						PortName: b.Service.Port.Name, Protocol: model.ClusterTCP}
+				}
+			}
+		}
+	}
 	for _, x := range ok {
 		for _, rule := range x.ing.Spec.Rules {
 			if x.a.useRegex || x.a.rewriteTarget != "" {
@@ -131,7 +165,12 @@ func Convert(classes []Class, ingresses []*networkingv1.Ingress) Result {
 	}
 
 	for _, x := range ok {
-		ir, ref := convertOne(x.ing, x.c, &x.a, regexHost, tlsHost)
+		if x.a.passthrough && !x.c.Spec.SSLPassthrough {
+			res.Refused = append(res.Refused, Event{x.ing.Namespace, x.ing.Name, ReasonAnnotationNotSupported,
+				fmt.Sprintf("annotation %s/ssl-passthrough: the IngressClassConfig of class %s does not enable SSL passthrough (spec.sslPassthrough)", x.c.prefix(), x.c.Name)})
+			continue
+		}
+		ir, ref := convertOne(x.ing, x.c, &x.a, regexHost, tlsHost, ph)
 		if ref != nil {
 			res.Refused = append(res.Refused, Event{x.ing.Namespace, x.ing.Name, ref.reason, ref.msg})
 			continue
@@ -208,7 +247,7 @@ func checkSpec(ing *networkingv1.Ingress) *refusal {
 }
 
 // convertOne converts one accepted Ingress.
-func convertOne(ing *networkingv1.Ingress, c *Class, a *annotations, regexHost map[string]bool, tlsHost map[string]string) (gatewayapi.IngressRoute, *refusal) {
+func convertOne(ing *networkingv1.Ingress, c *Class, a *annotations, regexHost map[string]bool, tlsHost map[string]string, ph perHost) (gatewayapi.IngressRoute, *refusal) {
 	ir := gatewayapi.IngressRoute{Meta: &ing.ObjectMeta}
 	own := map[string]string{} // the hosts this Ingress's tls entries name, to their Secret
 	for _, t := range ing.Spec.TLS {
@@ -228,6 +267,10 @@ func convertOne(ing *networkingv1.Ingress, c *Class, a *annotations, regexHost m
 		h, ref := convertHost(ing, c, a, i, rule.Host, paths, regexHost[rule.Host], tlsHost, own)
 		if ref != nil {
 			return ir, ref
+		}
+		h.Aliases = ph.aliases[rule.Host]
+		if c.Spec.SSLPassthrough {
+			h.Passthrough = ph.passthrough[rule.Host]
 		}
 		ir.Hosts = append(ir.Hosts, h)
 	}
@@ -260,7 +303,7 @@ func convertHost(ing *networkingv1.Ingress, c *Class, a *annotations, rule int, 
 			p.Redirect, p.Timeouts = a.redirect, nil
 		} else {
 			p.Backend = &gatewayapi.IngressBackend{Service: b.Service.Name, Port: b.Service.Port.Number, PortName: b.Service.Port.Name,
-				Protocol: a.protocol, TLS: a.tls}
+				Protocol: a.protocol, TLS: a.tls, ServiceUpstream: a.serviceUpstream}
 			var rw *model.URLRewrite
 			if rewrite != nil || a.vhost != "" {
 				rw = &model.URLRewrite{Hostname: a.vhost, Path: rewrite}
@@ -406,4 +449,23 @@ func ForGateway(in *gatewayapi.Input, classes []*networkingv1.IngressClass, conf
 	res := Convert(cs, ingresses)
 	in.Ingresses = res.Routes
 	return res
+}
+
+// perHost are the decisions the Ingresses of a host share: server-alias (the oldest Ingress
+// that sets it) and ssl-passthrough (any Ingress switches it on; the backend of its "/" path).
+type perHost struct {
+	aliases     map[string][]string
+	passthrough map[string]*gatewayapi.IngressBackend
+}
+
+// rootBackend is the backend of a rule's "/" path, else the Ingress's defaultBackend.
+func rootBackend(ing *networkingv1.Ingress, rule networkingv1.IngressRule) *networkingv1.IngressBackend {
+	if rule.HTTP != nil {
+		for i, p := range rule.HTTP.Paths {
+			if cmp.Or(p.Path, "/") == "/" {
+				return &rule.HTTP.Paths[i].Backend
+			}
+		}
+	}
+	return ing.Spec.DefaultBackend
 }

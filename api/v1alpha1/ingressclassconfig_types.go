@@ -49,6 +49,12 @@ type IngressClassConfigSpec struct {
 	// Ingresses are refused.
 	// +optional
 	SSLPassthrough bool `json:"sslPassthrough,omitempty"`
+
+	// AllowCrossNamespaceReferences lets annotations name Secrets of other namespaces as
+	// "<namespace>/<name>" (proxy-ssl-secret). Off, such Ingresses are refused: a team could
+	// otherwise present another team's client certificate.
+	// +optional
+	AllowCrossNamespaceReferences bool `json:"allowCrossNamespaceReferences,omitempty"`
 }
 
 // GatewayReference names a Gateway.

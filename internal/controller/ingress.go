@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
@@ -101,6 +102,11 @@ func setupIngressIndexes(ctx context.Context, indexer client.FieldIndexer) error
 					keys = append(keys, o.GetNamespace()+"/"+t.SecretName)
 				}
 			}
+			for k, v := range o.GetAnnotations() {
+				if strings.HasSuffix(k, "/"+proxySSLSecret) {
+					keys = append(keys, secretRef(o.GetNamespace(), v))
+				}
+			}
 			return keys
 		}},
 	} {
@@ -117,6 +123,19 @@ type ingressRead struct {
 	ingresses []*networkingv1.Ingress
 	// conversion says which are refused, and the notes for Events.
 	conversion ingress.Result
+	// caSecrets are the proxy-ssl-secret Secrets ("<ns>/<name>"), whose ca.crt resolve reads.
+	caSecrets sets.Set[string]
+}
+
+// proxySSLSecret is the annotation (after the class's prefix) that names a backend TLS Secret.
+const proxySSLSecret = "proxy-ssl-secret"
+
+// secretRef is "<ns>/<name>" of an annotation's "name" or "ns/name".
+func secretRef(ns, v string) string {
+	if strings.Contains(v, "/") {
+		return v
+	}
+	return ns + "/" + v
 }
 
 // readIngresses reads the Ingresses of the IngressClasses the Gateway serves, converts them into
@@ -152,7 +171,7 @@ func (f *FleetInputs) readIngresses(ctx context.Context, gw *gwapiv1.Gateway, in
 			names.Insert("")
 		}
 	}
-	out := &ingressRead{}
+	out := &ingressRead{caSecrets: sets.New[string]()}
 	for _, name := range sets.List(names) {
 		list := &networkingv1.IngressList{}
 		if err := f.Client.List(ctx, list, client.MatchingFields{IndexIngressClass: name}); err != nil {
@@ -160,8 +179,16 @@ func (f *FleetInputs) readIngresses(ctx context.Context, gw *gwapiv1.Gateway, in
 		}
 		for i := range list.Items {
 			ing := &list.Items[i]
-			if ingress.Select(ing, classes) == nil {
+			c := ingress.Select(ing, classes)
+			if c == nil {
 				continue
+			}
+			if v, ok := ing.Annotations[c.Prefix()+"/"+proxySSLSecret]; ok && v != "" {
+				key := secretRef(ing.Namespace, v)
+				if strings.HasPrefix(key, ing.Namespace+"/") || c.Spec.AllowCrossNamespaceReferences {
+					secrets.Insert(key)
+					out.caSecrets.Insert(key)
+				}
 			}
 			out.ingresses = append(out.ingresses, ing)
 			for _, b := range ingressBackends(ing) {

@@ -72,6 +72,21 @@ type IngressBackend struct {
 	// ServiceUpstream sends to the Service's cluster IP instead of its endpoints
 	// (service-upstream): one endpoint, kube-proxy balances.
 	ServiceUpstream bool
+	// UpstreamTLS, with TLS, is how the TLS is originated (proxy-ssl-*); nil: unverified.
+	UpstreamTLS *IngressUpstreamTLS
+}
+
+// IngressUpstreamTLS is an Ingress's proxy-ssl-* settings.
+type IngressUpstreamTLS struct {
+	// Secret is "<ns>/<name>" of the Secret whose tls.crt/tls.key Envoy presents and whose ca.crt
+	// it verifies with ("" for none).
+	Secret string
+	// Verify checks the backend's certificate against the Secret's ca.crt and Name.
+	Verify bool
+	// Name is what the certificate must name (and the SNI); empty: "<service>.<namespace>.svc".
+	Name string
+	// SNI sends Name as the server name (proxy-ssl-server-name on, or Verify).
+	SNI bool
 }
 
 // IngressStatus is what resolution found for one Ingress on this Gateway.
@@ -180,7 +195,7 @@ func (r *resolver) ingressBackend(rt *route, b *IngressBackend) (string, bool) {
 	if r.tlsPolicies != nil {
 		r.usedServices[objKey{ns, b.Service}] = true
 	}
-	if b.ServiceUpstream || b.Protocol == model.ClusterTCP {
+	if b.ServiceUpstream || b.Protocol == model.ClusterTCP || b.UpstreamTLS != nil {
 		return r.ingressSpecialCluster(rt, b, svc, sp)
 	}
 	if policy := r.policyFor(objKey{ns, b.Service}, sp.Name); policy != nil || !b.TLS {
@@ -345,8 +360,12 @@ func (r *resolver) ingressSpecialCluster(rt *route, b *IngressBackend, svc *core
 	}
 	var tls *model.UpstreamTLS
 	if b.TLS {
-		name += "-tls"
-		tls = &model.UpstreamTLS{Unverified: true, IngressBackendProtocol: true}
+		if u := b.UpstreamTLS; u != nil {
+			name, tls = r.ingressUpstreamTLS(rt, b, name, u)
+		} else {
+			name += "-tls"
+			tls = &model.UpstreamTLS{Unverified: true, IngressBackendProtocol: true}
+		}
 	}
 	if _, done := r.clusterIndex[name]; !done {
 		r.addCluster(model.Cluster{Name: name, Protocol: b.Protocol, Service: service, Port: sp.Port, Endpoints: eps, TLS: tls})
@@ -370,4 +389,47 @@ func ingressPassthrough(l *listener, port []*listener) []model.FilterChain {
 		out = append(out, model.FilterChain{Name: l.source + "/passthrough/" + h, ServerNames: []string{h}, Backends: rt.backends})
 	}
 	return out
+}
+
+// ingressUpstreamTLS is the TLS of a cluster with proxy-ssl-* settings, in a cluster of its own
+// per Secret and verification. A Secret that cannot be used makes the cluster fail closed (no
+// endpoints: 503), never plaintext or unverified.
+func (r *resolver) ingressUpstreamTLS(rt *route, b *IngressBackend, name string, u *IngressUpstreamTLS) (string, *model.UpstreamTLS) {
+	verifyName := cmp.Or(u.Name, b.Service+"."+rt.meta.Namespace+".svc")
+	t := &model.UpstreamTLS{}
+	if u.Secret != "" {
+		name += "/" + u.Secret
+		if s, ok := r.secrets[u.Secret]; ok && s.ValidTLS {
+			t.ClientCertificate = u.Secret
+		} else {
+			t.Invalid = "proxy-ssl-secret " + u.Secret + " is missing or holds no valid tls.crt and tls.key"
+			rt.notes = append(rt.notes, fmt.Sprintf("%s: requests to Service %s fail (503)", t.Invalid, b.Service))
+		}
+	}
+	if !u.Verify {
+		t.Unverified, t.IngressBackendProtocol = true, true
+		if u.SNI {
+			t.SNI = verifyName
+		}
+		return name + "-tls", t // unverified clusters end in "-tls"
+	}
+	name += "/verify/" + verifyName // the "-tls" suffix stays only on unverified clusters
+	t.SNI = verifyName
+	t.SubjectAltNames = []model.SubjectAltName{{Type: "Hostname", Value: verifyName}}
+	ns, sec, _ := strings.Cut(u.Secret, "/")
+	pem, problem := r.caCertificate(string(kindSecret), ns, sec)
+	if t.Invalid != "" {
+		return name, t
+	}
+	if problem != "" {
+		t.Invalid = "proxy-ssl-verify: " + problem
+		rt.notes = append(rt.notes, fmt.Sprintf("proxy-ssl-verify: %s: requests to Service %s fail (503)", problem, b.Service))
+		return name, t
+	}
+	bundle := "Ingress/" + u.Secret
+	t.TrustBundle = bundle
+	if r.bundles()[bundle] == nil {
+		r.bundleIndex[bundle] = &model.TrustBundle{Name: bundle, PEM: pem}
+	}
+	return name, t
 }

@@ -59,8 +59,7 @@ func init() {
 			"session-cookie-path", "session-cookie-max-age", "session-cookie-expires", "session-cookie-samesite",
 			"session-cookie-conditional-samesite-none", "session-cookie-change-on-failure", "session-cookie-secure", "session-cookie-domain"}},
 		{"consistent hashing is not implemented yet", []string{"upstream-hash-by", "upstream-hash-by-subset", "upstream-hash-by-subset-size"}},
-		{"backend TLS settings are not implemented yet", []string{"proxy-ssl-secret", "proxy-ssl-verify", "proxy-ssl-name", "proxy-ssl-server-name",
-			"proxy-ssl-verify-depth", "proxy-ssl-ciphers", "proxy-ssl-protocols"}},
+		{"backend TLS ciphers and protocols are not implemented yet (Envoy's defaults, TLS 1.2 and up, apply)", []string{"proxy-ssl-ciphers", "proxy-ssl-protocols"}},
 		{"this nginx tuning has no Envoy form in Flotilla yet", []string{"proxy-buffering", "proxy-buffer-size", "proxy-buffers-number",
 			"proxy-request-buffering", "proxy-http-version", "proxy-max-temp-file-size", "proxy-next-upstream", "proxy-next-upstream-timeout",
 			"proxy-next-upstream-tries", "proxy-redirect-from", "proxy-redirect-to", "proxy-cookie-domain", "proxy-cookie-path",
@@ -80,7 +79,8 @@ func init() {
 var known = []string{"rewrite-target", "use-regex", "app-root", "ssl-redirect", "force-ssl-redirect", "permanent-redirect",
 	"permanent-redirect-code", "temporal-redirect", "temporal-redirect-code", "backend-protocol", "proxy-connect-timeout",
 	"proxy-read-timeout", "proxy-send-timeout", "upstream-vhost", "x-forwarded-prefix", "load-balance",
-	"server-alias", "service-upstream", "ssl-passthrough"}
+	"server-alias", "service-upstream", "ssl-passthrough", "proxy-ssl-secret", "proxy-ssl-verify", "proxy-ssl-name",
+	"proxy-ssl-server-name", "proxy-ssl-verify-depth"}
 
 // annotations are the parsed annotations of one Ingress (the ones this version implements).
 type annotations struct {
@@ -98,6 +98,7 @@ type annotations struct {
 	aliases          []string // server-alias
 	serviceUpstream  bool
 	passthrough      bool // ssl-passthrough
+	proxySSL         *proxySSL
 	// unknown are annotations of the prefix nobody defines, for an Event; notes say what a known
 	// annotation does differently, for an Event too.
 	unknown, notes []string
@@ -264,6 +265,9 @@ func parseAnnotations(all map[string]string, prefix string) (annotations, *refus
 			a.aliases = append(a.aliases, h)
 		}
 	}
+	if r := parseProxySSL(get, bad, &a, prefix); r != nil {
+		return a, r
+	}
 	if b, r := boolean("service-upstream"); r != nil {
 		return a, r
 	} else if b != nil {
@@ -314,4 +318,77 @@ func redirectTo(v string) (*model.Redirect, string) {
 	// The request's query is not appended: nginx's "return <code> <url>" sends the URL as written.
 	rd.StripQuery = true
 	return rd, ""
+}
+
+// proxySSL are the proxy-ssl-* annotations: how Envoy originates TLS to a backend-protocol HTTPS
+// or GRPCS backend.
+type proxySSL struct {
+	// secretNS/secretName name the Secret (tls.crt/tls.key: the client certificate; ca.crt: what
+	// to verify with); secretNS is "" for the Ingress's own namespace.
+	secretNS, secretName string
+	verify               bool
+	name                 string // proxy-ssl-name: the name to verify (and send as SNI)
+	serverName           bool   // proxy-ssl-server-name
+}
+
+var labelRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+
+func parseProxySSL(get func(string) (string, bool), bad func(n, v, why string) *refusal, a *annotations, prefix string) *refusal {
+	var p proxySSL
+	set := false
+	onOff := func(n string) (bool, *refusal) {
+		v, ok := get(n)
+		if !ok {
+			return false, nil
+		}
+		set = true
+		switch v {
+		case "on":
+			return true, nil
+		case "off":
+			return false, nil
+		}
+		return false, bad(n, v, `is not "on" or "off"`)
+	}
+	var r *refusal
+	if p.verify, r = onOff("proxy-ssl-verify"); r != nil {
+		return r
+	}
+	if p.serverName, r = onOff("proxy-ssl-server-name"); r != nil {
+		return r
+	}
+	if v, ok := get("proxy-ssl-secret"); ok {
+		set = true
+		ns, name, cross := strings.Cut(v, "/")
+		if !cross {
+			ns, name = "", v
+		}
+		if cross && !labelRE.MatchString(ns) || !hostRE.MatchString(name) {
+			return bad("proxy-ssl-secret", v, "is not a Secret name or namespace/name")
+		}
+		p.secretNS, p.secretName = ns, name
+	}
+	if v, ok := get("proxy-ssl-name"); ok {
+		set = true
+		if !hostRE.MatchString(strings.ToLower(v)) {
+			return bad("proxy-ssl-name", v, "is not a host name")
+		}
+		p.name = strings.ToLower(v)
+	}
+	if v, ok := get("proxy-ssl-verify-depth"); ok {
+		set = true
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 10 || strconv.Itoa(n) != v {
+			return bad("proxy-ssl-verify-depth", v, "is not a depth from 1 to 10")
+		}
+		a.notes = append(a.notes, fmt.Sprintf("annotation %s/proxy-ssl-verify-depth: Envoy verifies the whole chain to the CA; the depth is not applied", prefix))
+	}
+	if !set {
+		return nil
+	}
+	if p.verify && p.secretName == "" {
+		return &refusal{ReasonInvalidAnnotation, fmt.Sprintf("annotation %s/proxy-ssl-verify: verification needs the CA of %s/proxy-ssl-secret", prefix, prefix)}
+	}
+	a.proxySSL = &p
+	return nil
 }

@@ -35,6 +35,13 @@ func TestParseAnnotations(t *testing.T) {
 		{"auth-url", "https://auth.example.com/", ReasonAnnotationNotSupported}, {"proxy-body-size", "8m", ReasonAnnotationNotSupported},
 		{"canary", "true", ReasonAnnotationNotSupported}, {"enable-cors", "true", ReasonAnnotationNotSupported},
 		{"made-up", "x", ""},
+		{"proxy-ssl-verify", "off", ""}, {"proxy-ssl-verify", "on", ReasonInvalidAnnotation}, {"proxy-ssl-verify", "true", ReasonInvalidAnnotation},
+		{"proxy-ssl-secret", "ns/name", ""}, {"proxy-ssl-secret", "a/b/c", ReasonInvalidAnnotation}, {"proxy-ssl-secret", "Bad_Name", ReasonInvalidAnnotation},
+		{"proxy-ssl-name", "vault.internal", ""}, {"proxy-ssl-name", "a b", ReasonInvalidAnnotation},
+		{"proxy-ssl-server-name", "on", ""}, {"proxy-ssl-verify-depth", "2", ""}, {"proxy-ssl-verify-depth", "11", ReasonInvalidAnnotation},
+		{"proxy-ssl-ciphers", "HIGH", ReasonAnnotationNotSupported},
+		{"server-alias", "a.example.com, *.b.example.com", ""}, {"server-alias", "a..b", ReasonInvalidAnnotation},
+		{"service-upstream", "true", ""}, {"ssl-passthrough", "yes", ReasonInvalidAnnotation},
 	}
 	for _, c := range cases {
 		t.Run(c.name+"="+c.value, func(t *testing.T) {

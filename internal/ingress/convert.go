@@ -27,7 +27,8 @@ type Class struct {
 	Spec flotillav1alpha1.IngressClassConfigSpec
 }
 
-func (c *Class) prefix() string {
+// Prefix is the class's annotation prefix.
+func (c *Class) Prefix() string {
 	return cmp.Or(c.Spec.AnnotationPrefix, "nginx.ingress.kubernetes.io")
 }
 
@@ -91,7 +92,7 @@ func Convert(classes []Class, ingresses []*networkingv1.Ingress) Result {
 		if c == nil {
 			continue
 		}
-		a, ref := parseAnnotations(ing.Annotations, c.prefix())
+		a, ref := parseAnnotations(ing.Annotations, c.Prefix())
 		if ref == nil {
 			ref = checkSpec(ing)
 		}
@@ -127,7 +128,7 @@ func Convert(classes []Class, ingresses []*networkingv1.Ingress) Result {
 		for _, rule := range x.ing.Spec.Rules {
 			if from, done := aliasFrom[rule.Host]; done && len(x.a.aliases) > 0 && from != x.ing.Name {
 				res.Notes = append(res.Notes, Event{x.ing.Namespace, x.ing.Name, ReasonAnnotationIgnored,
-					fmt.Sprintf("annotation %s/server-alias: host %s takes its aliases from its oldest Ingress that sets them, %s; ignored", x.c.prefix(), rule.Host, from)})
+					fmt.Sprintf("annotation %s/server-alias: host %s takes its aliases from its oldest Ingress that sets them, %s; ignored", x.c.Prefix(), rule.Host, from)})
 			}
 			if _, done := ph.aliases[rule.Host]; !done && len(x.a.aliases) > 0 && rule.Host != "" {
 				aliasFrom[rule.Host] = x.ing.Namespace + "/" + x.ing.Name
@@ -165,9 +166,19 @@ func Convert(classes []Class, ingresses []*networkingv1.Ingress) Result {
 	}
 
 	for _, x := range ok {
+		if p := x.a.proxySSL; p != nil && p.secretNS != "" && p.secretNS != x.ing.Namespace && !x.c.Spec.AllowCrossNamespaceReferences {
+			res.Refused = append(res.Refused, Event{x.ing.Namespace, x.ing.Name, ReasonInvalidAnnotation,
+				fmt.Sprintf("annotation %s/proxy-ssl-secret: Secret %s/%s is in another namespace, and the IngressClassConfig of class %s does not allow cross-namespace references (spec.allowCrossNamespaceReferences)",
+					x.c.Prefix(), p.secretNS, p.secretName, x.c.Name)})
+			continue
+		}
+		if x.a.proxySSL != nil && !x.a.tls {
+			res.Notes = append(res.Notes, Event{x.ing.Namespace, x.ing.Name, ReasonAnnotationIgnored,
+				fmt.Sprintf("annotations %s/proxy-ssl-*: they apply only with backend-protocol HTTPS or GRPCS; ignored", x.c.Prefix())})
+		}
 		if x.a.passthrough && !x.c.Spec.SSLPassthrough {
 			res.Refused = append(res.Refused, Event{x.ing.Namespace, x.ing.Name, ReasonAnnotationNotSupported,
-				fmt.Sprintf("annotation %s/ssl-passthrough: the IngressClassConfig of class %s does not enable SSL passthrough (spec.sslPassthrough)", x.c.prefix(), x.c.Name)})
+				fmt.Sprintf("annotation %s/ssl-passthrough: the IngressClassConfig of class %s does not enable SSL passthrough (spec.sslPassthrough)", x.c.Prefix(), x.c.Name)})
 			continue
 		}
 		ir, ref := convertOne(x.ing, x.c, &x.a, regexHost, tlsHost, ph)
@@ -304,6 +315,13 @@ func convertHost(ing *networkingv1.Ingress, c *Class, a *annotations, rule int, 
 		} else {
 			p.Backend = &gatewayapi.IngressBackend{Service: b.Service.Name, Port: b.Service.Port.Number, PortName: b.Service.Port.Name,
 				Protocol: a.protocol, TLS: a.tls, ServiceUpstream: a.serviceUpstream}
+			if ps := a.proxySSL; ps != nil && a.tls {
+				u := &gatewayapi.IngressUpstreamTLS{Verify: ps.verify, Name: ps.name, SNI: ps.serverName}
+				if ps.secretName != "" {
+					u.Secret = cmp.Or(ps.secretNS, ing.Namespace) + "/" + ps.secretName
+				}
+				p.Backend.UpstreamTLS = u
+			}
 			var rw *model.URLRewrite
 			if rewrite != nil || a.vhost != "" {
 				rw = &model.URLRewrite{Hostname: a.vhost, Path: rewrite}

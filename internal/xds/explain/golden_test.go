@@ -443,5 +443,11 @@ func TestIngressAliasPassthrough(t *testing.T) {
 		{req: "GET http://vault.example.com/", route: ing + "vault/rule/0/match/0", action: fwd},
 		// The class "plain" does not enable ssl-passthrough: that Ingress is refused.
 		{req: "GET http://other.example.com/", action: notFound, status: 404},
+		// proxy-ssl-*: verified against the Secret's ca.crt and proxy-ssl-name, with its client
+		// certificate; a missing Secret fails closed; another namespace's Secret refuses the Ingress.
+		{req: "GET http://secure.example.com/", route: ing + "secure/rule/0/match/0", action: fwd,
+			backends: "apps/vault/8443/http/apps/vault-client/verify/vault.internal=100"},
+		{req: "GET http://missing.example.com/", route: ing + "secure-missing/rule/0/match/0", action: fwd, why: "503"},
+		{req: "GET http://cross.example.com/", action: notFound, status: 404},
 	})
 }

@@ -405,5 +405,7 @@ func (r *GatewayReconciler) releaseIngresses(ctx context.Context, lb []networkin
 
 // sameAddresses compares the IPs and hostnames of two load-balancer lists.
 func sameAddresses(a, b []networkingv1.IngressLoadBalancerIngress) bool {
-	return slices.EqualFunc(a, b, func(x, y networkingv1.IngressLoadBalancerIngress) bool { return x.IP == y.IP && x.Hostname == y.Hostname })
+	return slices.EqualFunc(a, b, func(x, y networkingv1.IngressLoadBalancerIngress) bool {
+		return x.IP == y.IP && x.Hostname == y.Hostname
+	})
 }

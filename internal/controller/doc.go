@@ -44,4 +44,22 @@
 // bounded by replicas, not fleets. The price is the annotation budget (256 KiB per object): at
 // ~60 bytes per fleet, and Envoy's messages cut to 512 bytes, a replica can report some thousands
 // of fleets; past that, per-replica ConfigMaps would be the next step.
+//
+// # Shared status lists
+//
+// A route's status.parents, a BackendTLSPolicy's status.ancestors and an InferencePool's
+// status.parents are written by several controllers and Gateways. One generic writer,
+// sharedList (shared_status.go), merges this Gateway's entries into each: other entries are never
+// touched, ours keep their places and unchanged conditions their lastTransitionTime, stale ones go,
+// new ones are appended while the API's cap allows (routes 32, policies 16, pools 32); an entry
+// left out for lack of room is logged and gets a StatusListFull Warning Event, and every kind
+// emits Events on the same condition transitions (recordEntries).
+//
+// # Ingress
+//
+// Ingresses are a second front end to the same resolution (ingress.go): FleetInputs.resolve reads
+// the IngressClassConfigs that name the Gateway, their IngressClasses and the Ingresses of those
+// classes through field indexes, converts them (internal/ingress, pure) into Input.Ingresses, and
+// reads the Services and Secrets they name; the leader writes status.loadBalancer and the Ingress
+// Events from the stored resolution (writeIngressStatuses).
 package controller

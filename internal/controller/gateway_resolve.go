@@ -3,15 +3,13 @@ package controller
 import (
 	"context"
 	"fmt"
-	"slices"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
 
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/recorder"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
@@ -32,64 +30,39 @@ func (r *GatewayReconciler) writeRouteStatuses(ctx context.Context, gw *gwapiv1.
 		for _, o := range res.routes[rk.kind] {
 			want := decided[rk.kind+"/"+o.GetNamespace()+"/"+o.GetName()]
 			obj := rk.newObj()
-			before := map[string][]metav1.Condition{}
+			list := routeParents(o.GetNamespace(), mine)
+			var before map[string][]metav1.Condition
+			var full int
 			wrote, err := r.Status.Update(ctx, client.ObjectKeyFromObject(o), obj, func() {
 				parents := rk.parents(obj)
-				ours := func(p gwapiv1.RouteParentStatus) bool {
-					return p.ControllerName == ControllerName && mine.Has(parentKey(obj.GetNamespace(), p.ParentRef))
-				}
-				for _, p := range *parents {
-					if ours(p) {
-						before[refID(obj.GetNamespace(), p.ParentRef)] = slices.Clone(p.Conditions)
-					}
-				}
-				*parents = mergeParents(*parents, want, obj.GetNamespace(), ours)
+				*parents, before, full = list.merge(*parents, want)
 			})
 			if err != nil {
 				return err
 			}
-			if wrote {
-				recordRouteTransitions(r.Recorder, obj, before, want)
+			if full > 0 {
+				ctrl.LoggerFrom(ctx).Info("Route status list is full; this Gateway's entry is left out", "route", klog.KObj(obj), "kind", rk.kind)
+			}
+			if wrote || full > 0 {
+				list.recordEntries(r.Recorder, obj, before, *rk.parents(obj), full,
+					string(gwapiv1.RouteConditionAccepted), string(gwapiv1.RouteConditionResolvedRefs), string(gwapiv1.RouteConditionPartiallyInvalid))
 			}
 		}
 	}
 	return nil
 }
 
-// mergeParents replaces the entries ours() selects with want, keeping lastTransitionTime of
-// conditions that did not change and the order of entries that stay.
-func mergeParents(cur, want []gwapiv1.RouteParentStatus, ns string, ours func(gwapiv1.RouteParentStatus) bool) []gwapiv1.RouteParentStatus {
-	wanted := map[string]int{}
-	for i, w := range want {
-		wanted[refID(ns, w.ParentRef)] = i
+// routeParents is a route's status.parents as a shared list: our entries are those of this
+// Gateway and its ListenerSets (mine: "Gateway/<ns>/<name>", "ListenerSet/<ns>/<name>").
+func routeParents(ns string, mine sets.Set[string]) sharedList[gwapiv1.RouteParentStatus] {
+	return sharedList[gwapiv1.RouteParentStatus]{
+		ours: func(p gwapiv1.RouteParentStatus) bool {
+			return p.ControllerName == ControllerName && mine.Has(parentKey(ns, p.ParentRef))
+		},
+		id:         func(p gwapiv1.RouteParentStatus) string { return refID(ns, p.ParentRef) },
+		conditions: func(p *gwapiv1.RouteParentStatus) *[]metav1.Condition { return &p.Conditions },
+		max:        maxRouteParents,
 	}
-	// Our entries keep their places (Gateways sharing a route must not reorder the list: each
-	// write would undo the other's, for ever); new ones are appended, stale ones dropped.
-	done := make([]bool, len(want))
-	// Never nil: the API requires status.parents, and an empty list is how a route says no
-	// Gateway has it.
-	out := make([]gwapiv1.RouteParentStatus, 0, len(cur)+len(want))
-	for _, p := range cur {
-		if !ours(p) {
-			out = append(out, p)
-			continue
-		}
-		i, ok := wanted[refID(ns, p.ParentRef)]
-		if !ok || done[i] {
-			continue
-		}
-		done[i] = true
-		w := want[i]
-		w.Conditions = mergeConditions(p.Conditions, w.Conditions)
-		out = append(out, w)
-	}
-	for i, w := range want {
-		if !done[i] {
-			w.Conditions = mergeConditions(nil, w.Conditions)
-			out = append(out, w)
-		}
-	}
-	return out
 }
 
 // refID identifies a parentRef including sectionName and port.
@@ -131,24 +104,4 @@ func mergeListenerEntries(cur, want []gwapiv1.ListenerEntryStatus) []gwapiv1.Lis
 		out = append(out, w)
 	}
 	return out
-}
-
-// recordRouteTransitions emits an Event for each parent entry whose Accepted or ResolvedRefs
-// condition changed what it says (a Warning when it turned False), and a Warning when
-// PartiallyInvalid turns True or says something new (its bad state is True).
-func recordRouteTransitions(rec recorder.EventRecorder, route client.Object, before map[string][]metav1.Condition, after []gwapiv1.RouteParentStatus) {
-	for _, p := range after {
-		prev := before[refID(route.GetNamespace(), p.ParentRef)]
-		for _, typ := range []string{string(gwapiv1.RouteConditionAccepted), string(gwapiv1.RouteConditionResolvedRefs)} {
-			if c := meta.FindStatusCondition(p.Conditions, typ); c != nil {
-				recordTransition(rec, route, meta.FindStatusCondition(prev, typ), *c)
-			}
-		}
-		pi := string(gwapiv1.RouteConditionPartiallyInvalid)
-		if c := meta.FindStatusCondition(p.Conditions, pi); c != nil && c.Status == metav1.ConditionTrue && rec != nil {
-			if old := meta.FindStatusCondition(prev, pi); old == nil || old.Status != c.Status || old.Message != c.Message {
-				rec.Eventf(route, nil, corev1.EventTypeWarning, c.Reason, "Validate", "%s", c.Message)
-			}
-		}
-	}
 }

@@ -2,12 +2,12 @@ package controller
 
 import (
 	"context"
+	"k8s.io/klog/v2"
 	"maps"
 	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/sets"
@@ -35,9 +35,6 @@ const (
 	// "<ns>/<name>", so an entry is removed once no route of the Gateway uses the pool.
 	IndexPoolParent = "inferencepool.parents"
 )
-
-// maxPoolParents is how many parent entries an InferencePool status may hold.
-const maxPoolParents = 32
 
 // +kubebuilder:rbac:groups=inference.networking.k8s.io,resources=inferencepools,verbs=get;list;watch
 // +kubebuilder:rbac:groups=inference.networking.k8s.io,resources=inferencepools/status,verbs=get;update
@@ -295,41 +292,44 @@ func (r *GatewayReconciler) writePoolStatuses(ctx context.Context, gw *gwapiv1.G
 		key := client.ObjectKeyFromObject(p)
 		want, used := decided[key]
 		obj := &infv1.InferencePool{}
-		var before []metav1.Condition
-		wrote, err := r.Status.Update(ctx, key, obj, func() {
-			// Our entry keeps its place: Gateways sharing the pool must not reorder the list
-			// (each write would undo the other's, for ever).
-			mine := slices.IndexFunc(obj.Status.Parents, func(ps infv1.ParentStatus) bool {
-				return ps.ControllerName == infv1.ControllerName(ControllerName) && poolParentKey(obj.Namespace, ps.ParentRef) == me
-			})
-			entry := infv1.ParentStatus{
+		var wantEntries []infv1.ParentStatus
+		if used {
+			wantEntries = []infv1.ParentStatus{{
 				// The namespace is always written: conformance matches parents on it.
 				ParentRef:      infv1.ParentReference{Group: &group, Kind: "Gateway", Namespace: infv1.Namespace(gw.Namespace), Name: infv1.ObjectName(gw.Name)},
 				ControllerName: infv1.ControllerName(ControllerName),
-			}
-			if mine >= 0 {
-				before = slices.Clone(obj.Status.Parents[mine].Conditions)
-			}
-			switch {
-			case mine >= 0 && used:
-				entry.Conditions = mergeConditions(obj.Status.Parents[mine].Conditions, want)
-				obj.Status.Parents[mine] = entry
-			case mine >= 0:
-				obj.Status.Parents = slices.Delete(obj.Status.Parents, mine, mine+1)
-			case used && len(obj.Status.Parents) < maxPoolParents: // a full list gets none of ours
-				entry.Conditions = mergeConditions(nil, want)
-				obj.Status.Parents = append(obj.Status.Parents, entry)
-			}
+				Conditions:     want,
+			}}
+		}
+		list := poolParents(p.Namespace, me)
+		var before map[string][]metav1.Condition
+		var full int
+		wrote, err := r.Status.Update(ctx, key, obj, func() {
+			obj.Status.Parents, before, full = list.merge(obj.Status.Parents, wantEntries)
 		})
 		if err != nil { // a pool deleted meanwhile is not one (StatusWriter.Update)
 			return err
 		}
-		if wrote && used {
-			// A team acts on its pool's Events: a picker that cannot be resolved, no accepted route.
-			for _, c := range want {
-				recordTransition(r.Recorder, obj, meta.FindStatusCondition(before, c.Type), c)
-			}
+		if full > 0 {
+			ctrl.LoggerFrom(ctx).Info("InferencePool parent list is full; this Gateway's entry is left out", "pool", klog.KObj(obj))
+		}
+		// A team acts on its pool's Events: a picker that cannot be resolved, no accepted route.
+		if wrote || full > 0 {
+			list.recordEntries(r.Recorder, obj, before, obj.Status.Parents, full)
 		}
 	}
 	return nil
+}
+
+// poolParents is a pool's status.parents as a shared list: our entry is the one naming this
+// Gateway (me: "<ns>/<name>").
+func poolParents(ns, me string) sharedList[infv1.ParentStatus] {
+	return sharedList[infv1.ParentStatus]{
+		ours: func(ps infv1.ParentStatus) bool {
+			return ps.ControllerName == infv1.ControllerName(ControllerName) && poolParentKey(ns, ps.ParentRef) == me
+		},
+		id:         func(ps infv1.ParentStatus) string { return poolParentKey(ns, ps.ParentRef) },
+		conditions: func(ps *infv1.ParentStatus) *[]metav1.Condition { return &ps.Conditions },
+		max:        maxPoolParents,
+	}
 }

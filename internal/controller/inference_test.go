@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"k8s.io/apimachinery/pkg/util/sets"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -93,20 +94,45 @@ func TestMergeParentsKeepsOrder(t *testing.T) {
 			Conditions: []metav1.Condition{{Type: "Accepted", Status: status, Reason: "Accepted"}}}
 	}
 	cur := []gwapiv1.RouteParentStatus{entry("a", metav1.ConditionTrue), entry("b", metav1.ConditionTrue)}
-	ours := func(gw string) func(gwapiv1.RouteParentStatus) bool {
-		return func(p gwapiv1.RouteParentStatus) bool { return string(p.ParentRef.Name) == gw }
+	mergeParents := func(cur, want []gwapiv1.RouteParentStatus, gw string) []gwapiv1.RouteParentStatus {
+		out, _, _ := routeParents("ns", sets.New("Gateway/ns/"+gw)).merge(cur, want)
+		return out
 	}
-	out := mergeParents(cur, []gwapiv1.RouteParentStatus{entry("a", metav1.ConditionFalse)}, "ns", ours("a"))
+	out := mergeParents(cur, []gwapiv1.RouteParentStatus{entry("a", metav1.ConditionFalse)}, "a")
 	if len(out) != 2 || out[0].ParentRef.Name != "a" || out[0].Conditions[0].Status != metav1.ConditionFalse || out[1].ParentRef.Name != "b" {
 		t.Errorf("after a's write: %+v", out)
 	}
-	out = mergeParents(out, nil, "ns", ours("a"))
+	out = mergeParents(out, nil, "a")
 	if len(out) != 1 || out[0].ParentRef.Name != "b" {
 		t.Errorf("after a lets go: %+v", out)
 	}
 	// The last entry going leaves an empty list, not none: the API requires status.parents.
-	if out = mergeParents(out, nil, "ns", ours("b")); out == nil || len(out) != 0 {
+	if out = mergeParents(out, nil, "b"); out == nil || len(out) != 0 {
 		t.Errorf("after b lets go: %#v, want an empty list", out)
+	}
+}
+
+// A shared list the API has no more room in keeps every other entry and reports ours as left out;
+// the same merger caps every kind (routes 32, policies 16, pools 32).
+func TestSharedListHonoursTheCap(t *testing.T) {
+	var cur []gwapiv1.RouteParentStatus
+	for i := range maxRouteParents {
+		cur = append(cur, gwapiv1.RouteParentStatus{ParentRef: gwapiv1.ParentReference{Name: gwapiv1.ObjectName(fmt.Sprintf("other-%d", i))},
+			ControllerName: "example.com/other"})
+	}
+	want := []gwapiv1.RouteParentStatus{{ParentRef: gwapiv1.ParentReference{Name: "gw"}, ControllerName: ControllerName,
+		Conditions: []metav1.Condition{{Type: "Accepted", Status: metav1.ConditionTrue, Reason: "Accepted"}}}}
+	out, _, full := routeParents("ns", sets.New("Gateway/ns/gw")).merge(cur, want)
+	if len(out) != maxRouteParents || full != 1 || out[len(out)-1].ControllerName == ControllerName {
+		t.Errorf("full list: %d entries, %d left out, last %s", len(out), full, out[len(out)-1].ControllerName)
+	}
+	// With room, ours is appended.
+	out, _, full = routeParents("ns", sets.New("Gateway/ns/gw")).merge(cur[1:], want)
+	if len(out) != maxRouteParents || full != 0 || out[len(out)-1].ControllerName != ControllerName {
+		t.Errorf("list with room: %d entries, %d left out", len(out), full)
+	}
+	if maxPolicyAncestors != 16 || policyAncestors("ns", "ns/gw").max != 16 || poolParents("ns", "ns/gw").max != 32 {
+		t.Error("caps differ from the APIs'")
 	}
 }
 

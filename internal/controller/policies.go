@@ -3,6 +3,7 @@ package controller
 import (
 	"cmp"
 	"context"
+	"k8s.io/klog/v2"
 	"slices"
 	"strings"
 
@@ -31,9 +32,6 @@ const (
 	// "<ns>/<name>", so an entry is removed once the policy no longer concerns the Gateway.
 	IndexPolicyAncestor = "backendtlspolicy.ancestors"
 )
-
-// maxPolicyAncestors is how many ancestor entries a policy status may hold.
-const maxPolicyAncestors = 16
 
 // +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=backendtlspolicies,verbs=get;list;watch
 // +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=backendtlspolicies/status,verbs=get;update
@@ -205,35 +203,34 @@ func (r *GatewayReconciler) writePolicyStatuses(ctx context.Context, gw *gwapiv1
 		key := client.ObjectKeyFromObject(p)
 		want := decided[key]
 		obj := &gwapiv1.BackendTLSPolicy{}
-		if _, err := r.Status.Update(ctx, key, obj, func() {
-			// Our entry keeps its place: Gateways sharing the policy must not reorder the list
-			// (each write would undo the other's, for ever).
-			var old []metav1.Condition
-			at := -1
-			var out []gwapiv1.PolicyAncestorStatus
-			for _, a := range obj.Status.Ancestors {
-				if a.ControllerName == ControllerName && ancestorKey(obj.Namespace, a.AncestorRef) == me {
-					old, at = a.Conditions, len(out)
-					continue
-				}
-				out = append(out, a)
-			}
-			if at < 0 {
-				at = len(out)
-			}
-			var ours []gwapiv1.PolicyAncestorStatus
-			for _, w := range want {
-				if len(out)+len(ours) >= maxPolicyAncestors {
-					break // the API allows 16 entries: a full list gets none of ours (GEP-713)
-				}
-				w.Conditions = mergeConditions(old, w.Conditions)
-				ours = append(ours, w)
-			}
-			// Never nil: the API requires status.ancestors (empty when no Gateway has the policy).
-			obj.Status.Ancestors = append(make([]gwapiv1.PolicyAncestorStatus, 0, len(out)+len(ours)), slices.Insert(out, at, ours...)...)
-		}); err != nil {
+		list := policyAncestors(key.Namespace, me)
+		var before map[string][]metav1.Condition
+		var full int
+		wrote, err := r.Status.Update(ctx, key, obj, func() {
+			obj.Status.Ancestors, before, full = list.merge(obj.Status.Ancestors, want)
+		})
+		if err != nil {
 			return err
+		}
+		if full > 0 {
+			ctrl.LoggerFrom(ctx).Info("BackendTLSPolicy ancestor list is full (GEP-713); this Gateway's entry is left out", "policy", klog.KObj(obj))
+		}
+		if wrote || full > 0 {
+			list.recordEntries(r.Recorder, obj, before, obj.Status.Ancestors, full)
 		}
 	}
 	return nil
+}
+
+// policyAncestors is a policy's status.ancestors as a shared list: our entry is the one naming
+// this Gateway (me: "<ns>/<name>").
+func policyAncestors(ns, me string) sharedList[gwapiv1.PolicyAncestorStatus] {
+	return sharedList[gwapiv1.PolicyAncestorStatus]{
+		ours: func(a gwapiv1.PolicyAncestorStatus) bool {
+			return a.ControllerName == ControllerName && ancestorKey(ns, a.AncestorRef) == me
+		},
+		id:         func(a gwapiv1.PolicyAncestorStatus) string { return ancestorKey(ns, a.AncestorRef) },
+		conditions: func(a *gwapiv1.PolicyAncestorStatus) *[]metav1.Condition { return &a.Conditions },
+		max:        maxPolicyAncestors,
+	}
 }

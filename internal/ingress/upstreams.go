@@ -125,7 +125,9 @@ func balance(routes []gatewayapi.IngressRoute, served []accepted) []Event {
 					note("load-balance", "not applied to upstream %s: %s, the oldest Ingress with a path to it, decides its load balancing (%s)",
 						k, by(u.first), cmp.Or(u.first.a.lb, "round_robin"))
 				}
-				if x.a.hashBy != nil && !sameHash(x.a.hashBy, u.first.a.hashBy) {
+				if x.a.hashBy != nil && u.affinityFrom != nil && u.affinityFrom != x {
+					note("upstream-hash-by", "not applied to upstream %s: the cookie affinity of %s takes precedence", k, by(u.affinityFrom))
+				} else if x.a.hashBy != nil && !sameHash(x.a.hashBy, u.first.a.hashBy) {
 					note("upstream-hash-by", "not applied to upstream %s: %s, the oldest Ingress with a path to it, decides what it hashes", k, by(u.first))
 				}
 			}

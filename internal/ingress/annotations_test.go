@@ -50,7 +50,8 @@ func TestParseAnnotations(t *testing.T) {
 		{"session-cookie-name", "route", ""}, {"session-cookie-name", "a;b", ReasonInvalidAnnotation}, {"session-cookie-name", "a b", ReasonInvalidAnnotation},
 		{"session-cookie-path", "/app", ""}, {"session-cookie-path", "/a;Domain=evil", ReasonInvalidAnnotation}, {"session-cookie-path", "app", ReasonInvalidAnnotation},
 		{"session-cookie-max-age", "172800", ""}, {"session-cookie-max-age", "-1", ReasonInvalidAnnotation}, {"session-cookie-max-age", "1h", ReasonInvalidAnnotation},
-		{"session-cookie-expires", "3600", ""}, {"session-cookie-expires", "999999999", ReasonInvalidAnnotation},
+		{"session-cookie-expires", "3600", ""}, {"session-cookie-expires", "31536001", ReasonInvalidAnnotation},
+		{"session-cookie-max-age", "31536000", ""}, {"upstream-hash-by", "$http_X_User_Id", ""},
 		{"session-cookie-samesite", "Lax", ""}, {"session-cookie-samesite", "none", ""}, {"session-cookie-samesite", "Relaxed", ReasonInvalidAnnotation},
 		{"session-cookie-secure", "true", ReasonAnnotationNotSupported}, {"session-cookie-change-on-failure", "true", ReasonAnnotationNotSupported},
 		// upstream-hash-by: one variable.

@@ -19,8 +19,9 @@ const (
 	corsMaxAge = 1728000
 	// defaultCookie is ingress-nginx's session-cookie-name default.
 	defaultCookie = "INGRESSCOOKIE"
-	// maxCookieAge bounds session-cookie-max-age and -expires: ten years.
-	maxCookieAge = 10 * 365 * 24 * 3600
+	// maxCookieAge bounds session-cookie-max-age and -expires: a year, as the admission policy
+	// (config/admission) does.
+	maxCookieAge = 365 * 24 * 3600
 )
 
 var (
@@ -34,8 +35,9 @@ var (
 	cookieToken = regexp.MustCompile(`^[A-Za-z0-9!#$%&'*+.^_` + "`" + `|~-]+$`)
 	cookiePath  = regexp.MustCompile(`^/[A-Za-z0-9/._~%!$&'()*+,=:@-]*$`)
 	digits      = regexp.MustCompile(`^[0-9]{1,10}$`)
-	// nginxVar is one nginx variable, the whole value of upstream-hash-by.
-	nginxVar = regexp.MustCompile(`^\$([a-z_][a-z0-9_]*)$`)
+	// nginxVar is one nginx variable, the whole value of upstream-hash-by (nginx reads variable
+	// names without case).
+	nginxVar = regexp.MustCompile(`^\$([A-Za-z_][A-Za-z0-9_]*)$`)
 )
 
 // affinity is an Ingress's cookie session affinity (affinity: cookie, balanced mode).
@@ -164,7 +166,7 @@ func hashBy(v string, bad func(n, v, why string) *refusal, notSupported func(n, 
 		}
 		return nil, bad(n, v, "is not an nginx variable")
 	}
-	name := m[1]
+	name := strings.ToLower(m[1])
 	switch {
 	case name == "request_uri":
 		return &model.HashPolicy{Header: ":path"}, nil
@@ -216,7 +218,7 @@ func parseAffinity(a *annotations, get func(string) (string, bool), bad func(n, 
 			return bad(n, v, "is not a number of seconds")
 		}
 		if s > maxCookieAge {
-			return bad(n, v, "is more than ten years")
+			return bad(n, v, "is more than a year")
 		}
 		af.maxAge = s
 	}

@@ -56,6 +56,9 @@ type IngressPath struct {
 	Redirect *model.Redirect
 	Backend  *IngressBackend
 	Timeouts *model.Timeouts
+	// HashPolicies choose the endpoint when the Backend balances by ring hash (affinity,
+	// upstream-hash-by).
+	HashPolicies []model.HashPolicy
 }
 
 // IngressBackend is the Service an Ingress path sends requests to.
@@ -74,6 +77,10 @@ type IngressBackend struct {
 	ServiceUpstream bool
 	// UpstreamTLS, with TLS, is how the TLS is originated (proxy-ssl-*); nil: unverified.
 	UpstreamTLS *IngressUpstreamTLS
+	// LoadBalancer is the upstream's load balancing (load-balance, upstream-hash-by, affinity);
+	// nil is round robin. Any other policy gets a cluster of its own (the cluster's name with the
+	// policy as a suffix), so that HTTPRoutes to the same Service port keep theirs.
+	LoadBalancer *model.LoadBalancer
 }
 
 // IngressUpstreamTLS is an Ingress's proxy-ssl-* settings.
@@ -145,6 +152,7 @@ func (r *resolver) ingressRoute(ir *IngressRoute, host *IngressHost, paths []Ing
 		if p.Backend != nil {
 			if c, ok := r.ingressBackend(rt, p.Backend); ok {
 				e.route.Backends = &model.Backends{Clusters: []model.WeightedCluster{{Cluster: c, Weight: 1}}}
+				e.route.HashPolicies = p.HashPolicies
 			} else {
 				e.route.Backends = &model.Backends{InvalidWeight: 1}
 			}
@@ -175,8 +183,29 @@ func (r *resolver) attachIngress(rt *route) bool {
 
 func ptrTo[T any](v T) *T { return &v }
 
-// ingressBackend resolves an Ingress path's Service into a cluster, recording problems on rt.
+// ingressBackend resolves an Ingress path's Service into a cluster, recording problems on rt:
+// the cluster an HTTPRoute would use (or its unverified TLS variant), in a variant of its own
+// when the Ingress balances otherwise than round robin.
 func (r *resolver) ingressBackend(rt *route, b *IngressBackend) (string, bool) {
+	name, ok := r.ingressCluster(rt, b)
+	if !ok || b.LoadBalancer == nil || b.LoadBalancer.Policy == model.LoadBalancerRoundRobin {
+		return name, ok
+	}
+	base, found := r.clusterIndex[name]
+	if !found {
+		return name, ok
+	}
+	variant := name + "-" + strings.ToLower(string(b.LoadBalancer.Policy))
+	if _, done := r.clusterIndex[variant]; !done {
+		c := r.clusters[base]
+		c.Name, c.LoadBalancer = variant, b.LoadBalancer
+		r.addCluster(c)
+	}
+	return variant, true
+}
+
+// ingressCluster is the round-robin cluster of an Ingress path's Service port.
+func (r *resolver) ingressCluster(rt *route, b *IngressBackend) (string, bool) {
 	ns := rt.meta.Namespace
 	id := ns + "/" + b.Service
 	svc := r.services[objKey{ns, b.Service}]

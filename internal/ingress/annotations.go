@@ -53,12 +53,10 @@ func init() {
 		{"mirroring is not implemented yet", []string{"mirror-target", "mirror-host", "mirror-request-body", "mirror-uri"}},
 		{"canary routing is not implemented yet", []string{"canary", "canary-by-header", "canary-by-header-value", "canary-by-header-pattern",
 			"canary-by-cookie", "canary-weight", "canary-weight-total"}},
-		{"CORS is not implemented yet", []string{"enable-cors", "cors-allow-origin", "cors-allow-methods", "cors-allow-headers",
-			"cors-allow-credentials", "cors-expose-headers", "cors-max-age"}},
-		{"session affinity is not implemented yet", []string{"affinity", "affinity-mode", "affinity-canary-behavior", "session-cookie-name",
-			"session-cookie-path", "session-cookie-max-age", "session-cookie-expires", "session-cookie-samesite",
-			"session-cookie-conditional-samesite-none", "session-cookie-change-on-failure", "session-cookie-secure", "session-cookie-domain"}},
-		{"consistent hashing is not implemented yet", []string{"upstream-hash-by", "upstream-hash-by-subset", "upstream-hash-by-subset-size"}},
+		{"this session affinity setting is not implemented yet (affinity, affinity-mode balanced and session-cookie-name/-path/-max-age/-expires/-samesite are)",
+			[]string{"affinity-canary-behavior", "session-cookie-conditional-samesite-none", "session-cookie-change-on-failure",
+				"session-cookie-secure", "session-cookie-domain"}},
+		{"hashing by subsets is not implemented yet (upstream-hash-by is)", []string{"upstream-hash-by-subset", "upstream-hash-by-subset-size"}},
 		{"backend TLS ciphers and protocols are not implemented yet (Envoy's defaults, TLS 1.2 and up, apply)", []string{"proxy-ssl-ciphers", "proxy-ssl-protocols"}},
 		{"this nginx tuning has no Envoy form in Flotilla yet", []string{"proxy-buffering", "proxy-buffer-size", "proxy-buffers-number",
 			"proxy-request-buffering", "proxy-http-version", "proxy-max-temp-file-size", "proxy-next-upstream", "proxy-next-upstream-timeout",
@@ -80,7 +78,10 @@ var known = []string{"rewrite-target", "use-regex", "app-root", "ssl-redirect", 
 	"permanent-redirect-code", "temporal-redirect", "temporal-redirect-code", "backend-protocol", "proxy-connect-timeout",
 	"proxy-read-timeout", "proxy-send-timeout", "upstream-vhost", "x-forwarded-prefix", "load-balance",
 	"server-alias", "service-upstream", "ssl-passthrough", "proxy-ssl-secret", "proxy-ssl-verify", "proxy-ssl-name",
-	"proxy-ssl-server-name", "proxy-ssl-verify-depth"}
+	"proxy-ssl-server-name", "proxy-ssl-verify-depth",
+	"enable-cors", "cors-allow-origin", "cors-allow-methods", "cors-allow-headers", "cors-allow-credentials", "cors-expose-headers", "cors-max-age",
+	"affinity", "affinity-mode", "session-cookie-name", "session-cookie-path", "session-cookie-max-age", "session-cookie-expires",
+	"session-cookie-samesite", "upstream-hash-by"}
 
 // annotations are the parsed annotations of one Ingress (the ones this version implements).
 type annotations struct {
@@ -99,6 +100,11 @@ type annotations struct {
 	serviceUpstream  bool
 	passthrough      bool // ssl-passthrough
 	proxySSL         *proxySSL
+	cors             *model.CORS // enable-cors and cors-*; nil without enable-cors
+	// Per upstream (the oldest Ingress decides, see upstreams): load-balance ("" unset), upstream-hash-by, affinity.
+	lb       string
+	hashBy   *model.HashPolicy
+	affinity *affinity
 	// unknown are annotations of the prefix nobody defines, for an Event; notes say what a known
 	// annotation does differently, for an Event too.
 	unknown, notes []string
@@ -278,14 +284,11 @@ func parseAnnotations(all map[string]string, prefix string) (annotations, *refus
 	} else if b != nil {
 		a.passthrough = *b
 	}
-	if v, ok := get("load-balance"); ok {
-		switch v {
-		case "round_robin":
-		case "ewma":
-			return a, &refusal{ReasonAnnotationNotSupported, fmt.Sprintf("annotation %s/load-balance: ewma is not implemented yet (round_robin is)", prefix)}
-		default:
-			return a, bad("load-balance", v, "is not round_robin or ewma")
-		}
+	notSupported := func(n, why string) *refusal {
+		return &refusal{ReasonAnnotationNotSupported, fmt.Sprintf("annotation %s/%s: %s", prefix, n, why)}
+	}
+	if r := parsePolicies(&a, get, bad, notSupported); r != nil {
+		return a, r
 	}
 	return a, nil
 }

@@ -28,12 +28,45 @@ func TestParseAnnotations(t *testing.T) {
 		{"proxy-read-timeout", "86401", ReasonInvalidAnnotation}, {"proxy-send-timeout", "1m", ReasonInvalidAnnotation},
 		{"upstream-vhost", "api.internal:8080", ""}, {"upstream-vhost", "a/b", ReasonInvalidAnnotation},
 		{"x-forwarded-prefix", "/p", ""},
-		{"load-balance", "round_robin", ""}, {"load-balance", "ewma", ReasonAnnotationNotSupported}, {"load-balance", "random", ReasonInvalidAnnotation},
+		{"load-balance", "round_robin", ""}, {"load-balance", "ewma", ""}, {"load-balance", "random", ReasonInvalidAnnotation},
+		{"load-balance", "EWMA", ReasonInvalidAnnotation}, {"load-balance", "chash", ReasonAnnotationNotSupported},
+		// CORS: ingress-nginx's syntax, strictly.
+		{"enable-cors", "true", ""}, {"enable-cors", "yes", ReasonInvalidAnnotation}, {"cors-allow-credentials", "false", ""},
+		{"cors-allow-credentials", "0", ReasonInvalidAnnotation},
+		{"cors-allow-origin", "https://a.example.com, https://*.example.org:8443, null", ""}, {"cors-allow-origin", "*", ""},
+		{"cors-allow-origin", "https://a.example.com,", ""}, {"cors-allow-origin", "myapp://*.local", ""},
+		{"cors-allow-origin", "a.example.com", ReasonInvalidAnnotation}, {"cors-allow-origin", "https://a.*.example.com", ReasonInvalidAnnotation},
+		{"cors-allow-origin", "https://**.example.com", ReasonInvalidAnnotation}, {"cors-allow-origin", "https://a.example.com/path", ReasonInvalidAnnotation},
+		{"cors-allow-origin", "", ReasonInvalidAnnotation}, {"cors-allow-origin", " , ", ReasonInvalidAnnotation},
+		{"cors-allow-origin", "https://$host", ReasonInvalidAnnotation},
+		{"cors-allow-methods", "GET, POST", ""}, {"cors-allow-methods", "GET;POST", ReasonInvalidAnnotation},
+		{"cors-allow-headers", "X-Forwarded-For, X-App_Id", ""}, {"cors-allow-headers", "X-A:b", ReasonInvalidAnnotation},
+		{"cors-expose-headers", "*, X-Custom", ""}, {"cors-expose-headers", "X-$pid", ReasonInvalidAnnotation},
+		{"cors-max-age", "600", ""}, {"cors-max-age", "-1", ReasonInvalidAnnotation}, {"cors-max-age", "10m", ReasonInvalidAnnotation},
+		{"cors-max-age", "9999999999", ReasonInvalidAnnotation},
+		// Affinity: cookie, balanced; persistent refused.
+		{"affinity", "cookie", ""}, {"affinity", "Cookie", ReasonInvalidAnnotation}, {"affinity", "ip", ReasonInvalidAnnotation},
+		{"affinity-mode", "balanced", ""}, {"affinity-mode", "persistent", ReasonAnnotationNotSupported}, {"affinity-mode", "sticky", ReasonInvalidAnnotation},
+		{"session-cookie-name", "route", ""}, {"session-cookie-name", "a;b", ReasonInvalidAnnotation}, {"session-cookie-name", "a b", ReasonInvalidAnnotation},
+		{"session-cookie-path", "/app", ""}, {"session-cookie-path", "/a;Domain=evil", ReasonInvalidAnnotation}, {"session-cookie-path", "app", ReasonInvalidAnnotation},
+		{"session-cookie-max-age", "172800", ""}, {"session-cookie-max-age", "-1", ReasonInvalidAnnotation}, {"session-cookie-max-age", "1h", ReasonInvalidAnnotation},
+		{"session-cookie-expires", "3600", ""}, {"session-cookie-expires", "31536001", ReasonInvalidAnnotation},
+		{"session-cookie-max-age", "31536000", ""}, {"upstream-hash-by", "$http_X_User_Id", ""},
+		{"session-cookie-samesite", "Lax", ""}, {"session-cookie-samesite", "none", ""}, {"session-cookie-samesite", "Relaxed", ReasonInvalidAnnotation},
+		{"session-cookie-secure", "true", ReasonAnnotationNotSupported}, {"session-cookie-change-on-failure", "true", ReasonAnnotationNotSupported},
+		// upstream-hash-by: one variable.
+		{"upstream-hash-by", "$request_uri", ""}, {"upstream-hash-by", "$binary_remote_addr", ""}, {"upstream-hash-by", "$remote_addr", ""},
+		{"upstream-hash-by", "$host", ""}, {"upstream-hash-by", "$http_x_user_id", ""}, {"upstream-hash-by", "$cookie_session", ""},
+		{"upstream-hash-by", "$arg_tenant", ""},
+		{"upstream-hash-by", "$request_uri$host", ReasonAnnotationNotSupported}, {"upstream-hash-by", "$host-$remote_addr", ReasonAnnotationNotSupported},
+		{"upstream-hash-by", "$uri", ReasonAnnotationNotSupported}, {"upstream-hash-by", "$http_", ReasonAnnotationNotSupported},
+		{"upstream-hash-by", "request_uri", ReasonInvalidAnnotation}, {"upstream-hash-by", "", ReasonInvalidAnnotation},
+		{"upstream-hash-by-subset", "true", ReasonAnnotationNotSupported},
 		{"configuration-snippet", "", ReasonSnippetRefused}, {"server-snippet", "x", ReasonSnippetRefused},
 		{"auth-snippet", "x", ReasonSnippetRefused}, {"stream-snippet", "x", ReasonSnippetRefused}, {"modsecurity-snippet", "x", ReasonSnippetRefused},
 		{"whitelist-source-range", "10.0.0.0/8", ReasonAnnotationNotSupported}, {"limit-rps", "5", ReasonAnnotationNotSupported},
 		{"auth-url", "https://auth.example.com/", ReasonAnnotationNotSupported}, {"proxy-body-size", "8m", ReasonAnnotationNotSupported},
-		{"canary", "true", ReasonAnnotationNotSupported}, {"enable-cors", "true", ReasonAnnotationNotSupported},
+		{"canary", "true", ReasonAnnotationNotSupported},
 		{"made-up", "x", ""},
 		{"proxy-ssl-verify", "off", ""}, {"proxy-ssl-verify", "on", ReasonInvalidAnnotation}, {"proxy-ssl-verify", "true", ReasonInvalidAnnotation},
 		{"proxy-ssl-secret", "ns/name", ""}, {"proxy-ssl-secret", "a/b/c", ReasonInvalidAnnotation}, {"proxy-ssl-secret", "Bad_Name", ReasonInvalidAnnotation},
@@ -59,5 +92,40 @@ func TestParseAnnotations(t *testing.T) {
 	// A different prefix: the nginx annotations are not ours to read.
 	if _, r := parseAnnotations(map[string]string{p + "/configuration-snippet": "x"}, "example.com"); r != nil {
 		t.Errorf("an annotation of another prefix refused the Ingress: %s", r.msg)
+	}
+}
+
+// The parsed values: ingress-nginx's CORS defaults, the affinity cookie, the hash variable.
+func TestParsePolicies(t *testing.T) {
+	const p = "nginx.ingress.kubernetes.io/"
+	a, r := parseAnnotations(map[string]string{p + "enable-cors": "true"}, "nginx.ingress.kubernetes.io")
+	if r != nil || a.cors == nil {
+		t.Fatalf("enable-cors: %v", r)
+	}
+	if c := a.cors; strings.Join(c.AllowOrigins, ",") != "*" || c.AllowCredentials || c.MaxAge != 1728000 || !c.LabelWildcard ||
+		strings.Join(c.AllowMethods, ",") != "GET,PUT,POST,DELETE,PATCH,OPTIONS" ||
+		strings.Join(c.AllowHeaders, ",") != "DNT,Keep-Alive,User-Agent,X-Requested-With,If-Modified-Since,Cache-Control,Content-Type,Range,Authorization" {
+		t.Errorf("defaults: %+v (credentials are not allowed with origin *: see parseCORS)", c)
+	}
+	a, _ = parseAnnotations(map[string]string{p + "enable-cors": "true", p + "cors-allow-origin": "https://a.example.com, *, https://b.example.com"}, "nginx.ingress.kubernetes.io")
+	if strings.Join(a.cors.AllowOrigins, ",") != "*" {
+		t.Errorf("a * in the list admits every origin: %v", a.cors.AllowOrigins)
+	}
+	a, _ = parseAnnotations(map[string]string{p + "enable-cors": "true", p + "cors-allow-origin": "https://a.example.com,https://*.example.org"}, "nginx.ingress.kubernetes.io")
+	if strings.Join(a.cors.AllowOrigins, ",") != "https://a.example.com,https://*.example.org" || !a.cors.AllowCredentials {
+		t.Errorf("origin list: %+v", a.cors)
+	}
+	a, _ = parseAnnotations(map[string]string{p + "cors-allow-origin": "https://a.example.com"}, "nginx.ingress.kubernetes.io")
+	if a.cors != nil {
+		t.Errorf("cors-* without enable-cors: %+v", a.cors)
+	}
+	a, _ = parseAnnotations(map[string]string{p + "affinity": "cookie", p + "session-cookie-expires": "60", p + "session-cookie-max-age": "120",
+		p + "session-cookie-samesite": "strict"}, "nginx.ingress.kubernetes.io")
+	if af := a.affinity; af == nil || *af != (affinity{cookie: "INGRESSCOOKIE", maxAge: 120, sameSite: "Strict"}) {
+		t.Errorf("affinity: %+v", a.affinity)
+	}
+	a, _ = parseAnnotations(map[string]string{p + "upstream-hash-by": "$http_x_user_id"}, "nginx.ingress.kubernetes.io")
+	if a.hashBy == nil || a.hashBy.Header != "x-user-id" {
+		t.Errorf("upstream-hash-by: %+v", a.hashBy)
 	}
 }

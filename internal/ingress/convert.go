@@ -80,11 +80,6 @@ type Result struct {
 // cannot be served as written is refused as a whole (never served in part). Ingresses of no class
 // in classes are left out. It is a pure function.
 func Convert(classes []Class, ingresses []*networkingv1.Ingress) Result {
-	type accepted struct {
-		ing *networkingv1.Ingress
-		c   *Class
-		a   annotations
-	}
 	var res Result
 	var ok []accepted
 	for _, ing := range ingresses {
@@ -165,6 +160,7 @@ func Convert(classes []Class, ingresses []*networkingv1.Ingress) Result {
 		}
 	}
 
+	var served []accepted
 	for _, x := range ok {
 		if p := x.a.proxySSL; p != nil && p.secretNS != "" && p.secretNS != x.ing.Namespace && !x.c.Spec.AllowCrossNamespaceReferences {
 			res.Refused = append(res.Refused, Event{x.ing.Namespace, x.ing.Name, ReasonInvalidAnnotation,
@@ -187,11 +183,20 @@ func Convert(classes []Class, ingresses []*networkingv1.Ingress) Result {
 			continue
 		}
 		res.Routes = append(res.Routes, ir)
+		served = append(served, x)
 	}
+	res.Notes = append(res.Notes, balance(res.Routes, served)...)
 	slices.SortFunc(res.Refused, func(a, b Event) int {
 		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 	})
 	return res
+}
+
+// accepted is an Ingress of a class whose annotations parsed.
+type accepted struct {
+	ing *networkingv1.Ingress
+	c   *Class
+	a   annotations
 }
 
 // strictPath is ingress-nginx's strict path validation of Exact and Prefix paths.
@@ -330,6 +335,9 @@ func convertHost(ing *networkingv1.Ingress, c *Class, a *annotations, rule int, 
 			if rewrite != nil && a.forwardedPrefix != "" {
 				p.Filters = append(p.Filters, model.Filter{Type: model.FilterRequestHeaders,
 					RequestHeaders: &model.HeaderModifier{Set: []model.Header{{Name: "X-Forwarded-Prefix", Value: a.forwardedPrefix}}}})
+			}
+			if a.cors != nil {
+				p.Filters = append(p.Filters, model.Filter{Type: model.FilterCORS, CORS: a.cors})
 			}
 		}
 		secure = append(secure, p)

@@ -38,6 +38,14 @@ func FuzzConvert(f *testing.F) {
 	f.Add("", "/", "Exact", "app-root", "/home", "ssl-redirect", "false")
 	f.Add("*.example.com", "/[", "ImplementationSpecific", "use-regex", "true", "backend-protocol", "GRPCS")
 	f.Add("x.example.com", "/a", "Prefix", "upstream-vhost", "in.example.com", "x-forwarded-prefix", "/p")
+	f.Add("c.example.com", "/", "Prefix", "enable-cors", "true", "cors-allow-origin", "https://*.example.com, null, https://a.example.com:8443")
+	f.Add("c.example.com", "/", "Prefix", "enable-cors", "true", "cors-max-age", "0")
+	f.Add("s.example.com", "/cart", "Prefix", "affinity", "cookie", "session-cookie-path", "/cart")
+	f.Add("s.example.com", "/v[0-9]+", "ImplementationSpecific", "affinity", "cookie", "use-regex", "true")
+	f.Add("s.example.com", "/", "Exact", "session-cookie-name", "route", "affinity", "cookie")
+	f.Add("h.example.com", "/", "Prefix", "upstream-hash-by", "$http_x_user_id", "load-balance", "ewma")
+	f.Add("h.example.com", "/", "Prefix", "upstream-hash-by", "$cookie_session", "backend-protocol", "HTTPS")
+	f.Add("h.example.com", "/", "Prefix", "upstream-hash-by", "$arg_t", "affinity", "cookie")
 	f.Fuzz(func(t *testing.T, host, path, typ, k1, v1, k2, v2 string) {
 		pt := networkingv1.PathType(typ)
 		mk := func(name string, age int, ann map[string]string) *networkingv1.Ingress {

@@ -84,6 +84,38 @@ type CORS struct {
 	AllowHeaders     []string `json:"allowHeaders,omitempty"`
 	ExposeHeaders    []string `json:"exposeHeaders,omitempty"`
 	MaxAge           int32    `json:"maxAge,omitempty"`
+	// LabelWildcard compares origins as ingress-nginx's cors-allow-origin does: without case, and
+	// a "*" (at the start of the host) stands for exactly one DNS label, so "https://*.example.com"
+	// admits "https://a.example.com" but not "https://a.b.example.com". Otherwise (Gateway API)
+	// origins compare exactly and a "*" spans labels.
+	LabelWildcard bool `json:"labelWildcard,omitempty"`
+}
+
+// HashPolicy is one input of the hash that a ring-hash cluster picks an endpoint by, for the
+// requests of a route: exactly one field is set. Envoy tries a route's policies in order and
+// hashes those that yield a value; a request that yields none gets a random endpoint.
+type HashPolicy struct {
+	// Header hashes a request header's value (":path" is the path with its query, ":authority"
+	// the host).
+	Header string `json:"header,omitempty"`
+	// Cookie hashes a cookie's value (session affinity).
+	Cookie *HashCookie `json:"cookie,omitempty"`
+	// SourceIP hashes the client connection's source address.
+	SourceIP bool `json:"sourceIP,omitempty"`
+	// QueryParameter hashes a query parameter's value.
+	QueryParameter string `json:"queryParameter,omitempty"`
+}
+
+// HashCookie is a cookie a route hashes. With Generate, a request without the cookie gets one:
+// Envoy sets it (HttpOnly) on the response, its value naming the endpoint the hash chose.
+type HashCookie struct {
+	Name     string `json:"name"`
+	Generate bool   `json:"generate,omitempty"`
+	// MaxAge is the generated cookie's lifetime in seconds; 0 is a session cookie.
+	MaxAge int64  `json:"maxAge,omitempty"`
+	Path   string `json:"path,omitempty"`
+	// Attributes are added to the generated cookie ("SameSite" "Lax", "Secure" ""), in order.
+	Attributes []Header `json:"attributes,omitempty"`
 }
 
 // Timeouts are Gateway API durations ("10s", "500ms"), empty for none.
@@ -160,6 +192,25 @@ type Cluster struct {
 	// GRPCHealthCheck, when set, makes Envoy health-check the endpoints with the gRPC health
 	// protocol for this service name (an Endpoint Picker's cluster).
 	GRPCHealthCheck string `json:"grpcHealthCheck,omitempty"`
+	// LoadBalancer is how Envoy picks an endpoint; nil is round robin.
+	LoadBalancer *LoadBalancer `json:"loadBalancer,omitempty"`
+}
+
+// LoadBalancerPolicy names how a cluster picks an endpoint.
+type LoadBalancerPolicy string
+
+// Load balancer policies: round robin (the default), the endpoint with the fewest active
+// requests of two picked at random, and a consistent hash ring over the routes' HashPolicies.
+const (
+	LoadBalancerRoundRobin   LoadBalancerPolicy = "RoundRobin"
+	LoadBalancerLeastRequest LoadBalancerPolicy = "LeastRequest"
+	LoadBalancerRingHash     LoadBalancerPolicy = "RingHash"
+)
+
+// LoadBalancer is a cluster's load balancing (an Ingress's load-balance, upstream-hash-by or
+// affinity; Gateway API clusters have none).
+type LoadBalancer struct {
+	Policy LoadBalancerPolicy `json:"policy"`
 }
 
 // EndpointPicker is an InferencePool's Endpoint Picker, as a cluster of pool endpoints uses it.

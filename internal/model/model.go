@@ -87,6 +87,9 @@ type Route struct {
 	Backends *Backends `json:"backends,omitempty"`
 	Timeouts *Timeouts `json:"timeouts,omitempty"`
 	Retry    *Retry    `json:"retry,omitempty"`
+	// HashPolicies choose the endpoint of a ring-hash cluster (an Ingress's affinity or
+	// upstream-hash-by); only a route whose every cluster balances by RingHash has them.
+	HashPolicies []HashPolicy `json:"hashPolicies,omitempty"`
 }
 
 // MatchType is how a value is compared.

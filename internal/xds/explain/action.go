@@ -115,6 +115,7 @@ func (e *explainer) forward(ra *routev3.RouteAction, m *routev3.RouteMatch) {
 		}
 		e.op("retry", d)
 	}
+	e.balancing(ra, shares)
 	bs := e.backends(shares, failure{status: notFoundStatus[ra.GetClusterNotFoundResponseCode()]})
 	e.d.Action = Action{Type: ActionForward, Backends: bs, Summary: "forwarded to " + sharesSummary(bs)}
 }

@@ -84,8 +84,8 @@ type tc struct {
 	vhost    string
 	// why is a part of the action's summary or reason.
 	why string
-	// ops are parts of filter details, each expected in some filter.
-	ops []string
+	// ops are parts of filter details, each expected in some filter; notOps in none.
+	ops, notOps []string
 }
 
 func run(t *testing.T, name string, cases []tc) {
@@ -154,6 +154,13 @@ func run(t *testing.T, name string, cases []tc) {
 				}
 				if !found {
 					fail("filters: want %q", op)
+				}
+			}
+			for _, op := range c.notOps {
+				for _, f := range d.Filters {
+					if strings.Contains(f.Kind+": "+f.Detail, op) {
+						fail("filters: do not want %q", op)
+					}
 				}
 			}
 		})
@@ -449,5 +456,95 @@ func TestIngressAliasPassthrough(t *testing.T) {
 			backends: "apps/vault/8443/http/apps/vault-client/verify/vault.internal=100"},
 		{req: "GET http://missing.example.com/", route: ing + "secure-missing/rule/0/match/0", action: fwd, why: "503"},
 		{req: "GET http://cross.example.com/", action: notFound, status: 404},
+	})
+}
+
+// Ingress CORS, affinity, hashing and load balancing (the ingress-cors-affinity golden), with the
+// HTTP checks of ingress-nginx's test/e2e/annotations/cors.go and affinity.go as the spec: a
+// preflight is answered by the proxy, an allowed origin gets Access-Control-Allow-Origin, one
+// that is not allowed gets none; the affinity cookie pins a client to an endpoint.
+func TestIngressCORSAffinity(t *testing.T) {
+	const ing = "Ingress/apps/"
+	preflight := func(origin string) []string {
+		return []string{"Origin: " + origin, "Access-Control-Request-Method: POST"}
+	}
+	allowed, notAllowed := "is allowed: the response gets access-control-allow-origin", "is not allowed"
+	run(t, "ingress-cors-affinity", []tc{
+		// enable-cors alone: every origin, ingress-nginx's methods, headers and max-age; no
+		// credentials with origin * (see docs/ingress.md).
+		{req: "GET http://cors.example.com/", headers: []string{"Origin: https://anything.example.net"}, route: ing + "cors-default/rule/0/match/0",
+			action: fwd, backends: "apps/web/8080/http=100",
+			ops: []string{`allowed origins: regex ".*"`, "methods: GET,PUT,POST,DELETE,PATCH,OPTIONS",
+				"headers: DNT,Keep-Alive,User-Agent,X-Requested-With,If-Modified-Since,Cache-Control,Content-Type,Range,Authorization",
+				"max age: 1728000", allowed}, notOps: []string{"credentials allowed"}},
+		{req: "OPTIONS http://cors.example.com/", headers: preflight("https://anything.example.net"), route: ing + "cors-default/rule/0/match/0",
+			action: explain.ActionCORSPreflight, status: 200},
+		{req: "GET http://cors.example.com/", route: ing + "cors-default/rule/0/match/0", action: fwd, ops: []string{"no Origin header"}},
+		// An origin list: the port must match, the wildcard is one label, case does not matter.
+		{req: "GET https://api.example.com/", headers: []string{"Origin: https://origin.cors.com:8080"}, route: ing + "cors-list/rule/0/match/0",
+			action: fwd, ops: []string{allowed, "credentials allowed", "methods: GET,POST", "headers: DNT,User-Agent",
+				"exposed headers: X-CustomResponseHeader,X-CustomSecondHeader", "max age: 600"}},
+		{req: "GET https://api.example.com/", headers: []string{"Origin: https://origin.cors.com"}, route: ing + "cors-list/rule/0/match/0",
+			action: fwd, ops: []string{notAllowed}},
+		{req: "GET https://api.example.com/", headers: []string{"Origin: https://origin.cors.com:9090"}, route: ing + "cors-list/rule/0/match/0",
+			action: fwd, ops: []string{notAllowed}},
+		{req: "GET https://api.example.com/", headers: []string{"Origin: http://foo.origin.cors.com"}, route: ing + "cors-list/rule/0/match/0",
+			action: fwd, ops: []string{allowed}},
+		{req: "GET https://api.example.com/", headers: []string{"Origin: http://bar-foo.origin.cors.com"}, route: ing + "cors-list/rule/0/match/0",
+			action: fwd, ops: []string{allowed}},
+		{req: "GET https://api.example.com/", headers: []string{"Origin: http://bar.foo.origin.cors.com"}, route: ing + "cors-list/rule/0/match/0",
+			action: fwd, ops: []string{notAllowed}},
+		{req: "GET https://api.example.com/", headers: []string{"Origin: http://origin.cors.com"}, route: ing + "cors-list/rule/0/match/0",
+			action: fwd, ops: []string{notAllowed}},
+		{req: "GET https://api.example.com/", headers: []string{"Origin: HTTPS://App.Example.com"}, route: ing + "cors-list/rule/0/match/0",
+			action: fwd, ops: []string{allowed}},
+		{req: "GET https://api.example.com/", headers: []string{"Origin: https://appxexample.com"}, route: ing + "cors-list/rule/0/match/0",
+			action: fwd, ops: []string{notAllowed}},
+		{req: "OPTIONS https://api.example.com/", headers: preflight("https://app.example.com"), route: ing + "cors-list/rule/0/match/0",
+			action: explain.ActionCORSPreflight, status: 200},
+		{req: "OPTIONS https://api.example.com/", headers: preflight("https://evil.example.org"), route: ing + "cors-list/rule/0/match/0",
+			action: fwd, backends: "apps/api/8080/http=100", ops: []string{notAllowed}},
+		{req: "GET http://public.example.com/", headers: []string{"Origin: https://app.example.com"}, route: ing + "cors-no-credentials/rule/0/match/0",
+			action: fwd, ops: []string{allowed}, notOps: []string{"credentials allowed"}},
+		// Cookie affinity: a ring-hash cluster of its own; Envoy sets the cookie (HttpOnly, the
+		// location's path, Secure over HTTPS only) when the request has none.
+		{req: "GET http://shop.example.com/cart", route: ing + "sticky/rule/0/match/0", action: fwd, backends: "apps/cart/8080/http-ringhash=100",
+			ops: []string{"apps/cart/8080/http-ringhash: consistent hash (ring_hash)",
+				"cookie route (absent: Envoy picks an endpoint and sets route=<endpoint>; Max-Age=172800; Path=/cart; HttpOnly; SameSite=Lax)"},
+			notOps: []string{"Secure"}},
+		{req: "GET https://shop.example.com/cart/items", route: ing + "sticky/rule/0/match/0", action: fwd, backends: "apps/cart/8080/http-ringhash=100",
+			ops: []string{"Path=/cart; HttpOnly; SameSite=Lax; Secure"}},
+		{req: "GET https://shop.example.com/cart", headers: []string{"Cookie: a=b; route=3f2a"}, route: ing + "sticky/rule/0/match/0", action: fwd,
+			ops: []string{`cookie route ("3f2a": the endpoint it names)`}},
+		{req: "GET http://shop.example.com/staticfiles/a.css", route: ing + "sticky/rule/0/match/1", action: fwd, backends: "apps/cart/8080/http-ringhash=100",
+			ops: []string{"Path=/static;"}},
+		// A newer Ingress to the same upstream is sticky too, with its own path.
+		{req: "GET http://shop.example.com/checkout", route: ing + "sticky-later/rule/0/match/0", action: fwd, backends: "apps/cart/8080/http-ringhash=100",
+			ops: []string{"Path=/checkout;"}, notOps: []string{"the path with its query"}},
+		// No max-age or expires: a session cookie, ingress-nginx's default name.
+		{req: "GET http://sticky.example.com/", route: ing + "shared-sticky/rule/0/match/0", action: fwd, backends: "apps/shared/8080/http-ringhash=100",
+			ops: []string{"sets INGRESSCOOKIE=<endpoint>; Path=/; HttpOnly)"}},
+		// The HTTPRoute to the same Service port keeps its round-robin cluster.
+		{req: "GET http://shared.example.com/", route: "HTTPRoute/apps/shared/rule/0/match/0", action: fwd, backends: "apps/shared/8080/http=100",
+			notOps: []string{"load-balancer", "hash"}},
+		// Regex mode: the cookie path is "/"; backend-protocol HTTPS and affinity.
+		{req: "GET https://vault.example.com/v1/secret", route: ing + "sticky-tls/rule/0/match/0", action: fwd, backends: "apps/vault/8443/http-tls-ringhash=100",
+			ops: []string{"Max-Age=3600; Path=/; HttpOnly; Secure"}},
+		// upstream-hash-by.
+		{req: "GET http://search.example.com/header", headers: []string{"X-User-Id: 42"}, route: ing + "hash-header/rule/0/match/0", action: fwd,
+			backends: "apps/search/8081/http-ringhash=100", ops: []string{`header x-user-id ("42")`}},
+		{req: "GET http://search.example.com/header", route: ing + "hash-header/rule/0/match/0", action: fwd, ops: []string{"header x-user-id (absent: a random endpoint)"}},
+		{req: "GET http://search.example.com/ip", route: ing + "hash-ip/rule/0/match/0", action: fwd, ops: []string{"the client's source IP address"}},
+		{req: "GET http://search.example.com/cookie", headers: []string{"Cookie: session=abc"}, route: ing + "hash-cookie/rule/0/match/0", action: fwd,
+			ops: []string{`cookie session ("abc": the endpoint it names)`}},
+		{req: "GET http://search.example.com/cookie", route: ing + "hash-cookie/rule/0/match/0", action: fwd, ops: []string{"cookie session (absent: a random endpoint)"}},
+		{req: "GET http://search.example.com/arg?tenant=acme&x=1", route: ing + "hash-arg/rule/0/match/0", action: fwd, ops: []string{`query parameter tenant ("acme")`}},
+		// load-balance ewma: least request, for the newer Ingress of the upstream too.
+		{req: "GET http://ewma.example.com/", route: ing + "ewma/rule/0/match/0", action: fwd, backends: "apps/legacy/8080/http-leastrequest=100",
+			ops: []string{"least request"}},
+		{req: "GET http://legacy.example.com/", route: ing + "ewma-later/rule/0/match/0", action: fwd, backends: "apps/legacy/8080/http-leastrequest=100"},
+		// Refused Ingresses serve nothing.
+		{req: "GET http://persistent.example.com/", action: notFound, status: 404},
+		{req: "GET http://composite.example.com/", action: notFound, status: 404},
 	})
 }

@@ -54,6 +54,7 @@ func (b *builder) routeAction(rt *routev3.Route, mr *model.Route, fs *filterSet)
 		}
 	}
 	b.timeouts(ra, mr, sh)
+	b.hashPolicies(ra, mr, sh)
 	ra.RequestMirrorPolicies = fs.mirrors
 	rr := b.a.routeRoute.new()
 	rr.Route = ra

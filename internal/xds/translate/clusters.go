@@ -35,6 +35,17 @@ func (b *builder) translateClusters() error {
 		c := b.a.cluster.new()
 		c.Name, c.ClusterDiscoveryType, c.EdsClusterConfig = mc.Name, typ, eds
 		c.ConnectTimeout, c.LbPolicy = timeout, clusterv3.Cluster_ROUND_ROBIN
+		if lb := mc.LoadBalancer; lb != nil {
+			switch lb.Policy {
+			case model.LoadBalancerRingHash:
+				c.LbPolicy = clusterv3.Cluster_RING_HASH
+			case model.LoadBalancerLeastRequest:
+				c.LbPolicy = clusterv3.Cluster_LEAST_REQUEST
+			case model.LoadBalancerRoundRobin, "":
+			default:
+				b.warnf("cluster %s: load balancer policy %q is unknown; round robin applies", mc.Name, lb.Policy)
+			}
+		}
 		switch mc.Protocol {
 		case model.ClusterH2C, model.ClusterGRPC:
 			if h2 == nil {

@@ -14,7 +14,12 @@ import (
 // warning that says what was done.
 func TestEdgeModels(t *testing.T) {
 	const web = "ns/web/80/http"
-	clusters := []model.Cluster{{Name: web, Protocol: model.ClusterHTTP}, {Name: "ns/tcp/80/tcp", Protocol: model.ClusterTCP}}
+	const hashed = "ns/web/80/http-ringhash"
+	clusters := []model.Cluster{{Name: web, Protocol: model.ClusterHTTP}, {Name: "ns/tcp/80/tcp", Protocol: model.ClusterTCP},
+		{Name: hashed, Protocol: model.ClusterHTTP, LoadBalancer: &model.LoadBalancer{Policy: model.LoadBalancerRingHash}}}
+	hashRoute := func(hp ...model.HashPolicy) model.Route {
+		return model.Route{Name: "r", Backends: &model.Backends{Clusters: []model.WeightedCluster{{Cluster: hashed, Weight: 1}}}, HashPolicies: hp}
+	}
 	one := &model.Backends{Clusters: []model.WeightedCluster{{Cluster: web, Weight: 1}}}
 	httpFleet := func(vhs ...model.VirtualHost) model.Fleet {
 		return model.Fleet{Clusters: clusters, Listeners: []model.Listener{{Name: "http-8080", Port: 8080, Protocol: model.ProtocolHTTP, VirtualHosts: vhs}}}
@@ -61,6 +66,14 @@ func TestEdgeModels(t *testing.T) {
 		{"long query name", routes(model.Route{Name: "r", Match: model.Match{QueryParams: []model.StringMatch{{Name: strings.Repeat("q", 2000), Type: model.MatchExact}}}, Backends: one}), "can never match"},
 		{"mirror without denominator", routes(route(model.Filter{Type: model.FilterMirror, Mirror: &model.Mirror{Cluster: web, Numerator: 1}})), "mirror left out"},
 		{"mirror over 100%", routes(route(model.Filter{Type: model.FilterMirror, Mirror: &model.Mirror{Cluster: web, Numerator: 5, Denominator: 3}})), ""},
+		{"hash policy on a round-robin cluster", routes(model.Route{Name: "r", Backends: one, HashPolicies: []model.HashPolicy{{SourceIP: true}}}), "need a ring-hash cluster"},
+		{"hash cookie path with ;", routes(hashRoute(model.HashPolicy{Cookie: &model.HashCookie{Name: "c", Generate: true, Path: "/a;Domain=x"}})), "is invalid; left out"},
+		{"hash cookie attribute with ;", routes(hashRoute(model.HashPolicy{Cookie: &model.HashCookie{Name: "c", Generate: true,
+			Attributes: []model.Header{{Name: "SameSite", Value: "Lax; Domain=x"}}}})), "attribute \"SameSite\" is invalid"},
+		{"hash header with a space", routes(hashRoute(model.HashPolicy{Header: "x y"})), "hash header"},
+		{"empty hash policy", routes(hashRoute(model.HashPolicy{})), "names nothing to hash"},
+		{"unknown load balancer", model.Fleet{Clusters: []model.Cluster{{Name: web, Protocol: model.ClusterHTTP, LoadBalancer: &model.LoadBalancer{Policy: "Random"}}}},
+			"round robin applies"},
 		{"redirect status 399", routes(redirect(model.Redirect{StatusCode: 399})), "302 is used"},
 		{"redirect port 70000", routes(redirect(model.Redirect{StatusCode: 301, Port: 70000})), "answers 500"},
 		{"redirect scheme", routes(redirect(model.Redirect{StatusCode: 301, Scheme: "1http"})), "answers 500"},

@@ -149,7 +149,7 @@ func (b *builder) corsPolicy(c *model.CORS) (*anypb.Any, string, error) {
 	if done, ok := b.cors[c]; ok {
 		return done.any, done.fail, nil
 	}
-	key := fmt.Sprintf("%q|%q|%q|%q|%d|%t", c.AllowOrigins, c.AllowMethods, c.AllowHeaders, c.ExposeHeaders, c.MaxAge, c.AllowCredentials)
+	key := fmt.Sprintf("%q|%q|%q|%q|%d|%t|%t", c.AllowOrigins, c.AllowMethods, c.AllowHeaders, c.ExposeHeaders, c.MaxAge, c.AllowCredentials, c.LabelWildcard)
 	if a, ok := b.corsByKey[key]; ok {
 		b.cors[c] = corsAny{any: a}
 		return a, "", nil
@@ -170,7 +170,7 @@ func (b *builder) corsPolicy(c *model.CORS) (*anypb.Any, string, error) {
 			b.cors[c] = corsAny{fail: fmt.Sprintf("CORS origin %q is invalid", o)}
 			return nil, b.cors[c].fail, nil
 		}
-		p.AllowOriginStringMatch = append(p.AllowOriginStringMatch, originMatcher(o))
+		p.AllowOriginStringMatch = append(p.AllowOriginStringMatch, originMatcher(o, c.LabelWildcard))
 	}
 	if c.MaxAge > 0 {
 		p.MaxAge = strconv.Itoa(int(c.MaxAge))
@@ -189,16 +189,23 @@ func (b *builder) corsPolicy(c *model.CORS) (*anypb.Any, string, error) {
 // originMatcher matches an allowed origin. Gateway API's "*" matches any origin; a "*" in the host
 // is greedy to the left across DNS labels ("https://*.example.com" admits
 // "https://a.b.example.com"), which a regular expression says; other origins match exactly.
-func originMatcher(o string) *matcherv3.StringMatcher {
+// With label (an Ingress's cors-allow-origin, as ingress-nginx compares origins) the comparison
+// ignores case and a "*" stands for exactly one DNS label.
+func originMatcher(o string, label bool) *matcherv3.StringMatcher {
 	if o == "*" {
 		return safeRegex(".*")
 	}
 	if !strings.Contains(o, "*") {
-		return exact(o)
+		m := exact(o)
+		m.IgnoreCase = label
+		return m
 	}
 	parts := strings.Split(o, "*")
 	for i, p := range parts {
 		parts[i] = regexp.QuoteMeta(p)
+	}
+	if label {
+		return safeRegex("(?i)" + strings.Join(parts, "[A-Za-z0-9-]+"))
 	}
 	return safeRegex(strings.Join(parts, "[^/]*"))
 }

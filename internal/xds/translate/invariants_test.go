@@ -81,6 +81,7 @@ func checkResources(t testing.TB, r *Resources) {
 				for _, m := range a.GetRequestMirrorPolicies() {
 					clusters[m.GetCluster()] = true
 				}
+				checkHashPolicies(t, rc.Name+" "+rt.Name, a, r.Clusters)
 				if a := rt.TypedPerFilterConfig[nameCORS]; a != nil {
 					var p corsv3.CorsPolicy
 					unpack(t, a, &p)
@@ -153,7 +154,9 @@ func checkUpstreamTLS(t testing.TB, r *Resources, secrets map[string]bool) {
 		}
 		// Unverified TLS only to an Endpoint Picker, or to the backend of an Ingress whose
 		// backend-protocol asks for TLS (as ingress-nginx without proxy-ssl-verify).
-		if common.GetValidationContextType() == nil && (strings.HasSuffix(c.Name, "/epp") || strings.HasSuffix(c.Name, "-tls")) {
+		// (An Ingress backend with another load balancer has that policy as a further suffix.)
+		base := strings.TrimSuffix(strings.TrimSuffix(c.Name, "-ringhash"), "-leastrequest")
+		if common.GetValidationContextType() == nil && (strings.HasSuffix(c.Name, "/epp") || strings.HasSuffix(base, "-tls")) {
 			continue
 		}
 		if ctx.Sni == "" {
@@ -417,5 +420,48 @@ func checkRegex(t testing.TB, where, re string) {
 	}
 	if _, err := syntax.Parse(re, syntax.Perl); err != nil {
 		t.Errorf("%s: %v", where, err)
+	}
+}
+
+// checkHashPolicies: a route hashes only when every cluster it sends to balances by a hash (ring
+// hash or Maglev), where Envoy reads the hash; each policy names what it hashes, and a cookie
+// Envoy generates has a name and a path that cannot add attributes of its own; a hashing
+// cluster is never a Gateway API cluster name (those stay round robin).
+func checkHashPolicies(t testing.TB, where string, a *routev3.RouteAction, all []*clusterv3.Cluster) {
+	t.Helper()
+	byName := func(n string) *clusterv3.Cluster {
+		for _, c := range all {
+			if c.GetName() == n {
+				return c
+			}
+		}
+		return nil
+	}
+	names := []string{a.GetCluster()}
+	for _, w := range a.GetWeightedClusters().GetClusters() {
+		names = append(names, w.GetName())
+	}
+	for _, n := range names {
+		c := byName(n)
+		if c == nil {
+			continue
+		}
+		hashing := c.GetLbPolicy() == clusterv3.Cluster_RING_HASH || c.GetLbPolicy() == clusterv3.Cluster_MAGLEV
+		if len(a.GetHashPolicy()) > 0 && !hashing {
+			t.Errorf("%s: hash policies on a route to %s, which balances by %s", where, n, c.GetLbPolicy())
+		}
+		if c.GetLbPolicy() != clusterv3.Cluster_ROUND_ROBIN && !strings.HasSuffix(n, "-ringhash") && !strings.HasSuffix(n, "-leastrequest") {
+			t.Errorf("%s: cluster %s balances by %s under a round-robin cluster's name", where, n, c.GetLbPolicy())
+		}
+	}
+	for _, hp := range a.GetHashPolicy() {
+		switch p := hp.GetPolicySpecifier().(type) {
+		case *routev3.RouteAction_HashPolicy_Cookie_:
+			if p.Cookie.GetName() == "" || strings.ContainsAny(p.Cookie.GetPath(), ";\r\n") {
+				t.Errorf("%s: hash cookie %q path %q", where, p.Cookie.GetName(), p.Cookie.GetPath())
+			}
+		case nil:
+			t.Errorf("%s: a hash policy that hashes nothing", where)
+		}
 	}
 }

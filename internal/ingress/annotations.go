@@ -51,8 +51,6 @@ func init() {
 		{"body size limits are not implemented yet", []string{"proxy-body-size", "client-body-buffer-size"}},
 		{"custom errors are not implemented yet", []string{"custom-http-errors", "default-backend"}},
 		{"mirroring is not implemented yet", []string{"mirror-target", "mirror-host", "mirror-request-body", "mirror-uri"}},
-		{"canary routing is not implemented yet", []string{"canary", "canary-by-header", "canary-by-header-value", "canary-by-header-pattern",
-			"canary-by-cookie", "canary-weight", "canary-weight-total"}},
 		{"CORS is not implemented yet", []string{"enable-cors", "cors-allow-origin", "cors-allow-methods", "cors-allow-headers",
 			"cors-allow-credentials", "cors-expose-headers", "cors-max-age"}},
 		{"session affinity is not implemented yet", []string{"affinity", "affinity-mode", "affinity-canary-behavior", "session-cookie-name",
@@ -82,7 +80,9 @@ func init() {
 // known are the annotations this version implements.
 var known = []string{"rewrite-target", "use-regex", "app-root", "ssl-redirect", "force-ssl-redirect", "permanent-redirect",
 	"permanent-redirect-code", "temporal-redirect", "temporal-redirect-code", "backend-protocol", "proxy-connect-timeout",
-	"proxy-read-timeout", "proxy-send-timeout", "upstream-vhost", "x-forwarded-prefix", "load-balance"}
+	"proxy-read-timeout", "proxy-send-timeout", "upstream-vhost", "x-forwarded-prefix", "load-balance",
+	"canary", "canary-by-header", "canary-by-header-value", "canary-by-header-pattern", "canary-by-cookie", "canary-weight",
+	"canary-weight-total"}
 
 // annotations are the parsed annotations of one Ingress (the ones this version implements).
 type annotations struct {
@@ -97,6 +97,10 @@ type annotations struct {
 	idle             string // proxy-read/send-timeout, the larger
 	vhost            string
 	forwardedPrefix  string
+	// canary is set on a canary Ingress (canary "true"): the only annotations read then are the
+	// canary family and those that apply to the canary's own backend; ignored lists the others.
+	canary  *canary
+	ignored []string
 	// unknown are annotations of the prefix nobody defines, for an Event; notes say what a known
 	// annotation does differently, for an Event too.
 	unknown, notes []string
@@ -126,6 +130,7 @@ func parseAnnotations(all map[string]string, prefix string) (annotations, *refus
 		}
 	}
 	slices.Sort(names)
+	isCanary := all[prefix+"/canary"] == "true"
 	for _, n := range names {
 		v := all[prefix+"/"+n]
 		switch {
@@ -133,11 +138,21 @@ func parseAnnotations(all map[string]string, prefix string) (annotations, *refus
 			return a, &refusal{ReasonSnippetRefused, fmt.Sprintf("annotation %s/%s: snippets are never interpreted (they would let an Ingress author configure the proxy for every tenant)", prefix, n)}
 		case strings.ContainsAny(v, "\r\n\x00"):
 			return a, bad(n, v, "holds a control character")
+		case isCanary && !appliesToCanary(n):
+			a.ignored = append(a.ignored, prefix+"/"+n)
 		case notYet[n] != "":
 			return a, &refusal{ReasonAnnotationNotSupported, fmt.Sprintf("annotation %s/%s: %s in Flotilla, so the Ingress is not served rather than served without it", prefix, n, notYet[n])}
 		case !slices.Contains(known, n):
 			a.unknown = append(a.unknown, prefix+"/"+n)
 		}
+	}
+	c, r := parseCanary(get, bad, prefix)
+	if r != nil {
+		return a, r
+	}
+	if c != nil {
+		a.canary = c
+		return a, loadBalance(get, bad, prefix)
 	}
 	boolean := func(n string) (*bool, *refusal) {
 		v, ok := get(n)
@@ -254,16 +269,21 @@ func parseAnnotations(all map[string]string, prefix string) (annotations, *refus
 		}
 		a.forwardedPrefix = v
 	}
+	return a, loadBalance(get, bad, prefix)
+}
+
+// loadBalance checks load-balance (round_robin only, so far).
+func loadBalance(get func(string) (string, bool), bad func(n, v, why string) *refusal, prefix string) *refusal {
 	if v, ok := get("load-balance"); ok {
 		switch v {
 		case "round_robin":
 		case "ewma":
-			return a, &refusal{ReasonAnnotationNotSupported, fmt.Sprintf("annotation %s/load-balance: ewma is not implemented yet (round_robin is)", prefix)}
+			return &refusal{ReasonAnnotationNotSupported, fmt.Sprintf("annotation %s/load-balance: ewma is not implemented yet (round_robin is)", prefix)}
 		default:
-			return a, bad("load-balance", v, "is not round_robin or ewma")
+			return bad("load-balance", v, "is not round_robin or ewma")
 		}
 	}
-	return a, nil
+	return nil
 }
 
 // redirectTo parses a redirect annotation's URL (absolute http or https, kept verbatim).

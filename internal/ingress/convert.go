@@ -79,11 +79,6 @@ type Result struct {
 // cannot be served as written is refused as a whole (never served in part). Ingresses of no class
 // in classes are left out. It is a pure function.
 func Convert(classes []Class, ingresses []*networkingv1.Ingress) Result {
-	type accepted struct {
-		ing *networkingv1.Ingress
-		c   *Class
-		a   annotations
-	}
 	var res Result
 	var ok []accepted
 	for _, ing := range ingresses {
@@ -106,6 +101,9 @@ func Convert(classes []Class, ingresses []*networkingv1.Ingress) Result {
 		for _, n := range a.notes {
 			res.Notes = append(res.Notes, Event{ing.Namespace, ing.Name, ReasonAnnotationIgnored, n})
 		}
+		if a.canary != nil {
+			res.Notes = append(res.Notes, canaryNotes(ing, &a)...)
+		}
 		ok = append(ok, accepted{ing, c, a})
 	}
 	slices.SortFunc(ok, func(x, y accepted) int {
@@ -114,8 +112,13 @@ func Convert(classes []Class, ingresses []*networkingv1.Ingress) Result {
 	})
 
 	// What is decided per host, across the Ingresses of the host.
+	// A canary Ingress counts for none of it: ingress-nginx serves its requests with its primary's
+	// server and location.
 	regexHost, tlsHost := map[string]bool{}, map[string]string{}
 	for _, x := range ok {
+		if x.a.canary != nil {
+			continue
+		}
 		for _, rule := range x.ing.Spec.Rules {
 			if x.a.useRegex || x.a.rewriteTarget != "" {
 				regexHost[rule.Host] = true
@@ -130,18 +133,57 @@ func Convert(classes []Class, ingresses []*networkingv1.Ingress) Result {
 		}
 	}
 
+	var canaries []accepted
+	var served []*networkingv1.Ingress // parallel to res.Routes
 	for _, x := range ok {
+		if x.a.canary != nil {
+			canaries = append(canaries, x)
+			continue
+		}
 		ir, ref := convertOne(x.ing, x.c, &x.a, regexHost, tlsHost)
 		if ref != nil {
 			res.Refused = append(res.Refused, Event{x.ing.Namespace, x.ing.Name, ref.reason, ref.msg})
 			continue
 		}
 		res.Routes = append(res.Routes, ir)
+		served = append(served, x.ing)
+	}
+	if len(canaries) > 0 {
+		res.addCanaries(canaries, served)
+		slices.SortStableFunc(res.Routes, func(x, y gatewayapi.IngressRoute) int {
+			return cmp.Or(x.Meta.CreationTimestamp.Compare(y.Meta.CreationTimestamp.Time),
+				cmp.Compare(x.Meta.Namespace, y.Meta.Namespace), cmp.Compare(x.Meta.Name, y.Meta.Name))
+		})
 	}
 	slices.SortFunc(res.Refused, func(a, b Event) int {
 		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 	})
 	return res
+}
+
+// accepted is an Ingress of a class whose annotations parse.
+type accepted struct {
+	ing *networkingv1.Ingress
+	c   *Class
+	a   annotations
+}
+
+// canaryNotes are the Events of a canary Ingress about what does not apply to it.
+func canaryNotes(ing *networkingv1.Ingress, a *annotations) []Event {
+	var out []Event
+	if len(a.ignored) > 0 {
+		out = append(out, Event{ing.Namespace, ing.Name, ReasonAnnotationIgnored, fmt.Sprintf(
+			"annotations %s are ignored on a canary Ingress: its requests are served as its primary Ingress's path says (only the canary annotations, load-balance, upstream-hash-by and affinity apply to a canary)",
+			strings.Join(a.ignored, ", "))})
+	}
+	if len(ing.Spec.TLS) > 0 {
+		out = append(out, Event{ing.Namespace, ing.Name, ReasonAnnotationIgnored,
+			"spec.tls is ignored on a canary Ingress: its hosts' certificates are those of the Ingresses that are not canaries"})
+	}
+	for _, n := range a.canary.notes {
+		out = append(out, Event{ing.Namespace, ing.Name, ReasonAnnotationIgnored, n})
+	}
+	return out
 }
 
 // strictPath is ingress-nginx's strict path validation of Exact and Prefix paths.

@@ -125,6 +125,16 @@ func (r *resolver) ingressRoute(ir *IngressRoute, host *IngressHost, paths []Ing
 	prefix := fmt.Sprintf("%s/%s/%s/rule/", kindIngress, ir.Meta.Namespace, ir.Meta.Name)
 	rt.entries = make([]entry, 0, len(paths))
 	for _, p := range paths {
+		if p.Name != "" && p.Backend != nil && !r.canaryAdmitted(rt, p.Backend) {
+			continue // the canary's route is not served: the primary's path serves its requests
+		}
+		if p.Backends != nil {
+			n := len(p.Backends)
+			p.Backends = slices.DeleteFunc(slices.Clone(p.Backends), func(b IngressBackend) bool { return !r.canaryAdmitted(rt, &b) })
+			if len(p.Backends) == 1 && len(p.Backends) < n {
+				p.Backends[0].Weight = 1 // the path's own backend alone, whatever its share was
+			}
+		}
 		rank := &p.Match
 		if p.RankAs != nil {
 			rank = p.RankAs
@@ -167,11 +177,56 @@ func (r *resolver) ingressPathBackend(rt *route, b *IngressBackend) (string, boo
 	}
 	probe := &route{kind: kindIngress, meta: b.Of}
 	c, ok := r.ingressBackend(probe, b)
-	if rt.canaries == nil {
-		rt.canaries = map[*metav1.ObjectMeta][]string{}
-	}
-	rt.canaries[b.Of] = append(rt.canaries[b.Of], probe.refMsg...)
+	u := rt.canary(b.Of)
+	u.served = true
+	u.problems = append(u.problems, probe.refMsg...)
 	return c, ok
+}
+
+// canaryUse is what a route's paths did with a canary Ingress's Service.
+type canaryUse struct {
+	served   bool
+	problems []string
+}
+
+func (rt *route) canary(m *metav1.ObjectMeta) *canaryUse {
+	if rt.canaries == nil {
+		rt.canaries = map[*metav1.ObjectMeta]*canaryUse{}
+	}
+	u := rt.canaries[m]
+	if u == nil {
+		u = &canaryUse{}
+		rt.canaries[m] = u
+	}
+	return u
+}
+
+// canaryAdmitted says whether backend b of a path of rt may be served: its own Ingress's, or a
+// canary's whose namespace every listener of rt's family that admits rt's namespace admits too
+// (a canary takes requests of its primary's host: it may not reach a listener its namespace may
+// not attach to). A canary that may not is recorded as a problem of the canary.
+func (r *resolver) canaryAdmitted(rt *route, b *IngressBackend) bool {
+	if b.Of == nil || b.Of.Namespace == rt.meta.Namespace {
+		return true
+	}
+	for _, l := range r.listeners[:len(r.gw.Spec.Listeners)] {
+		if (l.protocol == gwapiv1.HTTPSProtocolType) != rt.secure || l.protocol != gwapiv1.HTTPProtocolType && l.protocol != gwapiv1.HTTPSProtocolType {
+			continue
+		}
+		var from *gwapiv1.FromNamespaces
+		var sel *metav1.LabelSelector
+		if l.allowed != nil && l.allowed.Namespaces != nil {
+			from, sel = l.allowed.Namespaces.From, l.allowed.Namespaces.Selector
+		}
+		if r.namespaceAllowed(from, sel, gwapiv1.NamespacesFromSame, l.parentNS, rt.meta.Namespace) &&
+			!r.namespaceAllowed(from, sel, gwapiv1.NamespacesFromSame, l.parentNS, b.Of.Namespace) {
+			u := rt.canary(b.Of)
+			u.problems = append(u.problems, fmt.Sprintf("listener %s does not admit routes from namespace %s, so this canary of Ingress %s/%s is not served (%s)",
+				l.name, b.Of.Namespace, rt.meta.Namespace, rt.meta.Name, family(rt.secure)))
+			return false
+		}
+	}
+	return true
 }
 
 // attachIngress attaches an Ingress host to the Gateway's listeners of its family (HTTP, or
@@ -273,10 +328,10 @@ func (r *resolver) ingressStatuses(rts []*route) []IngressStatus {
 		st.Problems = append(st.Problems, rt.notes...)
 		// A canary is served where its primary's path is: attached with it, and its own
 		// Service's problems.
-		for m, problems := range rt.canaries {
+		for m, u := range rt.canaries {
 			cst := statusOf(m)
-			cst.Attached = cst.Attached || attached
-			for _, p := range problems {
+			cst.Attached = cst.Attached || attached && u.served
+			for _, p := range u.problems {
 				cst.Problems = append(cst.Problems, where+": "+p)
 			}
 		}

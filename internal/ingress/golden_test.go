@@ -16,7 +16,7 @@ import (
 // golden input, whose xDS internal/xds/translate/testdata/ingress-nginx.out.yaml holds and whose
 // request decisions internal/xds/explain's TestIngressNginx checks.
 func TestGoldenStatus(t *testing.T) {
-	for _, name := range []string{"ingress-nginx"} {
+	for _, name := range []string{"ingress-nginx", "ingress-canary"} {
 		t.Run(name, func(t *testing.T) {
 			dir := "../xds/translate/testdata"
 			data, err := os.ReadFile(filepath.Join(dir, name+".in.yaml"))

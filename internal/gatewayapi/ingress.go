@@ -23,7 +23,8 @@ const kindIngress gwapiv1.Kind = "Ingress"
 type IngressRoute struct {
 	// Meta is the Ingress's metadata (namespace, name, creation time order the merge).
 	Meta *metav1.ObjectMeta
-	// Hosts in rule order; Host "" serves any host.
+	// Hosts in rule order; Host "" serves any host. A canary Ingress has none: its Service is
+	// served through the paths of its primaries (IngressBackend.Of).
 	Hosts []IngressHost
 }
 

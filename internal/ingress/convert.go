@@ -63,7 +63,8 @@ type Event struct {
 
 // Result is the conversion of the Ingresses of a set of classes.
 type Result struct {
-	// Routes are the served Ingresses, oldest first.
+	// Routes are the served Ingresses, oldest first (a served canary without hosts of its own:
+	// its primaries' paths carry its Service).
 	Routes []gatewayapi.IngressRoute
 	// Refused are the Ingresses of the classes that are not served at all, with why.
 	Refused []Event

@@ -42,6 +42,19 @@ type IngressClassConfigSpec struct {
 	// +kubebuilder:default=308
 	// +kubebuilder:validation:Enum=301;302;307;308
 	SSLRedirectCode int32 `json:"sslRedirectCode,omitempty"`
+
+	// SSLPassthrough lets the class's Ingresses use the ssl-passthrough annotation (ingress-nginx's
+	// --enable-ssl-passthrough): TLS connections for the host go, unterminated, to the Service of
+	// its "/" path, and the Gateway's HTTPS listeners on that port forward them by SNI. Off, such
+	// Ingresses are refused.
+	// +optional
+	SSLPassthrough bool `json:"sslPassthrough,omitempty"`
+
+	// AllowCrossNamespaceReferences lets annotations name Secrets of other namespaces as
+	// "<namespace>/<name>" (proxy-ssl-secret). Off, such Ingresses are refused: a team could
+	// otherwise present another team's client certificate.
+	// +optional
+	AllowCrossNamespaceReferences bool `json:"allowCrossNamespaceReferences,omitempty"`
 }
 
 // GatewayReference names a Gateway.

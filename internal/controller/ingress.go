@@ -1,9 +1,11 @@
 package controller
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
@@ -40,6 +42,9 @@ const (
 	IndexIngressService = "ingress.services"
 	// IndexIngressSecret indexes Ingresses by their TLS Secrets: "<ns>/<name>".
 	IndexIngressSecret = "ingress.tlsSecrets"
+	// IndexIngressAddress indexes Ingresses by the IPs and hostnames of their
+	// status.loadBalancer, so that a Gateway finds the Ingresses that still carry its address.
+	IndexIngressAddress = "ingress.status.loadBalancer"
 )
 
 // ingressClassOf is the class an Ingress names, "" for none.
@@ -101,6 +106,18 @@ func setupIngressIndexes(ctx context.Context, indexer client.FieldIndexer) error
 					keys = append(keys, o.GetNamespace()+"/"+t.SecretName)
 				}
 			}
+			for k, v := range o.GetAnnotations() {
+				if strings.HasSuffix(k, "/"+proxySSLSecret) {
+					keys = append(keys, secretRef(o.GetNamespace(), v))
+				}
+			}
+			return keys
+		}},
+		{&networkingv1.Ingress{}, IndexIngressAddress, func(o client.Object) []string {
+			var keys []string
+			for _, lb := range o.(*networkingv1.Ingress).Status.LoadBalancer.Ingress {
+				keys = append(keys, cmp.Or(lb.IP, lb.Hostname))
+			}
 			return keys
 		}},
 	} {
@@ -117,6 +134,19 @@ type ingressRead struct {
 	ingresses []*networkingv1.Ingress
 	// conversion says which are refused, and the notes for Events.
 	conversion ingress.Result
+	// caSecrets are the proxy-ssl-secret Secrets ("<ns>/<name>"), whose ca.crt resolve reads.
+	caSecrets sets.Set[string]
+}
+
+// proxySSLSecret is the annotation (after the class's prefix) that names a backend TLS Secret.
+const proxySSLSecret = "proxy-ssl-secret"
+
+// secretRef is "<ns>/<name>" of an annotation's "name" or "ns/name".
+func secretRef(ns, v string) string {
+	if strings.Contains(v, "/") {
+		return v
+	}
+	return ns + "/" + v
 }
 
 // readIngresses reads the Ingresses of the IngressClasses the Gateway serves, converts them into
@@ -152,7 +182,7 @@ func (f *FleetInputs) readIngresses(ctx context.Context, gw *gwapiv1.Gateway, in
 			names.Insert("")
 		}
 	}
-	out := &ingressRead{}
+	out := &ingressRead{caSecrets: sets.New[string]()}
 	for _, name := range sets.List(names) {
 		list := &networkingv1.IngressList{}
 		if err := f.Client.List(ctx, list, client.MatchingFields{IndexIngressClass: name}); err != nil {
@@ -160,8 +190,16 @@ func (f *FleetInputs) readIngresses(ctx context.Context, gw *gwapiv1.Gateway, in
 		}
 		for i := range list.Items {
 			ing := &list.Items[i]
-			if ingress.Select(ing, classes) == nil {
+			c := ingress.Select(ing, classes)
+			if c == nil {
 				continue
+			}
+			if v, ok := ing.Annotations[c.Prefix()+"/"+proxySSLSecret]; ok && v != "" {
+				key := secretRef(ing.Namespace, v)
+				if strings.HasPrefix(key, ing.Namespace+"/") || c.Spec.AllowCrossNamespaceReferences {
+					secrets.Insert(key)
+					out.caSecrets.Insert(key)
+				}
 			}
 			out.ingresses = append(out.ingresses, ing)
 			for _, b := range ingressBackends(ing) {
@@ -253,7 +291,7 @@ func (f *FleetInputs) gatewaysOfIngressesUsing(ctx context.Context, index, key s
 func (r *GatewayReconciler) writeIngressStatuses(ctx context.Context, gw *gwapiv1.Gateway, res *resolved) error {
 	read := res.ingress
 	if read == nil {
-		return nil
+		read = &ingressRead{}
 	}
 	attached := map[types.NamespacedName]bool{}
 	for _, st := range res.result.Ingresses {
@@ -267,8 +305,10 @@ func (r *GatewayReconciler) writeIngressStatuses(ctx context.Context, gw *gwapiv
 			lb = append(lb, networkingv1.IngressLoadBalancerIngress{IP: a.Value})
 		}
 	}
+	ours := sets.New[types.NamespacedName]()
 	for _, ing := range read.ingresses {
 		key := client.ObjectKeyFromObject(ing)
+		ours.Insert(key)
 		want := lb
 		if !attached[key] { // refused, or no listener serves it
 			want = nil
@@ -277,6 +317,11 @@ func (r *GatewayReconciler) writeIngressStatuses(ctx context.Context, gw *gwapiv
 		if _, err := r.Status.Update(ctx, key, obj, func() { obj.Status.LoadBalancer.Ingress = want }); err != nil {
 			return err
 		}
+	}
+	// An Ingress that left the Gateway's classes (or whose class stopped being served by it) loses
+	// the address it got from this Gateway: the ones still carrying exactly that address.
+	if err := r.releaseIngresses(ctx, lb, ours); err != nil {
+		return err
 	}
 	var events []ingress.Event
 	events = append(events, read.conversion.Refused...)
@@ -328,4 +373,39 @@ func (l *ingressEventLog) keep(gw *gwapiv1.Gateway, events []ingress.Event) {
 		return
 	}
 	l.last[client.ObjectKeyFromObject(gw)] = sets.New(events...)
+}
+
+// releaseIngresses clears status.loadBalancer on the Ingresses that carry exactly addresses lb
+// but are no longer among ours.
+func (r *GatewayReconciler) releaseIngresses(ctx context.Context, lb []networkingv1.IngressLoadBalancerIngress, ours sets.Set[types.NamespacedName]) error {
+	if len(lb) == 0 {
+		return nil
+	}
+	list := &networkingv1.IngressList{}
+	if err := r.Client.List(ctx, list, client.MatchingFields{IndexIngressAddress: cmp.Or(lb[0].IP, lb[0].Hostname)}); err != nil {
+		return err
+	}
+	for i := range list.Items {
+		ing := &list.Items[i]
+		key := client.ObjectKeyFromObject(ing)
+		if ours.Has(key) || !sameAddresses(ing.Status.LoadBalancer.Ingress, lb) {
+			continue
+		}
+		obj := &networkingv1.Ingress{}
+		if _, err := r.Status.Update(ctx, key, obj, func() {
+			if sameAddresses(obj.Status.LoadBalancer.Ingress, lb) {
+				obj.Status.LoadBalancer.Ingress = nil
+			}
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sameAddresses compares the IPs and hostnames of two load-balancer lists.
+func sameAddresses(a, b []networkingv1.IngressLoadBalancerIngress) bool {
+	return slices.EqualFunc(a, b, func(x, y networkingv1.IngressLoadBalancerIngress) bool {
+		return x.IP == y.IP && x.Hostname == y.Hostname
+	})
 }

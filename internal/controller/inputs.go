@@ -204,6 +204,9 @@ func (f *FleetInputs) resolve(ctx context.Context, gw *gwapiv1.Gateway) (*resolv
 		}
 		in.Secrets = append(in.Secrets, gatewayapi.SecretInfoFrom(s))
 		out.secrets[key] = s
+		if read != nil && read.caSecrets.Has(key) {
+			in.CACertificates = append(in.CACertificates, gatewayapi.CACertificate{Kind: "Secret", Namespace: ns, Name: name, PEM: string(s.Data["ca.crt"])})
+		}
 	}
 	nss := &corev1.NamespaceList{}
 	if err := f.Client.List(ctx, nss); err != nil {

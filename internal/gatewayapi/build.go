@@ -42,6 +42,9 @@ func (r *resolver) build() model.Fleet {
 					ml.Protocol = model.ProtocolTLS
 				}
 				ml.FilterChains = append(ml.FilterChains, r.chains(l, ls, secrets)...)
+				if ml.Protocol == model.ProtocolHTTPS && slices.ContainsFunc(ml.FilterChains, func(c model.FilterChain) bool { return c.TLS == nil }) {
+					ml.Protocol = model.ProtocolTLS // an Ingress's ssl-passthrough chain shares the port
+				}
 				if l.terminates {
 					for _, c := range l.certs {
 						secrets[c] = true
@@ -89,7 +92,8 @@ func (r *resolver) chains(l *listener, port []*listener, secrets map[string]bool
 			c.ServerNames = []string{l.hostname}
 		}
 		if len(r.in.Ingresses) > 0 && l.terminates {
-			return append([]model.FilterChain{c}, r.ingressCertificates(l, port, c.VirtualHosts, secrets)...)
+			out := append([]model.FilterChain{c}, r.ingressCertificates(l, port, c.VirtualHosts, secrets)...)
+			return append(out, ingressPassthrough(l, port)...)
 		}
 		return []model.FilterChain{c}
 	}

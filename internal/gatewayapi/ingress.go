@@ -40,6 +40,11 @@ type IngressHost struct {
 	// TLSSecret is the name of the Secret (in the Ingress's namespace) whose certificate the
 	// HTTPS listeners present for Host; empty: the listener's own certificate.
 	TLSSecret string
+	// Aliases are more host names the paths serve (server-alias of the host's oldest Ingress).
+	Aliases []string
+	// Passthrough, when set, takes the host's TLS connections unterminated to this backend
+	// (ssl-passthrough): the HTTPS listeners on its port get an SNI chain that proxies TCP.
+	Passthrough *IngressBackend
 }
 
 // IngressPath is one path of a host with its action.
@@ -81,6 +86,24 @@ type IngressBackend struct {
 	// Of is the Ingress whose Service this is when it is not the path's own Ingress: a canary's.
 	// Its namespace holds the Service, and resolution problems are reported on it.
 	Of *metav1.ObjectMeta
+	// ServiceUpstream sends to the Service's cluster IP instead of its endpoints
+	// (service-upstream): one endpoint, kube-proxy balances.
+	ServiceUpstream bool
+	// UpstreamTLS, with TLS, is how the TLS is originated (proxy-ssl-*); nil: unverified.
+	UpstreamTLS *IngressUpstreamTLS
+}
+
+// IngressUpstreamTLS is an Ingress's proxy-ssl-* settings.
+type IngressUpstreamTLS struct {
+	// Secret is "<ns>/<name>" of the Secret whose tls.crt/tls.key Envoy presents and whose ca.crt
+	// it verifies with ("" for none).
+	Secret string
+	// Verify checks the backend's certificate against the Secret's ca.crt and Name.
+	Verify bool
+	// Name is what the certificate must name (and the SNI); empty: "<service>.<namespace>.svc".
+	Name string
+	// SNI sends Name as the server name (proxy-ssl-server-name on, or Verify).
+	SNI bool
 }
 
 // IngressStatus is what resolution found for one Ingress on this Gateway.
@@ -106,7 +129,7 @@ func (r *resolver) ingressRoutes() []*route {
 				if secure {
 					paths = host.Secure
 				}
-				if len(paths) == 0 {
+				if len(paths) == 0 && !(secure && host.Passthrough != nil) {
 					continue
 				}
 				rt := r.ingressRoute(ir, host, paths, secure)
@@ -122,6 +145,14 @@ func (r *resolver) ingressRoute(ir *IngressRoute, host *IngressHost, paths []Ing
 	rt := &route{kind: kindIngress, meta: ir.Meta, ingress: ir, ingressHost: host, secure: secure}
 	if host.Host != "" {
 		rt.hostnames = []gwapiv1.Hostname{gwapiv1.Hostname(host.Host)}
+		for _, a := range host.Aliases {
+			rt.hostnames = append(rt.hostnames, gwapiv1.Hostname(a))
+		}
+	}
+	if secure && host.Passthrough != nil && host.Host != "" {
+		if c, ok := r.ingressBackend(rt, host.Passthrough); ok {
+			rt.backends = &model.Backends{Clusters: []model.WeightedCluster{{Cluster: c, Weight: 1}}}
+		}
 	}
 	prefix := fmt.Sprintf("%s/%s/%s/rule/", kindIngress, ir.Meta.Namespace, ir.Meta.Name)
 	rt.entries = make([]entry, 0, len(paths))
@@ -270,6 +301,9 @@ func (r *resolver) ingressBackend(rt *route, b *IngressBackend) (string, bool) {
 	sp := &svc.Spec.Ports[i]
 	if r.tlsPolicies != nil {
 		r.usedServices[objKey{ns, b.Service}] = true
+	}
+	if b.ServiceUpstream || b.Protocol == model.ClusterTCP || b.UpstreamTLS != nil {
+		return r.ingressSpecialCluster(rt, b, svc, sp)
 	}
 	if policy := r.policyFor(objKey{ns, b.Service}, sp.Name); policy != nil || !b.TLS {
 		// As an HTTPRoute's backendRef (a BackendTLSPolicy verifies the backend).
@@ -426,4 +460,95 @@ func (r *resolver) ingressCertificates(l *listener, port []*listener, vhosts []m
 			TLS: &model.TLSTermination{CertificateSecrets: []string{name}}, VirtualHosts: vhosts})
 	}
 	return out
+}
+
+// ingressSpecialCluster is the cluster of an Ingress backend that HTTPRoutes never share: to the
+// Service's cluster IP (service-upstream, suffix "-svc"), or plain TCP for ssl-passthrough.
+func (r *resolver) ingressSpecialCluster(rt *route, b *IngressBackend, svc *corev1.Service, sp *corev1.ServicePort) (string, bool) {
+	ns := rt.meta.Namespace
+	name, service := clusterName(ns, b.Service, sp.Port, b.Protocol)
+	eps := r.endpoints(ns, svc.Name, sp)
+	if b.ServiceUpstream {
+		ip := svc.Spec.ClusterIP
+		if ip == "" || ip == corev1.ClusterIPNone {
+			rt.refFailed(gwapiv1.RouteReasonBackendNotFound, fmt.Sprintf("Service %s/%s has no cluster IP for service-upstream", ns, b.Service))
+			return "", false
+		}
+		name += "-svc"
+		eps = []model.Endpoint{{Address: ip, Port: sp.Port, Ready: true, Serving: true}}
+	}
+	var tls *model.UpstreamTLS
+	if b.TLS {
+		if u := b.UpstreamTLS; u != nil {
+			name, tls = r.ingressUpstreamTLS(rt, b, name, u)
+		} else {
+			name += "-tls"
+			tls = &model.UpstreamTLS{Unverified: true, IngressBackendProtocol: true}
+		}
+	}
+	if _, done := r.clusterIndex[name]; !done {
+		r.addCluster(model.Cluster{Name: name, Protocol: b.Protocol, Service: service, Port: sp.Port, Endpoints: eps, TLS: tls})
+	}
+	return name, true
+}
+
+// ingressPassthrough are the SNI chains of an HTTPS listener that take the TLS connections of an
+// ssl-passthrough host, unterminated, to its backend (for the hosts this listener serves).
+func ingressPassthrough(l *listener, port []*listener) []model.FilterChain {
+	var out []model.FilterChain
+	for _, a := range l.routes {
+		rt := a.route
+		if rt.kind != kindIngress || !rt.secure || rt.ingressHost.Passthrough == nil || rt.backends == nil {
+			continue
+		}
+		h := rt.ingressHost.Host
+		if h == l.hostname || owner(port, h) != l || slices.ContainsFunc(out, func(c model.FilterChain) bool { return c.ServerNames[0] == h }) {
+			continue
+		}
+		out = append(out, model.FilterChain{Name: l.source + "/passthrough/" + h, ServerNames: []string{h}, Backends: rt.backends})
+	}
+	return out
+}
+
+// ingressUpstreamTLS is the TLS of a cluster with proxy-ssl-* settings, in a cluster of its own
+// per Secret and verification. A Secret that cannot be used makes the cluster fail closed (no
+// endpoints: 503), never plaintext or unverified.
+func (r *resolver) ingressUpstreamTLS(rt *route, b *IngressBackend, name string, u *IngressUpstreamTLS) (string, *model.UpstreamTLS) {
+	verifyName := cmp.Or(u.Name, b.Service+"."+rt.meta.Namespace+".svc")
+	t := &model.UpstreamTLS{}
+	if u.Secret != "" {
+		name += "/" + u.Secret
+		if s, ok := r.secrets[u.Secret]; ok && s.ValidTLS {
+			t.ClientCertificate = u.Secret
+		} else {
+			t.Invalid = "proxy-ssl-secret " + u.Secret + " is missing or holds no valid tls.crt and tls.key"
+			rt.notes = append(rt.notes, fmt.Sprintf("%s: requests to Service %s fail (503)", t.Invalid, b.Service))
+		}
+	}
+	if !u.Verify {
+		t.Unverified, t.IngressBackendProtocol = true, true
+		if u.SNI {
+			t.SNI = verifyName
+		}
+		return name + "-tls", t // unverified clusters end in "-tls"
+	}
+	name += "/verify/" + verifyName // the "-tls" suffix stays only on unverified clusters
+	t.SNI = verifyName
+	t.SubjectAltNames = []model.SubjectAltName{{Type: "Hostname", Value: verifyName}}
+	ns, sec, _ := strings.Cut(u.Secret, "/")
+	pem, problem := r.caCertificate(string(kindSecret), ns, sec)
+	if t.Invalid != "" {
+		return name, t
+	}
+	if problem != "" {
+		t.Invalid = "proxy-ssl-verify: " + problem
+		rt.notes = append(rt.notes, fmt.Sprintf("proxy-ssl-verify: %s: requests to Service %s fail (503)", problem, b.Service))
+		return name, t
+	}
+	bundle := "Ingress/" + u.Secret
+	t.TrustBundle = bundle
+	if r.bundles()[bundle] == nil {
+		r.bundleIndex[bundle] = &model.TrustBundle{Name: bundle, PEM: pem}
+	}
+	return name, t
 }

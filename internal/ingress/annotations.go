@@ -57,11 +57,7 @@ func init() {
 			"session-cookie-path", "session-cookie-max-age", "session-cookie-expires", "session-cookie-samesite",
 			"session-cookie-conditional-samesite-none", "session-cookie-change-on-failure", "session-cookie-secure", "session-cookie-domain"}},
 		{"consistent hashing is not implemented yet", []string{"upstream-hash-by", "upstream-hash-by-subset", "upstream-hash-by-subset-size"}},
-		{"backend TLS settings are not implemented yet", []string{"proxy-ssl-secret", "proxy-ssl-verify", "proxy-ssl-name", "proxy-ssl-server-name",
-			"proxy-ssl-verify-depth", "proxy-ssl-ciphers", "proxy-ssl-protocols"}},
-		{"server aliases are not implemented yet", []string{"server-alias"}},
-		{"SSL passthrough is not implemented yet", []string{"ssl-passthrough"}},
-		{"service-upstream is not implemented yet", []string{"service-upstream"}},
+		{"backend TLS ciphers and protocols are not implemented yet (Envoy's defaults, TLS 1.2 and up, apply)", []string{"proxy-ssl-ciphers", "proxy-ssl-protocols"}},
 		{"this nginx tuning has no Envoy form in Flotilla yet", []string{"proxy-buffering", "proxy-buffer-size", "proxy-buffers-number",
 			"proxy-request-buffering", "proxy-http-version", "proxy-max-temp-file-size", "proxy-next-upstream", "proxy-next-upstream-timeout",
 			"proxy-next-upstream-tries", "proxy-redirect-from", "proxy-redirect-to", "proxy-cookie-domain", "proxy-cookie-path",
@@ -81,6 +77,8 @@ func init() {
 var known = []string{"rewrite-target", "use-regex", "app-root", "ssl-redirect", "force-ssl-redirect", "permanent-redirect",
 	"permanent-redirect-code", "temporal-redirect", "temporal-redirect-code", "backend-protocol", "proxy-connect-timeout",
 	"proxy-read-timeout", "proxy-send-timeout", "upstream-vhost", "x-forwarded-prefix", "load-balance",
+	"server-alias", "service-upstream", "ssl-passthrough", "proxy-ssl-secret", "proxy-ssl-verify", "proxy-ssl-name",
+	"proxy-ssl-server-name", "proxy-ssl-verify-depth",
 	"canary", "canary-by-header", "canary-by-header-value", "canary-by-header-pattern", "canary-by-cookie", "canary-weight",
 	"canary-weight-total"}
 
@@ -97,6 +95,10 @@ type annotations struct {
 	idle             string // proxy-read/send-timeout, the larger
 	vhost            string
 	forwardedPrefix  string
+	aliases          []string // server-alias
+	serviceUpstream  bool
+	passthrough      bool // ssl-passthrough
+	proxySSL         *proxySSL
 	// canary is set on a canary Ingress (canary "true"): the only annotations read then are the
 	// canary family and those that apply to the canary's own backend; ignored lists the others.
 	canary  *canary
@@ -269,6 +271,28 @@ func parseAnnotations(all map[string]string, prefix string) (annotations, *refus
 		}
 		a.forwardedPrefix = v
 	}
+	if v, ok := get("server-alias"); ok {
+		for _, h := range strings.Split(v, ",") {
+			h = strings.TrimSpace(h)
+			if !hostRE.MatchString(strings.TrimPrefix(h, "*.")) {
+				return a, bad("server-alias", v, "is not a comma-separated list of host names")
+			}
+			a.aliases = append(a.aliases, h)
+		}
+	}
+	if r := parseProxySSL(get, bad, &a, prefix); r != nil {
+		return a, r
+	}
+	if b, r := boolean("service-upstream"); r != nil {
+		return a, r
+	} else if b != nil {
+		a.serviceUpstream = *b
+	}
+	if b, r := boolean("ssl-passthrough"); r != nil {
+		return a, r
+	} else if b != nil {
+		a.passthrough = *b
+	}
 	return a, loadBalance(get, bad, prefix)
 }
 
@@ -314,4 +338,77 @@ func redirectTo(v string) (*model.Redirect, string) {
 	// The request's query is not appended: nginx's "return <code> <url>" sends the URL as written.
 	rd.StripQuery = true
 	return rd, ""
+}
+
+// proxySSL are the proxy-ssl-* annotations: how Envoy originates TLS to a backend-protocol HTTPS
+// or GRPCS backend.
+type proxySSL struct {
+	// secretNS/secretName name the Secret (tls.crt/tls.key: the client certificate; ca.crt: what
+	// to verify with); secretNS is "" for the Ingress's own namespace.
+	secretNS, secretName string
+	verify               bool
+	name                 string // proxy-ssl-name: the name to verify (and send as SNI)
+	serverName           bool   // proxy-ssl-server-name
+}
+
+var labelRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+
+func parseProxySSL(get func(string) (string, bool), bad func(n, v, why string) *refusal, a *annotations, prefix string) *refusal {
+	var p proxySSL
+	set := false
+	onOff := func(n string) (bool, *refusal) {
+		v, ok := get(n)
+		if !ok {
+			return false, nil
+		}
+		set = true
+		switch v {
+		case "on":
+			return true, nil
+		case "off":
+			return false, nil
+		}
+		return false, bad(n, v, `is not "on" or "off"`)
+	}
+	var r *refusal
+	if p.verify, r = onOff("proxy-ssl-verify"); r != nil {
+		return r
+	}
+	if p.serverName, r = onOff("proxy-ssl-server-name"); r != nil {
+		return r
+	}
+	if v, ok := get("proxy-ssl-secret"); ok {
+		set = true
+		ns, name, cross := strings.Cut(v, "/")
+		if !cross {
+			ns, name = "", v
+		}
+		if cross && !labelRE.MatchString(ns) || !hostRE.MatchString(name) {
+			return bad("proxy-ssl-secret", v, "is not a Secret name or namespace/name")
+		}
+		p.secretNS, p.secretName = ns, name
+	}
+	if v, ok := get("proxy-ssl-name"); ok {
+		set = true
+		if !hostRE.MatchString(strings.ToLower(v)) {
+			return bad("proxy-ssl-name", v, "is not a host name")
+		}
+		p.name = strings.ToLower(v)
+	}
+	if v, ok := get("proxy-ssl-verify-depth"); ok {
+		set = true
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 10 || strconv.Itoa(n) != v {
+			return bad("proxy-ssl-verify-depth", v, "is not a depth from 1 to 10")
+		}
+		a.notes = append(a.notes, fmt.Sprintf("annotation %s/proxy-ssl-verify-depth: Envoy verifies the whole chain to the CA; the depth is not applied", prefix))
+	}
+	if !set {
+		return nil
+	}
+	if p.verify && p.secretName == "" {
+		return &refusal{ReasonInvalidAnnotation, fmt.Sprintf("annotation %s/proxy-ssl-verify: verification needs the CA of %s/proxy-ssl-secret", prefix, prefix)}
+	}
+	a.proxySSL = &p
+	return nil
 }

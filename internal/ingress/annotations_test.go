@@ -45,6 +45,13 @@ func TestParseAnnotations(t *testing.T) {
 		{"canary-weight-total", "1000000", ""}, {"canary-weight-total", "1", ""}, {"canary-weight-total", "0", ReasonInvalidAnnotation},
 		{"canary-weight-total", "1000001", ReasonInvalidAnnotation}, {"canary-weight-total", "+5", ReasonInvalidAnnotation},
 		{"made-up", "x", ""},
+		{"proxy-ssl-verify", "off", ""}, {"proxy-ssl-verify", "on", ReasonInvalidAnnotation}, {"proxy-ssl-verify", "true", ReasonInvalidAnnotation},
+		{"proxy-ssl-secret", "ns/name", ""}, {"proxy-ssl-secret", "a/b/c", ReasonInvalidAnnotation}, {"proxy-ssl-secret", "Bad_Name", ReasonInvalidAnnotation},
+		{"proxy-ssl-name", "vault.internal", ""}, {"proxy-ssl-name", "a b", ReasonInvalidAnnotation},
+		{"proxy-ssl-server-name", "on", ""}, {"proxy-ssl-verify-depth", "2", ""}, {"proxy-ssl-verify-depth", "11", ReasonInvalidAnnotation},
+		{"proxy-ssl-ciphers", "HIGH", ReasonAnnotationNotSupported},
+		{"server-alias", "a.example.com, *.b.example.com", ""}, {"server-alias", "a..b", ReasonInvalidAnnotation},
+		{"service-upstream", "true", ""}, {"ssl-passthrough", "yes", ReasonInvalidAnnotation},
 	}
 	for _, c := range cases {
 		t.Run(c.name+"="+c.value, func(t *testing.T) {

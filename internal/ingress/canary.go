@@ -247,7 +247,9 @@ func withCanary(paths []gatewayapi.IngressPath, index int, cb gatewayapi.Ingress
 	}
 	p := paths[i]
 	primary := *p.Backend
-	cb.Protocol, cb.TLS = primary.Protocol, primary.TLS
+	// The primary's location speaks to the canary as to the primary (backend-protocol,
+	// proxy-ssl-*); the canary's upstream is its own Service's endpoints.
+	cb.Protocol, cb.TLS, cb.UpstreamTLS = primary.Protocol, primary.TLS, primary.UpstreamTLS
 	rank := p.Match
 	var extra []gatewayapi.IngressPath
 	add := func(name string, h model.StringMatch, to gatewayapi.IngressBackend) {

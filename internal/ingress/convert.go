@@ -27,7 +27,8 @@ type Class struct {
 	Spec flotillav1alpha1.IngressClassConfigSpec
 }
 
-func (c *Class) prefix() string {
+// Prefix is the class's annotation prefix.
+func (c *Class) Prefix() string {
 	return cmp.Or(c.Spec.AnnotationPrefix, "nginx.ingress.kubernetes.io")
 }
 
@@ -87,7 +88,7 @@ func Convert(classes []Class, ingresses []*networkingv1.Ingress) Result {
 		if c == nil {
 			continue
 		}
-		a, ref := parseAnnotations(ing.Annotations, c.prefix())
+		a, ref := parseAnnotations(ing.Annotations, c.Prefix())
 		if ref == nil {
 			ref = checkSpec(ing)
 		}
@@ -116,6 +117,43 @@ func Convert(classes []Class, ingresses []*networkingv1.Ingress) Result {
 	// A canary Ingress counts for none of it: ingress-nginx serves its requests with its primary's
 	// server and location.
 	regexHost, tlsHost := map[string]bool{}, map[string]string{}
+	hosts := map[string]bool{}
+	for _, x := range ok {
+		if x.a.canary != nil {
+			continue // a canary makes no server of its own
+		}
+		for _, rule := range x.ing.Spec.Rules {
+			hosts[rule.Host] = true
+		}
+	}
+	ph := perHost{aliases: map[string][]string{}, passthrough: map[string]*gatewayapi.IngressBackend{}}
+	aliasFrom := map[string]string{}
+	for _, x := range ok {
+		for _, rule := range x.ing.Spec.Rules {
+			if from, done := aliasFrom[rule.Host]; done && len(x.a.aliases) > 0 && from != x.ing.Name {
+				res.Notes = append(res.Notes, Event{x.ing.Namespace, x.ing.Name, ReasonAnnotationIgnored,
+					fmt.Sprintf("annotation %s/server-alias: host %s takes its aliases from its oldest Ingress that sets them, %s; ignored", x.c.Prefix(), rule.Host, from)})
+			}
+			if _, done := ph.aliases[rule.Host]; !done && len(x.a.aliases) > 0 && rule.Host != "" {
+				aliasFrom[rule.Host] = x.ing.Namespace + "/" + x.ing.Name
+				// server-alias: the host's oldest Ingress that sets it; a name that is itself a
+				// host of some rule stays that rule's (ingress-nginx ignores such an alias).
+				var keep []string
+				for _, a := range x.a.aliases {
+					if !hosts[a] {
+						keep = append(keep, a)
+					}
+				}
+				ph.aliases[rule.Host] = keep
+			}
+			if x.a.passthrough && rule.Host != "" && ph.passthrough[rule.Host] == nil {
+				if b := rootBackend(x.ing, rule); b != nil {
+					ph.passthrough[rule.Host] = &gatewayapi.IngressBackend{Service: b.Service.Name, Port: b.Service.Port.Number,
+						PortName: b.Service.Port.Name, Protocol: model.ClusterTCP}
+				}
+			}
+		}
+	}
 	for _, x := range ok {
 		if x.a.canary != nil {
 			continue
@@ -141,7 +179,22 @@ func Convert(classes []Class, ingresses []*networkingv1.Ingress) Result {
 			canaries = append(canaries, x)
 			continue
 		}
-		ir, ref := convertOne(x.ing, x.c, &x.a, regexHost, tlsHost)
+		if p := x.a.proxySSL; p != nil && p.secretNS != "" && p.secretNS != x.ing.Namespace && !x.c.Spec.AllowCrossNamespaceReferences {
+			res.Refused = append(res.Refused, Event{x.ing.Namespace, x.ing.Name, ReasonInvalidAnnotation,
+				fmt.Sprintf("annotation %s/proxy-ssl-secret: Secret %s/%s is in another namespace, and the IngressClassConfig of class %s does not allow cross-namespace references (spec.allowCrossNamespaceReferences)",
+					x.c.Prefix(), p.secretNS, p.secretName, x.c.Name)})
+			continue
+		}
+		if x.a.proxySSL != nil && !x.a.tls {
+			res.Notes = append(res.Notes, Event{x.ing.Namespace, x.ing.Name, ReasonAnnotationIgnored,
+				fmt.Sprintf("annotations %s/proxy-ssl-*: they apply only with backend-protocol HTTPS or GRPCS; ignored", x.c.Prefix())})
+		}
+		if x.a.passthrough && !x.c.Spec.SSLPassthrough {
+			res.Refused = append(res.Refused, Event{x.ing.Namespace, x.ing.Name, ReasonAnnotationNotSupported,
+				fmt.Sprintf("annotation %s/ssl-passthrough: the IngressClassConfig of class %s does not enable SSL passthrough (spec.sslPassthrough)", x.c.Prefix(), x.c.Name)})
+			continue
+		}
+		ir, ref := convertOne(x.ing, x.c, &x.a, regexHost, tlsHost, ph)
 		if ref != nil {
 			res.Refused = append(res.Refused, Event{x.ing.Namespace, x.ing.Name, ref.reason, ref.msg})
 			continue
@@ -251,7 +304,7 @@ func checkSpec(ing *networkingv1.Ingress) *refusal {
 }
 
 // convertOne converts one accepted Ingress.
-func convertOne(ing *networkingv1.Ingress, c *Class, a *annotations, regexHost map[string]bool, tlsHost map[string]string) (gatewayapi.IngressRoute, *refusal) {
+func convertOne(ing *networkingv1.Ingress, c *Class, a *annotations, regexHost map[string]bool, tlsHost map[string]string, ph perHost) (gatewayapi.IngressRoute, *refusal) {
 	ir := gatewayapi.IngressRoute{Meta: &ing.ObjectMeta}
 	own := map[string]string{} // the hosts this Ingress's tls entries name, to their Secret
 	for _, t := range ing.Spec.TLS {
@@ -271,6 +324,10 @@ func convertOne(ing *networkingv1.Ingress, c *Class, a *annotations, regexHost m
 		h, ref := convertHost(ing, c, a, i, rule.Host, paths, regexHost[rule.Host], tlsHost, own)
 		if ref != nil {
 			return ir, ref
+		}
+		h.Aliases = ph.aliases[rule.Host]
+		if c.Spec.SSLPassthrough {
+			h.Passthrough = ph.passthrough[rule.Host]
 		}
 		ir.Hosts = append(ir.Hosts, h)
 	}
@@ -303,7 +360,14 @@ func convertHost(ing *networkingv1.Ingress, c *Class, a *annotations, rule int, 
 			p.Redirect, p.Timeouts = a.redirect, nil
 		} else {
 			p.Backend = &gatewayapi.IngressBackend{Service: b.Service.Name, Port: b.Service.Port.Number, PortName: b.Service.Port.Name,
-				Protocol: a.protocol, TLS: a.tls}
+				Protocol: a.protocol, TLS: a.tls, ServiceUpstream: a.serviceUpstream}
+			if ps := a.proxySSL; ps != nil && a.tls {
+				u := &gatewayapi.IngressUpstreamTLS{Verify: ps.verify, Name: ps.name, SNI: ps.serverName}
+				if ps.secretName != "" {
+					u.Secret = cmp.Or(ps.secretNS, ing.Namespace) + "/" + ps.secretName
+				}
+				p.Backend.UpstreamTLS = u
+			}
 			var rw *model.URLRewrite
 			if rewrite != nil || a.vhost != "" {
 				rw = &model.URLRewrite{Hostname: a.vhost, Path: rewrite}
@@ -449,4 +513,23 @@ func ForGateway(in *gatewayapi.Input, classes []*networkingv1.IngressClass, conf
 	res := Convert(cs, ingresses)
 	in.Ingresses = res.Routes
 	return res
+}
+
+// perHost are the decisions the Ingresses of a host share: server-alias (the oldest Ingress
+// that sets it) and ssl-passthrough (any Ingress switches it on; the backend of its "/" path).
+type perHost struct {
+	aliases     map[string][]string
+	passthrough map[string]*gatewayapi.IngressBackend
+}
+
+// rootBackend is the backend of a rule's "/" path, else the Ingress's defaultBackend.
+func rootBackend(ing *networkingv1.Ingress, rule networkingv1.IngressRule) *networkingv1.IngressBackend {
+	if rule.HTTP != nil {
+		for i, p := range rule.HTTP.Paths {
+			if cmp.Or(p.Path, "/") == "/" {
+				return &rule.HTTP.Paths[i].Backend
+			}
+		}
+	}
+	return ing.Spec.DefaultBackend
 }

@@ -178,4 +178,30 @@ func TestIngressServedNextToHTTPRoutes(t *testing.T) {
 		return nil
 	})
 	waitForNamespacedEvent(t, shop, corev1.EventTypeWarning, "InvalidAnnotation", "proxy-read-timeout")
+
+	// An Ingress that leaves the class loses the Gateway's address (and its routes).
+	eventually(t, 5*time.Second, func(ctx context.Context) error {
+		cur := &networkingv1.Ingress{}
+		if err := k8s.Get(ctx, client.ObjectKeyFromObject(legacy), cur); err != nil {
+			return err
+		}
+		cur.Annotations["kubernetes.io/ingress.class"] = "someone-else"
+		return k8s.Update(ctx, cur)
+	})
+	eventually(t, 20*time.Second, func(ctx context.Context) error {
+		cur := &networkingv1.Ingress{}
+		if err := k8s.Get(ctx, client.ObjectKeyFromObject(legacy), cur); err != nil {
+			return err
+		}
+		if len(cur.Status.LoadBalancer.Ingress) != 0 {
+			return fmt.Errorf("still %+v", cur.Status.LoadBalancer.Ingress)
+		}
+		return nil
+	})
+	waitXDS(t, c, "the departed Ingress unserved", func() error {
+		if n := routeNames(c)["legacy.example.com"]; n != nil {
+			return fmt.Errorf("legacy.example.com routes %v", n)
+		}
+		return nil
+	})
 }

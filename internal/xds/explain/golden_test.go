@@ -501,3 +501,31 @@ func TestIngressCanary(t *testing.T) {
 		{req: "GET http://nothing.example.com/info", headers: hdr("never"), route: ing + "catch-all/rule/0/match/0/canary-by-header-never", action: fwd, backends: web},
 	})
 }
+
+// server-alias, service-upstream and ssl-passthrough (the ingress-alias-passthrough golden).
+func TestIngressAliasPassthrough(t *testing.T) {
+	const ing = "Ingress/apps/"
+	run(t, "ingress-alias-passthrough", []tc{
+		// The aliases of www.example.com's oldest Ingress serve all of the host's paths; an alias
+		// that is another rule's host stays that rule's; a newer Ingress's alias is ignored.
+		{req: "GET http://www.example.com/", route: ing + "www/rule/0/match/0", action: fwd, backends: "apps/web/8080/http-svc=100"},
+		{req: "GET http://example.com/docs/a", route: ing + "www-docs/rule/0/match/0", action: fwd, backends: "apps/docs/8080/http=100"},
+		{req: "GET http://a.example.org/", route: ing + "www/rule/0/match/0", action: fwd, vhost: "*.example.org"},
+		{req: "GET http://api.example.com/docs", route: ing + "api/rule/0/match/0", action: fwd, backends: "apps/docs/8080/http=100"},
+		{req: "GET http://docs.example.net/docs", action: notFound, status: 404},
+		// ssl-passthrough: the host's TLS goes unterminated to the Service of its "/" path; other
+		// hosts on the port are still terminated with the Gateway's certificate.
+		{req: "tls://vault.example.com:443", action: explain.ActionTCPProxy, backends: "apps/vault/8443/tcp=100",
+			chain: "Gateway/infra/gw/https/passthrough/vault.example.com"},
+		{req: "GET https://www.example.com/", route: ing + "www/rule/0/match/0", action: fwd, chain: "Gateway/infra/gw/https"},
+		{req: "GET http://vault.example.com/", route: ing + "vault/rule/0/match/0", action: fwd},
+		// The class "plain" does not enable ssl-passthrough: that Ingress is refused.
+		{req: "GET http://other.example.com/", action: notFound, status: 404},
+		// proxy-ssl-*: verified against the Secret's ca.crt and proxy-ssl-name, with its client
+		// certificate; a missing Secret fails closed; another namespace's Secret refuses the Ingress.
+		{req: "GET http://secure.example.com/", route: ing + "secure/rule/0/match/0", action: fwd,
+			backends: "apps/vault/8443/http/apps/vault-client/verify/vault.internal=100"},
+		{req: "GET http://missing.example.com/", route: ing + "secure-missing/rule/0/match/0", action: fwd, why: "503"},
+		{req: "GET http://cross.example.com/", action: notFound, status: 404},
+	})
+}

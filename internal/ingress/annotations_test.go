@@ -90,6 +90,7 @@ func TestParseAnnotations(t *testing.T) {
 		// On a canary, annotations of the primary's location are ignored, even those not
 		// implemented; snippets are still refused, load-balance still parsed.
 		{map[string]string{"canary": "true", "rewrite-target": "", "whitelist-source-range": "x", "made-up": "y"}, ""},
+		{map[string]string{"canary": "true", "service-upstream": "maybe", "proxy-ssl-secret": "other/secret", "server-alias": "x y"}, ""},
 		{map[string]string{"canary": "true", "configuration-snippet": "x"}, ReasonSnippetRefused},
 		{map[string]string{"canary": "true", "load-balance": "random"}, ReasonInvalidAnnotation},
 		{map[string]string{"canary": "true", "upstream-hash-by": "$request_uri"}, ReasonAnnotationNotSupported},

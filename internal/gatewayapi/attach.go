@@ -40,6 +40,9 @@ type route struct {
 	ingressHost *IngressHost
 	secure      bool
 	notes       []string
+	// canaries are the canary Ingresses whose Services the route's paths use or would use, with
+	// their problems.
+	canaries map[*metav1.ObjectMeta]*canaryUse
 }
 
 func (rt *route) id() string { return rt.meta.Namespace + "/" + rt.meta.Name }

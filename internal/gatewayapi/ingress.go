@@ -23,7 +23,8 @@ const kindIngress gwapiv1.Kind = "Ingress"
 type IngressRoute struct {
 	// Meta is the Ingress's metadata (namespace, name, creation time order the merge).
 	Meta *metav1.ObjectMeta
-	// Hosts in rule order; Host "" serves any host.
+	// Hosts in rule order; Host "" serves any host. A canary Ingress has none: its Service is
+	// served through the paths of its primaries (IngressBackend.Of).
 	Hosts []IngressHost
 }
 
@@ -50,11 +51,22 @@ type IngressHost struct {
 type IngressPath struct {
 	// Index numbers the path among the host's paths: model routes are named
 	// "Ingress/<ns>/<name>/rule/<Rule>/match/<Index>".
-	Index    int
-	Match    model.Match
+	Index int
+	// Name, when set, is appended to the route's name ("…/match/<Index>/<Name>"): the routes a
+	// canary Ingress adds before the path of its primary (canary-by-header, canary-by-cookie).
+	Name  string
+	Match model.Match
+	// RankAs, when set, is the match the path ranks with among the routes of its virtual host
+	// instead of Match: a canary's routes rank as the primary's path they precede (their header
+	// match does not make them more specific than an HTTPRoute with the path's own match), and
+	// come before it, in slice order.
+	RankAs   *model.Match
 	Filters  []model.Filter
 	Redirect *model.Redirect
+	// Backend is the path's Service; Backends, when set instead, split requests between several
+	// by their Weight (the primary's and its canary's, canary-weight).
 	Backend  *IngressBackend
+	Backends []IngressBackend
 	Timeouts *model.Timeouts
 	// HashPolicies choose the endpoint when the Backend balances by ring hash (affinity,
 	// upstream-hash-by).
@@ -72,6 +84,11 @@ type IngressBackend struct {
 	// TLS originates TLS to the endpoints without verifying them (backend-protocol HTTPS or
 	// GRPCS), unless a BackendTLSPolicy targets the Service port: the policy then applies.
 	TLS bool
+	// Weight is the backend's share among IngressPath.Backends.
+	Weight uint32
+	// Of is the Ingress whose Service this is when it is not the path's own Ingress: a canary's.
+	// Its namespace holds the Service, and resolution problems are reported on it.
+	Of *metav1.ObjectMeta
 	// ServiceUpstream sends to the Service's cluster IP instead of its endpoints
 	// (service-upstream): one endpoint, kube-proxy balances.
 	ServiceUpstream bool
@@ -147,10 +164,40 @@ func (r *resolver) ingressRoute(ir *IngressRoute, host *IngressHost, paths []Ing
 	prefix := fmt.Sprintf("%s/%s/%s/rule/", kindIngress, ir.Meta.Namespace, ir.Meta.Name)
 	rt.entries = make([]entry, 0, len(paths))
 	for _, p := range paths {
-		e := newEntry(prefix, host.Rule, p.Index, p.Match)
+		if p.Name != "" && p.Backend != nil && !r.canaryAdmitted(rt, p.Backend) {
+			continue // the canary's route is not served: the primary's path serves its requests
+		}
+		if p.Backends != nil {
+			n := len(p.Backends)
+			p.Backends = slices.DeleteFunc(slices.Clone(p.Backends), func(b IngressBackend) bool { return !r.canaryAdmitted(rt, &b) })
+			if len(p.Backends) == 1 && len(p.Backends) < n {
+				p.Backends[0].Weight = 1 // the path's own backend alone, whatever its share was
+			}
+		}
+		rank := &p.Match
+		if p.RankAs != nil {
+			rank = p.RankAs
+		}
+		e := newEntry(prefix, host.Rule, p.Index, *rank)
+		e.route.Match = p.Match
+		if p.Name != "" {
+			e.route.Name += "/" + p.Name
+		}
 		e.route.Filters, e.route.Redirect, e.route.Timeouts = p.Filters, p.Redirect, p.Timeouts
-		if p.Backend != nil {
-			if c, ok := r.ingressBackend(rt, p.Backend); ok {
+		switch {
+		case p.Backends != nil:
+			bs := &model.Backends{}
+			for i := range p.Backends {
+				b := &p.Backends[i]
+				if c, ok := r.ingressPathBackend(rt, b); ok {
+					bs.Clusters = append(bs.Clusters, model.WeightedCluster{Cluster: c, Weight: b.Weight})
+				} else {
+					bs.InvalidWeight += b.Weight
+				}
+			}
+			e.route.Backends = bs
+		case p.Backend != nil:
+			if c, ok := r.ingressPathBackend(rt, p.Backend); ok {
 				e.route.Backends = &model.Backends{Clusters: []model.WeightedCluster{{Cluster: c, Weight: 1}}}
 				e.route.HashPolicies = p.HashPolicies
 			} else {
@@ -160,6 +207,66 @@ func (r *resolver) ingressRoute(ir *IngressRoute, host *IngressHost, paths []Ing
 		rt.entries = append(rt.entries, e)
 	}
 	return rt
+}
+
+// ingressPathBackend resolves a path's backend: the route's Ingress's Service, or that of the
+// canary Ingress b.Of (its problems are recorded for that Ingress, in rt.canaries).
+func (r *resolver) ingressPathBackend(rt *route, b *IngressBackend) (string, bool) {
+	if b.Of == nil {
+		return r.ingressBackend(rt, b)
+	}
+	probe := &route{kind: kindIngress, meta: b.Of}
+	c, ok := r.ingressBackend(probe, b)
+	u := rt.canary(b.Of)
+	u.served = true
+	u.problems = append(u.problems, probe.refMsg...)
+	return c, ok
+}
+
+// canaryUse is what a route's paths did with a canary Ingress's Service.
+type canaryUse struct {
+	served   bool
+	problems []string
+}
+
+func (rt *route) canary(m *metav1.ObjectMeta) *canaryUse {
+	if rt.canaries == nil {
+		rt.canaries = map[*metav1.ObjectMeta]*canaryUse{}
+	}
+	u := rt.canaries[m]
+	if u == nil {
+		u = &canaryUse{}
+		rt.canaries[m] = u
+	}
+	return u
+}
+
+// canaryAdmitted says whether backend b of a path of rt may be served: its own Ingress's, or a
+// canary's whose namespace every listener of rt's family that admits rt's namespace admits too
+// (a canary takes requests of its primary's host: it may not reach a listener its namespace may
+// not attach to). A canary that may not is recorded as a problem of the canary.
+func (r *resolver) canaryAdmitted(rt *route, b *IngressBackend) bool {
+	if b.Of == nil || b.Of.Namespace == rt.meta.Namespace {
+		return true
+	}
+	for _, l := range r.listeners[:len(r.gw.Spec.Listeners)] {
+		if (l.protocol == gwapiv1.HTTPSProtocolType) != rt.secure || l.protocol != gwapiv1.HTTPProtocolType && l.protocol != gwapiv1.HTTPSProtocolType {
+			continue
+		}
+		var from *gwapiv1.FromNamespaces
+		var sel *metav1.LabelSelector
+		if l.allowed != nil && l.allowed.Namespaces != nil {
+			from, sel = l.allowed.Namespaces.From, l.allowed.Namespaces.Selector
+		}
+		if r.namespaceAllowed(from, sel, gwapiv1.NamespacesFromSame, l.parentNS, rt.meta.Namespace) &&
+			!r.namespaceAllowed(from, sel, gwapiv1.NamespacesFromSame, l.parentNS, b.Of.Namespace) {
+			u := rt.canary(b.Of)
+			u.problems = append(u.problems, fmt.Sprintf("listener %s does not admit routes from namespace %s, so this canary of Ingress %s/%s is not served (%s)",
+				l.name, b.Of.Namespace, rt.meta.Namespace, rt.meta.Name, family(rt.secure)))
+			return false
+		}
+	}
+	return true
 }
 
 // attachIngress attaches an Ingress host to the Gateway's listeners of its family (HTTP, or
@@ -254,19 +361,25 @@ func (r *resolver) ingressCluster(rt *route, b *IngressBackend) (string, bool) {
 
 // ingressStatuses reports each Ingress: attached or not, and its problems.
 func (r *resolver) ingressStatuses(rts []*route) []IngressStatus {
-	byIngress := map[*IngressRoute]*IngressStatus{}
+	byIngress := map[string]*IngressStatus{} // by namespace/name
 	var out []*IngressStatus
-	for _, rt := range rts {
-		st := byIngress[rt.ingress]
+	statusOf := func(m *metav1.ObjectMeta) *IngressStatus {
+		k := m.Namespace + "/" + m.Name
+		st := byIngress[k]
 		if st == nil {
-			st = &IngressStatus{Namespace: rt.meta.Namespace, Name: rt.meta.Name}
-			byIngress[rt.ingress] = st
+			st = &IngressStatus{Namespace: m.Namespace, Name: m.Name}
+			byIngress[k] = st
 			out = append(out, st)
 		}
+		return st
+	}
+	for _, rt := range rts {
+		st := statusOf(rt.meta)
 		where := "host " + cmp.Or(rt.ingressHost.Host, "*")
+		attached := false
 		for _, ps := range rt.parents {
 			if len(ps.atts) > 0 {
-				st.Attached = true
+				st.Attached, attached = true, true
 			} else if ps.reason != gwapiv1.RouteReasonAccepted {
 				st.Problems = append(st.Problems, fmt.Sprintf("%s (%s): %s", where, family(rt.secure), ps.msg))
 			}
@@ -277,12 +390,18 @@ func (r *resolver) ingressStatuses(rts []*route) []IngressStatus {
 			}
 		}
 		st.Problems = append(st.Problems, rt.notes...)
+		// A canary is served where its primary's path is: attached with it, and its own
+		// Service's problems.
+		for m, u := range rt.canaries {
+			cst := statusOf(m)
+			cst.Attached = cst.Attached || attached && u.served
+			for _, p := range u.problems {
+				cst.Problems = append(cst.Problems, where+": "+p)
+			}
+		}
 	}
 	for i := range r.in.Ingresses {
-		ir := &r.in.Ingresses[i]
-		if byIngress[ir] == nil {
-			out = append(out, &IngressStatus{Namespace: ir.Meta.Namespace, Name: ir.Meta.Name})
-		}
+		statusOf(r.in.Ingresses[i].Meta)
 	}
 	res := make([]IngressStatus, 0, len(out))
 	for _, st := range out {

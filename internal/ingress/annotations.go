@@ -51,8 +51,6 @@ func init() {
 		{"body size limits are not implemented yet", []string{"proxy-body-size", "client-body-buffer-size"}},
 		{"custom errors are not implemented yet", []string{"custom-http-errors", "default-backend"}},
 		{"mirroring is not implemented yet", []string{"mirror-target", "mirror-host", "mirror-request-body", "mirror-uri"}},
-		{"canary routing is not implemented yet", []string{"canary", "canary-by-header", "canary-by-header-value", "canary-by-header-pattern",
-			"canary-by-cookie", "canary-weight", "canary-weight-total"}},
 		{"this session affinity setting is not implemented yet (affinity, affinity-mode balanced and session-cookie-name/-path/-max-age/-expires/-samesite are)",
 			[]string{"affinity-canary-behavior", "session-cookie-conditional-samesite-none", "session-cookie-change-on-failure",
 				"session-cookie-secure", "session-cookie-domain"}},
@@ -81,7 +79,9 @@ var known = []string{"rewrite-target", "use-regex", "app-root", "ssl-redirect", 
 	"proxy-ssl-server-name", "proxy-ssl-verify-depth",
 	"enable-cors", "cors-allow-origin", "cors-allow-methods", "cors-allow-headers", "cors-allow-credentials", "cors-expose-headers", "cors-max-age",
 	"affinity", "affinity-mode", "session-cookie-name", "session-cookie-path", "session-cookie-max-age", "session-cookie-expires",
-	"session-cookie-samesite", "upstream-hash-by"}
+	"session-cookie-samesite", "upstream-hash-by",
+	"canary", "canary-by-header", "canary-by-header-value", "canary-by-header-pattern", "canary-by-cookie", "canary-weight",
+	"canary-weight-total"}
 
 // annotations are the parsed annotations of one Ingress (the ones this version implements).
 type annotations struct {
@@ -105,6 +105,10 @@ type annotations struct {
 	lb       string
 	hashBy   *model.HashPolicy
 	affinity *affinity
+	// canary is set on a canary Ingress (canary "true"): the only annotations read then are the
+	// canary family and those that apply to the canary's own backend; ignored lists the others.
+	canary  *canary
+	ignored []string
 	// unknown are annotations of the prefix nobody defines, for an Event; notes say what a known
 	// annotation does differently, for an Event too.
 	unknown, notes []string
@@ -134,6 +138,7 @@ func parseAnnotations(all map[string]string, prefix string) (annotations, *refus
 		}
 	}
 	slices.Sort(names)
+	isCanary := all[prefix+"/canary"] == "true"
 	for _, n := range names {
 		v := all[prefix+"/"+n]
 		switch {
@@ -141,11 +146,28 @@ func parseAnnotations(all map[string]string, prefix string) (annotations, *refus
 			return a, &refusal{ReasonSnippetRefused, fmt.Sprintf("annotation %s/%s: snippets are never interpreted (they would let an Ingress author configure the proxy for every tenant)", prefix, n)}
 		case strings.ContainsAny(v, "\r\n\x00"):
 			return a, bad(n, v, "holds a control character")
+		case isCanary && !appliesToCanary(n):
+			a.ignored = append(a.ignored, prefix+"/"+n)
 		case notYet[n] != "":
 			return a, &refusal{ReasonAnnotationNotSupported, fmt.Sprintf("annotation %s/%s: %s in Flotilla, so the Ingress is not served rather than served without it", prefix, n, notYet[n])}
 		case !slices.Contains(known, n):
 			a.unknown = append(a.unknown, prefix+"/"+n)
 		}
+	}
+	c, r := parseCanary(get, bad, prefix)
+	if r != nil {
+		return a, r
+	}
+	// load-balance, upstream-hash-by and affinity: on a canary too (its own backend's upstream).
+	policies := func() *refusal {
+		notSupported := func(n, why string) *refusal {
+			return &refusal{ReasonAnnotationNotSupported, fmt.Sprintf("annotation %s/%s: %s", prefix, n, why)}
+		}
+		return parsePolicies(&a, get, bad, notSupported)
+	}
+	if c != nil {
+		a.canary = c
+		return a, policies()
 	}
 	boolean := func(n string) (*bool, *refusal) {
 		v, ok := get(n)
@@ -284,10 +306,7 @@ func parseAnnotations(all map[string]string, prefix string) (annotations, *refus
 	} else if b != nil {
 		a.passthrough = *b
 	}
-	notSupported := func(n, why string) *refusal {
-		return &refusal{ReasonAnnotationNotSupported, fmt.Sprintf("annotation %s/%s: %s", prefix, n, why)}
-	}
-	if r := parsePolicies(&a, get, bad, notSupported); r != nil {
+	if r := policies(); r != nil {
 		return a, r
 	}
 	return a, nil

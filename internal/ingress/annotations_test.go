@@ -66,7 +66,16 @@ func TestParseAnnotations(t *testing.T) {
 		{"auth-snippet", "x", ReasonSnippetRefused}, {"stream-snippet", "x", ReasonSnippetRefused}, {"modsecurity-snippet", "x", ReasonSnippetRefused},
 		{"whitelist-source-range", "10.0.0.0/8", ReasonAnnotationNotSupported}, {"limit-rps", "5", ReasonAnnotationNotSupported},
 		{"auth-url", "https://auth.example.com/", ReasonAnnotationNotSupported}, {"proxy-body-size", "8m", ReasonAnnotationNotSupported},
-		{"canary", "true", ReasonAnnotationNotSupported},
+		{"canary", "true", ""}, {"canary", "false", ""}, {"canary", "True", ReasonInvalidAnnotation}, {"canary", "yes", ReasonInvalidAnnotation},
+		// The rest of the family only on a canary (canary "true" is added for the name, below).
+		{"canary-by-header", "X-Canary", ""}, {"canary-by-header", "X Canary", ReasonInvalidAnnotation},
+		{"canary-by-header", "x:canary", ReasonInvalidAnnotation}, {"canary-by-header", "é", ReasonInvalidAnnotation},
+		{"canary-by-cookie", "Canary-By-Cookie", ""}, {"canary-by-cookie", "a=b", ReasonInvalidAnnotation},
+		{"canary-by-cookie", "a;b", ReasonInvalidAnnotation}, {"canary-by-cookie", strings.Repeat("c", 600), ReasonInvalidAnnotation},
+		{"canary-weight", "0", ""}, {"canary-weight", "100", ""}, {"canary-weight", "101", ReasonInvalidAnnotation},
+		{"canary-weight", "-1", ReasonInvalidAnnotation}, {"canary-weight", "10%", ReasonInvalidAnnotation}, {"canary-weight", "1.5", ReasonInvalidAnnotation},
+		{"canary-weight-total", "1000000", ""}, {"canary-weight-total", "1", ""}, {"canary-weight-total", "0", ReasonInvalidAnnotation},
+		{"canary-weight-total", "1000001", ReasonInvalidAnnotation}, {"canary-weight-total", "+5", ReasonInvalidAnnotation},
 		{"made-up", "x", ""},
 		{"proxy-ssl-verify", "off", ""}, {"proxy-ssl-verify", "on", ReasonInvalidAnnotation}, {"proxy-ssl-verify", "true", ReasonInvalidAnnotation},
 		{"proxy-ssl-secret", "ns/name", ""}, {"proxy-ssl-secret", "a/b/c", ReasonInvalidAnnotation}, {"proxy-ssl-secret", "Bad_Name", ReasonInvalidAnnotation},
@@ -78,7 +87,11 @@ func TestParseAnnotations(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name+"="+c.value, func(t *testing.T) {
-			_, r := parseAnnotations(map[string]string{p + "/" + c.name: c.value, "other.example.com/x": "y"}, p)
+			all := map[string]string{p + "/" + c.name: c.value, "other.example.com/x": "y"}
+			if strings.HasPrefix(c.name, "canary-") {
+				all[p+"/canary"] = "true"
+			}
+			_, r := parseAnnotations(all, p)
 			switch {
 			case c.reason == "" && r != nil:
 				t.Errorf("refused (%s): %s", r.reason, r.msg)
@@ -88,6 +101,48 @@ func TestParseAnnotations(t *testing.T) {
 				t.Errorf("refused with %s %q, want %s naming the annotation", r.reason, r.msg, c.reason)
 			}
 		})
+	}
+	// Canary combinations: the header's value and pattern, the weight against its total, the family
+	// without canary "true", and what a canary ignores.
+	for _, c := range []struct {
+		all    map[string]string
+		reason string
+	}{
+		{map[string]string{"canary": "true", "canary-by-header": "X-Canary", "canary-by-header-pattern": "^Do[A-Z][a-z]+y$"}, ""},
+		{map[string]string{"canary": "true", "canary-by-header": "X-Canary", "canary-by-header-pattern": "[][**da?$&*"}, ReasonInvalidAnnotation},
+		{map[string]string{"canary": "true", "canary-by-header": "X-Canary", "canary-by-header-pattern": "(?=x)"}, ReasonInvalidAnnotation}, // PCRE only
+		{map[string]string{"canary": "true", "canary-by-header": "X-Canary", "canary-by-header-pattern": "a)|(b"}, ReasonInvalidAnnotation},
+		{map[string]string{"canary": "true", "canary-by-header": "X-Canary", "canary-by-header-pattern": "(a{1,1000}){1,1000}"}, ReasonInvalidAnnotation},
+		// The value takes precedence: the pattern is not read (ingress-nginx), so not refused.
+		{map[string]string{"canary": "true", "canary-by-header": "X-Canary", "canary-by-header-value": "yes", "canary-by-header-pattern": "(?=x)"}, ""},
+		{map[string]string{"canary": "true", "canary-weight": "1000", "canary-weight-total": "1000"}, ""},
+		{map[string]string{"canary": "true", "canary-weight": "1001", "canary-weight-total": "1000"}, ReasonInvalidAnnotation},
+		{map[string]string{"canary": "false", "canary-weight": "10"}, ReasonInvalidAnnotation},
+		{map[string]string{"canary-by-header": "X-Canary"}, ReasonInvalidAnnotation},
+		// On a canary, annotations of the primary's location are ignored, even those not
+		// implemented; snippets are still refused, load-balance still parsed.
+		{map[string]string{"canary": "true", "rewrite-target": "", "whitelist-source-range": "x", "made-up": "y"}, ""},
+		{map[string]string{"canary": "true", "service-upstream": "maybe", "proxy-ssl-secret": "other/secret", "server-alias": "x y"}, ""},
+		{map[string]string{"canary": "true", "configuration-snippet": "x"}, ReasonSnippetRefused},
+		{map[string]string{"canary": "true", "load-balance": "random"}, ReasonInvalidAnnotation},
+		{map[string]string{"canary": "true", "upstream-hash-by": "$request_uri"}, ""},
+		{map[string]string{"canary": "true", "upstream-hash-by": "$request_uri$host"}, ReasonAnnotationNotSupported},
+	} {
+		all := map[string]string{}
+		for k, v := range c.all {
+			all[p+"/"+k] = v
+		}
+		a, r := parseAnnotations(all, p)
+		switch {
+		case c.reason == "" && r != nil:
+			t.Errorf("%v: refused (%s): %s", c.all, r.reason, r.msg)
+		case c.reason != "" && r == nil:
+			t.Errorf("%v: accepted, want %s", c.all, c.reason)
+		case r != nil && r.reason != c.reason:
+			t.Errorf("%v: refused with %s %q, want %s", c.all, r.reason, r.msg, c.reason)
+		case r == nil && c.all["canary"] == "true" && a.canary == nil:
+			t.Errorf("%v: not a canary", c.all)
+		}
 	}
 	// A different prefix: the nginx annotations are not ours to read.
 	if _, r := parseAnnotations(map[string]string{p + "/configuration-snippet": "x"}, "example.com"); r != nil {

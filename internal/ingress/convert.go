@@ -64,7 +64,8 @@ type Event struct {
 
 // Result is the conversion of the Ingresses of a set of classes.
 type Result struct {
-	// Routes are the served Ingresses, oldest first.
+	// Routes are the served Ingresses, oldest first (a served canary without hosts of its own:
+	// its primaries' paths carry its Service).
 	Routes []gatewayapi.IngressRoute
 	// Refused are the Ingresses of the classes that are not served at all, with why.
 	Refused []Event
@@ -102,6 +103,9 @@ func Convert(classes []Class, ingresses []*networkingv1.Ingress) Result {
 		for _, n := range a.notes {
 			res.Notes = append(res.Notes, Event{ing.Namespace, ing.Name, ReasonAnnotationIgnored, n})
 		}
+		if a.canary != nil {
+			res.Notes = append(res.Notes, canaryNotes(ing, &a)...)
+		}
 		ok = append(ok, accepted{ing, c, a})
 	}
 	slices.SortFunc(ok, func(x, y accepted) int {
@@ -110,9 +114,14 @@ func Convert(classes []Class, ingresses []*networkingv1.Ingress) Result {
 	})
 
 	// What is decided per host, across the Ingresses of the host.
+	// A canary Ingress counts for none of it: ingress-nginx serves its requests with its primary's
+	// server and location.
 	regexHost, tlsHost := map[string]bool{}, map[string]string{}
 	hosts := map[string]bool{}
 	for _, x := range ok {
+		if x.a.canary != nil {
+			continue // a canary makes no server of its own
+		}
 		for _, rule := range x.ing.Spec.Rules {
 			hosts[rule.Host] = true
 		}
@@ -146,6 +155,9 @@ func Convert(classes []Class, ingresses []*networkingv1.Ingress) Result {
 		}
 	}
 	for _, x := range ok {
+		if x.a.canary != nil {
+			continue
+		}
 		for _, rule := range x.ing.Spec.Rules {
 			if x.a.useRegex || x.a.rewriteTarget != "" {
 				regexHost[rule.Host] = true
@@ -160,8 +172,13 @@ func Convert(classes []Class, ingresses []*networkingv1.Ingress) Result {
 		}
 	}
 
-	var served []accepted
+	var canaries []accepted
+	var served []accepted // parallel to res.Routes until the canaries join them
 	for _, x := range ok {
+		if x.a.canary != nil {
+			canaries = append(canaries, x)
+			continue
+		}
 		if p := x.a.proxySSL; p != nil && p.secretNS != "" && p.secretNS != x.ing.Namespace && !x.c.Spec.AllowCrossNamespaceReferences {
 			res.Refused = append(res.Refused, Event{x.ing.Namespace, x.ing.Name, ReasonInvalidAnnotation,
 				fmt.Sprintf("annotation %s/proxy-ssl-secret: Secret %s/%s is in another namespace, and the IngressClassConfig of class %s does not allow cross-namespace references (spec.allowCrossNamespaceReferences)",
@@ -185,18 +202,52 @@ func Convert(classes []Class, ingresses []*networkingv1.Ingress) Result {
 		res.Routes = append(res.Routes, ir)
 		served = append(served, x)
 	}
+	// The upstreams' load balancing is the primaries' (a canary's own backend keeps round robin).
 	res.Notes = append(res.Notes, balance(res.Routes, served)...)
+	if len(canaries) > 0 {
+		ings := make([]*networkingv1.Ingress, len(served))
+		for i := range served {
+			ings[i] = served[i].ing
+		}
+		res.addCanaries(canaries, ings)
+		slices.SortStableFunc(res.Routes, func(x, y gatewayapi.IngressRoute) int {
+			return cmp.Or(x.Meta.CreationTimestamp.Compare(y.Meta.CreationTimestamp.Time),
+				cmp.Compare(x.Meta.Namespace, y.Meta.Namespace), cmp.Compare(x.Meta.Name, y.Meta.Name))
+		})
+	}
 	slices.SortFunc(res.Refused, func(a, b Event) int {
 		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 	})
 	return res
 }
 
-// accepted is an Ingress of a class whose annotations parsed.
+// accepted is an Ingress of a class whose annotations parse.
 type accepted struct {
 	ing *networkingv1.Ingress
 	c   *Class
 	a   annotations
+}
+
+// canaryNotes are the Events of a canary Ingress about what does not apply to it.
+func canaryNotes(ing *networkingv1.Ingress, a *annotations) []Event {
+	var out []Event
+	if len(a.ignored) > 0 {
+		out = append(out, Event{ing.Namespace, ing.Name, ReasonAnnotationIgnored, fmt.Sprintf(
+			"annotations %s are ignored on a canary Ingress: its requests are served as its primary Ingress's path says (only the canary annotations, load-balance, upstream-hash-by and affinity apply to a canary)",
+			strings.Join(a.ignored, ", "))})
+	}
+	if len(ing.Spec.TLS) > 0 {
+		out = append(out, Event{ing.Namespace, ing.Name, ReasonAnnotationIgnored,
+			"spec.tls is ignored on a canary Ingress: its hosts' certificates are those of the Ingresses that are not canaries"})
+	}
+	if a.lb != "" || a.hashBy != nil || a.affinity != nil {
+		out = append(out, Event{ing.Namespace, ing.Name, ReasonAnnotationIgnored,
+			"load-balance, upstream-hash-by and affinity of a canary Ingress are not applied yet: its backend is balanced round robin"})
+	}
+	for _, n := range a.canary.notes {
+		out = append(out, Event{ing.Namespace, ing.Name, ReasonAnnotationIgnored, n})
+	}
+	return out
 }
 
 // strictPath is ingress-nginx's strict path validation of Exact and Prefix paths.

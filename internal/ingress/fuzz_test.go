@@ -46,21 +46,26 @@ func FuzzConvert(f *testing.F) {
 	f.Add("h.example.com", "/", "Prefix", "upstream-hash-by", "$http_x_user_id", "load-balance", "ewma")
 	f.Add("h.example.com", "/", "Prefix", "upstream-hash-by", "$cookie_session", "backend-protocol", "HTTPS")
 	f.Add("h.example.com", "/", "Prefix", "upstream-hash-by", "$arg_t", "affinity", "cookie")
+	// Ingress a as a canary of b (same host, path and type; another Service).
+	f.Add("c.example.com", "/info", "Prefix", "canary", "true", "canary-by-cookie", "Canary-By-Cookie")
+	f.Add("c.example.com", "/(.*)", "ImplementationSpecific", "canary", "true", "canary-weight", "50")
+	f.Add("", "/", "Exact", "canary", "true", "canary-by-header", "X-Canary")
 	f.Fuzz(func(t *testing.T, host, path, typ, k1, v1, k2, v2 string) {
 		pt := networkingv1.PathType(typ)
-		mk := func(name string, age int, ann map[string]string) *networkingv1.Ingress {
+		mk := func(name string, age int, ann map[string]string, svc string) *networkingv1.Ingress {
 			return &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Namespace: "apps", Name: name, Annotations: ann,
 				CreationTimestamp: metav1.NewTime(time.Unix(int64(age), 0))},
 				Spec: networkingv1.IngressSpec{IngressClassName: ptr("nginx"),
 					TLS: []networkingv1.IngressTLS{{Hosts: []string{host}, SecretName: "tls"}},
 					Rules: []networkingv1.IngressRule{{Host: host, IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{
 						Paths: []networkingv1.HTTPIngressPath{{Path: path, PathType: &pt, Backend: networkingv1.IngressBackend{
-							Service: &networkingv1.IngressServiceBackend{Name: "web", Port: networkingv1.ServiceBackendPort{Number: 8080}}}}}}}}}}}
+							Service: &networkingv1.IngressServiceBackend{Name: svc, Port: networkingv1.ServiceBackendPort{Number: 8080}}}}}}}}}}}
 		}
 		const p = "nginx.ingress.kubernetes.io/"
-		ings := []*networkingv1.Ingress{mk("a", 1, map[string]string{p + k1: v1, p + k2: v2}), mk("b", 2, nil)}
+		ings := []*networkingv1.Ingress{mk("a", 1, map[string]string{p + k1: v1, p + k2: v2}, "web-canary"), mk("b", 2, nil, "web")}
 		in := gatewayapi.Input{Gateway: fuzzGateway(), ControllerName: "gateway.flotilla.dev/controller",
-			Services: []*corev1.Service{{ObjectMeta: metav1.ObjectMeta{Namespace: "apps", Name: "web"}, Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 8080}}}}}}
+			Services: []*corev1.Service{{ObjectMeta: metav1.ObjectMeta{Namespace: "apps", Name: "web"}, Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 8080}}}},
+				{ObjectMeta: metav1.ObjectMeta{Namespace: "apps", Name: "web-canary"}, Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 8080}}}}}}
 		in.Ingresses = ingress.Convert(classes, ings).Routes
 		res := gatewayapi.Resolve(in)
 		if _, err := translate.Translate(&res.Fleet, map[string]translate.TLSSecret{}); err != nil {

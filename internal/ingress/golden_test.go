@@ -13,10 +13,10 @@ import (
 )
 
 // What a team sees about its Ingresses (the Events Flotilla emits) for the translator's Ingress
-// golden input, whose xDS internal/xds/translate/testdata/ingress-nginx.out.yaml holds and whose
-// request decisions internal/xds/explain's TestIngressNginx checks.
+// golden inputs, whose xDS internal/xds/translate/testdata/<name>.out.yaml holds and whose
+// request decisions internal/xds/explain's TestIngressNginx and TestIngressCanary check.
 func TestGoldenStatus(t *testing.T) {
-	for _, name := range []string{"ingress-nginx", "ingress-alias-passthrough", "ingress-cors-affinity"} {
+	for _, name := range []string{"ingress-nginx", "ingress-alias-passthrough", "ingress-cors-affinity", "ingress-canary"} {
 		t.Run(name, func(t *testing.T) {
 			dir := "../xds/translate/testdata"
 			data, err := os.ReadFile(filepath.Join(dir, name+".in.yaml"))

@@ -431,6 +431,84 @@ func TestIngressNginx(t *testing.T) {
 	})
 }
 
+// Canary Ingresses go where ingress-nginx's balancer.lua sends them (the ingress-canary golden):
+// the cases of ingress-nginx's test/e2e/annotations/canary.go, then Flotilla's own rules (pairing,
+// one canary per path, a namespace the listener does not admit, an HTTPRoute override).
+func TestIngressCanary(t *testing.T) {
+	const ing = "Ingress/apps/"
+	const web, canary = "apps/web/8080/http=100", "apps/web-canary/8080/http=100"
+	hdr := func(v string) []string { return []string{"CanaryByHeader: " + v} }
+	run(t, "ingress-canary", []tc{
+		// canary-by-header: always → canary, never → mainline, another value or none → mainline.
+		{req: "GET http://header.example.com/info", route: ing + "hdr/rule/0/match/0", action: fwd, backends: web},
+		{req: "GET http://header.example.com/info", headers: hdr("always"), route: ing + "hdr/rule/0/match/0/canary-by-header", action: fwd, backends: canary},
+		{req: "GET http://header.example.com/info", headers: hdr("never"), route: ing + "hdr/rule/0/match/0/canary-by-header-never", action: fwd, backends: web},
+		{req: "GET http://header.example.com/info", headers: hdr("badheadervalue"), route: ing + "hdr/rule/0/match/0", action: fwd, backends: web},
+		// The newer canary of the same path is not served: its header does nothing.
+		{req: "GET http://header.example.com/info", headers: []string{"Other: always"}, route: ing + "hdr/rule/0/match/0", action: fwd, backends: web},
+		// A canary path whose path type differs pairs with nothing.
+		{req: "GET http://header.example.com/exact", headers: hdr("always"), route: ing + "hdr/rule/0/match/2", action: fwd, backends: web},
+		// The HTTPRoute with the primary's match overrides the path and its canary's routes.
+		{req: "GET http://header.example.com/moved", headers: hdr("always"), route: "HTTPRoute/apps/moved/rule/0/match/0", action: fwd, backends: "apps/moved/8080/http=100"},
+		// canary-by-header-value: that value → canary; always, never, another → mainline; a
+		// value that differs falls through to the cookie.
+		{req: "GET http://value.example.com/info", headers: hdr("DoCanary"), route: ing + "value/rule/0/match/0/canary-by-header", action: fwd, backends: canary},
+		{req: "GET http://value.example.com/info", headers: hdr("always"), route: ing + "value/rule/0/match/0", action: fwd, backends: web},
+		{req: "GET http://value.example.com/info", headers: hdr("never"), route: ing + "value/rule/0/match/0", action: fwd, backends: web},
+		{req: "GET http://value.example.com/info", headers: hdr("otherheadervalue"), route: ing + "value/rule/0/match/0", action: fwd, backends: web},
+		{req: "GET http://value.example.com/info", headers: append(hdr("otherheadervalue"), "Cookie: CanaryByCookie=always"),
+			route: ing + "value/rule/0/match/0/canary-by-cookie", action: fwd, backends: canary},
+		// The value wins over the pattern: a value matching the pattern only → mainline.
+		{req: "GET http://value.example.com/both", headers: hdr("DoCananry"), route: ing + "value/rule/0/match/1", action: fwd, backends: web},
+		{req: "GET http://value.example.com/both", headers: hdr("DoCanary"), route: ing + "value/rule/0/match/1/canary-by-header", action: fwd, backends: canary},
+		// canary-by-header-pattern: a match → canary, none → mainline (never is not special).
+		{req: "GET http://pattern.example.com/info", headers: hdr("DoCanary"), route: ing + "pattern/rule/0/match/0/canary-by-header", action: fwd, backends: canary},
+		{req: "GET http://pattern.example.com/info", headers: hdr("Docanary"), route: ing + "pattern/rule/0/match/0", action: fwd, backends: web},
+		{req: "GET http://pattern.example.com/info", headers: hdr("always"), route: ing + "pattern/rule/0/match/0", action: fwd, backends: web},
+		// canary-by-cookie: always → canary, never → mainline, another value → mainline; the name
+		// is found among other cookies, case-insensitively as nginx's $cookie_ does, not as a suffix.
+		{req: "GET http://cookie.example.com/", headers: []string{"Cookie: Canary-By-Cookie=always"}, route: ing + "cookie/rule/0/match/0/canary-by-cookie", action: fwd, backends: canary},
+		{req: "GET http://cookie.example.com/", headers: []string{"Cookie: Canary-By-Cookie=never"}, route: ing + "cookie/rule/0/match/0/canary-by-cookie-never", action: fwd, backends: web},
+		{req: "GET http://cookie.example.com/", headers: []string{"Cookie: Canary-By-Cookie=badcookievalue"}, route: ing + "cookie/rule/0/match/0", action: fwd, backends: web},
+		{req: "GET http://cookie.example.com/", headers: []string{"Cookie: a=1; canary-by-cookie=always; b=2"}, route: ing + "cookie/rule/0/match/0/canary-by-cookie", action: fwd, backends: canary},
+		{req: "GET http://cookie.example.com/", headers: []string{"Cookie: x-Canary-By-Cookie=always"}, route: ing + "cookie/rule/0/match/0", action: fwd, backends: web},
+		{req: "GET http://cookie.example.com/", headers: []string{"Cookie: Canary-By-Cookie=alwaysx"}, route: ing + "cookie/rule/0/match/0", action: fwd, backends: web},
+		// The canary's Service does not exist: its requests get a 500 (ingress-nginx: 503).
+		{req: "GET http://cookie.example.com/gone", headers: []string{"Cookie: Canary-By-Cookie=always"}, route: ing + "cookie/rule/0/match/1/canary-by-cookie", action: direct, status: 500},
+		{req: "GET http://cookie.example.com/gone", route: ing + "cookie/rule/0/match/1", action: fwd, backends: web},
+		// canary-weight: 0 → mainline only, 100 → canary only, weight = total → canary only,
+		// 50 → half, 100 of 200 → half, 10 of 10 → 10% (a total under 100 counts as 100).
+		{req: "GET http://weight.example.com/zero", route: ing + "weight/rule/0/match/0", action: fwd, backends: web},
+		{req: "GET http://weight.example.com/full", route: ing + "weight/rule/0/match/1", action: fwd, backends: canary},
+		{req: "GET http://weight.example.com/total", route: ing + "weight/rule/0/match/3", action: fwd, backends: canary},
+		{req: "GET http://weight.example.com/split", route: ing + "weight/rule/0/match/4", action: fwd, backends: "apps/web/8080/http=50,apps/web-canary/8080/http=50"},
+		{req: "GET http://weight.example.com/small-total", route: ing + "weight/rule/0/match/5", action: fwd, backends: "apps/web/8080/http=90,apps/web-canary/8080/http=10"},
+		// A canary in another namespace (admitted by the listeners) pairs too.
+		{req: "GET http://weight.example.com/half", route: ing + "weight/rule/0/match/2", action: fwd, backends: "apps/web/8080/http=50,beta/web-canary/8080/http=50"},
+		// The HTTPS listener does not admit namespace outsider: its canary is served on HTTP only.
+		{req: "GET http://weight.example.com/guarded", route: ing + "weight/rule/0/match/6", action: fwd, backends: "outsider/web-canary/8080/http=100"},
+		{req: "GET https://weight.example.com/guarded", route: ing + "weight/rule/0/match/6", action: fwd, backends: web},
+		// Precedence: header over cookie over weight (weight 100 here).
+		{req: "GET http://order.example.com/", route: ing + "order/rule/0/match/0", action: fwd, backends: canary},
+		{req: "GET http://order.example.com/", headers: []string{"Cookie: CanaryByCookie=never"}, route: ing + "order/rule/0/match/0/canary-by-cookie-never", action: fwd, backends: web},
+		{req: "GET http://order.example.com/", headers: append(hdr("never"), "Cookie: CanaryByCookie=always"), route: ing + "order/rule/0/match/0/canary-by-header-never", action: fwd, backends: web},
+		{req: "GET http://order.example.com/", headers: append(hdr("always"), "Cookie: CanaryByCookie=never"), route: ing + "order/rule/0/match/0/canary-by-header", action: fwd, backends: canary},
+		{req: "GET http://order.example.com/", headers: append(hdr("other"), "Cookie: CanaryByCookie=never"), route: ing + "order/rule/0/match/0/canary-by-cookie-never", action: fwd, backends: web},
+		// A TLS host: plain HTTP is redirected whatever the canary says; on HTTPS the canary's
+		// requests keep the primary's rewrite and HSTS (the canary's own rewrite-target and
+		// backend-protocol are ignored).
+		{req: "GET http://secure.example.com/app/x", headers: []string{"X-Canary: always"}, route: ing + "secure/rule/0/match/0", action: redirect, status: 308},
+		{req: "GET https://secure.example.com/APP/x", headers: []string{"X-Canary: always"}, route: ing + "secure/rule/0/match/0/canary-by-header", action: fwd, backends: canary,
+			ops: []string{"path rewritten to /x", "Strict-Transport-Security: max-age=31536000; includeSubDomains"}},
+		{req: "GET https://secure.example.com/app/x", route: ing + "secure/rule/0/match/0", action: fwd, backends: web, ops: []string{"path rewritten to /x"}},
+		// The catch-all server's canary (both defaultBackends alone).
+		{req: "GET http://elsewhere.example.com/x", route: ing + "catch-all/rule/0/match/0", action: fwd, backends: web},
+		{req: "GET http://elsewhere.example.com/x", headers: hdr("always"), route: ing + "catch-all/rule/0/match/0/canary-by-header", action: fwd, backends: canary},
+		// A canary without a primary serves nothing (the catch-all serves its host).
+		{req: "GET http://nothing.example.com/info", headers: hdr("never"), route: ing + "catch-all/rule/0/match/0/canary-by-header-never", action: fwd, backends: web},
+	})
+}
+
 // server-alias, service-upstream and ssl-passthrough (the ingress-alias-passthrough golden).
 func TestIngressAliasPassthrough(t *testing.T) {
 	const ing = "Ingress/apps/"

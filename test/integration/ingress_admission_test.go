@@ -87,7 +87,7 @@ func admissionCases() []admissionCase {
 	add(ok("load-balance", "round_robin", "ewma"), bad("load-balance", oneOf, "least_conn", "EWMA"))
 	add(ok("affinity", "cookie"), bad("affinity", oneOf+` "cookie"`, "ip", "Cookie"))
 	add(ok("affinity-mode", "balanced", "persistent"), bad("affinity-mode", oneOf, "sticky", "affinity-mode")) // a row's name is no value
-	add(ok("session-cookie-samesite", "None", "Lax", "Strict"), bad("session-cookie-samesite", oneOf, "lax", "none", "Strict "))
+	add(ok("session-cookie-samesite", "None", "Lax", "Strict", "lax", "none"), bad("session-cookie-samesite", "None, Lax or Strict", "Strict ", "loose"))
 	add(ok("upstream-hash-by", "$request_uri", "$remote_addr", "$binary_remote_addr", "$host",
 		"$http_x_user-id", "$cookie_SESSION", "$arg_id"),
 		bad("upstream-hash-by", "a single nginx variable", "$request_uri$host", "$host $request_uri",

@@ -55,6 +55,24 @@ type IngressClassConfigSpec struct {
 	// otherwise present another team's client certificate.
 	// +optional
 	AllowCrossNamespaceReferences bool `json:"allowCrossNamespaceReferences,omitempty"`
+
+	// HSTS adds Strict-Transport-Security "max-age=31536000; includeSubDomains" to HTTPS
+	// responses of hosts with TLS (ingress-nginx's hsts, on by default).
+	// +optional
+	// +kubebuilder:default=true
+	HSTS *bool `json:"hsts,omitempty"`
+
+	// ProxyReadTimeoutSeconds and ProxySendTimeoutSeconds are the defaults of the
+	// proxy-read-timeout and proxy-send-timeout annotations (60 each): a request whose stream
+	// sees no activity for the larger of the two ends.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=86400
+	ProxyReadTimeoutSeconds *int32 `json:"proxyReadTimeoutSeconds,omitempty"`
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=86400
+	ProxySendTimeoutSeconds *int32 `json:"proxySendTimeoutSeconds,omitempty"`
 }
 
 // GatewayReference names a Gateway.

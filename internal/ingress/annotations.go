@@ -93,7 +93,7 @@ type annotations struct {
 	redirect         *model.Redirect // permanent- or temporal-redirect
 	protocol         model.ClusterProtocol
 	tls              bool
-	idle             string // proxy-read/send-timeout, the larger
+	read, send       int // proxy-read/send-timeout in seconds, -1 unset
 	vhost            string
 	forwardedPrefix  string
 	aliases          []string // server-alias
@@ -248,8 +248,7 @@ func parseAnnotations(all map[string]string, prefix string) (annotations, *refus
 			return a, bad("backend-protocol", v, "is not HTTP, HTTPS, GRPC or GRPCS")
 		}
 	}
-	idle := 60 // ingress-nginx's proxy-read-timeout and proxy-send-timeout defaults
-	read, send := idle, idle
+	read, send := -1, -1 // unset: the class's defaults (60s each, as ingress-nginx's)
 	for _, t := range []struct {
 		name string
 		to   *int
@@ -271,7 +270,7 @@ func parseAnnotations(all map[string]string, prefix string) (annotations, *refus
 			a.notes = append(a.notes, fmt.Sprintf("annotation %s/%s: Envoy's connect timeout is Flotilla's 10s for every backend; %ss is not applied", prefix, t.name, v))
 		}
 	}
-	a.idle = strconv.Itoa(max(read, send)) + "s"
+	a.read, a.send = read, send
 	if v, ok := get("upstream-vhost"); ok {
 		if h, _, _ := strings.Cut(v, ":"); !hostRE.MatchString(strings.ToLower(h)) {
 			return a, bad("upstream-vhost", v, "is not a host name")

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	networkingv1 "k8s.io/api/networking/v1"
@@ -361,7 +362,16 @@ func convertHost(ing *networkingv1.Ingress, c *Class, a *annotations, rule int, 
 	}
 	_, hasTLS := tlsHost[host]
 	redirect := a.forceSSLRedirect || hasTLS && host != "" && (a.sslRedirect != nil && *a.sslRedirect || a.sslRedirect == nil && c.sslRedirect())
-	timeouts := &model.Timeouts{Request: "0s", Idle: a.idle} // no Envoy 15s route timeout: nginx has none
+	// No Envoy 15s route timeout (nginx has none); the inactivity timeout is the larger of the
+	// read and send timeouts (the annotation's, else the class's, else 60s).
+	read, send := a.read, a.send
+	if read < 0 {
+		read = int(ptrOr(c.Spec.ProxyReadTimeoutSeconds, 60))
+	}
+	if send < 0 {
+		send = int(ptrOr(c.Spec.ProxySendTimeoutSeconds, 60))
+	}
+	timeouts := &model.Timeouts{Request: "0s", Idle: strconv.Itoa(max(read, send)) + "s"}
 	var secure []gatewayapi.IngressPath
 	hasRoot := false
 	add := func(index int, m model.Match, rewrite *model.PathModifier, b *networkingv1.IngressBackend) {
@@ -448,7 +458,7 @@ func convertHost(ing *networkingv1.Ingress, c *Class, a *annotations, rule int, 
 				Redirect: &model.Redirect{Scheme: "https", StatusCode: c.redirectCode()}}
 		}
 	}
-	if hasTLS && host != "" {
+	if hasTLS && host != "" && (c.Spec.HSTS == nil || *c.Spec.HSTS) {
 		// HSTS on the hosts with TLS, as ingress-nginx's hsts default does.
 		withHSTS := make([]gatewayapi.IngressPath, len(secure))
 		for i, p := range secure {
@@ -545,4 +555,11 @@ func rootBackend(ing *networkingv1.Ingress, rule networkingv1.IngressRule) *netw
 		}
 	}
 	return ing.Spec.DefaultBackend
+}
+
+func ptrOr[T any](p *T, def T) T {
+	if p == nil {
+		return def
+	}
+	return *p
 }

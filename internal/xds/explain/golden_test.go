@@ -534,6 +534,10 @@ func TestIngressAliasPassthrough(t *testing.T) {
 			backends: "apps/vault/8443/http/apps/vault-client/verify/vault.internal=100"},
 		{req: "GET http://missing.example.com/", route: ing + "secure-missing/rule/0/match/0", action: fwd, why: "503"},
 		{req: "GET http://cross.example.com/", action: notFound, status: 404},
+		// The class's defaults: no HSTS, the larger of its read timeout (300s) and the send timeout.
+		{req: "GET https://plain.example.com/", route: ing + "plain-app/rule/0/match/0", action: fwd,
+			chain: "Gateway/infra/gw/https/ingress/plain.example.com", ops: []string{"idle-timeout: 5m0s"}, notOps: []string{"Strict-Transport-Security"}},
+		{req: "GET http://plain.example.com/", route: ing + "plain-app/rule/0/match/0", action: redirect, status: 308},
 	})
 }
 

@@ -5,10 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/flotilla-dev/flotilla/internal/ingress"
 	"github.com/flotilla-dev/flotilla/internal/offline"
 	"github.com/flotilla-dev/flotilla/internal/xds/explain"
 )
@@ -86,6 +90,7 @@ For tls://, tcp:// and udp:// requests it explains the chain and the proxy's clu
 			}
 			d.Notes = append(d.Notes, set.ClusterNotes(f, clusters)...)
 			d.Notes = append(d.Notes, statusNotes(f, d)...)
+			d.Notes = append(d.Notes, ingressNotes(set, gws[0], f, d)...)
 			return writeDecision(stdout, d, output)
 		},
 	}
@@ -131,4 +136,52 @@ func statusNotes(f *offline.Fleet, d *explain.Decision) []string {
 		return notes
 	}
 	return nil
+}
+
+// ingressNotes say, for a request an Ingress path served, which annotations of that Ingress
+// shaped it and what resolution found wrong with the Ingress; for a 404, which Ingresses of the
+// Gateway's classes are refused and why.
+func ingressNotes(set *offline.Set, gw *gwapiv1.Gateway, f *offline.Fleet, d *explain.Decision) []string {
+	var notes []string
+	conv := set.IngressConversion(gw)
+	switch {
+	case d.Route != nil && d.Route.Source != nil && d.Route.Source.Kind == "Ingress":
+		s := d.Route.Source
+		for _, ing := range set.Docs.Ingresses {
+			if ing.Namespace != s.Namespace || ing.Name != s.Name {
+				continue
+			}
+			c := ingress.Select(ing, ingress.ClassesFor(gw.Namespace, gw.Name, set.Docs.IngressClasses, set.Docs.IngressClassConfigs))
+			if c == nil {
+				continue
+			}
+			var shaped []string
+			for k, v := range ing.Annotations {
+				if strings.HasPrefix(k, c.Prefix()+"/") {
+					shaped = append(shaped, k+"="+v)
+				}
+			}
+			slices.Sort(shaped)
+			if len(shaped) > 0 {
+				notes = append(notes, fmt.Sprintf("Ingress %s/%s annotations: %s", s.Namespace, s.Name, strings.Join(shaped, ", ")))
+			}
+		}
+		for _, st := range f.Result.Ingresses {
+			if st.Namespace == s.Namespace && st.Name == s.Name {
+				for _, p := range st.Problems {
+					notes = append(notes, fmt.Sprintf("Ingress %s/%s: %s", s.Namespace, s.Name, p))
+				}
+			}
+		}
+		for _, e := range conv.Notes {
+			if e.Namespace == s.Namespace && e.Name == s.Name {
+				notes = append(notes, fmt.Sprintf("Ingress %s/%s: %s", e.Namespace, e.Name, e.Message))
+			}
+		}
+	case d.Action.Type == explain.ActionNotFound:
+		for _, e := range conv.Refused {
+			notes = append(notes, fmt.Sprintf("Ingress %s/%s is refused (%s): %s", e.Namespace, e.Name, e.Reason, e.Message))
+		}
+	}
+	return notes
 }

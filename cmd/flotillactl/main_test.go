@@ -246,3 +246,30 @@ func TestExplainNeedsOneGateway(t *testing.T) {
 		t.Errorf("translate of both: exit %d\n%s%s", code, out, errOut)
 	}
 }
+
+// explain on Ingresses: which Ingress path served a request and which of its annotations shaped
+// it, what resolution found wrong with it, and for a 404 which Ingresses are refused and why.
+func TestExplainIngress(t *testing.T) {
+	path := "../../internal/xds/translate/testdata/ingress-nginx.in.yaml"
+	code, out, errOut := flotillactl(t, "", "explain", "-f", path, "--request", "GET https://shop.example.com/store/x")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{
+		"from Ingress apps/shop, rule 0, match 0",
+		"path rewritten to /x",
+		"Ingress apps/shop annotations: nginx.ingress.kubernetes.io/proxy-read-timeout=120, nginx.ingress.kubernetes.io/rewrite-target=/$2",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	_, out, _ = flotillactl(t, "", "explain", "-f", path, "--request", "GET https://blog.example.com/feed")
+	if !strings.Contains(out, "Ingress apps/blog: host blog.example.com: TLS Secret apps/missing-tls is missing") {
+		t.Errorf("the Ingress's problem is not a note:\n%s", out)
+	}
+	_, out, _ = flotillactl(t, "", "explain", "-f", path, "--request", "GET http://snippet.example.com/")
+	if !strings.Contains(out, "Ingress apps/snippet is refused (SnippetRefused)") {
+		t.Errorf("a 404 does not say which Ingress is refused:\n%s", out)
+	}
+}

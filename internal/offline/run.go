@@ -80,6 +80,13 @@ func (s *Set) Input(gw *gwapiv1.Gateway) gatewayapi.Input {
 	return in
 }
 
+// IngressConversion is what the Ingress front end made of the input's Ingresses for gw: which
+// are refused and why, and the notes of the served ones.
+func (s *Set) IngressConversion(gw *gwapiv1.Gateway) ingress.Result {
+	in := gatewayapi.Input{Gateway: gw}
+	return ingress.ForGateway(&in, s.Docs.IngressClasses, s.Docs.IngressClassConfigs, s.Docs.Ingresses)
+}
+
 // Fleet is one Gateway's resolution and translation.
 type Fleet struct {
 	Gateway *gwapiv1.Gateway

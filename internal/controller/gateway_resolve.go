@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"github.com/flotilla-dev/flotilla/internal/gatewayapi"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 
@@ -57,7 +58,7 @@ func (r *GatewayReconciler) writeRouteStatuses(ctx context.Context, gw *gwapiv1.
 func routeParents(ns string, mine sets.Set[string]) sharedList[gwapiv1.RouteParentStatus] {
 	return sharedList[gwapiv1.RouteParentStatus]{
 		ours: func(p gwapiv1.RouteParentStatus) bool {
-			return p.ControllerName == ControllerName && mine.Has(parentKey(ns, p.ParentRef))
+			return p.ControllerName == ControllerName && mine.Has(gatewayapi.ParentKey(ns, p.ParentRef))
 		},
 		id:         func(p gwapiv1.RouteParentStatus) string { return refID(ns, p.ParentRef) },
 		conditions: func(p *gwapiv1.RouteParentStatus) *[]metav1.Condition { return &p.Conditions },
@@ -67,7 +68,7 @@ func routeParents(ns string, mine sets.Set[string]) sharedList[gwapiv1.RoutePare
 
 // refID identifies a parentRef including sectionName and port.
 func refID(ns string, ref gwapiv1.ParentReference) string {
-	id := parentKey(ns, ref)
+	id := gatewayapi.ParentKey(ns, ref)
 	if ref.SectionName != nil {
 		id += "#" + string(*ref.SectionName)
 	}

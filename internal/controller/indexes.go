@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"github.com/flotilla-dev/flotilla/internal/gatewayapi"
 	"slices"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -42,13 +43,13 @@ func setupRouteIndexes(ctx context.Context, indexer client.FieldIndexer, served 
 		if err := indexer.IndexField(ctx, rk.newObj(), IndexRouteParent, func(o client.Object) []string {
 			var keys []string
 			for _, ref := range rk.spec(o).ParentRefs {
-				if k := parentKey(o.GetNamespace(), ref); k != "" {
+				if k := gatewayapi.ParentKey(o.GetNamespace(), ref); k != "" {
 					keys = append(keys, k)
 				}
 			}
 			for _, p := range *rk.parents(o) {
 				if p.ControllerName == ControllerName {
-					if k := parentKey(o.GetNamespace(), p.ParentRef); k != "" {
+					if k := gatewayapi.ParentKey(o.GetNamespace(), p.ParentRef); k != "" {
 						keys = append(keys, k)
 					}
 				}
@@ -60,7 +61,7 @@ func setupRouteIndexes(ctx context.Context, indexer client.FieldIndexer, served 
 		if err := indexer.IndexField(ctx, rk.newObj(), IndexRouteService, func(o client.Object) []string {
 			var keys []string
 			for _, b := range rk.backends(o) {
-				if k := serviceKey(o.GetNamespace(), b); k != "" {
+				if k := gatewayapi.ServiceKey(o.GetNamespace(), b); k != "" {
 					keys = append(keys, k)
 				}
 			}
@@ -84,7 +85,7 @@ func setupRouteIndexes(ctx context.Context, indexer client.FieldIndexer, served 
 			ls := o.(*gwapiv1.ListenerSet)
 			var keys []string
 			for _, l := range ls.Spec.Listeners {
-				keys = append(keys, certificateKeys(ls.Namespace, l.TLS)...)
+				keys = append(keys, gatewayapi.CertificateKeys(ls.Namespace, l.TLS)...)
 			}
 			return keys
 		}); err != nil {
@@ -95,49 +96,13 @@ func setupRouteIndexes(ctx context.Context, indexer client.FieldIndexer, served 
 		gw := o.(*gwapiv1.Gateway)
 		var keys []string
 		for _, l := range gw.Spec.Listeners {
-			keys = append(keys, certificateKeys(gw.Namespace, l.TLS)...)
+			keys = append(keys, gatewayapi.CertificateKeys(gw.Namespace, l.TLS)...)
 		}
-		return append(keys, backendClientCertificateKeys(gw)...)
+		return append(keys, gatewayapi.BackendClientCertificateKeys(gw)...)
 	}); err != nil {
 		return fmt.Errorf("indexing Gateways by certificate: %w", err)
 	}
 	return nil
-}
-
-// backendClientCertificateKeys is the "<ns>/<name>" key of the Secret the Gateway presents to TLS
-// backends (spec.tls.backend.clientCertificateRef), if any.
-func backendClientCertificateKeys(gw *gwapiv1.Gateway) []string {
-	if gw.Spec.TLS == nil || gw.Spec.TLS.Backend == nil || gw.Spec.TLS.Backend.ClientCertificateRef == nil {
-		return nil
-	}
-	ref := gw.Spec.TLS.Backend.ClientCertificateRef
-	if (ref.Group != nil && *ref.Group != "") || (ref.Kind != nil && *ref.Kind != "Secret") {
-		return nil
-	}
-	ns := gw.Namespace
-	if ref.Namespace != nil {
-		ns = string(*ref.Namespace)
-	}
-	return []string{ns + "/" + string(ref.Name)}
-}
-
-// certificateKeys are the "<ns>/<name>" keys of a listener's certificate Secrets.
-func certificateKeys(namespace string, tls *gwapiv1.ListenerTLSConfig) []string {
-	if tls == nil {
-		return nil
-	}
-	var keys []string
-	for _, ref := range tls.CertificateRefs {
-		if (ref.Group != nil && *ref.Group != "") || (ref.Kind != nil && *ref.Kind != "Secret") {
-			continue
-		}
-		ns := namespace
-		if ref.Namespace != nil {
-			ns = string(*ref.Namespace)
-		}
-		keys = append(keys, ns+"/"+string(ref.Name))
-	}
-	return keys
 }
 
 // SetupIndexes registers every field index the controllers use; kinds in unserved (their CRDs are

@@ -59,7 +59,7 @@ func setupInferenceIndexes(ctx context.Context, indexer client.FieldIndexer) err
 		var out []string
 		for _, p := range o.(*infv1.InferencePool).Status.Parents {
 			if p.ControllerName == infv1.ControllerName(ControllerName) {
-				out = append(out, poolParentKey(o.GetNamespace(), p.ParentRef))
+				out = append(out, gatewayapi.PoolParentKey(o.GetNamespace(), p.ParentRef))
 			}
 		}
 		return out
@@ -71,31 +71,12 @@ func routePools(hr *gwapiv1.HTTPRoute) []string {
 	var keys []string
 	for _, r := range hr.Spec.Rules {
 		for _, b := range r.BackendRefs {
-			if k := poolKey(hr.Namespace, b.BackendObjectReference); k != "" {
+			if k := gatewayapi.PoolKey(hr.Namespace, b.BackendObjectReference); k != "" {
 				keys = append(keys, k)
 			}
 		}
 	}
 	return keys
-}
-
-// poolKey names a backendRef's InferencePool, "<ns>/<name>"; "" for other kinds.
-func poolKey(routeNamespace string, ref gwapiv1.BackendObjectReference) string {
-	if ref.Group == nil || *ref.Group != "inference.networking.k8s.io" || ref.Kind == nil || *ref.Kind != "InferencePool" {
-		return ""
-	}
-	ns := routeNamespace
-	if ref.Namespace != nil {
-		ns = string(*ref.Namespace)
-	}
-	return ns + "/" + string(ref.Name)
-}
-
-func poolParentKey(ns string, ref infv1.ParentReference) string {
-	if ref.Namespace != "" {
-		ns = string(ref.Namespace)
-	}
-	return ns + "/" + string(ref.Name)
 }
 
 // readPools adds to the input the InferencePools the Gateway's HTTPRoutes name and the Pods they
@@ -174,13 +155,13 @@ func (f *FleetInputs) gatewaysOfPool(ctx context.Context, o client.Object) []rec
 	}
 	for _, hr := range routes.Items {
 		for _, ref := range hr.Spec.ParentRefs {
-			parents.Insert(parentKey(hr.Namespace, ref))
+			parents.Insert(gatewayapi.ParentKey(hr.Namespace, ref))
 		}
 	}
 	if pool, ok := o.(*infv1.InferencePool); ok {
 		for _, p := range pool.Status.Parents {
 			if p.ControllerName == infv1.ControllerName(ControllerName) {
-				parents.Insert("Gateway/" + poolParentKey(pool.Namespace, p.ParentRef))
+				parents.Insert("Gateway/" + gatewayapi.PoolParentKey(pool.Namespace, p.ParentRef))
 			}
 		}
 	}
@@ -326,9 +307,9 @@ func (r *GatewayReconciler) writePoolStatuses(ctx context.Context, gw *gwapiv1.G
 func poolParents(ns, me string) sharedList[infv1.ParentStatus] {
 	return sharedList[infv1.ParentStatus]{
 		ours: func(ps infv1.ParentStatus) bool {
-			return ps.ControllerName == infv1.ControllerName(ControllerName) && poolParentKey(ns, ps.ParentRef) == me
+			return ps.ControllerName == infv1.ControllerName(ControllerName) && gatewayapi.PoolParentKey(ns, ps.ParentRef) == me
 		},
-		id:         func(ps infv1.ParentStatus) string { return poolParentKey(ns, ps.ParentRef) },
+		id:         func(ps infv1.ParentStatus) string { return gatewayapi.PoolParentKey(ns, ps.ParentRef) },
 		conditions: func(ps *infv1.ParentStatus) *[]metav1.Condition { return &ps.Conditions },
 		max:        maxPoolParents,
 	}

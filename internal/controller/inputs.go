@@ -125,7 +125,7 @@ func (f *FleetInputs) resolve(ctx context.Context, gw *gwapiv1.Gateway) (*resolv
 				seen.Insert(client.ObjectKeyFromObject(o))
 				out.routes[rk.kind] = append(out.routes[rk.kind], o)
 				for _, b := range rk.backends(o) {
-					if k := serviceKey(o.GetNamespace(), b); k != "" {
+					if k := gatewayapi.ServiceKey(o.GetNamespace(), b); k != "" {
 						services.Insert(k)
 					}
 				}
@@ -177,13 +177,13 @@ func (f *FleetInputs) resolve(ctx context.Context, gw *gwapiv1.Gateway) (*resolv
 	}
 	out.policies = policies
 	managed := gw.Namespace + "/" + provisioner.BackendClientSecretName(gw)
-	secrets := sets.New(append(backendClientCertificateKeys(gw), managed)...).Union(ingressSecrets)
+	secrets := sets.New(append(gatewayapi.BackendClientCertificateKeys(gw), managed)...).Union(ingressSecrets)
 	for _, l := range gw.Spec.Listeners {
-		secrets.Insert(certificateKeys(gw.Namespace, l.TLS)...)
+		secrets.Insert(gatewayapi.CertificateKeys(gw.Namespace, l.TLS)...)
 	}
 	for _, ls := range in.ListenerSets {
 		for _, l := range ls.Spec.Listeners {
-			secrets.Insert(certificateKeys(ls.Namespace, l.TLS)...)
+			secrets.Insert(gatewayapi.CertificateKeys(ls.Namespace, l.TLS)...)
 		}
 	}
 	for _, key := range sets.List(secrets) {
@@ -305,11 +305,11 @@ func (f *FleetInputs) gatewaysOfRoute(rk routeKind) handler.MapFunc {
 	return func(ctx context.Context, o client.Object) []reconcile.Request {
 		keys := sets.New[string]()
 		for _, ref := range rk.spec(o).ParentRefs {
-			keys.Insert(parentKey(o.GetNamespace(), ref))
+			keys.Insert(gatewayapi.ParentKey(o.GetNamespace(), ref))
 		}
 		for _, p := range *rk.parents(o) {
 			if p.ControllerName == ControllerName {
-				keys.Insert(parentKey(o.GetNamespace(), p.ParentRef))
+				keys.Insert(gatewayapi.ParentKey(o.GetNamespace(), p.ParentRef))
 			}
 		}
 		return f.gatewaysOfParents(ctx, keys)
@@ -361,7 +361,7 @@ func (f *FleetInputs) gatewaysOfServiceKey(ctx context.Context, key string) []re
 		}
 		for _, o := range rk.items(list) {
 			for _, ref := range rk.spec(o).ParentRefs {
-				keys.Insert(parentKey(o.GetNamespace(), ref))
+				keys.Insert(gatewayapi.ParentKey(o.GetNamespace(), ref))
 			}
 		}
 	}

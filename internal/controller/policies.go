@@ -61,18 +61,11 @@ func setupPolicyIndexes(ctx context.Context, indexer client.FieldIndexer) error 
 		var out []string
 		for _, a := range o.(*gwapiv1.BackendTLSPolicy).Status.Ancestors {
 			if a.ControllerName == ControllerName {
-				out = append(out, ancestorKey(o.GetNamespace(), a.AncestorRef))
+				out = append(out, gatewayapi.AncestorKey(o.GetNamespace(), a.AncestorRef))
 			}
 		}
 		return out
 	})
-}
-
-func ancestorKey(ns string, ref gwapiv1.ParentReference) string {
-	if ref.Namespace != nil {
-		ns = string(*ref.Namespace)
-	}
-	return ns + "/" + string(ref.Name)
 }
 
 // readPolicies adds to the input the BackendTLSPolicies that target the Services and the ca.crt
@@ -169,7 +162,7 @@ func (f *FleetInputs) gatewaysOfPolicy(ctx context.Context, o client.Object) []r
 	}
 	for _, a := range p.Status.Ancestors {
 		if a.ControllerName == ControllerName {
-			ns, name, _ := strings.Cut(ancestorKey(p.Namespace, a.AncestorRef), "/")
+			ns, name, _ := strings.Cut(gatewayapi.AncestorKey(p.Namespace, a.AncestorRef), "/")
 			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}})
 		}
 	}
@@ -227,9 +220,9 @@ func (r *GatewayReconciler) writePolicyStatuses(ctx context.Context, gw *gwapiv1
 func policyAncestors(ns, me string) sharedList[gwapiv1.PolicyAncestorStatus] {
 	return sharedList[gwapiv1.PolicyAncestorStatus]{
 		ours: func(a gwapiv1.PolicyAncestorStatus) bool {
-			return a.ControllerName == ControllerName && ancestorKey(ns, a.AncestorRef) == me
+			return a.ControllerName == ControllerName && gatewayapi.AncestorKey(ns, a.AncestorRef) == me
 		},
-		id:         func(a gwapiv1.PolicyAncestorStatus) string { return ancestorKey(ns, a.AncestorRef) },
+		id:         func(a gwapiv1.PolicyAncestorStatus) string { return gatewayapi.AncestorKey(ns, a.AncestorRef) },
 		conditions: func(a *gwapiv1.PolicyAncestorStatus) *[]metav1.Condition { return &a.Conditions },
 		max:        maxPolicyAncestors,
 	}

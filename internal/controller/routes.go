@@ -110,35 +110,3 @@ var routeKinds = []routeKind{
 		},
 	},
 }
-
-// parentKey names a route parent for the route-parent index: "Gateway/<ns>/<name>" or
-// "ListenerSet/<ns>/<name>"; "" for parents of other groups or kinds.
-func parentKey(routeNamespace string, ref gwapiv1.ParentReference) string {
-	if ref.Group != nil && *ref.Group != gwapiv1.GroupName {
-		return ""
-	}
-	kind := "Gateway"
-	if ref.Kind != nil {
-		kind = string(*ref.Kind)
-	}
-	if kind != "Gateway" && kind != "ListenerSet" {
-		return ""
-	}
-	ns := routeNamespace
-	if ref.Namespace != nil {
-		ns = string(*ref.Namespace)
-	}
-	return kind + "/" + ns + "/" + string(ref.Name)
-}
-
-// serviceKey names a backendRef's Service, "<ns>/<name>"; "" for other kinds.
-func serviceKey(routeNamespace string, ref gwapiv1.BackendObjectReference) string {
-	if (ref.Group != nil && *ref.Group != "") || (ref.Kind != nil && *ref.Kind != "Service") {
-		return ""
-	}
-	ns := routeNamespace
-	if ref.Namespace != nil {
-		ns = string(*ref.Namespace)
-	}
-	return ns + "/" + string(ref.Name)
-}

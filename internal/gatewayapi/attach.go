@@ -73,10 +73,7 @@ func (r *resolver) parentTarget(routeNS string, p gwapiv1.ParentReference) (ls [
 	if p.Kind != nil {
 		kind = *p.Kind
 	}
-	ns := routeNS
-	if p.Namespace != nil {
-		ns = string(*p.Namespace)
-	}
+	ns := refNamespace(routeNS, p.Namespace) // as ParentKey names it, without building the key
 	switch kind {
 	case kindGateway:
 		if ns != r.gw.Namespace || string(p.Name) != r.gw.Name {

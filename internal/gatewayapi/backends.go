@@ -31,10 +31,7 @@ type backendKey struct {
 // backend resolves one backendRef of rt into a cluster name. When the reference is unusable it
 // records why on rt (ResolvedRefs) and returns ok false.
 func (r *resolver) backend(rt *route, ref gwapiv1.BackendObjectReference) (string, bool) {
-	ns := rt.meta.Namespace
-	if ref.Namespace != nil {
-		ns = string(*ref.Namespace)
-	}
+	ns := refNamespace(rt.meta.Namespace, ref.Namespace)
 	group, kind := gwapiv1.Group(""), kindService
 	if ref.Group != nil {
 		group = *ref.Group

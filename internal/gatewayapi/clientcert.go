@@ -22,10 +22,7 @@ func (r *resolver) backendClientCertificate() (string, gwapiv1.GatewayConditionR
 		return "", "", ""
 	}
 	ref := tls.Backend.ClientCertificateRef
-	ns := r.gw.Namespace
-	if ref.Namespace != nil {
-		ns = string(*ref.Namespace)
-	}
+	ns := refNamespace(r.gw.Namespace, ref.Namespace)
 	id := ns + "/" + string(ref.Name)
 	switch {
 	case ref.Group != nil && *ref.Group != "" || ref.Kind != nil && *ref.Kind != kindSecret:

@@ -75,3 +75,27 @@ func TestTLSTerminateListenerNotSupported(t *testing.T) {
 		t.Fatalf("with TLSTerminate the listener carries TLSRoute: %+v", res.Listeners[0])
 	}
 }
+
+// The reference keys default namespaces and filter kinds the way Resolve reads references.
+func TestReferenceKeys(t *testing.T) {
+	ns := gwapiv1.Namespace("other")
+	ls, svcKind, secret := gwapiv1.Kind("ListenerSet"), gwapiv1.Kind("Service"), gwapiv1.Kind("Secret")
+	other := gwapiv1.Group("example.com")
+	for _, c := range []struct{ got, want string }{
+		{ParentKey("apps", gwapiv1.ParentReference{Name: "gw"}), "Gateway/apps/gw"},
+		{ParentKey("apps", gwapiv1.ParentReference{Name: "gw", Namespace: &ns}), "Gateway/other/gw"},
+		{ParentKey("apps", gwapiv1.ParentReference{Name: "set", Kind: &ls}), "ListenerSet/apps/set"},
+		{ParentKey("apps", gwapiv1.ParentReference{Name: "x", Group: &other}), ""},
+		{ServiceKey("apps", gwapiv1.BackendObjectReference{Name: "web"}), "apps/web"},
+		{ServiceKey("apps", gwapiv1.BackendObjectReference{Name: "web", Kind: &svcKind, Namespace: &ns}), "other/web"},
+		{ServiceKey("apps", gwapiv1.BackendObjectReference{Name: "web", Group: &other}), ""},
+		{PoolKey("apps", gwapiv1.BackendObjectReference{Name: "p", Group: ptrTo(groupInference), Kind: ptrTo(kindInferencePool)}), "apps/p"},
+		{PoolKey("apps", gwapiv1.BackendObjectReference{Name: "web"}), ""},
+		{SecretKey("apps", gwapiv1.SecretObjectReference{Name: "tls", Kind: &secret}), "apps/tls"},
+		{AncestorKey("apps", gwapiv1.ParentReference{Name: "gw", Namespace: &ns}), "other/gw"},
+	} {
+		if c.got != c.want {
+			t.Errorf("got %q, want %q", c.got, c.want)
+		}
+	}
+}

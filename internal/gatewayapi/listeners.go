@@ -165,10 +165,7 @@ func (l *listener) resolveCertificates(r *resolver) (gwapiv1.ListenerConditionRe
 		msgs = append(msgs, msg)
 	}
 	for _, ref := range l.tls.CertificateRefs {
-		ns := l.parentNS
-		if ref.Namespace != nil {
-			ns = string(*ref.Namespace)
-		}
+		ns := refNamespace(l.parentNS, ref.Namespace)
 		id := ns + "/" + string(ref.Name)
 		switch {
 		case ref.Group != nil && *ref.Group != "" || ref.Kind != nil && *ref.Kind != kindSecret:

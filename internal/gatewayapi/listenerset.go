@@ -20,14 +20,8 @@ func (s *listenerSet) key() string { return s.obj.Namespace + "/" + s.obj.Name }
 // targetsGateway says whether the ListenerSet's parentRef names gw.
 func targetsGateway(ls *gwapiv1.ListenerSet, gw *gwapiv1.Gateway) bool {
 	p := ls.Spec.ParentRef
-	if p.Group != nil && *p.Group != gwapiv1.GroupName || p.Kind != nil && *p.Kind != kindGateway {
-		return false
-	}
-	ns := ls.Namespace
-	if p.Namespace != nil {
-		ns = string(*p.Namespace)
-	}
-	return ns == gw.Namespace && string(p.Name) == gw.Name
+	return ParentKey(ls.Namespace, gwapiv1.ParentReference{Group: p.Group, Kind: p.Kind, Namespace: p.Namespace, Name: p.Name}) ==
+		string(kindGateway)+"/"+gw.Namespace+"/"+gw.Name
 }
 
 // olderFirst orders objects by creation time, then namespace/name: Gateway API's tie-breaker.

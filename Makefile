@@ -79,6 +79,10 @@ demo: manifests cluster-bins ## Start a local control plane, run Flotilla, apply
 	go run ./cmd/flotillactl explain -f config/samples --gateway team-a/web --request 'POST http://llm.example.com/v1/completions' 2>/dev/null
 	go run ./cmd/flotillactl explain -f config/samples --gateway team-a/web --request 'GET http://legacy.example.com/legacy/x/y?z=1' 2>/dev/null
 
+.PHONY: scale
+scale: cluster-bins ## The scale harness: one Gateway with 10,000 HTTPRoutes on the local control plane (FLOTILLA_SCALE_ROUTES=N to change); prints convergence time, CPU, RSS.
+	FLOTILLA_SCALE=1 KUBEBUILDER_ASSETS="$$(hack/cluster-bins.sh)" go test -count=1 -timeout 30m -run TestScaleRoutes -v ./test/integration/ | grep -E 'scale routes|^(ok|FAIL|---)'
+
 .PHONY: dev-cluster
 dev-cluster: manifests ## Start the local control plane and leave it running (prints KUBECONFIG and kubectl).
 	hack/cluster-bins.sh kubectl >/dev/null

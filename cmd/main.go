@@ -34,6 +34,9 @@ func main() {
 	flag.StringVar(&o.XDSBindAddress, "xds-bind-address", ":18000", "Address this replica serves xDS on; \"0\" turns the xDS server off.")
 	flag.Float64Var(&qps, "kube-api-qps", operator.DefaultKubeAPIQPS, "Requests per second the manager may make to the API server.")
 	flag.IntVar(&o.KubeAPIBurst, "kube-api-burst", operator.DefaultKubeAPIBurst, "Burst of requests above kube-api-qps the manager may make.")
+	var statusQPS float64
+	flag.Float64Var(&statusQPS, "status-qps", operator.DefaultStatusQPS, "Status writes per second the manager may make (a client of their own).")
+	flag.IntVar(&o.StatusBurst, "status-burst", operator.DefaultStatusBurst, "Burst of status writes above status-qps.")
 	flag.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", operator.DefaultMaxConcurrentReconciles,
 		"Fleets each controller reconciles at once.")
 	flag.StringVar(&o.ReplicaName, "replica-name", os.Getenv("POD_NAME"),
@@ -47,6 +50,7 @@ func main() {
 	flag.Parse()
 	o.XDSPort = int32(xdsPort) //nolint:gosec // a port number
 	o.KubeAPIQPS = float32(qps)
+	o.StatusQPS = float32(statusQPS)
 
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zopts)))
 	log := ctrl.Log.WithName("setup")

@@ -6,6 +6,7 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/gatewayapi"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sync"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -27,27 +28,80 @@ func (r *GatewayReconciler) writeRouteStatuses(ctx context.Context, gw *gwapiv1.
 	for _, rs := range res.result.Routes {
 		decided[rs.Kind+"/"+rs.Namespace+"/"+rs.Name] = rs.Parents
 	}
+	type job struct {
+		rk routeKind
+		o  client.Object
+	}
+	var jobs []job
 	for _, rk := range routeKinds {
 		for _, o := range res.routes[rk.kind] {
-			want := decided[rk.kind+"/"+o.GetNamespace()+"/"+o.GetName()]
-			obj := rk.newObj()
-			list := routeParents(o.GetNamespace(), mine)
-			var before map[string][]metav1.Condition
-			var full int
-			wrote, err := r.Status.Update(ctx, client.ObjectKeyFromObject(o), obj, func() {
-				parents := rk.parents(obj)
-				*parents, before, full = list.merge(*parents, want)
-			})
-			if err != nil {
+			jobs = append(jobs, job{rk, o})
+		}
+	}
+	// A bounded pool: a Gateway with thousands of routes writes their status at the client's
+	// rate, not one round trip at a time; the Gateway's own status is already written.
+	return forEachParallel(ctx, len(jobs), statusWorkers, func(ctx context.Context, i int) error {
+		rk, o := jobs[i].rk, jobs[i].o
+		want := decided[rk.kind+"/"+o.GetNamespace()+"/"+o.GetName()]
+		obj := rk.newObj()
+		list := routeParents(o.GetNamespace(), mine)
+		var before map[string][]metav1.Condition
+		var full int
+		wrote, err := r.Status.Update(ctx, client.ObjectKeyFromObject(o), obj, func() {
+			parents := rk.parents(obj)
+			*parents, before, full = list.merge(*parents, want)
+		})
+		if err != nil {
+			return err
+		}
+		if full > 0 {
+			ctrl.LoggerFrom(ctx).Info("Route status list is full; this Gateway's entry is left out", "route", klog.KObj(obj), "kind", rk.kind)
+		}
+		if wrote || full > 0 {
+			list.recordEntries(r.Recorder, obj, before, *rk.parents(obj), full,
+				string(gwapiv1.RouteConditionAccepted), string(gwapiv1.RouteConditionResolvedRefs), string(gwapiv1.RouteConditionPartiallyInvalid))
+		}
+		return nil
+	})
+}
+
+// statusWorkers bounds the status writes one Gateway reconcile makes at once.
+const statusWorkers = 8
+
+// forEachParallel runs fn for 0..n-1 on at most workers goroutines and returns the first error
+// (the others still finish: each write stands on its own).
+func forEachParallel(ctx context.Context, n, workers int, fn func(ctx context.Context, i int) error) error {
+	if n <= 1 || workers <= 1 {
+		for i := range n {
+			if err := fn(ctx, i); err != nil {
 				return err
 			}
-			if full > 0 {
-				ctrl.LoggerFrom(ctx).Info("Route status list is full; this Gateway's entry is left out", "route", klog.KObj(obj), "kind", rk.kind)
+		}
+		return nil
+	}
+	next := make(chan int)
+	errs := make(chan error, workers)
+	var wg sync.WaitGroup
+	for range min(workers, n) {
+		wg.Go(func() {
+			var first error
+			for i := range next {
+				if err := fn(ctx, i); err != nil && first == nil {
+					first = err
+				}
 			}
-			if wrote || full > 0 {
-				list.recordEntries(r.Recorder, obj, before, *rk.parents(obj), full,
-					string(gwapiv1.RouteConditionAccepted), string(gwapiv1.RouteConditionResolvedRefs), string(gwapiv1.RouteConditionPartiallyInvalid))
-			}
+			errs <- first
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			return err
 		}
 	}
 	return nil

@@ -17,6 +17,9 @@ import (
 type StatusWriter struct {
 	Client client.Client // cached reads, status writes
 	Reader client.Reader // uncached reads after a conflict
+	// Writer, when set, makes the status writes instead of Client (a client with limits of its
+	// own: the bulk of a large fleet's writes are status).
+	Writer client.Client
 }
 
 // Update applies mutate to the current state of the object named by key and writes its status if it
@@ -34,7 +37,11 @@ func (w *StatusWriter) Update(ctx context.Context, key types.NamespacedName, obj
 		if equality.Semantic.DeepEqual(before, obj) {
 			return nil
 		}
-		if err := w.Client.Status().Update(ctx, obj); err != nil {
+		writer := w.Client
+		if w.Writer != nil {
+			writer = w.Writer
+		}
+		if err := writer.Status().Update(ctx, obj); err != nil {
 			return err
 		}
 		wrote = true

@@ -1,0 +1,200 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+)
+
+// The scale harness (`make scale`; not part of `make test`): the manager under test converges on
+// one Gateway with FLOTILLA_SCALE_ROUTES HTTPRoutes (default 10,000) over a tenth as many
+// Services of 3 endpoints each, on the local control plane. It reports, after creation ends: the
+// time until every route is Accepted at its generation, the manager's CPU time (the test
+// process's, which the manager dominates once creation has ended), resolutions and publishes, and
+// the process's RSS once settled. Figures, not assertions: a timed assertion would fail on a
+// slower machine and prove nothing on a faster one.
+func TestScaleRoutes(t *testing.T) {
+	n := scaleCount(t, "FLOTILLA_SCALE_ROUTES", 10000)
+	services := max(n/10, 1)
+	fast := scaleClient(t)
+	tenantClass(t, "scale", nil)
+	ns := "scale-routes"
+	namespace(t, ns, nil)
+	create(t, gateway(ns, "edge", "scale", func(gw *gwapiv1.Gateway) {
+		gw.Spec.Listeners[0].AllowedRoutes = &gwapiv1.AllowedRoutes{Namespaces: &gwapiv1.RouteNamespaces{From: ptr.To(gwapiv1.NamespacesFromSame)}}
+	}))
+
+	began := time.Now()
+	parallel(t, services, func(ctx context.Context, i int) error {
+		name := fmt.Sprintf("svc-%d", i)
+		if err := fast.Create(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+			Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 8080}}}}); err != nil {
+			return err
+		}
+		es := &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{discoveryv1.LabelServiceName: name}},
+			AddressType: discoveryv1.AddressTypeIPv4, Ports: []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To[int32](80)}}}
+		for j := range 3 {
+			es.Endpoints = append(es.Endpoints, discoveryv1.Endpoint{Addresses: []string{fmt.Sprintf("10.%d.%d.%d", i/250, i%250, j+1)},
+				Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}})
+		}
+		return fast.Create(ctx, es)
+	})
+	parallel(t, n, func(ctx context.Context, i int) error {
+		rt := httpRoute(ns, fmt.Sprintf("route-%d", i), []gwapiv1.ParentReference{{Name: "edge"}}, fmt.Sprintf("svc-%d", i%services))
+		rt.Spec.Hostnames = []gwapiv1.Hostname{gwapiv1.Hostname(fmt.Sprintf("r%d.example.com", i))}
+		return fast.Create(ctx, rt)
+	})
+	created := time.Now()
+	cpu0, res0, pub0 := processCPU(t), counter(t, "flotilla_fleet_resolutions_total"), counter(t, "flotilla_xds_snapshot_publish_total")
+
+	var accepted time.Duration
+	deadline := time.Now().Add(15 * time.Minute)
+	for {
+		if time.Now().After(deadline) {
+			t.Fatalf("not every route Accepted within 15 minutes")
+		}
+		list := &gwapiv1.HTTPRouteList{}
+		if err := fast.List(context.Background(), list, client.InNamespace(ns)); err != nil {
+			t.Fatal(err)
+		}
+		ok := 0
+		for _, rt := range list.Items {
+			for _, p := range rt.Status.Parents {
+				for _, c := range p.Conditions {
+					if c.Type == string(gwapiv1.RouteConditionAccepted) && c.Status == metav1.ConditionTrue && c.ObservedGeneration == rt.Generation {
+						ok++
+					}
+				}
+			}
+		}
+		if ok == n {
+			accepted = time.Since(created)
+			break
+		}
+		time.Sleep(time.Second)
+	}
+	cpu1 := processCPU(t)
+	settled(t, "flotilla_fleet_resolutions_total", 5*time.Second)
+	runtime.GC()
+	report := fmt.Sprintf("scale routes=%d services=%d: created in %s; all Accepted %s after creation ended; CPU to converge %s; "+
+		"resolutions %.0f, publishes %.0f while converging; RSS settled %d MiB (heap in use %d MiB)",
+		n, services, created.Sub(began).Round(time.Millisecond), accepted.Round(time.Millisecond), cpu1-cpu0,
+		counter(t, "flotilla_fleet_resolutions_total")-res0, counter(t, "flotilla_xds_snapshot_publish_total")-pub0, rssMiB(t), heapMiB())
+	t.Log(report)
+	if f := os.Getenv("FLOTILLA_SCALE_REPORT"); f != "" {
+		if err := os.WriteFile(f, []byte(report+"\n"), 0o644); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+func scaleCount(t *testing.T, env string, def int) int {
+	t.Helper()
+	if os.Getenv("FLOTILLA_SCALE") == "" {
+		t.Skip("the scale harness runs with FLOTILLA_SCALE=1 (make scale)")
+	}
+	if v := os.Getenv(env); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			t.Fatalf("%s=%q", env, v)
+		}
+		return n
+	}
+	return def
+}
+
+// scaleClient is a client without client-side rate limits, so that creating objects is not what
+// the harness measures.
+func scaleClient(t *testing.T) client.Client {
+	t.Helper()
+	cfg := rest.CopyConfig(env.Config)
+	cfg.QPS, cfg.Burst = 2000, 4000
+	c, err := client.New(cfg, client.Options{Scheme: k8s.Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// parallel runs fn for 0..n-1 on 16 workers and fails the test on the first error.
+func parallel(t *testing.T, n int, fn func(ctx context.Context, i int) error) {
+	t.Helper()
+	next := make(chan int)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var first error
+	for range 16 {
+		wg.Go(func() {
+			for i := range next {
+				if err := fn(context.Background(), i); err != nil {
+					mu.Lock()
+					first = cmpOr(first, err)
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if first != nil {
+		t.Fatal(first)
+	}
+}
+
+func cmpOr(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+// processCPU is the test process's user+system CPU time so far.
+func processCPU(t *testing.T) time.Duration {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		t.Skip("no /proc/self/stat:", err)
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * time.Second / 100 // USER_HZ
+}
+
+func rssMiB(t *testing.T) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return -1
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			kb, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+			return kb / 1024
+		}
+	}
+	return -1
+}
+
+func heapMiB() int {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int(m.HeapInuse / (1 << 20))
+}

@@ -233,16 +233,22 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		LeaderElectionID:              LeaderElectionID,
 		LeaderElectionNamespace:       o.LeaderElectionNamespace,
 		LeaderElectionReleaseOnCancel: true,
-		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
-			// Pods are cached for InferencePools, cluster-wide: only what resolution reads is kept.
-			&corev1.Pod{}: {Transform: controller.TransformPod},
-			// Leases: only the replicas' data-plane reports, in the operator's namespace (leader
-			// election reads its own Lease without the cache).
-			&coordinationv1.Lease{}: {
-				Namespaces: map[string]cache.Config{o.Namespace: {}},
-				Label:      labels.SelectorFromSet(nil).Add(reportLabel()),
-			},
-		}},
+		Cache: cache.Options{
+			// No cached object keeps its managedFields (often the largest part of its metadata).
+			DefaultTransform: cache.TransformStripManagedFields(),
+			ByObject: map[client.Object]cache.ByObject{
+				// Pods are cached for InferencePools, cluster-wide: only what resolution reads is kept.
+				&corev1.Pod{}: {Transform: controller.TransformPod},
+				// Secrets are cached cluster-wide (certificates, CA bundles): only the keys Flotilla
+				// reads are kept, so a Helm release or a token Secret costs its metadata alone.
+				&corev1.Secret{}: {Transform: controller.TransformSecret},
+				// Leases: only the replicas' data-plane reports, in the operator's namespace (leader
+				// election reads its own Lease without the cache).
+				&coordinationv1.Lease{}: {
+					Namespaces: map[string]cache.Config{o.Namespace: {}},
+					Label:      labels.SelectorFromSet(nil).Add(reportLabel()),
+				},
+			}},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating manager: %w", err)

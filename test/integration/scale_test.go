@@ -42,7 +42,7 @@ func TestScaleRoutes(t *testing.T) {
 	parallel(t, services, func(ctx context.Context, i int) error {
 		name := fmt.Sprintf("svc-%d", i)
 		if err := fast.Create(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-			Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 8080}}}}); err != nil {
+			Spec: corev1.ServiceSpec{ClusterIP: corev1.ClusterIPNone, Ports: []corev1.ServicePort{{Name: "http", Port: 8080}}}}); err != nil { // headless: the test cluster's service range is small
 			return err
 		}
 		es := &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{discoveryv1.LabelServiceName: name}},

@@ -94,8 +94,31 @@ VERSION ?= 0.1.0
 BUNDLE_IMG_TAG ?= v$(VERSION)
 
 .PHONY: bundle
-bundle: manifests $(KUSTOMIZE) ## Generate bundle/ (CSV, CRDs, metadata, scorecard) from config/.
+bundle: manifests chart $(KUSTOMIZE) ## Generate bundle/ (CSV, CRDs, metadata, scorecard) from config/; also runs `make chart`.
 	$(KUSTOMIZE) build config/default | go run ./hack/bundle -version $(VERSION) -image ghcr.io/flotilla-dev/flotilla:$(BUNDLE_IMG_TAG)
+
+##@ Helm chart
+
+HELM_MOD := test/helm
+HELM ?= $(LOCALBIN)/helm-$(shell sed -n 's/^\thelm.sh\/helm\/v3 //p' $(HELM_MOD)/go.mod)
+HELM_RELEASE_NAMESPACE ?= flotilla-system
+
+.PHONY: chart
+chart: manifests $(KUSTOMIZE) ## Generate the chart's CRDs, RBAC and admission policy (charts/flotilla) from config/.
+	$(KUSTOMIZE) build config/default | go run ./hack/chart -version $(VERSION)
+
+.PHONY: test-helm
+test-helm: chart cluster-bins $(KUSTOMIZE) ## The chart's tests (lint, template, drift from config/, install/upgrade/uninstall on the local control plane).
+	cd $(HELM_MOD) && KUBEBUILDER_ASSETS="$$(../../hack/cluster-bins.sh)" KUSTOMIZE="$(KUSTOMIZE)" go test $(GO_TEST_FLAGS) ./...
+
+.PHONY: helm
+helm: $(HELM) ## Build the helm CLI (the version test/helm pins) into ./bin.
+
+.PHONY: helm-install
+helm-install: $(HELM) ## helm upgrade --install the chart into the cluster of `make dev-cluster` (or KUBECONFIG=...); HELM_FLAGS adds flags.
+	KUBECONFIG="$${KUBECONFIG:-$(CURDIR)/_output/dev-cluster/kubeconfig}" $(HELM) upgrade --install flotilla charts/flotilla \
+	  -n $(HELM_RELEASE_NAMESPACE) --create-namespace --wait --timeout 2m $(HELM_FLAGS)
+	@echo "Uninstall with: KUBECONFIG=$${KUBECONFIG:-$(CURDIR)/_output/dev-cluster/kubeconfig} $(HELM) uninstall flotilla -n $(HELM_RELEASE_NAMESPACE)"
 
 ##@ Build
 
@@ -119,6 +142,9 @@ $(LOCALBIN):
 $(CONTROLLER_GEN): | $(LOCALBIN)
 	GOBIN=$(LOCALBIN) go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VERSION)
 	mv $(LOCALBIN)/controller-gen $@
+
+$(HELM): $(HELM_MOD)/go.mod | $(LOCALBIN)
+	cd $(HELM_MOD) && go build -o $@ helm.sh/helm/v3/cmd/helm
 
 $(KUSTOMIZE): | $(LOCALBIN)
 	GOBIN=$(LOCALBIN) go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)

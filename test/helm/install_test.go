@@ -113,7 +113,7 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 	upgrade := action.NewUpgrade(cfg)
 	upgrade.Namespace, upgrade.Timeout = releaseNamespace, 2*time.Minute
 	rel, err = upgrade.RunWithContext(ctx, releaseName, chrt, values(t,
-		"replicas=3", "logLevel=debug", "podAnnotations.example\\.com/rollout=2",
+		"replicas=3", "logLevel=debug", "podAnnotations.example\\.com/rollout=second",
 		"gatewayClass.enabled=true", "ingressClass.enabled=true",
 		"ingressClass.gatewayRef.namespace=infra", "ingressClass.gatewayRef.name=web"))
 	if err != nil {

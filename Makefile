@@ -47,8 +47,9 @@ cluster-bins: ## Build (once, then cached) kube-apiserver, etcd, kube-controller
 	hack/cluster-bins.sh >/dev/null
 
 .PHONY: test
-test: manifests generate cluster-bins $(KUSTOMIZE) ## Unit and integration tests against a real API server.
+test: manifests generate chart cluster-bins $(KUSTOMIZE) ## Unit and integration tests against a real API server, then the Helm chart's (test/helm).
 	KUBEBUILDER_ASSETS="$$(hack/cluster-bins.sh)" KUSTOMIZE="$(KUSTOMIZE)" go test $(GO_TEST_FLAGS) ./...
+	cd $(HELM_MOD) && KUBEBUILDER_ASSETS="$$(../../hack/cluster-bins.sh)" KUSTOMIZE="$(KUSTOMIZE)" go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: test-unit
 test-unit: ## Unit tests only (no API server).
@@ -144,7 +145,7 @@ $(CONTROLLER_GEN): | $(LOCALBIN)
 	mv $(LOCALBIN)/controller-gen $@
 
 $(HELM): $(HELM_MOD)/go.mod | $(LOCALBIN)
-	cd $(HELM_MOD) && go build -o $@ helm.sh/helm/v3/cmd/helm
+	cd $(HELM_MOD) && go build -ldflags "-X helm.sh/helm/v3/internal/version.version=$(patsubst $(LOCALBIN)/helm-%,%,$@)" -o $@ helm.sh/helm/v3/cmd/helm
 
 $(KUSTOMIZE): | $(LOCALBIN)
 	GOBIN=$(LOCALBIN) go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)

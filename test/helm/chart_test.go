@@ -176,6 +176,10 @@ func TestValuesRender(t *testing.T) {
 		{"Service", "flotilla-controller-manager-metrics-service", "spec.ports.0.name", "http"},
 		{"Service", "flotilla-controller-manager-metrics-service", "spec.ports.0.port", int64(9443)},
 		{"ServiceAccount", "flotilla-controller-manager", "metadata.annotations.iam", "role"},
+		{"Role", "flotilla-leader-election-role", "metadata.namespace", "kube-system"},
+		{"RoleBinding", "flotilla-leader-election-rolebinding", "metadata.namespace", "kube-system"},
+		{"RoleBinding", "flotilla-leader-election-rolebinding", "subjects.0.namespace", "flotilla-system"},
+		{"Role", "flotilla-manager-role", "metadata.namespace", "flotilla-system"},
 		{"GatewayClass", "shared", "spec.parametersRef.name", "shared-fleets"},
 		{"GatewayClass", "shared", "spec.controllerName", "gateway.flotilla.dev/controller"},
 		{"FleetClass", "shared-fleets", "spec.replicas", int64(3)},
@@ -288,4 +292,36 @@ func TestManagerDoesNotLinkHelm(t *testing.T) {
 			t.Errorf("the main module's commands depend on %s", p)
 		}
 	}
+}
+
+// values.yaml and values.schema.json describe the same keys: every key of values.yaml is in the
+// schema (or the default values would fail it) and every key of the schema has a default, with its
+// comment, in values.yaml.
+func TestSchemaCoversValues(t *testing.T) {
+	c := loadChart(t)
+	var schema map[string]any
+	if err := yaml.Unmarshal(c.Schema, &schema); err != nil {
+		t.Fatal(err)
+	}
+	var walk func(path string, s map[string]any, v map[string]any)
+	walk = func(path string, s map[string]any, v map[string]any) {
+		props, _ := s["properties"].(map[string]any)
+		if s["additionalProperties"] != false {
+			return // free-form (resources, affinity...)
+		}
+		for name, p := range props {
+			if path == "" && name == "global" {
+				continue
+			}
+			val, ok := v[name]
+			if !ok {
+				t.Errorf("the schema has %s%s, values.yaml has no default for it", path, name)
+				continue
+			}
+			if sub, ok := val.(map[string]any); ok {
+				walk(path+name+".", p.(map[string]any), sub)
+			}
+		}
+	}
+	walk("", schema, c.Values)
 }

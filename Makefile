@@ -103,6 +103,9 @@ bundle: manifests chart $(KUSTOMIZE) ## Generate bundle/ (CSV, CRDs, metadata, s
 HELM_MOD := test/helm
 HELM ?= $(LOCALBIN)/helm-$(shell sed -n 's/^\thelm.sh\/helm\/v3 //p' $(HELM_MOD)/go.mod)
 HELM_RELEASE_NAMESPACE ?= flotilla-system
+# The Kubernetes minor version `helm template` assumes without a cluster (as Helm's own release builds
+# set it): that of the client-go test/helm builds with.
+HELM_K8S_MINOR = $(shell sed -n 's/^\tk8s.io\/client-go v0\.\([0-9]*\)\..*/\1/p' $(HELM_MOD)/go.mod)
 
 .PHONY: chart
 chart: manifests $(KUSTOMIZE) ## Generate the chart's CRDs, RBAC and admission policy (charts/flotilla) from config/.
@@ -145,7 +148,9 @@ $(CONTROLLER_GEN): | $(LOCALBIN)
 	mv $(LOCALBIN)/controller-gen $@
 
 $(HELM): $(HELM_MOD)/go.mod | $(LOCALBIN)
-	cd $(HELM_MOD) && go build -ldflags "-X helm.sh/helm/v3/internal/version.version=$(patsubst $(LOCALBIN)/helm-%,%,$@)" -o $@ helm.sh/helm/v3/cmd/helm
+	cd $(HELM_MOD) && go build -o $@ -ldflags "-X helm.sh/helm/v3/internal/version.version=$(patsubst $(LOCALBIN)/helm-%,%,$@) \
+	  $(foreach p,chartutil lint/rules,-X helm.sh/helm/v3/pkg/$(p).k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/$(p).k8sVersionMinor=$(HELM_K8S_MINOR))" \
+	  helm.sh/helm/v3/cmd/helm
 
 $(KUSTOMIZE): | $(LOCALBIN)
 	GOBIN=$(LOCALBIN) go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)

@@ -26,7 +26,7 @@ func TestChartLints(t *testing.T) {
 	} {
 		lint := action.NewLint()
 		lint.Strict = true
-		lint.Namespace = releaseNamespace
+		lint.Namespace, lint.KubeVersion = releaseNamespace, kubeVersion
 		res := lint.Run([]string{chartDir()}, vals)
 		for _, m := range res.Messages {
 			if m.Severity > support.InfoSev {

@@ -27,6 +27,10 @@ const (
 	releaseNamespace = "flotilla-system"
 )
 
+// kubeVersion is the Kubernetes version `helm template` and `helm lint` assume, the test cluster's
+// (without it the SDK assumes 1.20, older than the chart's kubeVersion).
+var kubeVersion = &chartutil.KubeVersion{Version: "v1.37.0", Major: "1", Minor: "37"}
+
 // chartDir is charts/flotilla in this checkout.
 func chartDir() string { return filepath.Join(cluster.RepoRoot(), "charts", "flotilla") }
 
@@ -58,7 +62,7 @@ func render(t *testing.T, set ...string) ([]*unstructured.Unstructured, error) {
 	install := action.NewInstall(&action.Configuration{})
 	install.DryRun, install.ClientOnly, install.IncludeCRDs, install.Replace = true, true, true, true
 	install.ReleaseName, install.Namespace = releaseName, releaseNamespace
-	install.KubeVersion = &chartutil.KubeVersion{Version: "v1.37.0", Major: "1", Minor: "37"}
+	install.KubeVersion = kubeVersion
 	rel, err := install.Run(loadChart(t), values(t, set...))
 	if err != nil {
 		return nil, err

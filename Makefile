@@ -47,8 +47,9 @@ cluster-bins: ## Build (once, then cached) kube-apiserver, etcd, kube-controller
 	hack/cluster-bins.sh >/dev/null
 
 .PHONY: test
-test: manifests generate cluster-bins $(KUSTOMIZE) ## Unit and integration tests against a real API server.
+test: manifests generate chart cluster-bins $(KUSTOMIZE) ## Unit and integration tests against a real API server, then the Helm chart's (test/helm).
 	KUBEBUILDER_ASSETS="$$(hack/cluster-bins.sh)" KUSTOMIZE="$(KUSTOMIZE)" go test $(GO_TEST_FLAGS) ./...
+	cd $(HELM_MOD) && KUBEBUILDER_ASSETS="$$(../../hack/cluster-bins.sh)" KUSTOMIZE="$(KUSTOMIZE)" go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: test-unit
 test-unit: ## Unit tests only (no API server).
@@ -98,8 +99,34 @@ VERSION ?= 0.1.0
 BUNDLE_IMG_TAG ?= v$(VERSION)
 
 .PHONY: bundle
-bundle: manifests $(KUSTOMIZE) ## Generate bundle/ (CSV, CRDs, metadata, scorecard) from config/.
+bundle: manifests chart $(KUSTOMIZE) ## Generate bundle/ (CSV, CRDs, metadata, scorecard) from config/; also runs `make chart`.
 	$(KUSTOMIZE) build config/default | go run ./hack/bundle -version $(VERSION) -image ghcr.io/flotilla-dev/flotilla:$(BUNDLE_IMG_TAG)
+
+##@ Helm chart
+
+HELM_MOD := test/helm
+HELM ?= $(LOCALBIN)/helm-$(shell sed -n 's/^\thelm.sh\/helm\/v3 //p' $(HELM_MOD)/go.mod)
+HELM_RELEASE_NAMESPACE ?= flotilla-system
+# The Kubernetes minor version `helm template` assumes without a cluster (as Helm's own release builds
+# set it): that of the client-go test/helm builds with.
+HELM_K8S_MINOR = $(shell sed -n 's/^\tk8s.io\/client-go v0\.\([0-9]*\)\..*/\1/p' $(HELM_MOD)/go.mod)
+
+.PHONY: chart
+chart: manifests $(KUSTOMIZE) ## Generate the chart's CRDs, RBAC and admission policy (charts/flotilla) from config/.
+	$(KUSTOMIZE) build config/default | go run ./hack/chart -version $(VERSION)
+
+.PHONY: test-helm
+test-helm: chart cluster-bins $(KUSTOMIZE) ## The chart's tests (lint, template, drift from config/, install/upgrade/uninstall on the local control plane).
+	cd $(HELM_MOD) && KUBEBUILDER_ASSETS="$$(../../hack/cluster-bins.sh)" KUSTOMIZE="$(KUSTOMIZE)" go test $(GO_TEST_FLAGS) ./...
+
+.PHONY: helm
+helm: $(HELM) ## Build the helm CLI (the version test/helm pins) into ./bin.
+
+.PHONY: helm-install
+helm-install: $(HELM) ## helm upgrade --install the chart into the cluster of `make dev-cluster` (or KUBECONFIG=...); HELM_FLAGS adds flags.
+	KUBECONFIG="$${KUBECONFIG:-$(CURDIR)/_output/dev-cluster/kubeconfig}" $(HELM) upgrade --install flotilla charts/flotilla \
+	  -n $(HELM_RELEASE_NAMESPACE) --create-namespace --wait --timeout 2m $(HELM_FLAGS)
+	@echo "Uninstall with: KUBECONFIG=$${KUBECONFIG:-$(CURDIR)/_output/dev-cluster/kubeconfig} $(HELM) uninstall flotilla -n $(HELM_RELEASE_NAMESPACE)"
 
 ##@ Build
 
@@ -123,6 +150,11 @@ $(LOCALBIN):
 $(CONTROLLER_GEN): | $(LOCALBIN)
 	GOBIN=$(LOCALBIN) go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VERSION)
 	mv $(LOCALBIN)/controller-gen $@
+
+$(HELM): $(HELM_MOD)/go.mod | $(LOCALBIN)
+	cd $(HELM_MOD) && go build -o $@ -ldflags "-X helm.sh/helm/v3/internal/version.version=$(patsubst $(LOCALBIN)/helm-%,%,$@) \
+	  $(foreach p,chartutil lint/rules,-X helm.sh/helm/v3/pkg/$(p).k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/$(p).k8sVersionMinor=$(HELM_K8S_MINOR))" \
+	  helm.sh/helm/v3/cmd/helm
 
 $(KUSTOMIZE): | $(LOCALBIN)
 	GOBIN=$(LOCALBIN) go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)

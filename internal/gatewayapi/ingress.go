@@ -94,6 +94,9 @@ type IngressBackend struct {
 	ServiceUpstream bool
 	// UpstreamTLS, with TLS, is how the TLS is originated (proxy-ssl-*); nil: unverified.
 	UpstreamTLS *IngressUpstreamTLS
+	// ConnectTimeout is proxy-connect-timeout ("5s"): a cluster variant of its own (suffix
+	// "-connect5s"); empty: the clusters' 10s.
+	ConnectTimeout string
 	// LoadBalancer is the upstream's load balancing (load-balance, upstream-hash-by, affinity);
 	// nil is round robin. Any other policy gets a cluster of its own (the cluster's name with the
 	// policy as a suffix), so that HTTPRoutes to the same Service port keep theirs.
@@ -295,6 +298,17 @@ func ptrTo[T any](v T) *T { return &v }
 // when the Ingress balances otherwise than round robin.
 func (r *resolver) ingressBackend(rt *route, b *IngressBackend) (string, bool) {
 	name, ok := r.ingressCluster(rt, b)
+	if ok && b.ConnectTimeout != "" {
+		if base, found := r.clusterIndex[name]; found {
+			variant := name + "-connect" + b.ConnectTimeout
+			if _, done := r.clusterIndex[variant]; !done {
+				c := r.clusters[base]
+				c.Name, c.ConnectTimeout = variant, b.ConnectTimeout
+				r.addCluster(c)
+			}
+			name = variant
+		}
+	}
 	if !ok || b.LoadBalancer == nil || b.LoadBalancer.Policy == model.LoadBalancerRoundRobin {
 		return name, ok
 	}

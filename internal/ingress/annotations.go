@@ -93,7 +93,8 @@ type annotations struct {
 	redirect         *model.Redirect // permanent- or temporal-redirect
 	protocol         model.ClusterProtocol
 	tls              bool
-	read, send       int // proxy-read/send-timeout in seconds, -1 unset
+	read, send       int    // proxy-read/send-timeout in seconds, -1 unset
+	connect          string // proxy-connect-timeout ("5s"), "" for the clusters' 10s
 	vhost            string
 	forwardedPrefix  string
 	aliases          []string // server-alias
@@ -248,11 +249,11 @@ func parseAnnotations(all map[string]string, prefix string) (annotations, *refus
 			return a, bad("backend-protocol", v, "is not HTTP, HTTPS, GRPC or GRPCS")
 		}
 	}
-	read, send := -1, -1 // unset: the class's defaults (60s each, as ingress-nginx's)
+	read, send, connect := -1, -1, -1 // unset: the class's defaults (60s each, as ingress-nginx's); connect: 10s
 	for _, t := range []struct {
 		name string
 		to   *int
-	}{{"proxy-read-timeout", &read}, {"proxy-send-timeout", &send}, {"proxy-connect-timeout", nil}} {
+	}{{"proxy-read-timeout", &read}, {"proxy-send-timeout", &send}, {"proxy-connect-timeout", &connect}} {
 		v, ok := get(t.name)
 		if !ok {
 			continue
@@ -264,13 +265,15 @@ func parseAnnotations(all map[string]string, prefix string) (annotations, *refus
 		if n > 86400 {
 			return a, bad(t.name, v, "is more than a day")
 		}
-		if t.to != nil {
-			*t.to = n
-		} else if n != 10 {
-			a.notes = append(a.notes, fmt.Sprintf("annotation %s/%s: Envoy's connect timeout is Flotilla's 10s for every backend; %ss is not applied", prefix, t.name, v))
-		}
+		*t.to = n
 	}
 	a.read, a.send = read, send
+	switch {
+	case connect == 0:
+		return a, bad("proxy-connect-timeout", "0", "is not a timeout (Envoy needs a positive connect timeout)")
+	case connect > 0 && connect != 10:
+		a.connect = strconv.Itoa(connect) + "s"
+	}
 	if v, ok := get("upstream-vhost"); ok {
 		if h, _, _ := strings.Cut(v, ":"); !hostRE.MatchString(strings.ToLower(h)) {
 			return a, bad("upstream-vhost", v, "is not a host name")

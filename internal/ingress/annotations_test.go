@@ -25,7 +25,7 @@ func TestParseAnnotations(t *testing.T) {
 		{"backend-protocol", "grpcs", ""}, {"backend-protocol", "FCGI", ReasonAnnotationNotSupported},
 		{"backend-protocol", "AUTO_HTTP", ReasonAnnotationNotSupported}, {"backend-protocol", "SMTP", ReasonInvalidAnnotation},
 		{"proxy-read-timeout", "3600", ""}, {"proxy-read-timeout", "60s", ReasonInvalidAnnotation}, {"proxy-read-timeout", "-1", ReasonInvalidAnnotation},
-		{"proxy-read-timeout", "86401", ReasonInvalidAnnotation}, {"proxy-send-timeout", "1m", ReasonInvalidAnnotation},
+		{"proxy-read-timeout", "86401", ReasonInvalidAnnotation}, {"proxy-connect-timeout", "5", ""}, {"proxy-connect-timeout", "0", ReasonInvalidAnnotation}, {"proxy-send-timeout", "1m", ReasonInvalidAnnotation},
 		{"upstream-vhost", "api.internal:8080", ""}, {"upstream-vhost", "a/b", ReasonInvalidAnnotation},
 		{"x-forwarded-prefix", "/p", ""},
 		{"load-balance", "round_robin", ""}, {"load-balance", "ewma", ""}, {"load-balance", "random", ReasonInvalidAnnotation},

@@ -380,7 +380,7 @@ func convertHost(ing *networkingv1.Ingress, c *Class, a *annotations, rule int, 
 			p.Redirect, p.Timeouts = a.redirect, nil
 		} else {
 			p.Backend = &gatewayapi.IngressBackend{Service: b.Service.Name, Port: b.Service.Port.Number, PortName: b.Service.Port.Name,
-				Protocol: a.protocol, TLS: a.tls, ServiceUpstream: a.serviceUpstream}
+				Protocol: a.protocol, TLS: a.tls, ServiceUpstream: a.serviceUpstream, ConnectTimeout: a.connect}
 			if ps := a.proxySSL; ps != nil && a.tls {
 				u := &gatewayapi.IngressUpstreamTLS{Verify: ps.verify, Name: ps.name, SNI: ps.serverName}
 				if ps.secretName != "" {

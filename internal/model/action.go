@@ -194,6 +194,9 @@ type Cluster struct {
 	GRPCHealthCheck string `json:"grpcHealthCheck,omitempty"`
 	// LoadBalancer is how Envoy picks an endpoint; nil is round robin.
 	LoadBalancer *LoadBalancer `json:"loadBalancer,omitempty"`
+	// ConnectTimeout bounds the TCP (and TLS) handshake with an endpoint ("5s"); empty: 10s. (An
+	// Ingress's proxy-connect-timeout, in a cluster of its own.)
+	ConnectTimeout string `json:"connectTimeout,omitempty"`
 }
 
 // LoadBalancerPolicy names how a cluster picks an endpoint.

@@ -422,8 +422,8 @@ func TestIngressNginx(t *testing.T) {
 		// permanent-redirect: the URL as written, the request's query dropped, the code asked for.
 		{req: "GET http://old.example.com/a?b=c", route: ing + "moved/rule/0/match/0", action: redirect, status: 308,
 			location: "https://new.example.com/landing?from=old"},
-		// backend-protocol HTTPS: its own TLS cluster.
-		{req: "GET https://vault.example.com/v1/secret", route: ing + "vault/rule/0/match/0", action: fwd, backends: "apps/vault/8443/http-tls=100"},
+		// backend-protocol HTTPS: its own TLS cluster, with its proxy-connect-timeout (5s) in a variant of its own.
+		{req: "GET https://vault.example.com/v1/secret", route: ing + "vault/rule/0/match/0", action: fwd, backends: "apps/vault/8443/http-tls-connect5s=100"},
 		// Refused Ingresses serve nothing, and break nothing else.
 		{req: "GET http://snippet.example.com/", action: notFound, status: 404},
 		{req: "GET http://internal.example.com/", action: notFound, status: 404},

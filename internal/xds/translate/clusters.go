@@ -35,6 +35,13 @@ func (b *builder) translateClusters() error {
 		c := b.a.cluster.new()
 		c.Name, c.ClusterDiscoveryType, c.EdsClusterConfig = mc.Name, typ, eds
 		c.ConnectTimeout, c.LbPolicy = timeout, clusterv3.Cluster_ROUND_ROBIN
+		if mc.ConnectTimeout != "" {
+			if d, ok := parseDuration(mc.ConnectTimeout); ok && d > 0 {
+				c.ConnectTimeout = durationpb.New(d)
+			} else {
+				b.warnf("cluster %s: connect timeout %q is not a positive duration; %s is used", mc.Name, mc.ConnectTimeout, connectTimeout)
+			}
+		}
 		if lb := mc.LoadBalancer; lb != nil {
 			switch lb.Policy {
 			case model.LoadBalancerRingHash:

@@ -2,6 +2,7 @@ package translate
 
 import (
 	"math"
+	"regexp"
 	"regexp/syntax"
 	"strings"
 	"testing"
@@ -155,7 +156,7 @@ func checkUpstreamTLS(t testing.TB, r *Resources, secrets map[string]bool) {
 		// Unverified TLS only to an Endpoint Picker, or to the backend of an Ingress whose
 		// backend-protocol asks for TLS (as ingress-nginx without proxy-ssl-verify).
 		// (An Ingress backend with another load balancer has that policy as a further suffix.)
-		base := strings.TrimSuffix(strings.TrimSuffix(c.Name, "-ringhash"), "-leastrequest")
+		base := connectSuffix.ReplaceAllString(strings.TrimSuffix(strings.TrimSuffix(c.Name, "-ringhash"), "-leastrequest"), "")
 		if common.GetValidationContextType() == nil && (strings.HasSuffix(c.Name, "/epp") || strings.HasSuffix(base, "-tls")) {
 			continue
 		}
@@ -465,3 +466,6 @@ func checkHashPolicies(t testing.TB, where string, a *routev3.RouteAction, all [
 		}
 	}
 }
+
+// connectSuffix is the name suffix of an Ingress cluster with a proxy-connect-timeout of its own.
+var connectSuffix = regexp.MustCompile(`-connect[0-9]+s$`)

@@ -123,7 +123,7 @@ const maxStatusNotes = 10
 
 // statusNotes add what the routes' status says to a decision: the matched route's problems (a
 // backend that does not exist, say), or, for a 404, every route's (one that is not attached).
-func statusNotes(f *offline.Fleet, d *explain.Decision) []string {
+func statusNotes(f *offline.Translation, d *explain.Decision) []string {
 	switch {
 	case d.Route != nil && d.Route.Source != nil:
 		s := d.Route.Source
@@ -141,7 +141,7 @@ func statusNotes(f *offline.Fleet, d *explain.Decision) []string {
 // ingressNotes say, for a request an Ingress path served, which annotations of that Ingress
 // shaped it and what resolution found wrong with the Ingress; for a 404, which Ingresses of the
 // Gateway's classes are refused and why.
-func ingressNotes(set *offline.Set, gw *gwapiv1.Gateway, f *offline.Fleet, d *explain.Decision) []string {
+func ingressNotes(set *offline.Set, gw *gwapiv1.Gateway, f *offline.Translation, d *explain.Decision) []string {
 	var notes []string
 	conv := set.IngressConversion(gw)
 	switch {

@@ -59,7 +59,7 @@ YAML output is one document per Gateway; JSON is {"gateways": [...]} with the sa
 			if err != nil {
 				return err
 			}
-			fleets := make([]*offline.Fleet, 0, len(gws))
+			fleets := make([]*offline.Translation, 0, len(gws))
 			var failed []error
 			for _, gw := range gws {
 				f, err := set.Translate(gw)

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"github.com/flotilla-dev/flotilla/internal/provisioner"
 	"k8s.io/klog/v2"
 	"maps"
 	"slices"
@@ -124,7 +125,7 @@ func (f *FleetInputs) readPools(ctx context.Context, gw *gwapiv1.Gateway, in *ga
 		}
 	}
 	mine := &infv1.InferencePoolList{}
-	if err := f.Client.List(ctx, mine, client.MatchingFields{IndexPoolParent: gw.Namespace + "/" + gw.Name}); err != nil {
+	if err := f.Client.List(ctx, mine, client.MatchingFields{IndexPoolParent: provisioner.FleetKey(gw)}); err != nil {
 		return nil, err
 	}
 	for i := range mine.Items {
@@ -267,7 +268,7 @@ func (r *GatewayReconciler) writePoolStatuses(ctx context.Context, gw *gwapiv1.G
 	for _, ps := range res.result.InferencePools {
 		decided[types.NamespacedName{Namespace: ps.Namespace, Name: ps.Name}] = ps.Conditions
 	}
-	me := gw.Namespace + "/" + gw.Name
+	me := provisioner.FleetKey(gw)
 	group := infv1.Group(gwapiv1.GroupName)
 	for _, p := range res.pools {
 		key := client.ObjectKeyFromObject(p)

@@ -93,7 +93,7 @@ func (f *FleetInputs) resolve(ctx context.Context, gw *gwapiv1.Gateway) (*resolv
 	in := gatewayapi.Input{Gateway: gw, ControllerName: ControllerName,
 		TLSTerminate: features.Has(gwfeatures.SupportTLSRouteModeTerminate)}
 	out := &resolved{routes: map[string][]client.Object{}, secrets: map[string]*corev1.Secret{}}
-	gwKey := gw.Namespace + "/" + gw.Name
+	gwKey := provisioner.FleetKey(gw)
 	parentKeys := []string{"Gateway/" + gwKey}
 	if f.served("ListenerSet") {
 		list := &gwapiv1.ListenerSetList{}

@@ -3,6 +3,7 @@ package controller
 import (
 	"cmp"
 	"context"
+	"github.com/flotilla-dev/flotilla/internal/provisioner"
 	"k8s.io/klog/v2"
 	"slices"
 	"strings"
@@ -98,7 +99,7 @@ func (f *FleetInputs) readPolicies(ctx context.Context, gw *gwapiv1.Gateway, in 
 		add(list, true)
 	}
 	mine := &gwapiv1.BackendTLSPolicyList{}
-	if err := f.Client.List(ctx, mine, client.MatchingFields{IndexPolicyAncestor: gw.Namespace + "/" + gw.Name}); err != nil {
+	if err := f.Client.List(ctx, mine, client.MatchingFields{IndexPolicyAncestor: provisioner.FleetKey(gw)}); err != nil {
 		return nil, err
 	}
 	add(mine, false)
@@ -191,7 +192,7 @@ func (r *GatewayReconciler) writePolicyStatuses(ctx context.Context, gw *gwapiv1
 	for _, ps := range res.result.BackendTLSPolicies {
 		decided[types.NamespacedName{Namespace: ps.Namespace, Name: ps.Name}] = ps.Ancestors
 	}
-	me := gw.Namespace + "/" + gw.Name
+	me := provisioner.FleetKey(gw)
 	for _, p := range res.policies {
 		key := client.ObjectKeyFromObject(p)
 		want := decided[key]

@@ -93,7 +93,7 @@ type XDSReconciler struct {
 
 // Reconcile translates and publishes one fleet.
 func (r *XDSReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
-	key := req.Namespace + "/" + req.Name
+	key := provisioner.FleetKeyFor(req.Namespace, req.Name)
 	gw := &gwapiv1.Gateway{}
 	if err := r.Client.Get(ctx, req.NamespacedName, gw); client.IgnoreNotFound(err) != nil {
 		return reconcile.Result{}, err

@@ -3,6 +3,7 @@ package gatewayapi
 import (
 	"cmp"
 	"fmt"
+	"github.com/flotilla-dev/flotilla/internal/provisioner"
 	"slices"
 	"strings"
 
@@ -13,7 +14,7 @@ import (
 
 // build assembles the fleet model from the listeners that carry traffic and their routes.
 func (r *resolver) build() model.Fleet {
-	f := model.Fleet{Key: r.gw.Namespace + "/" + r.gw.Name}
+	f := model.Fleet{Key: provisioner.FleetKey(r.gw)}
 	groups := map[portKey][]*listener{}
 	var keys []portKey
 	for _, l := range r.listeners {

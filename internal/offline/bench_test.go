@@ -114,7 +114,7 @@ func translateFiles(files []string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var fleets []*Fleet
+	var fleets []*Translation
 	for _, gw := range gws {
 		f, err := set.Translate(gw)
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/flotilla-dev/flotilla/internal/provisioner"
 	"io"
 	"slices"
 	"strings"
@@ -54,7 +55,7 @@ func ParseTypes(s string) ([]string, error) {
 // the status every object would get. YAML is one document per Gateway, its xDS in the form of
 // the translator's goldens (translate.RenderYAML, secrets redacted); JSON is one object,
 // {"gateways": [...]}, each entry with the same fields.
-func Render(w io.Writer, fleets []*Fleet, format string, sections []string) error {
+func Render(w io.Writer, fleets []*Translation, format string, sections []string) error {
 	switch format {
 	case FormatYAML:
 		for i, f := range fleets {
@@ -90,7 +91,7 @@ func Render(w io.Writer, fleets []*Fleet, format string, sections []string) erro
 // xdsYAML is the fleet's xDS in the translator's golden form: the sections named, then warnings.
 // Each section is rendered on its own goroutine; the concatenation is what one RenderYAML call
 // of them all gives (RenderYAML renders section after section).
-func xdsYAML(f *Fleet, sections []string) ([]byte, error) {
+func xdsYAML(f *Translation, sections []string) ([]byte, error) {
 	if f.Resources == nil {
 		return nil, nil
 	}
@@ -113,11 +114,11 @@ func xdsYAML(f *Fleet, sections []string) ([]byte, error) {
 	return bytes.Join(parts, nil), nil
 }
 
-func (f *Fleet) key() string { return f.Gateway.Namespace + "/" + f.Gateway.Name }
+func (f *Translation) key() string { return provisioner.FleetKey(f.Gateway) }
 
 // renderYAML writes one Gateway's document: gateway, notes, translationError, the xDS sections,
 // warnings, status.
-func renderYAML(w io.Writer, f *Fleet, sections []string) error {
+func renderYAML(w io.Writer, f *Translation, sections []string) error {
 	var buf bytes.Buffer
 	parts := []map[string]any{{"gateway": f.key()}}
 	if len(f.Notes) > 0 {
@@ -169,7 +170,7 @@ type fleetJSON struct {
 // toJSON renders a fleet's entry. The xDS sections have the structure RenderYAML gives them
 // (proto field names, keys sorted), rendered to JSON directly; secrets go through RenderYAML,
 // which redacts them.
-func toJSON(f *Fleet, sections []string) (fleetJSON, error) {
+func toJSON(f *Translation, sections []string) (fleetJSON, error) {
 	out := fleetJSON{Gateway: f.key(), Notes: f.Notes, TranslationError: f.TranslationError, Status: StatusOf(f.Gateway, &f.Result)}
 	if f.Resources == nil {
 		return out, nil

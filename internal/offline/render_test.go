@@ -20,7 +20,7 @@ const translateGoldens = "../xds/translate/testdata"
 
 // goldenFleet translates a translator golden input as its golden test does (TLS termination on,
 // Secrets annotated as missing left without data).
-func goldenFleet(t *testing.T, in string) *Fleet {
+func goldenFleet(t *testing.T, in string) *Translation {
 	t.Helper()
 	data, err := os.ReadFile(in)
 	if err != nil {
@@ -100,7 +100,7 @@ func TestRenderTypesAndFormats(t *testing.T) {
 	f := goldenFleet(t, filepath.Join(translateGoldens, "http-basic.in.yaml"))
 	f.Notes = []string{"a note"}
 	var y bytes.Buffer
-	if err := Render(&y, []*Fleet{f, f}, FormatYAML, mustTypes("routes,clusters")); err != nil {
+	if err := Render(&y, []*Translation{f, f}, FormatYAML, mustTypes("routes,clusters")); err != nil {
 		t.Fatal(err)
 	}
 	docs := strings.Split(y.String(), "\n---\n")
@@ -118,7 +118,7 @@ func TestRenderTypesAndFormats(t *testing.T) {
 		t.Errorf("YAML document starts:\n%.200s", docs[0])
 	}
 	var j bytes.Buffer
-	if err := Render(&j, []*Fleet{f}, FormatJSON, mustTypes("listeners")); err != nil {
+	if err := Render(&j, []*Translation{f}, FormatJSON, mustTypes("listeners")); err != nil {
 		t.Fatal(err)
 	}
 	var out struct {

@@ -87,8 +87,8 @@ func (s *Set) IngressConversion(gw *gwapiv1.Gateway) ingress.Result {
 	return ingress.ForGateway(&in, s.Docs.IngressClasses, s.Docs.IngressClassConfigs, s.Docs.Ingresses)
 }
 
-// Fleet is one Gateway's resolution and translation.
-type Fleet struct {
+// Translation is one Gateway's resolution and translation.
+type Translation struct {
 	Gateway *gwapiv1.Gateway
 	// Result is what Resolve decided: the fleet model and every status.
 	Result gatewayapi.Result
@@ -101,9 +101,9 @@ type Fleet struct {
 }
 
 // Translate resolves and translates one Gateway of the set. An error is a translation failure (a
-// Flotilla bug, which the controller reports as TranslationFailed): the returned Fleet still
+// Flotilla bug, which the controller reports as TranslationFailed): the returned Translation still
 // holds the resolution.
-func (s *Set) Translate(gw *gwapiv1.Gateway) (*Fleet, error) {
+func (s *Set) Translate(gw *gwapiv1.Gateway) (*Translation, error) {
 	f, err := Run(s.Input(gw), s.Docs.SecretData)
 	f.Notes = s.endpointNotes(f)
 	return f, err
@@ -111,8 +111,8 @@ func (s *Set) Translate(gw *gwapiv1.Gateway) (*Fleet, error) {
 
 // Run does what the controller's xDS reconciler does for one Gateway: Resolve, read the data of
 // the certificates the fleet model names (from secrets), Translate.
-func Run(in gatewayapi.Input, secrets []*corev1.Secret) (*Fleet, error) {
-	f := &Fleet{Gateway: in.Gateway, Result: gatewayapi.Resolve(in)}
+func Run(in gatewayapi.Input, secrets []*corev1.Secret) (*Translation, error) {
+	f := &Translation{Gateway: in.Gateway, Result: gatewayapi.Resolve(in)}
 	byKey := make(map[[2]string]*corev1.Secret, len(secrets))
 	for _, sec := range secrets {
 		byKey[[2]string{sec.Namespace, sec.Name}] = sec
@@ -134,7 +134,7 @@ func Run(in gatewayapi.Input, secrets []*corev1.Secret) (*Fleet, error) {
 }
 
 // endpointNotes are the notes on the endpoints of the Services the fleet sends traffic to.
-func (s *Set) endpointNotes(f *Fleet) []string {
+func (s *Set) endpointNotes(f *Translation) []string {
 	var out []string
 	for _, c := range f.Result.Fleet.Clusters {
 		if n := s.endpoints[c.Service]; n != "" && !slices.Contains(out, n) {
@@ -146,7 +146,7 @@ func (s *Set) endpointNotes(f *Fleet) []string {
 }
 
 // ClusterNotes are the endpoint notes of the Services behind the named clusters of a fleet.
-func (s *Set) ClusterNotes(f *Fleet, clusters []string) []string {
+func (s *Set) ClusterNotes(f *Translation, clusters []string) []string {
 	var out []string
 	for _, c := range f.Result.Fleet.Clusters {
 		if n := s.endpoints[c.Service]; n != "" && slices.Contains(clusters, c.Name) && !slices.Contains(out, n) {

@@ -16,8 +16,8 @@ type Object interface {
 	runtime.Object
 }
 
-// Fleet is every desired object of one fleet except the Secret, which internal/pki owns.
-type Fleet struct {
+// FleetObjects is every desired object of one fleet except the Secret, which internal/pki owns.
+type FleetObjects struct {
 	// Objects are sorted by kind, then name; the HPA and PDB are absent when not configured, the
 	// Service when the Gateway has no port to expose.
 	Objects []Object
@@ -29,12 +29,12 @@ type Fleet struct {
 
 // Build returns the desired objects of the Gateway's fleet. Call it only with Params that Merge
 // returned without refusals. An error is a bug (an invalid bootstrap).
-func Build(gw *gwapiv1.Gateway, p Params) (*Fleet, error) {
+func Build(gw *gwapiv1.Gateway, p Params) (*FleetObjects, error) {
 	cm, checksum, err := ConfigMap(gw, p)
 	if err != nil {
 		return nil, err
 	}
-	f := &Fleet{BootstrapChecksum: checksum}
+	f := &FleetObjects{BootstrapChecksum: checksum}
 	svc, problems := Service(gw, p)
 	f.AddressProblems = problems
 	f.Objects = []Object{ServiceAccount(gw, p), cm, Deployment(gw, p, checksum)}

@@ -33,7 +33,12 @@ const (
 // FleetKey is the fleet's identity, "<namespace>/<name>": the snapshot key, node.cluster of its
 // Envoys and the name in its certificate.
 func FleetKey(gw *gwapiv1.Gateway) string {
-	return gw.Namespace + "/" + gw.Name
+	return FleetKeyFor(gw.Namespace, gw.Name)
+}
+
+// FleetKeyFor is the fleet key of the Gateway namespace/name: the one spelling of it.
+func FleetKeyFor(namespace, name string) string {
+	return namespace + "/" + name
 }
 
 // FleetHash is a short, stable hash of the fleet key: the value of LabelFleet.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"github.com/flotilla-dev/flotilla/internal/gatewayapi"
+	"github.com/flotilla-dev/flotilla/internal/provisioner"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sync"
@@ -20,7 +21,7 @@ import (
 // ListenerSets) are replaced by what resolve decided, or removed when the route no longer names
 // it. Conditions keep their lastTransitionTime when unchanged.
 func (r *GatewayReconciler) writeRouteStatuses(ctx context.Context, gw *gwapiv1.Gateway, res *resolved) error {
-	mine := sets.New("Gateway/" + gw.Namespace + "/" + gw.Name)
+	mine := sets.New("Gateway/" + provisioner.FleetKey(gw))
 	for _, ls := range res.listenerSets {
 		mine.Insert("ListenerSet/" + ls.Namespace + "/" + ls.Name)
 	}

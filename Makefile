@@ -81,8 +81,8 @@ demo: manifests cluster-bins ## Start a local control plane, run Flotilla, apply
 	go run ./cmd/flotillactl explain -f config/samples --gateway team-a/web --request 'GET http://legacy.example.com/legacy/x/y?z=1' 2>/dev/null
 
 .PHONY: scale
-scale: cluster-bins ## The scale harness: one Gateway with 10,000 HTTPRoutes on the local control plane (FLOTILLA_SCALE_ROUTES=N to change); prints convergence time, CPU, RSS.
-	FLOTILLA_SCALE=1 KUBEBUILDER_ASSETS="$$(hack/cluster-bins.sh)" go test -count=1 -timeout 30m -run TestScaleRoutes -v ./test/integration/ | grep -E 'scale routes|^(ok|FAIL|---)'
+scale: cluster-bins ## The scale harness on the local control plane: 1 Gateway x 10,000 HTTPRoutes, 500 Gateways x 20 (FLOTILLA_SCALE_ROUTES/_GATEWAYS=N); prints convergence time, CPU, RSS.
+	FLOTILLA_SCALE=1 KUBEBUILDER_ASSETS="$$(hack/cluster-bins.sh)" go test -count=1 -timeout 30m -run 'TestScaleRoutes|TestScaleGateways' -v ./test/integration/ | grep -E 'scale (routes|gateways)|^(ok|FAIL|---)'
 
 .PHONY: dev-cluster
 dev-cluster: manifests ## Start the local control plane and leave it running (prints KUBECONFIG and kubectl).

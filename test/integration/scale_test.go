@@ -198,3 +198,70 @@ func heapMiB() int {
 	runtime.ReadMemStats(&m)
 	return int(m.HeapInuse / (1 << 20))
 }
+
+// The harness's second scenario (`make scale`): FLOTILLA_SCALE_GATEWAYS Gateways (default 500),
+// each with 20 HTTPRoutes to one Service, in one namespace: the time until the first and the
+// last is Programmed after creation ends, the xDS controller's reconciles and the publishes.
+func TestScaleGateways(t *testing.T) {
+	n := scaleCount(t, "FLOTILLA_SCALE_GATEWAYS", 500)
+	const routes = 20
+	fast := scaleClient(t)
+	tenantClass(t, "scale-gw", nil)
+	ns := "scale-gateways"
+	namespace(t, ns, nil)
+	if err := fast.Create(context.Background(), &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web"},
+		Spec: corev1.ServiceSpec{ClusterIP: corev1.ClusterIPNone, Ports: []corev1.ServicePort{{Name: "http", Port: 8080}}}}); err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	parallel(t, n, func(ctx context.Context, i int) error {
+		gw := gateway(ns, fmt.Sprintf("gw-%d", i), "scale-gw", nil)
+		gw.Spec.Listeners = gw.Spec.Listeners[:1]
+		return fast.Create(ctx, gw)
+	})
+	parallel(t, n*routes, func(ctx context.Context, i int) error {
+		rt := httpRoute(ns, fmt.Sprintf("gw-%d-r-%d", i/routes, i%routes), []gwapiv1.ParentReference{{Name: gwapiv1.ObjectName(fmt.Sprintf("gw-%d", i/routes))}}, "web")
+		rt.Spec.Hostnames = []gwapiv1.Hostname{gwapiv1.Hostname(fmt.Sprintf("r%d.gw%d.example.com", i%routes, i/routes))}
+		return fast.Create(ctx, rt)
+	})
+	created := time.Now()
+	cpu0, rec0, pub0 := processCPU(t), reconciles(t, "xds"), counter(t, "flotilla_xds_snapshot_publish_total")
+	var first, all time.Duration
+	deadline := time.Now().Add(20 * time.Minute)
+	for all == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("not every Gateway Programmed within 20 minutes")
+		}
+		list := &gwapiv1.GatewayList{}
+		if err := fast.List(context.Background(), list, client.InNamespace(ns)); err != nil {
+			t.Fatal(err)
+		}
+		programmed := 0
+		for _, gw := range list.Items {
+			for _, c := range gw.Status.Conditions {
+				if c.Type == string(gwapiv1.GatewayConditionProgrammed) && c.Status == metav1.ConditionTrue {
+					programmed++
+				}
+			}
+		}
+		if programmed > 0 && first == 0 {
+			first = time.Since(created)
+		}
+		if programmed == n {
+			all = time.Since(created)
+		}
+		time.Sleep(time.Second)
+	}
+	cpu1 := processCPU(t)
+	report := fmt.Sprintf("scale gateways=%d routes=%d: created in %s; first Programmed %s, all Programmed %s after creation ended; "+
+		"CPU %s; xDS reconciles %.0f, publishes %.0f after creation ended; RSS %d MiB",
+		n, n*routes, created.Sub(began).Round(time.Millisecond), first.Round(time.Millisecond), all.Round(time.Millisecond), cpu1-cpu0,
+		reconciles(t, "xds")-rec0, counter(t, "flotilla_xds_snapshot_publish_total")-pub0, rssMiB(t))
+	t.Log(report)
+	if f := os.Getenv("FLOTILLA_SCALE_REPORT"); f != "" {
+		data, _ := os.ReadFile(f)
+		if err := os.WriteFile(f, append(data, report+"\n"...), 0o644); err != nil {
+			t.Error(err)
+		}
+	}
+}

@@ -344,5 +344,6 @@ func (r *GatewayReconciler) release(ctx context.Context, key types.NamespacedNam
 			res.pools = append(res.pools, &list.Items[i])
 		}
 	}
-	return errors.Join(r.writeRouteStatuses(ctx, gw, res), r.writePolicyStatuses(ctx, gw, res), r.writePoolStatuses(ctx, gw, res))
+	return errors.Join(r.writeRouteStatuses(ctx, gw, res), r.writePolicyStatuses(ctx, gw, res), r.writePoolStatuses(ctx, gw, res),
+		r.releaseIngressesOf(ctx, gwKey))
 }

@@ -204,4 +204,29 @@ func TestIngressServedNextToHTTPRoutes(t *testing.T) {
 		}
 		return nil
 	})
+
+	// The Gateway deleted: its classes' Ingresses lose its address (nothing serves them).
+	eventually(t, 20*time.Second, func(ctx context.Context) error {
+		cur := &networkingv1.Ingress{}
+		if err := k8s.Get(ctx, client.ObjectKeyFromObject(snippet), cur); err != nil {
+			return err
+		}
+		if lb := cur.Status.LoadBalancer.Ingress; len(lb) != 1 || lb[0].IP != addr {
+			return fmt.Errorf("the fixed Ingress has loadBalancer %+v, want %s", lb, addr)
+		}
+		return nil
+	})
+	if err := k8s.Delete(context.Background(), gw); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, func(ctx context.Context) error {
+		cur := &networkingv1.Ingress{}
+		if err := k8s.Get(ctx, client.ObjectKeyFromObject(snippet), cur); err != nil {
+			return err
+		}
+		if len(cur.Status.LoadBalancer.Ingress) != 0 {
+			return fmt.Errorf("still %+v", cur.Status.LoadBalancer.Ingress)
+		}
+		return nil
+	})
 }

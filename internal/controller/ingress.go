@@ -283,4 +283,3 @@ func (f *FleetInputs) gatewaysOfIngressesUsing(ctx context.Context, index, key s
 	}
 	return reqs
 }
-

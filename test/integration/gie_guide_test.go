@@ -114,8 +114,19 @@ func TestGIEGuideWalkthrough(t *testing.T) {
 		if got := poolEndpoints(fleet, eppCluster); !slices.Equal(got, eppPods) {
 			return fmt.Errorf("EPP cluster %s endpoints %v, want the chart's EPP Pod %v", eppCluster, got, eppPods)
 		}
-		if c, _ := fleet.Resources(resource.ClusterType)[eppCluster].(*clusterv3.Cluster); c == nil || c.GetTransportSocket() == nil {
+		// The picker's cluster: TLS (the EPP serves its self-signed certificate by default), HTTP/2
+		// although the chart's Service port has no appProtocol, and gRPC health on the ext_proc
+		// port. The chart starts the EPP without --health-checking, so that check is not answered
+		// (the EPP's own health service is on 9003, for the kubelet's probes); see the README.
+		c, _ := fleet.Resources(resource.ClusterType)[eppCluster].(*clusterv3.Cluster)
+		if c == nil || c.GetTransportSocket() == nil {
 			return fmt.Errorf("EPP cluster %s missing or without TLS: %v", eppCluster, c)
+		}
+		if c.GetTypedExtensionProtocolOptions()["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"] == nil {
+			return fmt.Errorf("EPP cluster %s does not speak HTTP/2", eppCluster)
+		}
+		if hc := c.GetHealthChecks(); len(hc) != 1 || hc[0].GetGrpcHealthCheck().GetServiceName() != "envoy.service.ext_proc.v3.ExternalProcessor" {
+			return fmt.Errorf("EPP cluster %s health checks %v", eppCluster, hc)
 		}
 		r := routeTo(fleet, poolCluster)
 		if r == nil {

@@ -150,6 +150,35 @@ func TestGIEGuideWalkthrough(t *testing.T) {
 		return nil
 	})
 	t.Logf("pool cluster %s: %v; picker %s: %v", poolCluster, modelServers, eppCluster, eppPods)
+
+	// No EPP runs in the chart's KWOK Pod. The conformance EPP (lwepp v1.6.0, a process beside the
+	// test cluster, not behind the chart's Service) stands in for it against the chart's pool: what
+	// it picks is an endpoint of the pool's cluster, so the override_host load balancer finds it.
+	t.Run("an EPP for the chart's pool picks an endpoint of the pool's cluster", func(t *testing.T) {
+		epp, err := env.StartEndpointPicker(guideNS, guidePool)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if err := epp.Stop(); err != nil {
+				t.Error(err)
+			}
+		})
+		conn, err := xdstest.DialEndpointPicker(epp.Addr, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = conn.Close() })
+		var picked string
+		eventually(t, 60*time.Second, func(context.Context) (err error) {
+			eppAlive(t, epp)
+			picked, err = eppPick(conn, nil)
+			return err
+		})
+		if got := poolEndpoints(fleet, poolCluster); !slices.Contains(got, picked) {
+			t.Fatalf("the EPP picked %s, not an endpoint of %s %v", picked, poolCluster, got)
+		}
+	})
 }
 
 // guidePoolParent waits for the guide pool's parent entry for the guide's Gateway (ours, a Gateway

@@ -70,7 +70,10 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	}
 	// envtest turns the ServiceAccount admission plugin off; with a controller manager creating
 	// the default ServiceAccounts it can stay on, as on a real cluster.
-	env.ControlPlane.GetAPIServer().Configure().Disable("disable-admission-plugins")
+	env.ControlPlane.GetAPIServer().Configure().Disable("disable-admission-plugins").
+		// envtest's default Service range (10.0.0.0/24) runs out at ~250 Services: room for the
+		// scale harness's 500 fleets. Clear of KWOK's Pod CIDR (10.244.0.0/16).
+		Set("service-cluster-ip-range", "10.96.0.0/16")
 	if _, err := env.Start(); err != nil {
 		return nil, fmt.Errorf("starting kube-apiserver and etcd: %w", err)
 	}

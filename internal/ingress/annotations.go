@@ -128,7 +128,14 @@ var (
 // Ingress cannot be served.
 func parseAnnotations(all map[string]string, prefix string) (annotations, *refusal) {
 	a := annotations{protocol: model.ClusterHTTP}
-	get := func(n string) (string, bool) { v, ok := all[prefix+"/"+n]; return v, ok }
+	// The annotations of the prefix, by name without it: one pass, no key built per lookup.
+	mine := make(map[string]string, len(all))
+	for k, v := range all {
+		if n, ok := strings.CutPrefix(k, prefix+"/"); ok {
+			mine[n] = v
+		}
+	}
+	get := func(n string) (string, bool) { v, ok := mine[n]; return v, ok }
 	bad := func(n, v, why string) *refusal {
 		return &refusal{ReasonInvalidAnnotation, fmt.Sprintf("annotation %s/%s: %q %s", prefix, n, v, why)}
 	}

@@ -42,17 +42,31 @@ fmt: ## go fmt.
 vet: ## go vet.
 	go vet ./...
 
+.PHONY: promtool
+promtool: ## Build (once, then cached beside the cluster binaries) promtool, from hack/tools/promtool.
+	hack/promtool.sh >/dev/null
+
 .PHONY: cluster-bins
 cluster-bins: ## Build (once, then cached) kube-apiserver, etcd, kube-controller-manager, kube-scheduler and KWOK.
 	hack/cluster-bins.sh >/dev/null
 
 .PHONY: test
-test: manifests generate cluster-bins $(KUSTOMIZE) ## Unit and integration tests against a real API server.
+test: manifests generate cluster-bins $(KUSTOMIZE) test-monitoring ## Unit and integration tests against a real API server, and the monitoring tests.
 	KUBEBUILDER_ASSETS="$$(hack/cluster-bins.sh)" KUSTOMIZE="$(KUSTOMIZE)" go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: test-unit
 test-unit: ## Unit tests only (no API server).
 	go test $(GO_TEST_FLAGS) $$(go list ./... | grep -v /test/)
+
+.PHONY: test-monitoring
+test-monitoring: promtool ## The dashboard JSON is current, every query and rule parses, promtool checks and unit-tests the alerts.
+	cd hack/tools/dashboard && go test $(GO_TEST_FLAGS) ./...
+	cd hack/tools/promtool && PROMTOOL="$$($(CURDIR)/hack/promtool.sh)" go test $(GO_TEST_FLAGS) ./...
+
+.PHONY: dashboard
+dashboard: ## Regenerate config/grafana/flotilla-dashboard.json from hack/tools/dashboard.
+	cd hack/tools/dashboard && go run . -o $(CURDIR)/config/grafana/flotilla-dashboard.json
+	cd hack/tools/promtool && go test -run TestExpressionsParse -update ./...
 
 .PHONY: bench
 bench: ## Benchmarks.

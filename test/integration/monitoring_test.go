@@ -2,15 +2,23 @@ package integration
 
 import (
 	"bufio"
+	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/flotilla-dev/flotilla/internal/pki"
 )
 
 // notOurs are the metrics the dashboard and the alerts use that Flotilla's manager does not
@@ -123,4 +131,90 @@ func TestMonitoringKustomization(t *testing.T) {
 			t.Errorf("kustomize build config/prometheus has no %s", kind)
 		}
 	}
+}
+
+// sample is the value of the manager's series name{labels...}, and whether it exists.
+func sample(t *testing.T, name string, labels map[string]string) (float64, bool) {
+	t.Helper()
+	families, err := ctrlmetrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+	metrics:
+		for _, m := range f.GetMetric() {
+			got := map[string]string{}
+			for _, l := range m.GetLabel() {
+				got[l.GetName()] = l.GetValue()
+			}
+			for k, v := range labels {
+				if got[k] != v {
+					continue metrics
+				}
+			}
+			if m.GetGauge() != nil {
+				return m.GetGauge().GetValue(), true
+			}
+			return m.GetCounter().GetValue(), true
+		}
+	}
+	return 0, false
+}
+
+// The series the alerts rest on, from the real manager: a Programmed Gateway has
+// flotilla_fleet_programmed 1, its certificate's expiry and renewal time, a published fleet has a
+// connected_clients series at 0 before any Envoy connects (FlotillaFleetDisconnected compares it
+// with 0), and all of them go with the Gateway.
+func TestMonitoringFleetMetrics(t *testing.T) {
+	tenantClass(t, "monitoring", nil)
+	namespace(t, "monitoring-a", nil)
+	gw := gateway("monitoring-a", "web", "monitoring", nil)
+	create(t, gw)
+	gatewayCondition(t, gw, gwapiv1.GatewayConditionProgrammed, metav1.ConditionTrue, gwapiv1.GatewayReasonProgrammed)
+	const fleet = "monitoring-a/web"
+
+	secret := &corev1.Secret{}
+	if err := k8s.Get(context.Background(), fleetName(gw), secret); err != nil {
+		t.Fatal(err)
+	}
+	cert, err := pki.ParseCert(secret.Data["tls.crt"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, func(context.Context) error {
+		if v, ok := sample(t, "flotilla_fleet_programmed", map[string]string{"fleet": fleet, "reason": "Programmed"}); !ok || v != 1 {
+			return fmt.Errorf("flotilla_fleet_programmed = %v (exists %v), want 1", v, ok)
+		}
+		if v, ok := sample(t, "flotilla_certificate_expiration_timestamp_seconds", map[string]string{"kind": "fleet", "fleet": fleet}); !ok || v != float64(cert.NotAfter.Unix()) {
+			return fmt.Errorf("certificate expiration = %v (exists %v), want %d", v, ok, cert.NotAfter.Unix())
+		}
+		if v, ok := sample(t, "flotilla_certificate_renewal_timestamp_seconds", map[string]string{"kind": "fleet", "fleet": fleet}); !ok || v != float64(pki.RenewAt(cert).Unix()) {
+			return fmt.Errorf("certificate renewal = %v (exists %v), want %d", v, ok, pki.RenewAt(cert).Unix())
+		}
+		if _, ok := sample(t, "flotilla_certificate_expiration_timestamp_seconds", map[string]string{"kind": "ca"}); !ok {
+			return errors.New("no CA expiration series")
+		}
+		if v, ok := sample(t, "flotilla_xds_connected_clients", map[string]string{"fleet": fleet}); !ok || v != 0 {
+			return fmt.Errorf("flotilla_xds_connected_clients = %v (exists %v), want a series at 0", v, ok)
+		}
+		if _, ok := sample(t, "flotilla_xds_translation_failed", map[string]string{"fleet": fleet}); ok {
+			return errors.New("flotilla_xds_translation_failed exists for a fleet that translates")
+		}
+		return nil
+	})
+
+	if err := k8s.Delete(context.Background(), gw); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, func(context.Context) error {
+		for _, name := range []string{"flotilla_fleet_programmed", "flotilla_certificate_expiration_timestamp_seconds", "flotilla_xds_connected_clients"} {
+			if _, ok := sample(t, name, map[string]string{"fleet": fleet}); ok {
+				return fmt.Errorf("%s still has the deleted Gateway's series", name)
+			}
+		}
+		return nil
+	})
 }

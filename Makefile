@@ -42,18 +42,32 @@ fmt: ## go fmt.
 vet: ## go vet.
 	go vet ./...
 
+.PHONY: promtool
+promtool: ## Build (once, then cached beside the cluster binaries) promtool, from hack/tools/promtool.
+	hack/promtool.sh >/dev/null
+
 .PHONY: cluster-bins
 cluster-bins: ## Build (once, then cached) kube-apiserver, etcd, kube-controller-manager, kube-scheduler and KWOK.
 	hack/cluster-bins.sh >/dev/null
 
 .PHONY: test
-test: manifests generate chart cluster-bins $(KUSTOMIZE) ## Unit and integration tests against a real API server, then the Helm chart's (test/helm).
+test: manifests generate chart cluster-bins $(KUSTOMIZE) test-monitoring ## Unit and integration tests against a real API server, the monitoring tests, then the Helm chart's (test/helm).
 	KUBEBUILDER_ASSETS="$$(hack/cluster-bins.sh)" KUSTOMIZE="$(KUSTOMIZE)" go test $(GO_TEST_FLAGS) ./...
 	cd $(HELM_MOD) && KUBEBUILDER_ASSETS="$$(../../hack/cluster-bins.sh)" KUSTOMIZE="$(KUSTOMIZE)" go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: test-unit
 test-unit: ## Unit tests only (no API server).
 	go test $(GO_TEST_FLAGS) $$(go list ./... | grep -v /test/)
+
+.PHONY: test-monitoring
+test-monitoring: promtool ## The dashboard JSON is current, every query and rule parses, promtool checks and unit-tests the alerts.
+	cd hack/tools/dashboard && go test $(GO_TEST_FLAGS) ./...
+	cd hack/tools/promtool && PROMTOOL="$$($(CURDIR)/hack/promtool.sh)" go test $(GO_TEST_FLAGS) ./...
+
+.PHONY: dashboard
+dashboard: ## Regenerate config/grafana/flotilla-dashboard.json from hack/tools/dashboard.
+	cd hack/tools/dashboard && go run . -o $(CURDIR)/config/grafana/flotilla-dashboard.json
+	cd hack/tools/promtool && go test -run TestExpressionsParse -update ./...
 
 .PHONY: bench
 bench: ## Benchmarks.
@@ -79,6 +93,8 @@ demo: manifests cluster-bins ## Start a local control plane, run Flotilla, apply
 	go run ./cmd/flotillactl explain -f config/samples --gateway team-a/web --request 'GET http://app.example.com/api/v1?x=1' 2>/dev/null
 	go run ./cmd/flotillactl explain -f config/samples --gateway team-a/web --request 'POST http://llm.example.com/v1/completions' 2>/dev/null
 	go run ./cmd/flotillactl explain -f config/samples --gateway team-a/web --request 'GET http://legacy.example.com/legacy/x/y?z=1' 2>/dev/null
+	@echo "--- installing with Helm instead: helm install flotilla ./charts/flotilla -n flotilla-system --create-namespace (make helm-install against make dev-cluster)"
+	@echo "--- monitoring: the Grafana dashboard is config/grafana/flotilla-dashboard.json; alerts config/prometheus/rules.yaml (runbooks: docs/operating.md)"
 
 .PHONY: scale
 scale: cluster-bins ## The scale harness on the local control plane: 1 Gateway x 10,000 HTTPRoutes, 500 Gateways x 20 (FLOTILLA_SCALE_ROUTES/_GATEWAYS=N); prints convergence time, CPU, RSS.

@@ -60,6 +60,7 @@ func (c *Certificates) CA(ctx context.Context) (*pki.CA, error) {
 		}
 		if err := c.Client.Create(ctx, s); err == nil {
 			c.ca = ca
+			observeCertificate(CertKindCA, "", ca.Cert)
 			return ca, nil
 		} else if !apierrors.IsAlreadyExists(err) {
 			return nil, fmt.Errorf("creating CA Secret %s: %w", key, err)
@@ -76,6 +77,7 @@ func (c *Certificates) CA(ctx context.Context) (*pki.CA, error) {
 		return nil, fmt.Errorf("CA Secret %s: %w", key, err)
 	}
 	c.ca = ca
+	observeCertificate(CertKindCA, "", ca.Cert)
 	return ca, nil
 }
 
@@ -97,6 +99,7 @@ func (c *Certificates) FleetSecret(ctx context.Context, gw *gwapiv1.Gateway, p p
 			if cert, err := pki.ParseCert(certPEM); err == nil && now.Before(pki.RenewAt(cert)) {
 				desired.Data[pki.KeyCert], desired.Data[pki.KeyKey] = certPEM, live.Data[pki.KeyKey]
 				desired.Data[pki.KeyCA] = ca.CertPEM
+				observeCertificate(CertKindFleet, fleet, cert)
 				return desired, pki.RenewAt(cert), nil
 			}
 		}
@@ -112,6 +115,7 @@ func (c *Certificates) FleetSecret(ctx context.Context, gw *gwapiv1.Gateway, p p
 		return nil, time.Time{}, err
 	}
 	desired.Data[pki.KeyCert], desired.Data[pki.KeyKey], desired.Data[pki.KeyCA] = certPEM, keyPEM, ca.CertPEM
+	observeCertificate(CertKindFleet, fleet, cert)
 	return desired, pki.RenewAt(cert), nil
 }
 
@@ -168,6 +172,10 @@ func certManagerSecretReady(ctx context.Context, c client.Client, gw *gwapiv1.Ga
 	}
 	if len(s.Data[pki.KeyCert]) == 0 || len(s.Data[pki.KeyKey]) == 0 {
 		return false, fmt.Sprintf("Secret %s/%s has no certificate yet (cert-manager issuer %q)", s.Namespace, s.Name, p.CertManager.IssuerRef.Name), nil
+	}
+	// cert-manager renews at two thirds of the life too (RenewBefore: a third of the lifetime).
+	if cert, err := pki.ParseCert(s.Data[pki.KeyCert]); err == nil {
+		observeCertificate(CertKindFleet, provisioner.FleetKey(gw), cert)
 	}
 	return true, "", nil
 }

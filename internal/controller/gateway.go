@@ -83,6 +83,7 @@ func (r *GatewayReconciler) Reconcile(ctx context.Context, req reconcile.Request
 		return reconcile.Result{}, r.release(ctx, req.NamespacedName)
 	}
 	if !gw.DeletionTimestamp.IsZero() {
+		forgetFleetMetrics(req.Namespace + "/" + req.Name)
 		return reconcile.Result{}, nil
 	}
 	if c := meta.FindStatusCondition(class.Status.Conditions, string(gwapiv1.GatewayClassConditionStatusAccepted)); c == nil ||
@@ -134,6 +135,7 @@ func (r *GatewayReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	}); err != nil {
 		return reconcile.Result{}, err
 	}
+	observeProgrammed(req.Namespace+"/"+req.Name, meta.FindStatusCondition(gw.Status.Conditions, string(gwapiv1.GatewayConditionProgrammed)))
 	for _, typ := range watched {
 		c := meta.FindStatusCondition(gw.Status.Conditions, typ)
 		if c == nil {
@@ -315,6 +317,7 @@ func (r *GatewayReconciler) removeUnlessDesired(ctx context.Context, gw *gwapiv1
 func (r *GatewayReconciler) release(ctx context.Context, key types.NamespacedName) error {
 	gw := &gwapiv1.Gateway{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
 	gwKey := key.Namespace + "/" + key.Name
+	forgetFleetMetrics(gwKey)
 	res := &resolved{routes: map[string][]client.Object{}}
 	for _, rk := range routeKinds {
 		if !r.served(rk.kind) {

@@ -153,6 +153,7 @@ func (r *XDSReconciler) Reconcile(ctx context.Context, req reconcile.Request) (r
 	if err != nil {
 		// A bug, not bad input: the last good configuration keeps serving and the Gateway says so.
 		log.Error(err, "Translating fleet configuration; the last good configuration keeps serving", "gateway", klog.KObj(gw))
+		translationFailures.Inc()
 		r.setFailure(key, err.Error())
 		return reconcile.Result{}, nil
 	}
@@ -217,6 +218,7 @@ func (r *XDSReconciler) store(key string, gw *gwapiv1.Gateway, adm admission, re
 }
 
 func (r *XDSReconciler) setFailure(key, why string) {
+	observeTranslation(key, why != "")
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.failures[key] == why {

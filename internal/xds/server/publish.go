@@ -168,6 +168,14 @@ func (s *Server) publishLocked(fleet string, f *fleetEntry, in map[string]*hashe
 	f.content = next
 	s.mu.Lock()
 	s.metrics.publishes.WithLabelValues(fleet).Inc()
+	// A published fleet has a connected_clients series, at 0 until an Envoy connects: a fleet
+	// whose Envoys never connect shows as zero, not as absent.
+	s.metrics.setConnected(fleet, s.connected[fleet], true)
+	for typ := range next {
+		// Zero-valued until the first NACK, so that increase() over an alert's window sees the
+		// first one too (a counter series that starts at 1 shows no increase).
+		s.metrics.nacks.WithLabelValues(fleet, typeLabel(typ)).Add(0)
+	}
 	s.mu.Unlock()
 	s.log.V(3).Info("Published fleet snapshot", "fleet", fleet, "changedTypes", changed)
 	return true, nil

@@ -188,8 +188,9 @@ func TestUnverifiedClientsCannotConnect(t *testing.T) {
 			expectEnded(t, c, "Unavailable")
 		})
 	}
-	if n := testutil.CollectAndCount(e.srv.metrics.connected); n != 0 {
-		t.Errorf("connected series: %d", n)
+	// The published fleet's series stays at 0: no refused client counts as connected.
+	if got, n := testutil.ToFloat64(e.srv.metrics.connected.WithLabelValues("infra/a")), testutil.CollectAndCount(e.srv.metrics.connected); got != 0 || n != 1 {
+		t.Errorf("connected_clients{infra/a} = %v, %d series; want one series at 0", got, n)
 	}
 	// Refused at the handshake, before any stream callback: still counted, by reason (the README
 	// promises a log line and a count for every refusal).

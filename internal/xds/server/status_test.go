@@ -16,6 +16,17 @@ func TestNACKIsRecordedUntilNewContentIsAccepted(t *testing.T) {
 	e := start(t)
 	a := specA()
 	e.publish(t, "infra/a", a.resources())
+	// Published types have a zero NACK series from the start (increase() then sees the first NACK).
+	if n := testutil.CollectAndCount(e.srv.metrics.nacks); n == 0 {
+		t.Errorf("no nacks series after the first publish")
+	}
+	if got := testutil.ToFloat64(e.srv.metrics.nacks.WithLabelValues("infra/a", "lds")); got != 0 {
+		t.Errorf("nacks{lds} before any NACK = %v", got)
+	}
+	// And a connected_clients series at 0 before any Envoy connects.
+	if got, n := testutil.ToFloat64(e.srv.metrics.connected.WithLabelValues("infra/a")), testutil.CollectAndCount(e.srv.metrics.connected); got != 0 || n == 0 {
+		t.Errorf("connected_clients before any stream = %v (%d series)", got, n)
+	}
 	c := e.dial(t, "infra/a", "infra/a", "envoy-a-1")
 	waitSynced(t, e, c, "infra/a")
 	e.waitStatus(t, "infra/a", "the ACKs", acked)

@@ -64,7 +64,9 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, time.Minute, func(ctx context.Context) error {
+	// The API server removes a CRD once its finalizer has cleaned up (no instances here): seconds
+	// usually, but it was seen to take over a minute on a busy 2-core machine.
+	eventually(t, 3*time.Minute, func(ctx context.Context) error {
 		for _, name := range flotillaCRDs {
 			if err := k8s.Get(ctx, client.ObjectKey{Name: name}, &apiextensionsv1.CustomResourceDefinition{}); !apierrors.IsNotFound(err) {
 				return fmt.Errorf("CRD %s still there (%v)", name, err)

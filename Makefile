@@ -129,7 +129,7 @@ HELM_K8S_MINOR = $(shell sed -n 's/^\tk8s.io\/client-go v0\.\([0-9]*\)\..*/\1/p'
 
 .PHONY: chart
 chart: manifests $(KUSTOMIZE) ## Generate the chart's CRDs, RBAC and admission policy (charts/flotilla) from config/.
-	$(KUSTOMIZE) build config/default | go run ./hack/chart -version $(VERSION)
+	$(KUSTOMIZE) build config/default | go run ./hack/chart -version $(VERSION) -rules config/prometheus/rules.yaml
 
 .PHONY: test-helm
 test-helm: chart cluster-bins $(KUSTOMIZE) ## The chart's tests (lint, template, drift from config/, install/upgrade/uninstall on the local control plane).

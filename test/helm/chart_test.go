@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os/exec"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -189,7 +190,8 @@ func TestValuesRender(t *testing.T) {
 		{"IngressClassConfig", "flotilla", "spec.sslPassthrough", true},
 		{"ServiceMonitor", "flotilla-controller-manager-metrics-monitor", "spec.endpoints.0.scheme", "http"},
 		{"ServiceMonitor", "flotilla-controller-manager-metrics-monitor", "spec.endpoints.0.interval", "15s"},
-		{"PrometheusRule", "flotilla-rules", "spec.groups.0.name", "flotilla"},
+		{"PrometheusRule", "flotilla-rules", "spec.groups.0.name", "flotilla-xds"},
+		{"PrometheusRule", "flotilla-rules", "spec.groups.4.name", "flotilla"},
 	} {
 		if got := at(find(t, objs, c.kind, c.name).Object, c.path); !same(got, c.want) {
 			t.Errorf("%s %s %s = %#v, want %#v", c.kind, c.name, c.path, got, c.want)
@@ -324,4 +326,28 @@ func TestSchemaCoversValues(t *testing.T) {
 		}
 	}
 	walk("", schema, c.Values)
+}
+
+// prometheusRule.enabled installs Flotilla's own alerts (config/prometheus/rules.yaml, which the
+// chart carries as a file: Prometheus's {{ $labels }} templates reach Prometheus unexpanded);
+// flotillaAlerts=false leaves only the groups given.
+func TestChartCarriesFlotillaAlerts(t *testing.T) {
+	rule := find(t, mustRender(t, "prometheusRule.enabled=true"), "PrometheusRule", "flotilla-rules")
+	groups, _ := at(rule.Object, "spec.groups").([]any)
+	var alerts []string
+	for _, g := range groups {
+		for _, r := range g.(map[string]any)["rules"].([]any) {
+			alerts = append(alerts, r.(map[string]any)["alert"].(string))
+		}
+	}
+	if len(alerts) != 8 || !slices.Contains(alerts, "FlotillaEnvoyConfigRejected") || !slices.Contains(alerts, "FlotillaReconcileErrors") {
+		t.Errorf("alerts %v, want Flotilla's 8", alerts)
+	}
+	if s := fmt.Sprint(groups); !strings.Contains(s, "{{ $labels.fleet }}") {
+		t.Errorf("the alerts' Prometheus templates were expanded by Helm: %s", s)
+	}
+	rule = find(t, mustRender(t, "prometheusRule.enabled=true", "prometheusRule.flotillaAlerts=false", "prometheusRule.groups[0].name=mine"), "PrometheusRule", "flotilla-rules")
+	if groups, _ := at(rule.Object, "spec.groups").([]any); len(groups) != 1 {
+		t.Errorf("flotillaAlerts=false: groups %v", groups)
+	}
 }

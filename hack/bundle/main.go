@@ -12,6 +12,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/flotilla-dev/flotilla/hack/manifests"
 	"io"
 	"os"
 	"path/filepath"
@@ -25,7 +26,6 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
 	"github.com/flotilla-dev/flotilla/internal/operator"
@@ -46,7 +46,7 @@ func main() {
 }
 
 func run(in io.Reader, version, image, channel, out string) error {
-	objs, err := decodeAll(in)
+	objs, err := manifests.DecodeAll(in)
 	if err != nil {
 		return err
 	}
@@ -187,7 +187,7 @@ func almExamples(dir, group string) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		objs, err := decodeAll(bytes.NewReader(b))
+		objs, err := manifests.DecodeAll(bytes.NewReader(b))
 		if err != nil {
 			return "", fmt.Errorf("%s: %w", f, err)
 		}
@@ -199,23 +199,6 @@ func almExamples(dir, group string) (string, error) {
 	}
 	b, err := json.MarshalIndent(examples, "", "  ")
 	return string(b), err
-}
-
-func decodeAll(in io.Reader) ([]*unstructured.Unstructured, error) {
-	dec := utilyaml.NewYAMLOrJSONDecoder(in, 4096)
-	var out []*unstructured.Unstructured
-	for {
-		u := &unstructured.Unstructured{}
-		if err := dec.Decode(&u.Object); err != nil {
-			if errors.Is(err, io.EOF) {
-				return out, nil
-			}
-			return nil, err
-		}
-		if len(u.Object) > 0 {
-			out = append(out, u)
-		}
-	}
 }
 
 func readYAML(path string, into any) error {

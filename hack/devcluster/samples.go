@@ -99,6 +99,8 @@ func report(ctx context.Context, c *cluster.Cluster, objs []*unstructured.Unstru
 				parents, _, _ := unstructured.NestedSlice(cur.Object, "status", "parents")
 				return len(parents) > 0, nil
 			})
+		} else if o.GetKind() == "IngressClass" || o.GetKind() == "IngressClassConfig" {
+			continue // an admin's configuration: Flotilla writes no status on it
 		} else if o.GroupVersionKind().Group == "" || o.GroupVersionKind().Group == "apps" {
 			continue // core objects (the team namespace, the sample backends) have nothing of Flotilla's to show
 		} else if err := c.Client.Get(ctx, key, cur); err != nil {
@@ -142,6 +144,19 @@ func printStatus(u *unstructured.Unstructured) {
 	fmt.Printf("%s %s\n", u.GetKind(), name)
 	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
 	parents, _, _ := unstructured.NestedSlice(u.Object, "status", "parents")
+	if u.GetKind() == "Ingress" {
+		// An Ingress has no conditions: its status is the Gateway's address (Warning Events say
+		// what is refused).
+		lb, _, _ := unstructured.NestedSlice(u.Object, "status", "loadBalancer", "ingress")
+		if len(lb) == 0 {
+			fmt.Println("  loadBalancer: none yet (the Gateway has no address, or the Ingress is refused: see its Events)")
+		}
+		for _, e := range lb {
+			m, _ := e.(map[string]any)
+			fmt.Printf("  loadBalancer: %v%v\n", orEmpty(m["ip"]), orEmpty(m["hostname"]))
+		}
+		return
+	}
 	if len(conds) == 0 && len(parents) == 0 && !reportedKinds[u.GetKind()] {
 		fmt.Println("  (no status from Flotilla yet)")
 	}
@@ -173,4 +188,11 @@ func printStatus(u *unstructured.Unstructured) {
 		fmt.Printf("  finalizers: %v\n", u.GetFinalizers())
 	}
 	fmt.Println()
+}
+
+func orEmpty(v any) string {
+	if v == nil {
+		return ""
+	}
+	return fmt.Sprint(v)
 }

@@ -298,31 +298,33 @@ func ptrTo[T any](v T) *T { return &v }
 // when the Ingress balances otherwise than round robin.
 func (r *resolver) ingressBackend(rt *route, b *IngressBackend) (string, bool) {
 	name, ok := r.ingressCluster(rt, b)
-	if ok && b.ConnectTimeout != "" {
-		if base, found := r.clusterIndex[name]; found {
-			variant := name + "-connect" + b.ConnectTimeout
-			if _, done := r.clusterIndex[variant]; !done {
-				c := r.clusters[base]
-				c.Name, c.ConnectTimeout = variant, b.ConnectTimeout
-				r.addCluster(c)
-			}
-			name = variant
-		}
-	}
-	if !ok || b.LoadBalancer == nil || b.LoadBalancer.Policy == model.LoadBalancerRoundRobin {
+	if !ok {
 		return name, ok
 	}
+	if b.ConnectTimeout != "" {
+		name = r.clusterVariant(name, "-connect"+b.ConnectTimeout, func(c *model.Cluster) { c.ConnectTimeout = b.ConnectTimeout })
+	}
+	if b.LoadBalancer != nil && b.LoadBalancer.Policy != model.LoadBalancerRoundRobin {
+		name = r.clusterVariant(name, "-"+strings.ToLower(string(b.LoadBalancer.Policy)), func(c *model.Cluster) { c.LoadBalancer = b.LoadBalancer })
+	}
+	return name, true
+}
+
+// clusterVariant is the cluster name+suffix: a copy of the cluster name changed by set, added
+// once. A name the resolver has no cluster of stays as it is.
+func (r *resolver) clusterVariant(name, suffix string, set func(*model.Cluster)) string {
 	base, found := r.clusterIndex[name]
 	if !found {
-		return name, ok
+		return name
 	}
-	variant := name + "-" + strings.ToLower(string(b.LoadBalancer.Policy))
+	variant := name + suffix
 	if _, done := r.clusterIndex[variant]; !done {
 		c := r.clusters[base]
-		c.Name, c.LoadBalancer = variant, b.LoadBalancer
+		c.Name = variant
+		set(&c)
 		r.addCluster(c)
 	}
-	return variant, true
+	return variant
 }
 
 // ingressCluster is the round-robin cluster of an Ingress path's Service port.
@@ -364,13 +366,7 @@ func (r *resolver) ingressCluster(rt *route, b *IngressBackend) (string, bool) {
 	}
 	// backend-protocol HTTPS or GRPCS without a policy: encrypted, not verified (ingress-nginx's
 	// proxy-ssl-verify off), in a cluster of its own.
-	name, service := clusterName(ns, b.Service, sp.Port, b.Protocol)
-	name += "-tls"
-	if _, done := r.clusterIndex[name]; !done {
-		r.addCluster(model.Cluster{Name: name, Protocol: b.Protocol, Service: service, Port: sp.Port,
-			Endpoints: r.endpoints(ns, svc.Name, sp), TLS: &model.UpstreamTLS{Unverified: true, IngressBackendProtocol: true}})
-	}
-	return name, true
+	return r.ingressSpecialCluster(rt, b, svc, sp)
 }
 
 // ingressStatuses reports each Ingress: attached or not, and its problems.
@@ -506,7 +502,8 @@ func (r *resolver) ingressCertificates(l *listener, port []*listener, vhosts []m
 }
 
 // ingressSpecialCluster is the cluster of an Ingress backend that HTTPRoutes never share: to the
-// Service's cluster IP (service-upstream, suffix "-svc"), or plain TCP for ssl-passthrough.
+// Service's cluster IP (service-upstream, suffix "-svc"), plain TCP for ssl-passthrough, or TLS
+// as backend-protocol and proxy-ssl-* ask (unverified: suffix "-tls").
 func (r *resolver) ingressSpecialCluster(rt *route, b *IngressBackend, svc *corev1.Service, sp *corev1.ServicePort) (string, bool) {
 	ns := rt.meta.Namespace
 	name, service := clusterName(ns, b.Service, sp.Port, b.Protocol)

@@ -1,10 +1,14 @@
 package controller
 
 import (
+	"slices"
+
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
 // Status list caps of the API: an update with more entries is rejected whole.
@@ -89,11 +93,11 @@ func (l sharedList[T]) recordEntries(rec recorder.EventRecorder, obj runtime.Obj
 		}
 		prev := before[l.id(e)]
 		for _, c := range *l.conditions(&e) {
-			if len(types) > 0 && !containsString(types, c.Type) {
+			if len(types) > 0 && !slices.Contains(types, c.Type) {
 				continue
 			}
-			old := findCondition(prev, c.Type)
-			if c.Type == conditionPartiallyInvalid {
+			old := meta.FindStatusCondition(prev, c.Type)
+			if c.Type == string(gwapiv1.RouteConditionPartiallyInvalid) {
 				if c.Status == metav1.ConditionTrue && (old == nil || old.Status != c.Status || old.Message != c.Message) {
 					rec.Eventf(obj, nil, corev1.EventTypeWarning, c.Reason, "Validate", "%s", c.Message)
 				}
@@ -106,24 +110,4 @@ func (l sharedList[T]) recordEntries(rec recorder.EventRecorder, obj runtime.Obj
 		rec.Eventf(obj, nil, corev1.EventTypeWarning, ReasonStatusListFull, "Validate",
 			"The status list is full (%d entries, the API's limit): this Gateway's entry is left out", l.max)
 	}
-}
-
-const conditionPartiallyInvalid = "PartiallyInvalid"
-
-func findCondition(list []metav1.Condition, typ string) *metav1.Condition {
-	for i := range list {
-		if list[i].Type == typ {
-			return &list[i]
-		}
-	}
-	return nil
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -46,14 +46,6 @@ const (
 	IndexIngressAddress = "ingress.status.loadBalancer"
 )
 
-// ingressClassOf is the class an Ingress names, "" for none.
-func ingressClassOf(ing *networkingv1.Ingress) string {
-	if ing.Spec.IngressClassName != nil {
-		return *ing.Spec.IngressClassName
-	}
-	return ing.Annotations[ingress.LegacyClassAnnotation]
-}
-
 // ingressBackends are the Service backends of an Ingress.
 func ingressBackends(ing *networkingv1.Ingress) []*networkingv1.IngressServiceBackend {
 	var out []*networkingv1.IngressServiceBackend
@@ -90,7 +82,7 @@ func setupIngressIndexes(ctx context.Context, indexer client.FieldIndexer) error
 			}
 			return []string{ic.Spec.Parameters.Name}
 		}},
-		{&networkingv1.Ingress{}, IndexIngressClass, func(o client.Object) []string { return []string{ingressClassOf(o.(*networkingv1.Ingress))} }},
+		{&networkingv1.Ingress{}, IndexIngressClass, func(o client.Object) []string { return []string{ingress.ClassName(o.(*networkingv1.Ingress))} }},
 		{&networkingv1.Ingress{}, IndexIngressService, func(o client.Object) []string {
 			var keys []string
 			for _, b := range ingressBackends(o.(*networkingv1.Ingress)) {
@@ -243,7 +235,7 @@ func (f *FleetInputs) gatewaysOfIngressClass(ctx context.Context, o client.Objec
 // gatewaysOfIngress maps an Ingress to the Gateways of the classes that may serve it: the class it
 // names, or for none the classes that serve Ingresses without a class.
 func (f *FleetInputs) gatewaysOfIngress(ctx context.Context, o client.Object) []reconcile.Request {
-	name := ingressClassOf(o.(*networkingv1.Ingress))
+	name := ingress.ClassName(o.(*networkingv1.Ingress))
 	if name != "" {
 		ic := &networkingv1.IngressClass{}
 		if err := f.Client.Get(ctx, types.NamespacedName{Name: name}, ic); err != nil {

@@ -40,12 +40,7 @@ func (c *Class) redirectCode() int { return int(cmp.Or(c.Spec.SSLRedirectCode, 3
 // Select returns the class of classes that serves ing, or nil: spec.ingressClassName, else the
 // legacy annotation, else a class that serves Ingresses without a class.
 func Select(ing *networkingv1.Ingress, classes []Class) *Class {
-	name := ""
-	if ing.Spec.IngressClassName != nil {
-		name = *ing.Spec.IngressClassName
-	} else if v, ok := ing.Annotations[LegacyClassAnnotation]; ok {
-		name = v
-	}
+	name := ClassName(ing)
 	for i := range classes {
 		c := &classes[i]
 		if name != "" && c.Name == name || name == "" && c.Spec.IngressesWithoutClass {
@@ -53,6 +48,15 @@ func Select(ing *networkingv1.Ingress, classes []Class) *Class {
 		}
 	}
 	return nil
+}
+
+// ClassName is the class an Ingress names: spec.ingressClassName, else the legacy annotation;
+// "" for none.
+func ClassName(ing *networkingv1.Ingress) string {
+	if ing.Spec.IngressClassName != nil {
+		return *ing.Spec.IngressClassName
+	}
+	return ing.Annotations[LegacyClassAnnotation]
 }
 
 // Event is what a Warning Event on an Ingress says.

@@ -143,7 +143,7 @@ func statusNotes(f *offline.Translation, d *explain.Decision) []string {
 // Gateway's classes are refused and why.
 func ingressNotes(set *offline.Set, gw *gwapiv1.Gateway, f *offline.Translation, d *explain.Decision) []string {
 	var notes []string
-	conv := set.IngressConversion(gw)
+	conv := f.Ingresses
 	switch {
 	case d.Route != nil && d.Route.Source != nil && d.Route.Source.Kind == "Ingress":
 		s := d.Route.Source

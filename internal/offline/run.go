@@ -72,19 +72,18 @@ func (s *Set) gatewayNames() []string {
 // Input is what the controller gives Resolve for gw: every object read (Resolve ignores those that
 // do not concern the Gateway), with the controller's name and features.
 func (s *Set) Input(gw *gwapiv1.Gateway) gatewayapi.Input {
+	in, _ := s.input(gw)
+	return in
+}
+
+// input is Input and what the Ingress front end made of the input's Ingresses for gw.
+func (s *Set) input(gw *gwapiv1.Gateway) (gatewayapi.Input, ingress.Result) {
 	in := s.Docs.Input
 	in.Gateway = gw
 	in.ControllerName = controller.ControllerName
 	in.TLSTerminate = features.Has(gwfeatures.SupportTLSRouteModeTerminate)
-	ingress.ForGateway(&in, s.Docs.IngressClasses, s.Docs.IngressClassConfigs, s.Docs.Ingresses)
-	return in
-}
-
-// IngressConversion is what the Ingress front end made of the input's Ingresses for gw: which
-// are refused and why, and the notes of the served ones.
-func (s *Set) IngressConversion(gw *gwapiv1.Gateway) ingress.Result {
-	in := gatewayapi.Input{Gateway: gw}
-	return ingress.ForGateway(&in, s.Docs.IngressClasses, s.Docs.IngressClassConfigs, s.Docs.Ingresses)
+	conv := ingress.ForGateway(&in, s.Docs.IngressClasses, s.Docs.IngressClassConfigs, s.Docs.Ingresses)
+	return in, conv
 }
 
 // Translation is one Gateway's resolution and translation.
@@ -98,14 +97,19 @@ type Translation struct {
 	TranslationError string
 	// Notes say what the output owes to the offline setting (synthetic endpoints).
 	Notes []string
+	// Ingresses is what the Ingress front end made of the input's Ingresses: which are refused
+	// and why, and the notes of the served ones.
+	Ingresses ingress.Result
 }
 
 // Translate resolves and translates one Gateway of the set. An error is a translation failure (a
 // Flotilla bug, which the controller reports as TranslationFailed): the returned Translation still
 // holds the resolution.
 func (s *Set) Translate(gw *gwapiv1.Gateway) (*Translation, error) {
-	f, err := Run(s.Input(gw), s.Docs.SecretData)
+	in, conv := s.input(gw)
+	f, err := Run(in, s.Docs.SecretData)
 	f.Notes = s.endpointNotes(f)
+	f.Ingresses = conv
 	return f, err
 }
 

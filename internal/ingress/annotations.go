@@ -2,6 +2,7 @@ package ingress
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
 	"regexp"
 	"slices"
@@ -139,16 +140,10 @@ func parseAnnotations(all map[string]string, prefix string) (annotations, *refus
 	bad := func(n, v, why string) *refusal {
 		return &refusal{ReasonInvalidAnnotation, fmt.Sprintf("annotation %s/%s: %q %s", prefix, n, v, why)}
 	}
-	var names []string
-	for k := range all {
-		if n, ok := strings.CutPrefix(k, prefix+"/"); ok {
-			names = append(names, n)
-		}
-	}
-	slices.Sort(names)
-	isCanary := all[prefix+"/canary"] == "true"
+	names := slices.Sorted(maps.Keys(mine))
+	isCanary := mine["canary"] == "true"
 	for _, n := range names {
-		v := all[prefix+"/"+n]
+		v := mine[n]
 		switch {
 		case slices.Contains(snippets, n):
 			return a, &refusal{ReasonSnippetRefused, fmt.Sprintf("annotation %s/%s: snippets are never interpreted (they would let an Ingress author configure the proxy for every tenant)", prefix, n)}

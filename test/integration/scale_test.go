@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -142,7 +143,7 @@ func parallel(t *testing.T, n int, fn func(ctx context.Context, i int) error) {
 			for i := range next {
 				if err := fn(context.Background(), i); err != nil {
 					mu.Lock()
-					first = cmpOr(first, err)
+					first = cmp.Or(first, err)
 					mu.Unlock()
 				}
 			}
@@ -156,13 +157,6 @@ func parallel(t *testing.T, n int, fn func(ctx context.Context, i int) error) {
 	if first != nil {
 		t.Fatal(first)
 	}
-}
-
-func cmpOr(a, b error) error {
-	if a != nil {
-		return a
-	}
-	return b
 }
 
 // processCPU is the test process's user+system CPU time so far.

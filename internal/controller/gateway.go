@@ -348,5 +348,5 @@ func (r *GatewayReconciler) release(ctx context.Context, key types.NamespacedNam
 		}
 	}
 	return errors.Join(r.writeRouteStatuses(ctx, gw, res), r.writePolicyStatuses(ctx, gw, res), r.writePoolStatuses(ctx, gw, res),
-		r.releaseIngressesOf(ctx, gwKey))
+		r.releaseIngressesOf(ctx, key.Namespace, key.Name))
 }

@@ -143,63 +143,26 @@ func secretRef(ns, v string) string {
 // readIngresses reads the Ingresses of the IngressClasses the Gateway serves, converts them into
 // in.Ingresses, and adds the Services and Secrets they name to those resolve reads.
 func (f *FleetInputs) readIngresses(ctx context.Context, gw *gwapiv1.Gateway, in *gatewayapi.Input, services, secrets sets.Set[string]) (*ingressRead, error) {
-	configs := &flotillav1alpha1.IngressClassConfigList{}
-	if err := f.Client.List(ctx, configs, client.MatchingFields{IndexIngressClassConfigGateway: provisioner.FleetKey(gw)}); err != nil {
+	classes, ingresses, err := f.gatewayIngresses(ctx, gw.Namespace, gw.Name)
+	if err != nil || len(classes) == 0 {
 		return nil, err
 	}
-	if len(configs.Items) == 0 {
-		return nil, nil
-	}
-	var cfgs []*flotillav1alpha1.IngressClassConfig
-	var ics []*networkingv1.IngressClass
-	for i := range configs.Items {
-		cfgs = append(cfgs, &configs.Items[i])
-		list := &networkingv1.IngressClassList{}
-		if err := f.Client.List(ctx, list, client.MatchingFields{IndexIngressClassConfig: configs.Items[i].Name}); err != nil {
-			return nil, err
-		}
-		for j := range list.Items {
-			ics = append(ics, &list.Items[j])
-		}
-	}
-	classes := ingress.ClassesFor(gw.Namespace, gw.Name, ics, cfgs)
-	if len(classes) == 0 {
-		return nil, nil
-	}
-	names := sets.New[string]()
-	for _, c := range classes {
-		names.Insert(c.Name)
-		if c.Spec.IngressesWithoutClass {
-			names.Insert("")
-		}
-	}
-	out := &ingressRead{caSecrets: sets.New[string]()}
-	for _, name := range sets.List(names) {
-		list := &networkingv1.IngressList{}
-		if err := f.Client.List(ctx, list, client.MatchingFields{IndexIngressClass: name}); err != nil {
-			return nil, err
-		}
-		for i := range list.Items {
-			ing := &list.Items[i]
-			c := ingress.Select(ing, classes)
-			if c == nil {
-				continue
+	out := &ingressRead{ingresses: ingresses, caSecrets: sets.New[string]()}
+	for _, ing := range ingresses {
+		c := ingress.Select(ing, classes)
+		if v, ok := ing.Annotations[c.Prefix()+"/"+proxySSLSecret]; ok && v != "" {
+			key := secretRef(ing.Namespace, v)
+			if strings.HasPrefix(key, ing.Namespace+"/") || c.Spec.AllowCrossNamespaceReferences {
+				secrets.Insert(key)
+				out.caSecrets.Insert(key)
 			}
-			if v, ok := ing.Annotations[c.Prefix()+"/"+proxySSLSecret]; ok && v != "" {
-				key := secretRef(ing.Namespace, v)
-				if strings.HasPrefix(key, ing.Namespace+"/") || c.Spec.AllowCrossNamespaceReferences {
-					secrets.Insert(key)
-					out.caSecrets.Insert(key)
-				}
-			}
-			out.ingresses = append(out.ingresses, ing)
-			for _, b := range ingressBackends(ing) {
-				services.Insert(ing.Namespace + "/" + b.Name)
-			}
-			for _, t := range ing.Spec.TLS {
-				if t.SecretName != "" {
-					secrets.Insert(ing.Namespace + "/" + t.SecretName)
-				}
+		}
+		for _, b := range ingressBackends(ing) {
+			services.Insert(ing.Namespace + "/" + b.Name)
+		}
+		for _, t := range ing.Spec.TLS {
+			if t.SecretName != "" {
+				secrets.Insert(ing.Namespace + "/" + t.SecretName)
 			}
 		}
 	}
@@ -274,4 +237,50 @@ func (f *FleetInputs) gatewaysOfIngressesUsing(ctx context.Context, index, key s
 		}
 	}
 	return reqs
+}
+
+// gatewayIngresses reads, through the indexes, the IngressClasses Flotilla serves with the Gateway
+// ns/name (their IngressClassConfig's gatewayRef names it) and the Ingresses of those classes
+// (ingress.Select says which class of classes each is).
+func (f *FleetInputs) gatewayIngresses(ctx context.Context, ns, name string) ([]ingress.Class, []*networkingv1.Ingress, error) {
+	configs := &flotillav1alpha1.IngressClassConfigList{}
+	if err := f.Client.List(ctx, configs, client.MatchingFields{IndexIngressClassConfigGateway: provisioner.FleetKeyFor(ns, name)}); err != nil {
+		return nil, nil, err
+	}
+	if len(configs.Items) == 0 {
+		return nil, nil, nil
+	}
+	var cfgs []*flotillav1alpha1.IngressClassConfig
+	var ics []*networkingv1.IngressClass
+	for i := range configs.Items {
+		cfgs = append(cfgs, &configs.Items[i])
+		list := &networkingv1.IngressClassList{}
+		if err := f.Client.List(ctx, list, client.MatchingFields{IndexIngressClassConfig: configs.Items[i].Name}); err != nil {
+			return nil, nil, err
+		}
+		for j := range list.Items {
+			ics = append(ics, &list.Items[j])
+		}
+	}
+	classes := ingress.ClassesFor(ns, name, ics, cfgs)
+	names := sets.New[string]()
+	for _, c := range classes {
+		names.Insert(c.Name)
+		if c.Spec.IngressesWithoutClass {
+			names.Insert("")
+		}
+	}
+	var out []*networkingv1.Ingress
+	for _, n := range sets.List(names) {
+		list := &networkingv1.IngressList{}
+		if err := f.Client.List(ctx, list, client.MatchingFields{IndexIngressClass: n}); err != nil {
+			return nil, nil, err
+		}
+		for i := range list.Items {
+			if ingress.Select(&list.Items[i], classes) != nil {
+				out = append(out, &list.Items[i])
+			}
+		}
+	}
+	return classes, out, nil
 }

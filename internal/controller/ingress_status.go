@@ -13,7 +13,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
-	flotillav1alpha1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
 	"github.com/flotilla-dev/flotilla/internal/ingress"
 )
 
@@ -143,39 +142,20 @@ func sameAddresses(a, b []networkingv1.IngressLoadBalancerIngress) bool {
 }
 
 // releaseIngressesOf clears status.loadBalancer on the Ingresses of the classes whose
-// IngressClassConfig names the Gateway gwKey ("<ns>/<name>"), once the Gateway is gone or no
-// longer Flotilla's: nothing serves them any more.
-func (r *GatewayReconciler) releaseIngressesOf(ctx context.Context, gwKey string) error {
-	configs := &flotillav1alpha1.IngressClassConfigList{}
-	if err := r.Client.List(ctx, configs, client.MatchingFields{IndexIngressClassConfigGateway: gwKey}); err != nil {
+// IngressClassConfig names the Gateway ns/name, once the Gateway is gone or no longer Flotilla's:
+// nothing serves them any more.
+func (r *GatewayReconciler) releaseIngressesOf(ctx context.Context, ns, name string) error {
+	_, ingresses, err := r.gatewayIngresses(ctx, ns, name)
+	if err != nil {
 		return err
 	}
-	for _, cfg := range configs.Items {
-		classes := &networkingv1.IngressClassList{}
-		if err := r.Client.List(ctx, classes, client.MatchingFields{IndexIngressClassConfig: cfg.Name}); err != nil {
+	for _, ing := range ingresses {
+		if len(ing.Status.LoadBalancer.Ingress) == 0 {
+			continue
+		}
+		obj := &networkingv1.Ingress{}
+		if _, err := r.Status.Update(ctx, client.ObjectKeyFromObject(ing), obj, func() { obj.Status.LoadBalancer.Ingress = nil }); err != nil {
 			return err
-		}
-		names := []string{}
-		for _, c := range classes.Items {
-			names = append(names, c.Name)
-		}
-		if cfg.Spec.IngressesWithoutClass {
-			names = append(names, "")
-		}
-		for _, name := range names {
-			list := &networkingv1.IngressList{}
-			if err := r.Client.List(ctx, list, client.MatchingFields{IndexIngressClass: name}); err != nil {
-				return err
-			}
-			for i := range list.Items {
-				if len(list.Items[i].Status.LoadBalancer.Ingress) == 0 {
-					continue
-				}
-				obj := &networkingv1.Ingress{}
-				if _, err := r.Status.Update(ctx, client.ObjectKeyFromObject(&list.Items[i]), obj, func() { obj.Status.LoadBalancer.Ingress = nil }); err != nil {
-					return err
-				}
-			}
 		}
 	}
 	return nil

@@ -36,10 +36,10 @@ func (r *GatewayReconciler) writeIngressStatuses(ctx context.Context, gw *gwapiv
 			lb = append(lb, networkingv1.IngressLoadBalancerIngress{IP: a.Value})
 		}
 	}
-	ours := sets.New[types.NamespacedName]()
+	ours := make(map[types.NamespacedName]*networkingv1.Ingress, len(read.ingresses))
 	for _, ing := range read.ingresses {
 		key := client.ObjectKeyFromObject(ing)
-		ours.Insert(key)
+		ours[key] = ing
 		want := lb
 		if !attached[key] { // refused, or no listener serves it
 			want = nil
@@ -51,7 +51,7 @@ func (r *GatewayReconciler) writeIngressStatuses(ctx context.Context, gw *gwapiv
 	}
 	// An Ingress that left the Gateway's classes (or whose class stopped being served by it) loses
 	// the address it got from this Gateway: the ones still carrying exactly that address.
-	if err := r.releaseIngresses(ctx, lb, ours); err != nil {
+	if err := r.releaseIngresses(ctx, lb, sets.KeySet(ours)); err != nil {
 		return err
 	}
 	var events []ingress.Event
@@ -66,8 +66,8 @@ func (r *GatewayReconciler) writeIngressStatuses(ctx context.Context, gw *gwapiv
 		if r.ingressEvents.seen(gw, e) {
 			continue
 		}
-		ing := &networkingv1.Ingress{}
-		if err := r.Client.Get(ctx, types.NamespacedName{Namespace: e.Namespace, Name: e.Name}, ing); err == nil && r.Recorder != nil {
+		// Every Event is about an Ingress resolve read: no second read of it.
+		if ing := ours[types.NamespacedName{Namespace: e.Namespace, Name: e.Name}]; ing != nil && r.Recorder != nil {
 			r.Recorder.Eventf(ing, nil, corev1.EventTypeWarning, e.Reason, "Validate", "%s", e.Message)
 		}
 	}

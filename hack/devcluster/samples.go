@@ -3,9 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
+	"github.com/flotilla-dev/flotilla/hack/manifests"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,7 +12,6 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/wait"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -39,18 +37,11 @@ func applySamples(ctx context.Context, c *cluster.Cluster, dir string) ([]*unstr
 		if err != nil {
 			return nil, err
 		}
-		dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(b), 4096)
-		for {
-			u := &unstructured.Unstructured{}
-			if err := dec.Decode(&u.Object); err != nil {
-				if errors.Is(err, io.EOF) {
-					break
-				}
-				return nil, fmt.Errorf("decoding %s: %w", f, err)
-			}
-			if len(u.Object) == 0 {
-				continue
-			}
+		objs, err := manifests.DecodeAll(bytes.NewReader(b))
+		if err != nil {
+			return nil, fmt.Errorf("decoding %s: %w", f, err)
+		}
+		for _, u := range objs {
 			if err := c.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner("flotilla-demo"), client.ForceOwnership); err != nil {
 				return nil, fmt.Errorf("applying %s %s: %w", u.GetKind(), u.GetName(), err)
 			}

@@ -2,8 +2,7 @@ package helm
 
 import (
 	"bytes"
-	"errors"
-	"io"
+	"github.com/flotilla-dev/flotilla/hack/manifests"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,7 +16,6 @@ import (
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/strvals"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 
 	"github.com/flotilla-dev/flotilla/test/cluster"
 )
@@ -79,23 +77,14 @@ func mustRender(t *testing.T, set ...string) []*unstructured.Unstructured {
 	return objs
 }
 
-// decodeManifests splits multi-document YAML into objects.
+// decodeManifests splits multi-document YAML into objects (hack/manifests, as the generators read it).
 func decodeManifests(t *testing.T, b []byte) []*unstructured.Unstructured {
 	t.Helper()
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(b), 4096)
-	var objs []*unstructured.Unstructured
-	for {
-		u := &unstructured.Unstructured{}
-		if err := dec.Decode(&u.Object); err != nil {
-			if errors.Is(err, io.EOF) {
-				return objs
-			}
-			t.Fatal(err)
-		}
-		if len(u.Object) > 0 {
-			objs = append(objs, u)
-		}
+	objs, err := manifests.DecodeAll(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
 	}
+	return objs
 }
 
 // kustomizeBuild renders a kustomization with the pinned kustomize ($KUSTOMIZE, as `make test` sets

@@ -3,14 +3,12 @@ package integration
 import (
 	"bytes"
 	"context"
-	"errors"
-	"io"
+	"github.com/flotilla-dev/flotilla/hack/manifests"
 	"os"
 	"os/exec"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/flotilla-dev/flotilla/test/cluster"
@@ -34,23 +32,14 @@ func kustomizeBuild(t *testing.T, dir string) []byte {
 	return out
 }
 
-// decodeManifests splits multi-document YAML (kustomize output) into objects.
+// decodeManifests splits multi-document YAML into objects (hack/manifests, as the generators read it).
 func decodeManifests(t *testing.T, b []byte) []*unstructured.Unstructured {
 	t.Helper()
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(b), 4096)
-	var objs []*unstructured.Unstructured
-	for {
-		u := &unstructured.Unstructured{}
-		if err := dec.Decode(&u.Object); err != nil {
-			if errors.Is(err, io.EOF) {
-				return objs
-			}
-			t.Fatal(err)
-		}
-		if len(u.Object) > 0 {
-			objs = append(objs, u)
-		}
+	objs, err := manifests.DecodeAll(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
 	}
+	return objs
 }
 
 // Every manifest `kustomize build config/default` produces is valid against the real API server's

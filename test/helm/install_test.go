@@ -16,7 +16,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -271,17 +270,8 @@ func mustItems(list client.ObjectList) []any {
 	panic(fmt.Sprintf("unexpected list %T", list))
 }
 
-// eventually polls cond until it returns nil, failing the test with its last error after timeout.
+// eventually is cluster.Eventually.
 func eventually(t *testing.T, timeout time.Duration, cond func(ctx context.Context) error) {
 	t.Helper()
-	var last error
-	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		last = cond(ctx)
-		return last == nil, nil
-	})
-	if err != nil {
-		t.Fatalf("condition not met within %s: %v", timeout, last)
-	}
+	cluster.Eventually(t, timeout, cond)
 }

@@ -12,7 +12,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -125,19 +124,8 @@ func stopMain() error {
 	return <-mainManager.done
 }
 
-// eventually polls cond until it returns nil, failing the test with its last error after timeout.
+// eventually is cluster.Eventually.
 func eventually(t *testing.T, timeout time.Duration, cond func(ctx context.Context) error) {
 	t.Helper()
-	var last error
-	err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
-		// Each call gets its own deadline, so the poll's never cuts the last one short and
-		// hides the error that matters.
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		last = cond(ctx)
-		return last == nil, nil
-	})
-	if err != nil {
-		t.Fatalf("condition not met within %s: %v", timeout, last)
-	}
+	cluster.Eventually(t, timeout, cond)
 }

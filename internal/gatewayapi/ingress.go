@@ -479,15 +479,8 @@ func matchKey(m *model.Match) string {
 // listener's own hostname names exactly keeps the listener's certificate.
 func (r *resolver) ingressCertificates(l *listener, port []*listener, vhosts []model.VirtualHost, secrets map[string]bool) []model.FilterChain {
 	var out []model.FilterChain
-	for _, a := range l.routes {
-		rt := a.route
-		if rt.kind != kindIngress || !rt.secure || rt.ingressHost.TLSSecret == "" || rt.ingressHost.Host == "" {
-			continue
-		}
+	for _, rt := range ownedIngressHosts(l, port, func(rt *route) bool { return rt.ingressHost.TLSSecret != "" }) {
 		h := rt.ingressHost.Host
-		if h == l.hostname || owner(port, h) != l || slices.ContainsFunc(out, func(c model.FilterChain) bool { return c.ServerNames[0] == h }) {
-			continue
-		}
 		name := rt.meta.Namespace + "/" + rt.ingressHost.TLSSecret
 		s, ok := r.secrets[name]
 		if !ok || !s.ValidTLS {
@@ -536,16 +529,30 @@ func (r *resolver) ingressSpecialCluster(rt *route, b *IngressBackend, svc *core
 // ssl-passthrough host, unterminated, to its backend (for the hosts this listener serves).
 func ingressPassthrough(l *listener, port []*listener) []model.FilterChain {
 	var out []model.FilterChain
+	for _, rt := range ownedIngressHosts(l, port, func(rt *route) bool { return rt.ingressHost.Passthrough != nil && rt.backends != nil }) {
+		h := rt.ingressHost.Host
+		out = append(out, model.FilterChain{Name: l.source + "/passthrough/" + h, ServerNames: []string{h}, Backends: rt.backends})
+	}
+	return out
+}
+
+// ownedIngressHosts are the HTTPS routes of Ingress hosts attached to l that keep accepts, the
+// first for each host that l serves (the most specific listener of the port that admits it) other
+// than l's own hostname: the hosts an Ingress gives an SNI chain of its own on l.
+func ownedIngressHosts(l *listener, port []*listener, keep func(*route) bool) []*route {
+	var out []*route
+	seen := map[string]bool{}
 	for _, a := range l.routes {
 		rt := a.route
-		if rt.kind != kindIngress || !rt.secure || rt.ingressHost.Passthrough == nil || rt.backends == nil {
+		if rt.kind != kindIngress || !rt.secure || !keep(rt) {
 			continue
 		}
 		h := rt.ingressHost.Host
-		if h == l.hostname || owner(port, h) != l || slices.ContainsFunc(out, func(c model.FilterChain) bool { return c.ServerNames[0] == h }) {
+		if h == "" || h == l.hostname || seen[h] || owner(port, h) != l {
 			continue
 		}
-		out = append(out, model.FilterChain{Name: l.source + "/passthrough/" + h, ServerNames: []string{h}, Backends: rt.backends})
+		seen[h] = true
+		out = append(out, rt)
 	}
 	return out
 }

@@ -61,6 +61,24 @@ type FleetClassSpec struct {
 	// Tenancy limits who may use the class and what teams may override.
 	// +optional
 	Tenancy *Tenancy `json:"tenancy,omitempty"`
+
+	// ClientAddress says how the fleets find a request's client address, which RouteFilters'
+	// client access lists and per-client rate limits (and Ingresses' whitelist-source-range and
+	// limit-rps) key on. It is the platform's decision: it depends on what proxies in front of the
+	// fleets, and a team that could raise it could make its clients choose their own address.
+	// +optional
+	ClientAddress *ClientAddressSpec `json:"clientAddress,omitempty"`
+}
+
+// ClientAddressSpec says how a fleet derives the client address from a request.
+type ClientAddressSpec struct {
+	// TrustedForwardedHops is how many proxies in front of the fleet append to X-Forwarded-For
+	// (Envoy's xff_num_trusted_hops): the client address is the entry that many places from the
+	// right. 0 (the default): the address of the connection's peer, whatever X-Forwarded-For says.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=10
+	TrustedForwardedHops int32 `json:"trustedForwardedHops,omitempty"`
 }
 
 // EnvoySpec configures the Envoy proxies of a fleet.

@@ -34,6 +34,13 @@ type route struct {
 	// stamp marks the route as held by the virtual host being built.
 	stamp int
 
+	// backendKind, when set, is the kind whose protocol rules its backends follow (a RouteFilter's
+	// authorization service: HTTPRoute or GRPCRoute); trustedRefs skips the ReferenceGrant check
+	// of cross-namespace backends (a RouteFilter the Ingress front end made: the
+	// IngressClassConfig decided).
+	backendKind gwapiv1.Kind
+	trustedRefs bool
+
 	// Of an Ingress host (kind Ingress): the Ingress, the host, whether the route is the host's
 	// HTTPS part, and the problems found while building the model.
 	ingress     *IngressRoute

@@ -47,13 +47,17 @@ func (r *resolver) backend(rt *route, ref gwapiv1.BackendObjectReference) (strin
 		rt.refFailed(gwapiv1.RouteReasonInvalidKind, fmt.Sprintf("backendRef %s: kind %s/%s is not supported", id(), group, kind))
 		return "", false
 	}
-	if ns != rt.meta.Namespace && !r.granted(gwapiv1.GroupName, rt.kind, rt.meta.Namespace, "", kindService, ns, string(ref.Name)) {
+	fromGroup, protoKind := gwapiv1.Group(gwapiv1.GroupName), rt.kind
+	if rt.backendKind != "" {
+		fromGroup, protoKind = groupFlotilla, rt.backendKind
+	}
+	if ns != rt.meta.Namespace && !rt.trustedRefs && !r.granted(fromGroup, rt.kind, rt.meta.Namespace, "", kindService, ns, string(ref.Name)) {
 		rt.refFailed(gwapiv1.RouteReasonRefNotPermitted, fmt.Sprintf("backendRef %s: no ReferenceGrant allows the reference", id()))
 		return "", false
 	}
 	var key backendKey
 	if ref.Port != nil {
-		key = backendKey{ns: ns, name: string(ref.Name), port: *ref.Port, kind: rt.kind}
+		key = backendKey{ns: ns, name: string(ref.Name), port: *ref.Port, kind: protoKind}
 		if i, ok := r.backends[key]; ok {
 			r.checkClusterTLS(rt, i)
 			return r.clusters[i].Name, true
@@ -82,7 +86,7 @@ func (r *resolver) backend(rt *route, ref gwapiv1.BackendObjectReference) (strin
 	}
 	sp := &svc.Spec.Ports[i]
 	policy := r.policyFor(svcKey, sp.Name)
-	proto, ok := clusterProtocol(rt.kind, sp, policy != nil)
+	proto, ok := clusterProtocol(protoKind, sp, policy != nil)
 	if !ok {
 		msg := fmt.Sprintf("Service %s port %d: protocol %s (appProtocol %q) cannot carry a %s",
 			id(), sp.Port, cmp.Or(sp.Protocol, corev1.ProtocolTCP), ptrOr(sp.AppProtocol), rt.kind)

@@ -14,7 +14,7 @@ import (
 
 // build assembles the fleet model from the listeners that carry traffic and their routes.
 func (r *resolver) build() model.Fleet {
-	f := model.Fleet{Key: provisioner.FleetKey(r.gw)}
+	f := model.Fleet{Key: provisioner.FleetKey(r.gw), TrustedForwardedHops: r.in.TrustedForwardedHops}
 	groups := map[portKey][]*listener{}
 	var keys []portKey
 	for _, l := range r.listeners {
@@ -157,6 +157,9 @@ func (r *resolver) usedClusters(f model.Fleet) []model.Cluster {
 					if fl.Mirror != nil {
 						use(fl.Mirror.Cluster)
 					}
+				}
+				if p := rt.Protections; p != nil && p.ExtAuth != nil {
+					use(p.ExtAuth.Cluster)
 				}
 			}
 		}

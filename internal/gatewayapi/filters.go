@@ -71,6 +71,14 @@ func (r *resolver) httpFilters(rt *route, fs []gwapiv1.HTTPRouteFilter) ([]model
 				mc.ExposeHeaders = append(mc.ExposeHeaders, string(h))
 			}
 			out = append(out, model.Filter{Type: model.FilterCORS, CORS: mc})
+		case gwapiv1.HTTPRouteFilterExtensionRef:
+			// A RouteFilter is resolved into the rule's protections (ruleProtections).
+			if f.ExtensionRef == nil || f.ExtensionRef.Group != groupFlotilla || f.ExtensionRef.Kind != kindRouteFilter {
+				if f.ExtensionRef == nil {
+					return nil, nil, "extensionRef is missing"
+				}
+				return nil, nil, fmt.Sprintf("extensionRef %s/%s is not supported (only %s/%s is)", f.ExtensionRef.Group, f.ExtensionRef.Kind, groupFlotilla, kindRouteFilter)
+			}
 		default:
 			return nil, nil, fmt.Sprintf("filter type %q is not supported", f.Type)
 		}
@@ -85,7 +93,7 @@ func (r *resolver) httpFilters(rt *route, fs []gwapiv1.HTTPRouteFilter) ([]model
 func (r *resolver) backendFilters(rt *route, fs []gwapiv1.HTTPRouteFilter) ([]model.Filter, string) {
 	for _, f := range fs {
 		switch f.Type {
-		case gwapiv1.HTTPRouteFilterRequestRedirect, gwapiv1.HTTPRouteFilterRequestMirror, gwapiv1.HTTPRouteFilterCORS:
+		case gwapiv1.HTTPRouteFilterRequestRedirect, gwapiv1.HTTPRouteFilterRequestMirror, gwapiv1.HTTPRouteFilterCORS, gwapiv1.HTTPRouteFilterExtensionRef:
 			return nil, fmt.Sprintf("filter %s is not supported on a backendRef (only RequestHeaderModifier, ResponseHeaderModifier "+
 				"and a URLRewrite of the hostname are); set it on the rule", f.Type)
 		case gwapiv1.HTTPRouteFilterURLRewrite:

@@ -23,6 +23,7 @@ func (r *resolver) grpcRoute(gr *gwapiv1.GRPCRoute) *route {
 			rt.invalid = fmt.Sprintf("rule %d: %s", i, bad)
 			return rt
 		}
+		protections := r.ruleProtections(rt, i, asHTTPFilters(rule.Filters))
 		var perBackend [][]model.Filter // nil when no backendRef has filters
 		for j := range rule.BackendRefs {
 			br := &rule.BackendRefs[j]
@@ -57,7 +58,7 @@ func (r *resolver) grpcRoute(gr *gwapiv1.GRPCRoute) *route {
 				return rt
 			}
 			e := newEntry(prefix, i, j, mm)
-			e.route.Filters, e.route.Backends = filters, backends
+			e.route.Filters, e.route.Backends, e.route.Protections = filters, backends, protections
 			// gRPC precedence: service and method, then the longest service, then the longest
 			// method; a rule without a method match comes after every path match.
 			if mm.Path != nil && mm.Path.Type != model.MatchExact {

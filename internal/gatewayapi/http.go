@@ -61,6 +61,7 @@ func (r *resolver) httpRoute(hr *gwapiv1.HTTPRoute) *route {
 			rt.invalid = fmt.Sprintf("rule %d: %s", i, bad)
 			return rt
 		}
+		protections := r.ruleProtections(rt, i, rule.Filters)
 		var backends *model.Backends
 		if redirect == nil {
 			var perBackend [][]model.Filter // nil when no backendRef has filters
@@ -111,7 +112,7 @@ func (r *resolver) httpRoute(hr *gwapiv1.HTTPRoute) *route {
 			e := newEntry(prefix, i, j, mm)
 			e.route.Filters, e.route.Redirect, e.route.Backends = filters, redirect, backends
 			// The model's routes are read-only: the matches of a rule share its timeouts and retry.
-			e.route.Timeouts, e.route.Retry = timeouts, retry
+			e.route.Timeouts, e.route.Retry, e.route.Protections = timeouts, retry, protections
 			rt.entries = append(rt.entries, e)
 		}
 	}

@@ -8,6 +8,8 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	infv1 "sigs.k8s.io/gateway-api-inference-extension/api/v1"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	flotillav1alpha1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
 )
 
 // Input is a read-only snapshot of everything one Gateway's resolution may read. The controller
@@ -50,6 +52,10 @@ type Input struct {
 	// Ingresses are the Ingresses of the IngressClasses this Gateway serves, as the Ingress front
 	// end converted them (internal/ingress).
 	Ingresses []IngressRoute
+	// RouteFilters that route rules may name in ExtensionRef filters.
+	RouteFilters []*flotillav1alpha1.RouteFilter
+	// TrustedForwardedHops is the FleetClass's clientAddress.trustedForwardedHops.
+	TrustedForwardedHops uint32
 }
 
 // CACertificate is the ca.crt of a ConfigMap or Secret that a BackendTLSPolicy names.
@@ -70,12 +76,24 @@ type SecretInfo struct {
 	// ValidTLS says tls.crt holds at least one PEM certificate and tls.key a PEM private key that
 	// matches it.
 	ValidTLS bool
+	// HTPasswd are the basic-auth users of the key "auth" (nil without it); UserMap those of a
+	// Secret each of whose keys is a user and value a password hash (nil when it is not one).
+	HTPasswd, UserMap *Users
 }
+
+// HTPasswdKey is the Secret key of an htpasswd file (ingress-nginx's auth-file).
+const HTPasswdKey = "auth"
 
 // SecretInfoFrom summarises a Secret for Input: the controller calls it in a cache transform so
 // that certificate data is parsed once per change.
 func SecretInfoFrom(s *corev1.Secret) SecretInfo {
 	info := SecretInfo{Namespace: s.Namespace, Name: s.Name, Type: s.Type}
+	if auth, ok := s.Data[HTPasswdKey]; ok {
+		info.HTPasswd = ParseHTPasswd(auth)
+	}
+	if u, ok := ParseUserMap(s.Data); ok {
+		info.UserMap = u
+	}
 	crt, key := s.Data[corev1.TLSCertKey], s.Data[corev1.TLSPrivateKeyKey]
 	if len(crt) == 0 || len(key) == 0 {
 		return info

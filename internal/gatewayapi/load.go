@@ -72,6 +72,8 @@ func Decode(data []byte, dir string) (Documents, error) {
 			err = decode(doc, &d.IngressClasses)
 		case "IngressClassConfig":
 			err = decode(doc, &d.IngressClassConfigs)
+		case "RouteFilter":
+			err = decode(doc, &d.RouteFilters)
 		case "ReferenceGrant":
 			err = decode(doc, &d.ReferenceGrants)
 		case "Service":

@@ -11,6 +11,7 @@ import (
 	infv1 "sigs.k8s.io/gateway-api-inference-extension/api/v1"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
+	flotillav1alpha1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
 	"github.com/flotilla-dev/flotilla/internal/model"
 )
 
@@ -59,16 +60,18 @@ type resolver struct {
 
 	// ingressed are the routes of Input.Ingresses, for their status once the model is built.
 	ingressed []*route
+
+	// routeFilters index Input.RouteFilters when a rule names one; filterChecks are the
+	// RouteFilters resolved so far (each once per resolution).
+	routeFilters map[objKey]*flotillav1alpha1.RouteFilter
+	filterChecks map[filterKey]*FilterCheck
 }
 
 // Resolve turns one Gateway and everything it references into the fleet model and the status of
 // the Gateway's listeners, its ListenerSets and every route that names it. It never fails: a bad
 // object gets its condition and changes nothing else.
 func Resolve(in Input) Result {
-	r := &resolver{in: in, gw: in.Gateway, secrets: make(map[string]SecretInfo, len(in.Secrets)),
-		services: make(map[objKey]*corev1.Service, len(in.Services)), slices: make(map[objKey]endpointSlices, len(in.EndpointSlices)),
-		namespaces: make(map[string]*corev1.Namespace, len(in.Namespaces)), grants: map[string][]*gwapiv1.ReferenceGrant{},
-		clusterIndex: map[string]int{}, backends: map[backendKey]int{}}
+	r := newResolver(in)
 	if r.gw == nil {
 		return Result{}
 	}
@@ -116,6 +119,13 @@ func Resolve(in Input) Result {
 		res.Ingresses = r.ingressStatuses(r.ingressed)
 	}
 	return res
+}
+
+func newResolver(in Input) *resolver {
+	return &resolver{in: in, gw: in.Gateway, secrets: make(map[string]SecretInfo, len(in.Secrets)),
+		services: make(map[objKey]*corev1.Service, len(in.Services)), slices: make(map[objKey]endpointSlices, len(in.EndpointSlices)),
+		namespaces: make(map[string]*corev1.Namespace, len(in.Namespaces)), grants: map[string][]*gwapiv1.ReferenceGrant{},
+		clusterIndex: map[string]int{}, backends: map[backendKey]int{}}
 }
 
 func (r *resolver) index() {

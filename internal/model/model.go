@@ -25,6 +25,9 @@ type Fleet struct {
 	Secrets   []Secret   `json:"secrets,omitempty"`
 	// TrustBundles are the CA bundles clusters verify their backends with, sorted by name.
 	TrustBundles []TrustBundle `json:"trustBundles,omitempty"`
+	// TrustedForwardedHops is how many X-Forwarded-For entries (from the right) the fleet's
+	// Envoys skip to find the client address; 0: the connection's peer.
+	TrustedForwardedHops uint32 `json:"trustedForwardedHops,omitempty"`
 }
 
 // Listener is one port of the fleet. Exactly one of VirtualHosts (HTTP), FilterChains (HTTPS and
@@ -90,6 +93,9 @@ type Route struct {
 	// HashPolicies choose the endpoint of a ring-hash cluster (an Ingress's affinity or
 	// upstream-hash-by); only a route whose every cluster balances by RingHash has them.
 	HashPolicies []HashPolicy `json:"hashPolicies,omitempty"`
+	// Protections are checked before the request is forwarded (RouteFilters, an Ingress's
+	// access, limit and auth annotations); the matches of a rule share them.
+	Protections *Protections `json:"protections,omitempty"`
 }
 
 // MatchType is how a value is compared.

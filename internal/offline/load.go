@@ -47,6 +47,7 @@ var decodable = map[string]string{
 	"Service":   "", "Secret": "", "Namespace": "", "EndpointSlice": "discovery.k8s.io",
 	"InferencePool": "inference.networking.k8s.io", "Pod": "",
 	"Ingress": "networking.k8s.io", "IngressClass": "networking.k8s.io", "IngressClassConfig": "gateway.flotilla.dev",
+	"RouteFilter": "gateway.flotilla.dev",
 }
 
 // skipReasons explain why some well-known kinds are skipped.

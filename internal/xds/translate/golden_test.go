@@ -93,6 +93,8 @@ func TestGolden(t *testing.T) {
 	if err != nil || len(shared) == 0 {
 		t.Fatalf("no InferencePool cases in resolve's goldens: %v", err)
 	}
+	// And the RouteFilter case: route status there, the protection filters here.
+	shared = append(shared, "../../gatewayapi/testdata/routefilters.in.yaml")
 	for _, in := range append(ins, shared...) {
 		name := strings.TrimSuffix(filepath.Base(in), ".in.yaml")
 		t.Run(name, func(t *testing.T) {

@@ -99,6 +99,11 @@ func (b *builder) hcm(statPrefix, routeConfig string, need httpFilters) (*listen
 	if need.cors {
 		filters = append(filters, &hcmv3.HttpFilter{Name: nameCORS, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: b.corsFilter}})
 	}
+	protections, err := b.protectionFilters(&need.protectionNeeds)
+	if err != nil {
+		return nil, err
+	}
+	filters = append(filters, protections...)
 	if need.picker != "" {
 		f, err := b.extProcFilter(need.picker)
 		if err != nil {
@@ -112,12 +117,13 @@ func (b *builder) hcm(statPrefix, routeConfig string, need httpFilters) (*listen
 		RouteSpecifier: &hcmv3.HttpConnectionManager_Rds{Rds: &hcmv3.Rds{
 			ConfigSource: b.ads, RouteConfigName: routeConfig,
 		}},
-		HttpFilters:      filters,
-		UseRemoteAddress: wrapperspb.Bool(true),
-		NormalizePath:    wrapperspb.Bool(true),
-		MergeSlashes:     true,
-		StripPortMode:    &hcmv3.HttpConnectionManager_StripAnyHostPort{StripAnyHostPort: true},
-		UpgradeConfigs:   []*hcmv3.HttpConnectionManager_UpgradeConfig{{UpgradeType: "websocket"}},
+		HttpFilters:       filters,
+		UseRemoteAddress:  wrapperspb.Bool(true),
+		XffNumTrustedHops: b.fleet.TrustedForwardedHops,
+		NormalizePath:     wrapperspb.Bool(true),
+		MergeSlashes:      true,
+		StripPortMode:     &hcmv3.HttpConnectionManager_StripAnyHostPort{StripAnyHostPort: true},
+		UpgradeConfigs:    []*hcmv3.HttpConnectionManager_UpgradeConfig{{UpgradeType: "websocket"}},
 	}
 	a, err := pack(m)
 	if err != nil {

@@ -24,6 +24,7 @@ type httpFilters struct {
 	cors bool // some route has a CORS policy: the CORS filter
 	// picker is the first (by name) Endpoint Picker some route asks: the ext_proc filter.
 	picker string
+	protectionNeeds
 }
 
 // routeConfig translates the virtual hosts of an HTTP listener or HTTPS chain into the route
@@ -105,6 +106,11 @@ func (b *builder) route(ctx *routeCtx, mr *model.Route) (*routev3.Route, error) 
 	if err != nil {
 		return nil, err
 	}
+	if fail == "" && mr.Protections != nil {
+		if fail, err = b.protect(ctx, rt, mr.Protections); err != nil {
+			return nil, err
+		}
+	}
 	if fail == "" {
 		switch {
 		case mr.Redirect != nil:
@@ -123,7 +129,8 @@ func (b *builder) route(ctx *routeCtx, mr *model.Route) (*routev3.Route, error) 
 		return &routev3.Route{Name: mr.Name, Match: m, Action: directResponse(mr)}, nil
 	}
 	if rr, forwards := rt.Action.(*routev3.Route_Route); forwards {
-		rt.RequestHeadersToAdd, rt.RequestHeadersToRemove = fs.request.add, fs.request.remove
+		rt.RequestHeadersToAdd = fs.request.add
+		rt.RequestHeadersToRemove = append(fs.request.remove, rt.RequestHeadersToRemove...)
 		if err := b.endpointPickers(ctx, rt, rr.Route); err != nil {
 			return nil, err
 		}

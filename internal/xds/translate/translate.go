@@ -97,6 +97,10 @@ type builder struct {
 	trustErr      map[string]error              // trust bundles checked: why one is unusable
 	trustUsed     map[string]bool               // trust bundles a valid cluster refers to
 	regexes       map[string]error              // checked regular expressions
+	rbacs         map[rbacKey]*anypb.Any        // per-route RBAC configs already packed
+	signIns       map[string]*anypb.Any         // sign-in custom responses by location
+	filterConfigs map[string]*anypb.Any         // listener-level protection filter configs by name
+	enabled       *anypb.Any                    // the FilterConfig that enables a disabled filter
 	cors          map[*model.CORS]corsAny       // CORS policies already packed
 	corsByKey     map[string]*anypb.Any         // the same, by content
 	warnings      []string

@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
+	flotillav1alpha1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
 	"github.com/flotilla-dev/flotilla/internal/model"
 )
 
@@ -26,6 +27,10 @@ type IngressRoute struct {
 	// Hosts in rule order; Host "" serves any host. A canary Ingress has none: its Service is
 	// served through the paths of its primaries (IngressBackend.Of).
 	Hosts []IngressHost
+	// Filter is what the Ingress's access, limit and auth annotations (and the class's default
+	// body size) ask of every path it serves, as a RouteFilter would; nil for nothing. Its
+	// cross-namespace references were allowed by the IngressClassConfig.
+	Filter *flotillav1alpha1.RouteFilterSpec
 }
 
 // IngressHost is what one Ingress serves on one host.
@@ -187,6 +192,7 @@ func (r *resolver) ingressRoute(ir *IngressRoute, host *IngressHost, paths []Ing
 			e.route.Name += "/" + p.Name
 		}
 		e.route.Filters, e.route.Redirect, e.route.Timeouts = p.Filters, p.Redirect, p.Timeouts
+		e.route.Protections = r.ingressProtections(rt, ir)
 		switch {
 		case p.Backends != nil:
 			bs := &model.Backends{}
@@ -210,6 +216,35 @@ func (r *resolver) ingressRoute(ir *IngressRoute, host *IngressHost, paths []Ing
 		rt.entries = append(rt.entries, e)
 	}
 	return rt
+}
+
+// ingressProtections are the protections of an Ingress's paths (one per Ingress: every path of
+// its routes shares them).
+func (r *resolver) ingressProtections(rt *route, ir *IngressRoute) *model.Protections {
+	if ir.Filter == nil {
+		return nil
+	}
+	k := filterKey{ns: ir.Meta.Namespace, name: ir.Meta.Name, ingress: true}
+	if p, ok := r.ingressProts[k]; ok {
+		if p.Invalid != "" {
+			rt.refFailed(ReasonInvalidRouteFilter, p.Invalid)
+		}
+		return p
+	}
+	p := &model.Protections{Sources: []string{string(kindIngress) + "/" + ir.Meta.Namespace + "/" + ir.Meta.Name}}
+	c := r.filter(k, ir.Meta, ir.Filter)
+	if !c.OK() {
+		p.Invalid = c.Problem()
+		rt.refFailed(ReasonInvalidRouteFilter, p.Invalid)
+	} else {
+		q := c.Protections
+		p.Access, p.BasicAuth, p.ExtAuth, p.RateLimit, p.MaxRequestBytes = q.Access, q.BasicAuth, q.ExtAuth, q.RateLimit, q.MaxRequestBytes
+	}
+	if r.ingressProts == nil {
+		r.ingressProts = map[filterKey]*model.Protections{}
+	}
+	r.ingressProts[k] = p
+	return p
 }
 
 // ingressPathBackend resolves a path's backend: the route's Ingress's Service, or that of the

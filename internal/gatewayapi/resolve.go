@@ -65,6 +65,7 @@ type resolver struct {
 	// RouteFilters resolved so far (each once per resolution).
 	routeFilters map[objKey]*flotillav1alpha1.RouteFilter
 	filterChecks map[filterKey]*FilterCheck
+	ingressProts map[filterKey]*model.Protections
 }
 
 // Resolve turns one Gateway and everything it references into the fleet model and the status of

@@ -165,8 +165,10 @@ const (
 // -s): the only form Envoy checks. A Secret with any other hash is refused (the rule answers 500),
 // never taken as "anyone may pass". The Authorization header is not sent upstream.
 type BasicAuth struct {
-	// SecretRef names a Secret of the RouteFilter's namespace.
-	SecretRef gwapiv1.LocalObjectReference `json:"secretRef"`
+	// SecretRef names the Secret (of another namespace only with a ReferenceGrant that lets the
+	// RouteFilter's namespace refer to it).
+	// +kubebuilder:validation:XValidation:rule="(!has(self.group) || self.group == '') && (!has(self.kind) || self.kind == 'Secret')",message="must name a core Secret"
+	SecretRef gwapiv1.SecretObjectReference `json:"secretRef"`
 	// +optional
 	// +kubebuilder:default=HTPasswd
 	Format BasicAuthFormat `json:"format,omitempty"`

@@ -191,7 +191,7 @@ func (r *resolver) checkFilter(meta *metav1.ObjectMeta, spec *flotillav1alpha1.R
 		p.RateLimit = rateLimit(rl, invalid)
 	}
 	if ba := spec.BasicAuth; ba != nil {
-		p.BasicAuth = r.basicAuth(c, meta.Namespace, ba)
+		p.BasicAuth = r.basicAuth(c, meta.Namespace, ba, trusted)
 	}
 	if ea := spec.ExternalAuth; ea != nil {
 		p.ExtAuth = r.extAuth(c, meta, ea, trusted, invalid)
@@ -282,7 +282,8 @@ func rateLimit(rl *flotillav1alpha1.RateLimit, invalid func(string, ...any)) *mo
 }
 
 // basicAuth reads the users of a basic-auth Secret.
-func (r *resolver) basicAuth(c *FilterCheck, ns string, ba *flotillav1alpha1.BasicAuth) *model.BasicAuth {
+func (r *resolver) basicAuth(c *FilterCheck, from string, ba *flotillav1alpha1.BasicAuth, trusted bool) *model.BasicAuth {
+	ns := refNamespace(from, ba.SecretRef.Namespace)
 	id := ns + "/" + string(ba.SecretRef.Name)
 	fail := func(reason, format string, a ...any) *model.BasicAuth {
 		if c.RefsReason == "" {
@@ -290,6 +291,9 @@ func (r *resolver) basicAuth(c *FilterCheck, ns string, ba *flotillav1alpha1.Bas
 		}
 		c.RefsMsg = append(c.RefsMsg, fmt.Sprintf(format, a...))
 		return nil
+	}
+	if ns != from && !trusted && !r.granted(groupFlotilla, kindRouteFilter, from, "", "Secret", ns, string(ba.SecretRef.Name)) {
+		return fail(string(gwapiv1.RouteReasonRefNotPermitted), "basicAuth: no ReferenceGrant in %s allows the reference to Secret %s", ns, id)
 	}
 	info, ok := r.secrets[id]
 	if !ok {

@@ -21,3 +21,33 @@ func TestTransformSecretKeepsWhatFlotillaReads(t *testing.T) {
 		t.Errorf("transformed %+v", got)
 	}
 }
+
+// Basic-auth Secrets keep their users: the htpasswd key of any Secret, and every key of a user
+// map; an application's credentials (values that are no password hash) are still dropped.
+func TestTransformSecretKeepsBasicAuthUsers(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		data map[string][]byte
+		keep []string
+	}{
+		{"htpasswd", map[string][]byte{"auth": []byte("alice:{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=\n"), "db-password": []byte("hunter2")}, []string{"auth"}},
+		{"user map", map[string][]byte{"alice": []byte("{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ="), "bob": []byte("$apr1$x$y")}, []string{"alice", "bob"}},
+		{"credentials", map[string][]byte{"username": []byte("admin"), "password": []byte("hunter2")}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := TransformSecret(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "s"}, Data: tc.data})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := out.(*corev1.Secret).Data
+			if len(got) != len(tc.keep) {
+				t.Fatalf("kept %d keys, want %v", len(got), tc.keep)
+			}
+			for _, k := range tc.keep {
+				if string(got[k]) != string(tc.data[k]) {
+					t.Errorf("key %s: %q, want %q", k, got[k], tc.data[k])
+				}
+			}
+		})
+	}
+}

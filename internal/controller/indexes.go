@@ -142,6 +142,9 @@ func SetupIndexes(ctx context.Context, indexer client.FieldIndexer, unserved []s
 			return err
 		}
 	}
+	if err := setupRouteFilterIndexes(ctx, indexer, func(kind string) bool { return !slices.Contains(unserved, kind) }); err != nil {
+		return err
+	}
 	if err := setupIngressIndexes(ctx, indexer); err != nil {
 		return err
 	}

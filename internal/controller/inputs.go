@@ -59,6 +59,7 @@ func (f *FleetInputs) watchInputs(b *builder.Builder) *builder.Builder {
 	b = f.watchPolicies(b)
 	b = f.watchPools(b)
 	b = f.watchIngresses(b)
+	b = f.watchRouteFilters(b)
 	return b.Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(f.gatewaysOfService)).
 		Watches(&discoveryv1.EndpointSlice{}, handler.EnqueueRequestsFromMapFunc(f.gatewaysOfEndpointSlice)).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(f.gatewaysOfCertificate))
@@ -88,10 +89,10 @@ type resolved struct {
 func (f *FleetInputs) served(kind string) bool { return !slices.Contains(f.Unserved, kind) }
 
 // resolve reads what the Gateway's resolution needs from the cache and resolves it.
-func (f *FleetInputs) resolve(ctx context.Context, gw *gwapiv1.Gateway) (*resolved, error) {
+func (f *FleetInputs) resolve(ctx context.Context, gw *gwapiv1.Gateway, trustedHops uint32) (*resolved, error) {
 	resolutionsTotal.Inc()
 	in := gatewayapi.Input{Gateway: gw, ControllerName: ControllerName,
-		TLSTerminate: features.Has(gwfeatures.SupportTLSRouteModeTerminate)}
+		TLSTerminate: features.Has(gwfeatures.SupportTLSRouteModeTerminate), TrustedForwardedHops: trustedHops}
 	out := &resolved{routes: map[string][]client.Object{}, secrets: map[string]*corev1.Secret{}}
 	gwKey := provisioner.FleetKey(gw)
 	parentKeys := []string{"Gateway/" + gwKey}
@@ -107,7 +108,7 @@ func (f *FleetInputs) resolve(ctx context.Context, gw *gwapiv1.Gateway) (*resolv
 			parentKeys = append(parentKeys, "ListenerSet/"+ls.Namespace+"/"+ls.Name)
 		}
 	}
-	services := sets.New[string]()
+	services, filters := sets.New[string](), sets.New[string]()
 	for _, rk := range routeKinds {
 		if !f.served(rk.kind) {
 			continue
@@ -129,11 +130,15 @@ func (f *FleetInputs) resolve(ctx context.Context, gw *gwapiv1.Gateway) (*resolv
 						services.Insert(k)
 					}
 				}
+				filters.Insert(routeFilterRefs(o)...)
 				addRoute(&in, o)
 			}
 		}
 	}
 	ingressSecrets := sets.New[string]()
+	if err := f.readRouteFilters(ctx, &in, filters, services, ingressSecrets); err != nil {
+		return nil, fmt.Errorf("reading RouteFilters: %w", err)
+	}
 	read, err := f.readIngresses(ctx, gw, &in, services, ingressSecrets)
 	if err != nil {
 		return nil, fmt.Errorf("reading Ingresses: %w", err)
@@ -365,7 +370,9 @@ func (f *FleetInputs) gatewaysOfServiceKey(ctx context.Context, key string) []re
 			}
 		}
 	}
-	return append(append(f.gatewaysOfParents(ctx, keys), f.gatewaysOfPicker(ctx, key)...), f.gatewaysOfIngressesUsing(ctx, IndexIngressService, key)...)
+	reqs := append(f.gatewaysOfParents(ctx, keys), f.gatewaysOfPicker(ctx, key)...)
+	reqs = append(reqs, f.gatewaysOfRouteFiltersUsing(ctx, IndexRouteFilterService, key)...)
+	return append(reqs, f.gatewaysOfIngressesUsing(ctx, IndexIngressService, key)...)
 }
 
 func (f *FleetInputs) gatewaysOfService(ctx context.Context, o client.Object) []reconcile.Request {
@@ -393,5 +400,6 @@ func (f *FleetInputs) gatewaysOfCertificate(ctx context.Context, o client.Object
 			}
 		}
 	}
+	reqs = append(reqs, f.gatewaysOfRouteFiltersUsing(ctx, IndexRouteFilterSecret, key)...)
 	return append(reqs, f.gatewaysOfIngressesUsing(ctx, IndexIngressSecret, key)...)
 }

@@ -126,7 +126,7 @@ func (r *XDSReconciler) Reconcile(ctx context.Context, req reconcile.Request) (r
 		return reconcile.Result{}, err
 	}
 	start := time.Now()
-	res, err := r.resolve(ctx, gw)
+	res, err := r.resolve(ctx, gw, adm.params.TrustedForwardedHops)
 	if err != nil {
 		return reconcile.Result{}, err
 	}

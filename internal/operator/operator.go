@@ -375,6 +375,9 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the FleetConfig controller: %w", err)
 	}
+	if err := (&controller.RouteFilterReconciler{Client: mgr.GetClient(), Status: status, Recorder: rec, Unserved: unserved}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the RouteFilter controller: %w", err)
+	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return fmt.Errorf("adding health check: %w", err)
 	}

@@ -70,6 +70,9 @@ type Params struct {
 	AccessLogFormat flotillav1alpha1.AccessLogFormat
 	// Prometheus exposes /stats/prometheus on the stats port and annotates the Pods for scraping.
 	Prometheus bool
+	// TrustedForwardedHops is how many X-Forwarded-For entries the Envoys skip to find the client
+	// address (the class's clientAddress; used by the xDS translator).
+	TrustedForwardedHops uint32
 
 	// CertificateLifetime is the lifetime of the fleet's client certificate.
 	CertificateLifetime time.Duration
@@ -168,6 +171,9 @@ func applyClass(p *Params, spec *flotillav1alpha1.FleetClassSpec) {
 	}
 	if l := spec.Certificates.Lifetime; l != nil {
 		p.CertificateLifetime = l.Duration
+	}
+	if ca := spec.ClientAddress; ca != nil && ca.TrustedForwardedHops > 0 {
+		p.TrustedForwardedHops = uint32(ca.TrustedForwardedHops)
 	}
 	if cm := spec.Certificates.CertManager; cm != nil {
 		p.CertManager = cm.DeepCopy()

@@ -140,7 +140,7 @@ type RateLimit struct {
 type Limit struct {
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=1000000
-	Requests int32 `json:"requests"`
+	Requests int32         `json:"requests"`
 	Unit     RateLimitUnit `json:"unit"`
 	// Burst is how many requests a key may send at once (the bucket's size); it defaults to
 	// Requests and is never less.

@@ -55,8 +55,8 @@ func TestParseUserMap(t *testing.T) {
 func TestSignInLocation(t *testing.T) {
 	for in, want := range map[string]string{
 		"https://$host/oauth2/start?rd=$escaped_request_uri": "https://%REQ(:authority)%/oauth2/start?rd=%REQ(:path)%",
-		"https://auth.example.com/oauth2/start":               "https://auth.example.com/oauth2/start?rd=%REQ(:scheme)%://%REQ(:authority)%%REQ(:path)%",
-		"https://auth.example.com/start?x=100%":               "https://auth.example.com/start?x=100%%&rd=%REQ(:scheme)%://%REQ(:authority)%%REQ(:path)%",
+		"https://auth.example.com/oauth2/start":              "https://auth.example.com/oauth2/start?rd=%REQ(:scheme)%://%REQ(:authority)%%REQ(:path)%",
+		"https://auth.example.com/start?x=100%":              "https://auth.example.com/start?x=100%%&rd=%REQ(:scheme)%://%REQ(:authority)%%REQ(:path)%",
 	} {
 		if got, bad := SignInLocation(in); bad != "" || got != want {
 			t.Errorf("%s: %q (%s), want %q", in, got, bad, want)

@@ -94,6 +94,7 @@ func checkResources(t testing.TB, r *Resources) {
 		}
 	}
 	checkUpstreamTLS(t, r, secrets)
+	checkProtections(t, r)
 	delete(clusters, "")
 	delete(clusters, InvalidBackendCluster)
 	want := map[string]map[string]bool{"route configuration": routes, "secret": secrets, "cluster": clusters}

@@ -243,17 +243,36 @@ type RequestBody struct {
 	MaxSize resource.Quantity `json:"maxSize"`
 }
 
-// ErrorPages answers error responses of the listed codes with what BackendRef answers.
+// ErrorResponseSource says which error responses ErrorPages replaces.
+// +kubebuilder:validation:Enum=All;Local
+type ErrorResponseSource string
+
+// Error response sources: every response of the listed codes, or only those Envoy makes itself
+// (no endpoints, a refused or limited request): an Ingress's default-backend without
+// custom-http-errors, which replaces the 503 of a Service without endpoints.
+const (
+	ErrorResponsesAll   ErrorResponseSource = "All"
+	ErrorResponsesLocal ErrorResponseSource = "Local"
+)
+
+// ErrorPages replaces error responses of the listed codes with what BackendRef answers for them
+// (ingress-nginx's custom-http-errors with its default backend): Envoy sends the request,
+// internally, to the Service as "GET /" with X-Code (the original status), X-Original-URI and
+// X-Request-ID, and the client gets the Service's answer, status included.
 type ErrorPages struct {
 	// Codes are the status codes replaced.
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=32
 	// +listType=set
+	// +kubebuilder:validation:items:Minimum=400
+	// +kubebuilder:validation:items:Maximum=599
 	Codes []int32 `json:"codes"`
-	// BackendRef is the Service that serves the error pages (ingress-nginx's default backend):
-	// it gets GET / with X-Code, X-Original-URI and X-Namespace, and its answer, with the
-	// original status code, goes to the client.
+	// BackendRef is the Service that serves the error pages.
 	BackendRef gwapiv1.BackendObjectReference `json:"backendRef"`
+	// Source says which responses are replaced.
+	// +optional
+	// +kubebuilder:default=All
+	Source ErrorResponseSource `json:"source,omitempty"`
 }
 
 // RouteFilterStatus is what Flotilla found of a RouteFilter.

@@ -161,6 +161,9 @@ func (r *resolver) usedClusters(f model.Fleet) []model.Cluster {
 				if p := rt.Protections; p != nil && p.ExtAuth != nil {
 					use(p.ExtAuth.Cluster)
 				}
+				if p := rt.Protections; p != nil && p.ErrorPages != nil {
+					use(p.ErrorPages.Cluster)
+				}
 			}
 		}
 	}

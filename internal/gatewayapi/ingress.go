@@ -239,6 +239,7 @@ func (r *resolver) ingressProtections(rt *route, ir *IngressRoute) *model.Protec
 	} else {
 		q := c.Protections
 		p.Access, p.BasicAuth, p.ExtAuth, p.RateLimit, p.MaxRequestBytes = q.Access, q.BasicAuth, q.ExtAuth, q.RateLimit, q.MaxRequestBytes
+		p.ErrorPages = q.ErrorPages
 	}
 	if r.ingressProts == nil {
 		r.ingressProts = map[filterKey]*model.Protections{}

@@ -125,6 +125,7 @@ func (r *resolver) addProtections(rt *route, rule int, p *model.Protections, c *
 	set("externalAuth", p.ExtAuth != nil, q.ExtAuth != nil)
 	set("rateLimit", p.RateLimit != nil, q.RateLimit != nil)
 	set("requestBody", p.MaxRequestBytes != 0, q.MaxRequestBytes != 0)
+	set("errorPages", p.ErrorPages != nil, q.ErrorPages != nil)
 	if twice != "" {
 		msg := fmt.Sprintf("rule %d: %s sets %s, which another RouteFilter of the rule sets too", rule, src, twice)
 		rt.refFailed(ReasonInvalidRouteFilter, msg)
@@ -136,6 +137,7 @@ func (r *resolver) addProtections(rt *route, rule int, p *model.Protections, c *
 	p.ExtAuth = cmp.Or(p.ExtAuth, q.ExtAuth)
 	p.RateLimit = cmp.Or(p.RateLimit, q.RateLimit)
 	p.MaxRequestBytes = cmp.Or(p.MaxRequestBytes, q.MaxRequestBytes)
+	p.ErrorPages = cmp.Or(p.ErrorPages, q.ErrorPages)
 }
 
 // routeFilterObject finds a RouteFilter of the input.
@@ -203,8 +205,8 @@ func (r *resolver) checkFilter(meta *metav1.ObjectMeta, spec *flotillav1alpha1.R
 			p.MaxRequestBytes = uint64(v)
 		}
 	}
-	if spec.ErrorPages != nil {
-		invalid("errorPages is not implemented yet: the filter is refused rather than served without its error pages")
+	if ep := spec.ErrorPages; ep != nil {
+		p.ErrorPages = r.errorPages(c, meta, ep, trusted, invalid)
 	}
 	if !c.OK() {
 		c.Protections = model.Protections{}
@@ -375,6 +377,33 @@ func (r *resolver) extAuth(c *FilterCheck, meta *metav1.ObjectMeta, ea *flotilla
 		ns := refNamespace(meta.Namespace, ea.BackendRef.Namespace)
 		out.Authority = fmt.Sprintf("%s.%s.svc:%d", ea.BackendRef.Name, ns, *ea.BackendRef.Port)
 	}
+	return out
+}
+
+// errorPages resolves the Service of error pages.
+func (r *resolver) errorPages(c *FilterCheck, meta *metav1.ObjectMeta, ep *flotillav1alpha1.ErrorPages, trusted bool, invalid func(string, ...any)) *model.ErrorPages {
+	out := &model.ErrorPages{LocalOnly: ep.Source == flotillav1alpha1.ErrorResponsesLocal}
+	for _, code := range ep.Codes {
+		if code < 400 || code > 599 {
+			invalid("errorPages.codes: %d is not an error status (400-599)", code)
+		}
+		out.Codes = append(out.Codes, int(code))
+	}
+	slices.Sort(out.Codes)
+	out.Codes = slices.Compact(out.Codes)
+	if len(out.Codes) == 0 {
+		invalid("errorPages.codes: set at least one")
+	}
+	probe := &route{kind: kindRouteFilter, backendKind: kindHTTPRoute, meta: meta, trustedRefs: trusted}
+	cluster, ok := r.backend(probe, ep.BackendRef)
+	if !ok {
+		c.RefsReason = cmp.Or(c.RefsReason, string(probe.refReason))
+		for _, m := range probe.refMsg {
+			c.RefsMsg = append(c.RefsMsg, "errorPages: "+m)
+		}
+		return nil
+	}
+	out.Cluster = cluster
 	return out
 }
 

@@ -18,6 +18,17 @@ type Protections struct {
 	RateLimit *RateLimit     `json:"rateLimit,omitempty"`
 	// MaxRequestBytes answers larger request bodies with a 413; 0: no limit.
 	MaxRequestBytes uint64 `json:"maxRequestBytes,omitempty"`
+	// ErrorPages replace error responses with a Service's.
+	ErrorPages *ErrorPages `json:"errorPages,omitempty"`
+}
+
+// ErrorPages send the requests whose responses have one of Codes, internally, to Cluster as
+// "GET /" (with X-Code), and answer with what it answers. LocalOnly replaces only the responses
+// Envoy makes itself.
+type ErrorPages struct {
+	Codes     []int  `json:"codes"`
+	Cluster   string `json:"cluster"`
+	LocalOnly bool   `json:"localOnly,omitempty"`
 }
 
 // AccessControl refuses requests (403) whose client address is in Deny, or, when Allow is set,

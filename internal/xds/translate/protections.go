@@ -70,6 +70,7 @@ func BodySizeLimitFilterName(bytes uint64) string {
 type protectionNeeds struct {
 	customResponse, rbac, rateLimit bool
 	realms                          map[string]string // filter name → realm
+	errorPages                      map[string]bool   // clusters that serve error pages
 	extAuthz, extAuthzOpen          *extauthzv3.HttpService
 	extAuthzGRPC, extAuthzOpenGRPC  *corev3.GrpcService
 	bodyLimits                      map[uint64]bool
@@ -122,6 +123,23 @@ func (b *builder) protect(ctx *routeCtx, rt *routev3.Route, p *model.Protections
 		}
 		put(NameLocalRateLimit, a)
 		ctx.rateLimit = true
+	}
+	if signIn, ep := signInOf(p), p.ErrorPages; signIn != "" || ep != nil {
+		if ep != nil && b.clusters[ep.Cluster] == nil {
+			return fmt.Sprintf("the error pages' cluster %s is not in the fleet", ep.Cluster), nil
+		}
+		a, err := b.customResponse(signIn, ep)
+		if err != nil {
+			return "", err
+		}
+		put(NameCustomResponse, a)
+		ctx.customResponse = true
+		if ep != nil {
+			if ctx.errorPages == nil {
+				ctx.errorPages = map[string]bool{}
+			}
+			ctx.errorPages[ep.Cluster] = true
+		}
 	}
 	if n := p.MaxRequestBytes; n > 0 {
 		put(BodySizeLimitFilterName(n), b.enableFilter())

@@ -6,8 +6,6 @@ import (
 	"slices"
 	"time"
 
-	xdscorev3 "github.com/cncf/xds/go/xds/core/v3"
-	xdsmatcherv3 "github.com/cncf/xds/go/xds/type/matcher/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	basicauthv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/basic_auth/v3"
 	bodysizelimitv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/body_size_limit/v3"
@@ -16,7 +14,6 @@ import (
 	localratelimitv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/local_ratelimit/v3"
 	rbacfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/rbac/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
-	localresponsev3 "github.com/envoyproxy/go-control-plane/envoy/extensions/http/custom_response/local_response_policy/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -76,16 +73,8 @@ func (b *builder) extAuth(ctx *routeCtx, put func(string, *anypb.Any), ea *model
 	case !ea.FailOpen && ctx.extAuthz == nil && ctx.extAuthzGRPC == nil:
 		ctx.extAuthz, ctx.extAuthzGRPC = hs, gs
 	}
-	if ea.SignIn != "" {
-		if !safe(ea.SignIn) {
-			return fmt.Sprintf("sign-in URL %q is not a valid header value", ea.SignIn), nil
-		}
-		a, err := b.signIn(ea.SignIn)
-		if err != nil {
-			return "", err
-		}
-		put(NameCustomResponse, a)
-		ctx.customResponse = true
+	if ea.SignIn != "" && !safe(ea.SignIn) {
+		return fmt.Sprintf("sign-in URL %q is not a valid header value", ea.SignIn), nil
 	}
 	return "", nil
 }
@@ -118,45 +107,6 @@ func headerList(names []string) *matcherv3.ListStringMatcher {
 		l.Patterns = append(l.Patterns, m)
 	}
 	return l
-}
-
-// signIn is the custom_response configuration that answers a 401 with a 302 to location.
-func (b *builder) signIn(location string) (*anypb.Any, error) {
-	if a, ok := b.signIns[location]; ok {
-		return a, nil
-	}
-	input, err := anypb.New(&matcherv3.HttpResponseStatusCodeMatchInput{})
-	if err != nil {
-		return nil, err
-	}
-	policy, err := pack(&localresponsev3.LocalResponsePolicy{StatusCode: wrapperspb.UInt32(302),
-		ResponseHeadersToAdd: []*corev3.HeaderValueOption{{Header: &corev3.HeaderValue{Key: "location", Value: location},
-			AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD}}})
-	if err != nil {
-		return nil, err
-	}
-	a, err := pack(&customresponsev3.CustomResponse{CustomResponseMatcher: &xdsmatcherv3.Matcher{
-		MatcherType: &xdsmatcherv3.Matcher_MatcherList_{MatcherList: &xdsmatcherv3.Matcher_MatcherList{
-			Matchers: []*xdsmatcherv3.Matcher_MatcherList_FieldMatcher{{
-				Predicate: &xdsmatcherv3.Matcher_MatcherList_Predicate{MatchType: &xdsmatcherv3.Matcher_MatcherList_Predicate_SinglePredicate_{
-					SinglePredicate: &xdsmatcherv3.Matcher_MatcherList_Predicate_SinglePredicate{
-						Input: &xdscorev3.TypedExtensionConfig{Name: "status-code", TypedConfig: input},
-						Matcher: &xdsmatcherv3.Matcher_MatcherList_Predicate_SinglePredicate_ValueMatch{ValueMatch: &xdsmatcherv3.StringMatcher{
-							MatchPattern: &xdsmatcherv3.StringMatcher_Exact{Exact: "401"}}},
-					}}},
-				OnMatch: &xdsmatcherv3.Matcher_OnMatch{OnMatch: &xdsmatcherv3.Matcher_OnMatch_Action{
-					Action: &xdscorev3.TypedExtensionConfig{Name: "sign-in", TypedConfig: policy}}},
-			}},
-		}},
-	}})
-	if err != nil {
-		return nil, err
-	}
-	if b.signIns == nil {
-		b.signIns = map[string]*anypb.Any{}
-	}
-	b.signIns[location] = a
-	return a, nil
 }
 
 // protectionFilters are the connection manager's protection filters for what its routes use,

@@ -46,6 +46,13 @@ func (b *builder) routeConfig(name string, l *model.Listener, scheme string, vhs
 			rc.VirtualHosts = append(rc.VirtualHosts, vh)
 		}
 	}
+	for _, vh := range b.errorPagesHosts(ctx.errorPages) {
+		if key := strings.ToLower(vh.Domains[0]); domains[key] {
+			b.warnf("route configuration %s: domain %s is a route's, so its error pages are not served", name, vh.Domains[0])
+			continue
+		}
+		rc.VirtualHosts = append(rc.VirtualHosts, vh)
+	}
 	b.res.Routes = append(b.res.Routes, rc)
 	return rc, ctx.httpFilters, nil
 }

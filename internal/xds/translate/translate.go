@@ -91,20 +91,20 @@ type builder struct {
 	pickerUses map[model.EndpointPicker]*anypb.Any // per-route ext_proc configs by picker
 	pickers    map[string]bool                     // clusters that are some pool's Endpoint Picker
 
-	clusters      map[string]*model.Cluster     // model clusters by name
-	available     map[string]bool               // Secrets that have data
-	trust         map[string]*model.TrustBundle // trust bundles by name
-	trustErr      map[string]error              // trust bundles checked: why one is unusable
-	trustUsed     map[string]bool               // trust bundles a valid cluster refers to
-	regexes       map[string]error              // checked regular expressions
-	rbacs         map[rbacKey]*anypb.Any        // per-route RBAC configs already packed
-	signIns       map[string]*anypb.Any         // sign-in custom responses by location
-	filterConfigs map[string]*anypb.Any         // listener-level protection filter configs by name
-	enabled       *anypb.Any                    // the FilterConfig that enables a disabled filter
-	cors          map[*model.CORS]corsAny       // CORS policies already packed
-	corsByKey     map[string]*anypb.Any         // the same, by content
-	warnings      []string
-	routeWarnings []RouteWarning
+	clusters        map[string]*model.Cluster     // model clusters by name
+	available       map[string]bool               // Secrets that have data
+	trust           map[string]*model.TrustBundle // trust bundles by name
+	trustErr        map[string]error              // trust bundles checked: why one is unusable
+	trustUsed       map[string]bool               // trust bundles a valid cluster refers to
+	regexes         map[string]error              // checked regular expressions
+	rbacs           map[rbacKey]*anypb.Any        // per-route RBAC configs already packed
+	customResponses map[string]*anypb.Any         // custom_response configs by content
+	filterConfigs   map[string]*anypb.Any         // listener-level protection filter configs by name
+	enabled         *anypb.Any                    // the FilterConfig that enables a disabled filter
+	cors            map[*model.CORS]corsAny       // CORS policies already packed
+	corsByKey       map[string]*anypb.Any         // the same, by content
+	warnings        []string
+	routeWarnings   []RouteWarning
 }
 
 // Translate turns a fleet model into xDS. secrets is keyed by model.Secret.Name ("<ns>/<name>").

@@ -149,3 +149,16 @@ func kwokStages(dir string) (string, error) {
 	p := filepath.Join(dir, "kwok-stages.yaml")
 	return p, os.WriteFile(p, buf.Bytes(), 0o600)
 }
+
+// FlotillaCRDCount is how many CRDs controller-gen writes to config/crd/bases: every install
+// (kustomize, OLM bundle, Helm chart) must carry exactly these.
+func FlotillaCRDCount() (int, error) {
+	files, err := filepath.Glob(filepath.Join(RepoRoot(), "config", "crd", "bases", "*.yaml"))
+	if err != nil {
+		return 0, err
+	}
+	if len(files) == 0 {
+		return 0, fmt.Errorf("no CRDs in config/crd/bases (run make manifests)")
+	}
+	return len(files), nil
+}

@@ -23,7 +23,7 @@ import (
 	"github.com/flotilla-dev/flotilla/test/cluster"
 )
 
-var flotillaCRDs = []string{"fleetclasses.gateway.flotilla.dev", "fleetconfigs.gateway.flotilla.dev", "ingressclassconfigs.gateway.flotilla.dev"}
+var flotillaCRDs = []string{"fleetclasses.gateway.flotilla.dev", "fleetconfigs.gateway.flotilla.dev", "ingressclassconfigs.gateway.flotilla.dev", "routefilters.gateway.flotilla.dev"}
 
 // The chart installs into the local control plane (kube-apiserver, etcd, controller manager,
 // scheduler, KWOK): its CRDs from crds/, and the manager Deployment becomes Available. An upgrade with

@@ -73,6 +73,20 @@ type IngressClassConfigSpec struct {
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=86400
 	ProxySendTimeoutSeconds *int32 `json:"proxySendTimeoutSeconds,omitempty"`
+
+	// ProxyBodySize is the default of the proxy-body-size annotation: the largest request body
+	// served (413 above it), an nginx size ("1m", "512k"; k, m, g are powers of 1024). "0" serves
+	// any size. Defaults to ingress-nginx's 1m.
+	// +optional
+	// +kubebuilder:validation:Pattern=`^[0-9]{1,12}[kKmMgG]?$`
+	ProxyBodySize *string `json:"proxyBodySize,omitempty"`
+
+	// LimitStatusCode answers requests over an Ingress's limit-rps or limit-rpm (ingress-nginx's
+	// limit-req-status-code). Defaults to 503.
+	// +optional
+	// +kubebuilder:validation:Minimum=400
+	// +kubebuilder:validation:Maximum=599
+	LimitStatusCode *int32 `json:"limitStatusCode,omitempty"`
 }
 
 // GatewayReference names a Gateway.

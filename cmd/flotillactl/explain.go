@@ -19,7 +19,7 @@ import (
 
 func newExplain(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	var in inputFlags
-	var request, output string
+	var request, output, client string
 	var headers []string
 	cmd := &cobra.Command{
 		Use:   "explain -f FILE|DIR|- [--gateway NAMESPACE/NAME] --request 'METHOD URL' [-H 'Name: value']... [-o text|yaml|json]",
@@ -38,9 +38,14 @@ the request:
      query parameters): the routes tried before it say why they did not match.
 
 It then prints the route's source (kind, namespace, name, rule and match index), the filters it
-applies (header changes, rewrites, mirrors, CORS, timeouts, retries) and its action: the weighted
+applies (header changes, rewrites, mirrors, CORS, timeouts, retries, and the protections of its
+RouteFilters or Ingress annotations: error pages, access rules, basic authentication, external
+authorization, rate limits, body size) and its action: the weighted
 backends with their share of traffic and endpoints, a redirect and its Location, a direct
 response, or the 404 and why. A Host header (-H 'Host: x') changes :authority but not the SNI.
+With --client, access rules are evaluated (403 when the address is not allowed); basic
+authentication checks -H 'Authorization: Basic ...' as Envoy does (401 without or with wrong
+credentials).
 For tls://, tcp:// and udp:// requests it explains the chain and the proxy's clusters.
 
 --gateway may be left out when the input has a single Flotilla Gateway.`,
@@ -62,6 +67,7 @@ For tls://, tcp:// and udp:// requests it explains the chain and the proxy's clu
 			if err != nil {
 				return err
 			}
+			req.Client = client
 			set, err := in.load(stdin, stderr)
 			if err != nil {
 				return err
@@ -97,6 +103,7 @@ For tls://, tcp:// and udp:// requests it explains the chain and the proxy's clu
 	in.add(cmd)
 	cmd.Flags().StringVar(&request, "request", "", `the request: "[METHOD] URL", e.g. 'GET https://app.example.com/api?x=1', 'tls://db.example.com:5432'`)
 	cmd.Flags().StringArrayVarP(&headers, "header", "H", nil, `a request header, "Name: value"; repeatable`)
+	cmd.Flags().StringVar(&client, "client", "", "the client address Envoy derives (peer, or X-Forwarded-For past the trusted hops): access rules and rate-limit exemptions are evaluated with it")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text, yaml or json")
 	return cmd
 }

@@ -88,6 +88,9 @@ func setupIngressIndexes(ctx context.Context, indexer client.FieldIndexer) error
 			for _, b := range ingressBackends(o.(*networkingv1.Ingress)) {
 				keys = append(keys, o.GetNamespace()+"/"+b.Name)
 			}
+			if svc, _ := ingress.AuthReferences(o.GetNamespace(), o.GetAnnotations()); svc != "" {
+				keys = append(keys, svc)
+			}
 			return keys
 		}},
 		{&networkingv1.Ingress{}, IndexIngressSecret, func(o client.Object) []string {
@@ -101,6 +104,9 @@ func setupIngressIndexes(ctx context.Context, indexer client.FieldIndexer) error
 				if strings.HasSuffix(k, "/"+proxySSLSecret) {
 					keys = append(keys, secretRef(o.GetNamespace(), v))
 				}
+			}
+			if _, sec := ingress.AuthReferences(o.GetNamespace(), o.GetAnnotations()); sec != "" {
+				keys = append(keys, sec)
 			}
 			return keys
 		}},
@@ -168,6 +174,12 @@ func (f *FleetInputs) readIngresses(ctx context.Context, gw *gwapiv1.Gateway, in
 	}
 	out.conversion = ingress.Convert(classes, out.ingresses)
 	in.Ingresses = out.conversion.Routes
+	// What the annotations' protections name (auth-secret, the auth-url Service), as the
+	// conversion allowed them.
+	for _, r := range in.Ingresses {
+		secrets.Insert(filterSecrets(r.Meta.Namespace, r.Filter)...)
+		services.Insert(filterServices(r.Meta.Namespace, r.Filter)...)
+	}
 	return out, nil
 }
 

@@ -67,30 +67,37 @@ func routeFilterRefs(o client.Object) []string {
 	return sets.List(keys)
 }
 
-// routeFilterSecret and routeFilterService are the Secret and Service a RouteFilter names.
-func routeFilterSecret(rf *flotillav1alpha1.RouteFilter) string {
-	if ba := rf.Spec.BasicAuth; ba != nil {
-		ns := rf.Namespace
-		if ba.SecretRef.Namespace != nil {
-			ns = string(*ba.SecretRef.Namespace)
-		}
-		return ns + "/" + string(ba.SecretRef.Name)
-	}
-	return ""
-}
-
-func routeFilterService(rf *flotillav1alpha1.RouteFilter) string {
-	if ea := rf.Spec.ExternalAuth; ea != nil {
-		return gatewayapi.ServiceKey(rf.Namespace, ea.BackendRef)
-	}
-	return ""
-}
-
-func nonEmpty(s string) []string {
-	if s == "" {
+// filterSecrets and filterServices are "ns/name" of the Secrets and Services a RouteFilter's
+// spec names (basic auth's htpasswd Secret; the authorization service and the error pages'
+// Service), ns being the filter's namespace: a RouteFilter's own, or an Ingress's for the filter
+// its annotations make.
+func filterSecrets(ns string, spec *flotillav1alpha1.RouteFilterSpec) []string {
+	if spec == nil || spec.BasicAuth == nil {
 		return nil
 	}
-	return []string{s}
+	ref := spec.BasicAuth.SecretRef
+	if ref.Namespace != nil {
+		ns = string(*ref.Namespace)
+	}
+	return []string{ns + "/" + string(ref.Name)}
+}
+
+func filterServices(ns string, spec *flotillav1alpha1.RouteFilterSpec) []string {
+	if spec == nil {
+		return nil
+	}
+	var keys []string
+	if ea := spec.ExternalAuth; ea != nil {
+		if k := gatewayapi.ServiceKey(ns, ea.BackendRef); k != "" {
+			keys = append(keys, k)
+		}
+	}
+	if ep := spec.ErrorPages; ep != nil {
+		if k := gatewayapi.ServiceKey(ns, ep.BackendRef); k != "" && !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
+	}
+	return keys
 }
 
 // setupRouteFilterIndexes registers the RouteFilter indexes.
@@ -104,12 +111,14 @@ func setupRouteFilterIndexes(ctx context.Context, indexer client.FieldIndexer, s
 		}
 	}
 	if err := indexer.IndexField(ctx, &flotillav1alpha1.RouteFilter{}, IndexRouteFilterSecret, func(o client.Object) []string {
-		return nonEmpty(routeFilterSecret(o.(*flotillav1alpha1.RouteFilter)))
+		rf := o.(*flotillav1alpha1.RouteFilter)
+		return filterSecrets(rf.Namespace, &rf.Spec)
 	}); err != nil {
 		return err
 	}
 	return indexer.IndexField(ctx, &flotillav1alpha1.RouteFilter{}, IndexRouteFilterService, func(o client.Object) []string {
-		return nonEmpty(routeFilterService(o.(*flotillav1alpha1.RouteFilter)))
+		rf := o.(*flotillav1alpha1.RouteFilter)
+		return filterServices(rf.Namespace, &rf.Spec)
 	})
 }
 
@@ -126,12 +135,8 @@ func (f *FleetInputs) readRouteFilters(ctx context.Context, in *gatewayapi.Input
 			return err
 		}
 		in.RouteFilters = append(in.RouteFilters, rf)
-		if s := routeFilterSecret(rf); s != "" {
-			secrets.Insert(s)
-		}
-		if s := routeFilterService(rf); s != "" {
-			services.Insert(s)
-		}
+		secrets.Insert(filterSecrets(rf.Namespace, &rf.Spec)...)
+		services.Insert(filterServices(rf.Namespace, &rf.Spec)...)
 	}
 	return nil
 }
@@ -234,7 +239,7 @@ func (r *RouteFilterReconciler) Reconcile(ctx context.Context, req reconcile.Req
 // EndpointSlices, and the ReferenceGrants.
 func (r *RouteFilterReconciler) input(ctx context.Context, rf *flotillav1alpha1.RouteFilter) (gatewayapi.Input, error) {
 	var in gatewayapi.Input
-	if key := routeFilterSecret(rf); key != "" {
+	for _, key := range filterSecrets(rf.Namespace, &rf.Spec) {
 		ns, name, _ := strings.Cut(key, "/")
 		s := &corev1.Secret{}
 		if err := r.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, s); err == nil {
@@ -243,7 +248,7 @@ func (r *RouteFilterReconciler) input(ctx context.Context, rf *flotillav1alpha1.
 			return in, err
 		}
 	}
-	if key := routeFilterService(rf); key != "" {
+	for _, key := range filterServices(rf.Namespace, &rf.Spec) {
 		ns, name, _ := strings.Cut(key, "/")
 		svc := &corev1.Service{}
 		if err := r.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, svc); err == nil {

@@ -43,13 +43,12 @@ func init() {
 		why   string
 		names []string
 	}{
-		{"access control is not implemented yet", []string{"whitelist-source-range", "allowlist-source-range", "denylist-source-range"}},
-		{"rate limits are not implemented yet", []string{"limit-rps", "limit-rpm", "limit-connections", "limit-burst-multiplier", "limit-whitelist", "limit-rate", "limit-rate-after"}},
-		{"authentication is not implemented yet", []string{"auth-type", "auth-secret", "auth-secret-type", "auth-realm", "auth-url", "auth-signin",
-			"auth-response-headers", "auth-method", "auth-request-redirect", "auth-cache-key", "auth-cache-duration", "auth-keepalive",
+		{"Envoy has no limit of concurrent connections per client address (limit-rps and limit-rpm are supported)", []string{"limit-connections"}},
+		{"bandwidth limits are not implemented yet", []string{"limit-rate", "limit-rate-after"}},
+		{"this authentication setting is not implemented yet (auth-type basic, auth-secret, auth-secret-type, auth-realm, auth-url, auth-signin and auth-response-headers are)", []string{
+			"auth-request-redirect", "auth-cache-key", "auth-cache-duration", "auth-keepalive",
 			"auth-proxy-set-headers", "auth-tls-secret", "auth-tls-verify-client", "auth-tls-verify-depth", "auth-tls-error-page",
 			"auth-tls-pass-certificate-to-upstream", "auth-tls-match-cn", "auth-always-set-cookie", "auth-signin-redirect-param"}},
-		{"body size limits are not implemented yet", []string{"proxy-body-size", "client-body-buffer-size"}},
 		{"custom errors are not implemented yet", []string{"custom-http-errors", "default-backend"}},
 		{"mirroring is not implemented yet", []string{"mirror-target", "mirror-host", "mirror-request-body", "mirror-uri"}},
 		{"this session affinity setting is not implemented yet (affinity, affinity-mode balanced and session-cookie-name/-path/-max-age/-expires/-samesite are)",
@@ -84,6 +83,8 @@ var known = []string{"rewrite-target", "use-regex", "app-root", "ssl-redirect", 
 	"canary", "canary-by-header", "canary-by-header-value", "canary-by-header-pattern", "canary-by-cookie", "canary-weight",
 	"canary-weight-total"}
 
+func init() { known = append(known, protectionAnnotations...) }
+
 // annotations are the parsed annotations of one Ingress (the ones this version implements).
 type annotations struct {
 	rewriteTarget    string // "" for none
@@ -111,6 +112,8 @@ type annotations struct {
 	// canary family and those that apply to the canary's own backend; ignored lists the others.
 	canary  *canary
 	ignored []string
+	// prot are the access, limit, auth and body size annotations (the Ingress's RouteFilter).
+	prot *protections
 	// unknown are annotations of the prefix nobody defines, for an Event; notes say what a known
 	// annotation does differently, for an Event too.
 	unknown, notes []string
@@ -127,7 +130,7 @@ var (
 
 // parseAnnotations reads the Ingress's annotations of prefix strictly; a refusal says why the
 // Ingress cannot be served.
-func parseAnnotations(all map[string]string, prefix string) (annotations, *refusal) {
+func parseAnnotations(all map[string]string, prefix, ns string) (annotations, *refusal) {
 	a := annotations{protocol: model.ClusterHTTP}
 	// The annotations of the prefix, by name without it: one pass, no key built per lookup.
 	mine := make(map[string]string, len(all))
@@ -312,6 +315,15 @@ func parseAnnotations(all map[string]string, prefix string) (annotations, *refus
 	}
 	if r := policies(); r != nil {
 		return a, r
+	}
+	notSupported := func(n, why string) *refusal {
+		return &refusal{ReasonAnnotationNotSupported, fmt.Sprintf("annotation %s/%s: %s", prefix, n, why)}
+	}
+	if a.prot, r = parseProtections(get, bad, notSupported, ns); r != nil {
+		return a, r
+	}
+	if _, ok := get("client-body-buffer-size"); ok {
+		a.notes = append(a.notes, fmt.Sprintf("annotation %s/client-body-buffer-size: Envoy streams request bodies, there is no buffer to size; ignored", prefix))
 	}
 	return a, nil
 }

@@ -64,8 +64,23 @@ func TestParseAnnotations(t *testing.T) {
 		{"upstream-hash-by-subset", "true", ReasonAnnotationNotSupported},
 		{"configuration-snippet", "", ReasonSnippetRefused}, {"server-snippet", "x", ReasonSnippetRefused},
 		{"auth-snippet", "x", ReasonSnippetRefused}, {"stream-snippet", "x", ReasonSnippetRefused}, {"modsecurity-snippet", "x", ReasonSnippetRefused},
-		{"whitelist-source-range", "10.0.0.0/8", ReasonAnnotationNotSupported}, {"limit-rps", "5", ReasonAnnotationNotSupported},
-		{"auth-url", "https://auth.example.com/", ReasonAnnotationNotSupported}, {"proxy-body-size", "8m", ReasonAnnotationNotSupported},
+		// Access, limits, auth and body size (the Ingress's RouteFilter).
+		{"whitelist-source-range", "10.0.0.0/8, 192.168.1.7", ""}, {"allowlist-source-range", "2001:db8::/32", ""},
+		{"whitelist-source-range", "10.0.0.0/33", ReasonInvalidAnnotation}, {"denylist-source-range", "10.0.0.0/8,nope", ReasonInvalidAnnotation},
+		{"denylist-source-range", "", ReasonInvalidAnnotation},
+		{"limit-rps", "5", ""}, {"limit-rpm", "300", ""}, {"limit-rps", "0", ""}, {"limit-rps", "-1", ReasonInvalidAnnotation},
+		{"limit-rps", "5r/s", ReasonInvalidAnnotation}, {"limit-burst-multiplier", "0", ReasonInvalidAnnotation}, {"limit-burst-multiplier", "3", ""},
+		{"limit-whitelist", "10.0.0.0/8", ""}, {"limit-whitelist", "ten", ReasonInvalidAnnotation},
+		{"limit-connections", "10", ReasonAnnotationNotSupported}, {"limit-rate", "100", ReasonAnnotationNotSupported},
+		{"auth-type", "basic", ReasonInvalidAnnotation}, // without auth-secret
+		{"auth-type", "digest", ReasonAnnotationNotSupported},
+		{"auth-url", "http://oauth2-proxy.auth.svc.cluster.local:4180/oauth2/auth", ""}, {"auth-url", "http://oauth2-proxy/oauth2/auth?x=1", ""},
+		{"auth-url", "https://auth.example.com/", ReasonAnnotationNotSupported}, {"auth-url", "http://auth.example.com/", ReasonAnnotationNotSupported},
+		{"auth-url", "https://$host/oauth2/auth", ReasonAnnotationNotSupported}, {"auth-url", "oauth2-proxy", ReasonInvalidAnnotation},
+		{"auth-url", "ftp://a.b/", ReasonInvalidAnnotation}, {"auth-signin", "https://a.example.com/start", ReasonInvalidAnnotation}, // without auth-url
+		{"auth-method", "GET", ReasonInvalidAnnotation}, {"auth-cache-key", "x", ReasonAnnotationNotSupported},
+		{"proxy-body-size", "8m", ""}, {"proxy-body-size", "0", ""}, {"proxy-body-size", "1024", ""}, {"proxy-body-size", "8mb", ReasonInvalidAnnotation},
+		{"proxy-body-size", "-1", ReasonInvalidAnnotation}, {"client-body-buffer-size", "16k", ""},
 		{"canary", "true", ""}, {"canary", "false", ""}, {"canary", "True", ReasonInvalidAnnotation}, {"canary", "yes", ReasonInvalidAnnotation},
 		// The rest of the family only on a canary (canary "true" is added for the name, below).
 		{"canary-by-header", "X-Canary", ""}, {"canary-by-header", "X Canary", ReasonInvalidAnnotation},
@@ -91,7 +106,7 @@ func TestParseAnnotations(t *testing.T) {
 			if strings.HasPrefix(c.name, "canary-") {
 				all[p+"/canary"] = "true"
 			}
-			_, r := parseAnnotations(all, p)
+			_, r := parseAnnotations(all, p, "default")
 			switch {
 			case c.reason == "" && r != nil:
 				t.Errorf("refused (%s): %s", r.reason, r.msg)
@@ -132,7 +147,7 @@ func TestParseAnnotations(t *testing.T) {
 		for k, v := range c.all {
 			all[p+"/"+k] = v
 		}
-		a, r := parseAnnotations(all, p)
+		a, r := parseAnnotations(all, p, "default")
 		switch {
 		case c.reason == "" && r != nil:
 			t.Errorf("%v: refused (%s): %s", c.all, r.reason, r.msg)
@@ -145,7 +160,7 @@ func TestParseAnnotations(t *testing.T) {
 		}
 	}
 	// A different prefix: the nginx annotations are not ours to read.
-	if _, r := parseAnnotations(map[string]string{p + "/configuration-snippet": "x"}, "example.com"); r != nil {
+	if _, r := parseAnnotations(map[string]string{p + "/configuration-snippet": "x"}, "example.com", "default"); r != nil {
 		t.Errorf("an annotation of another prefix refused the Ingress: %s", r.msg)
 	}
 }
@@ -153,7 +168,7 @@ func TestParseAnnotations(t *testing.T) {
 // The parsed values: ingress-nginx's CORS defaults, the affinity cookie, the hash variable.
 func TestParsePolicies(t *testing.T) {
 	const p = "nginx.ingress.kubernetes.io/"
-	a, r := parseAnnotations(map[string]string{p + "enable-cors": "true"}, "nginx.ingress.kubernetes.io")
+	a, r := parseAnnotations(map[string]string{p + "enable-cors": "true"}, "nginx.ingress.kubernetes.io", "default")
 	if r != nil || a.cors == nil {
 		t.Fatalf("enable-cors: %v", r)
 	}
@@ -162,24 +177,24 @@ func TestParsePolicies(t *testing.T) {
 		strings.Join(c.AllowHeaders, ",") != "DNT,Keep-Alive,User-Agent,X-Requested-With,If-Modified-Since,Cache-Control,Content-Type,Range,Authorization" {
 		t.Errorf("defaults: %+v (credentials are not allowed with origin *: see parseCORS)", c)
 	}
-	a, _ = parseAnnotations(map[string]string{p + "enable-cors": "true", p + "cors-allow-origin": "https://a.example.com, *, https://b.example.com"}, "nginx.ingress.kubernetes.io")
+	a, _ = parseAnnotations(map[string]string{p + "enable-cors": "true", p + "cors-allow-origin": "https://a.example.com, *, https://b.example.com"}, "nginx.ingress.kubernetes.io", "default")
 	if strings.Join(a.cors.AllowOrigins, ",") != "*" {
 		t.Errorf("a * in the list admits every origin: %v", a.cors.AllowOrigins)
 	}
-	a, _ = parseAnnotations(map[string]string{p + "enable-cors": "true", p + "cors-allow-origin": "https://a.example.com,https://*.example.org"}, "nginx.ingress.kubernetes.io")
+	a, _ = parseAnnotations(map[string]string{p + "enable-cors": "true", p + "cors-allow-origin": "https://a.example.com,https://*.example.org"}, "nginx.ingress.kubernetes.io", "default")
 	if strings.Join(a.cors.AllowOrigins, ",") != "https://a.example.com,https://*.example.org" || !a.cors.AllowCredentials {
 		t.Errorf("origin list: %+v", a.cors)
 	}
-	a, _ = parseAnnotations(map[string]string{p + "cors-allow-origin": "https://a.example.com"}, "nginx.ingress.kubernetes.io")
+	a, _ = parseAnnotations(map[string]string{p + "cors-allow-origin": "https://a.example.com"}, "nginx.ingress.kubernetes.io", "default")
 	if a.cors != nil {
 		t.Errorf("cors-* without enable-cors: %+v", a.cors)
 	}
 	a, _ = parseAnnotations(map[string]string{p + "affinity": "cookie", p + "session-cookie-expires": "60", p + "session-cookie-max-age": "120",
-		p + "session-cookie-samesite": "strict"}, "nginx.ingress.kubernetes.io")
+		p + "session-cookie-samesite": "strict"}, "nginx.ingress.kubernetes.io", "default")
 	if af := a.affinity; af == nil || *af != (affinity{cookie: "INGRESSCOOKIE", maxAge: 120, sameSite: "Strict"}) {
 		t.Errorf("affinity: %+v", a.affinity)
 	}
-	a, _ = parseAnnotations(map[string]string{p + "upstream-hash-by": "$http_x_user_id"}, "nginx.ingress.kubernetes.io")
+	a, _ = parseAnnotations(map[string]string{p + "upstream-hash-by": "$http_x_user_id"}, "nginx.ingress.kubernetes.io", "default")
 	if a.hashBy == nil || a.hashBy.Header != "x-user-id" {
 		t.Errorf("upstream-hash-by: %+v", a.hashBy)
 	}

@@ -93,7 +93,7 @@ func Convert(classes []Class, ingresses []*networkingv1.Ingress) Result {
 		if c == nil {
 			continue
 		}
-		a, ref := parseAnnotations(ing.Annotations, c.Prefix())
+		a, ref := parseAnnotations(ing.Annotations, c.Prefix(), ing.Namespace)
 		if ref == nil {
 			ref = checkSpec(ing)
 		}
@@ -190,6 +190,12 @@ func Convert(classes []Class, ingresses []*networkingv1.Ingress) Result {
 					x.c.Prefix(), p.secretNS, p.secretName, x.c.Name)})
 			continue
 		}
+		if n, ref := x.a.prot.crossNamespace(x.c); n != "" {
+			res.Refused = append(res.Refused, Event{x.ing.Namespace, x.ing.Name, ReasonInvalidAnnotation,
+				fmt.Sprintf("annotation %s/%s: %s is in another namespace, and the IngressClassConfig of class %s does not allow cross-namespace references (spec.allowCrossNamespaceReferences)",
+					x.c.Prefix(), n, ref, x.c.Name)})
+			continue
+		}
 		if x.a.proxySSL != nil && !x.a.tls {
 			res.Notes = append(res.Notes, Event{x.ing.Namespace, x.ing.Name, ReasonAnnotationIgnored,
 				fmt.Sprintf("annotations %s/proxy-ssl-*: they apply only with backend-protocol HTTPS or GRPCS; ignored", x.c.Prefix())})
@@ -204,6 +210,7 @@ func Convert(classes []Class, ingresses []*networkingv1.Ingress) Result {
 			res.Refused = append(res.Refused, Event{x.ing.Namespace, x.ing.Name, ref.reason, ref.msg})
 			continue
 		}
+		ir.Filter = x.a.prot.filterSpec(x.c)
 		res.Routes = append(res.Routes, ir)
 		served = append(served, x)
 	}

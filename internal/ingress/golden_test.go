@@ -16,7 +16,7 @@ import (
 // golden inputs, whose xDS internal/xds/translate/testdata/<name>.out.yaml holds and whose
 // request decisions internal/xds/explain's TestIngressNginx and TestIngressCanary check.
 func TestGoldenStatus(t *testing.T) {
-	for _, name := range []string{"ingress-nginx", "ingress-alias-passthrough", "ingress-cors-affinity", "ingress-canary"} {
+	for _, name := range []string{"ingress-nginx", "ingress-alias-passthrough", "ingress-cors-affinity", "ingress-canary", "ingress-protections"} {
 		t.Run(name, func(t *testing.T) {
 			dir := "../xds/translate/testdata"
 			data, err := os.ReadFile(filepath.Join(dir, name+".in.yaml"))

@@ -47,6 +47,9 @@ func (e *explainer) routeAction(rc *routev3.RouteConfiguration, vh *routev3.Virt
 	if err != nil || preflight {
 		return err
 	}
+	if stopped, err := e.protections(r, hcm); err != nil || stopped {
+		return err
+	}
 	switch a := r.GetAction().(type) {
 	case *routev3.Route_Route:
 		if op, ok := endpointPicker(r.GetTypedPerFilterConfig()); ok {

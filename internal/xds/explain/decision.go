@@ -31,6 +31,8 @@ type RequestInfo struct {
 	OriginalPath string   `json:"originalPath,omitempty"`
 	Query        string   `json:"query,omitempty"`
 	Headers      []Header `json:"headers,omitempty"`
+	// Client is the client address access rules were evaluated with, if given.
+	Client string `json:"client,omitempty"`
 }
 
 // ListenerStep is the listener that accepted the connection.

@@ -44,7 +44,7 @@ func Explain(res *translate.Resources, req Request) (*Decision, error) {
 	e := &explainer{res: res, req: req, regexes: map[string]*regexp.Regexp{},
 		clusters: make(map[string]*clusterv3.Cluster, len(res.Clusters)), endpoints: make(map[string]*endpointv3.ClusterLoadAssignment, len(res.Endpoints)),
 		d: &Decision{Request: RequestInfo{Method: req.Method, Scheme: req.Scheme, Authority: req.Authority, SNI: req.SNI,
-			Port: req.Port, Path: req.Path, Query: req.Query, Headers: req.Headers}}}
+			Port: req.Port, Path: req.Path, Query: req.Query, Headers: req.Headers, Client: req.Client}}}
 	for _, c := range res.Clusters {
 		e.clusters[c.GetName()] = c
 	}

@@ -2,6 +2,7 @@ package explain_test
 
 import (
 	"bytes"
+	"encoding/base64"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -26,11 +27,14 @@ const goldenDir = "../translate/testdata"
 func loadGolden(t *testing.T, name string) *translate.Resources {
 	t.Helper()
 	in := filepath.Join(goldenDir, name+".in.yaml")
+	if name == "routefilters" { // the resolver's case, which the translator's golden shares
+		in = filepath.Join("..", "..", "gatewayapi", "testdata", name+".in.yaml")
+	}
 	data, err := os.ReadFile(in)
 	if err != nil {
 		t.Fatal(err)
 	}
-	set, err := offline.Load([]offline.Source{{Name: in, Dir: goldenDir, Data: data}})
+	set, err := offline.Load([]offline.Source{{Name: in, Dir: filepath.Dir(in), Data: data}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,6 +77,8 @@ func loadGolden(t *testing.T, name string) *translate.Resources {
 type tc struct {
 	req     string
 	headers []string
+	// client is the client address (explain --client).
+	client string
 
 	route    string
 	action   string
@@ -91,11 +97,12 @@ type tc struct {
 func run(t *testing.T, name string, cases []tc) {
 	res := loadGolden(t, name)
 	for _, c := range cases {
-		t.Run(strings.Join(append([]string{c.req}, c.headers...), " "), func(t *testing.T) {
+		t.Run(strings.Join(append([]string{c.req, c.client}, c.headers...), " "), func(t *testing.T) {
 			req, err := explain.ParseRequest(c.req, c.headers)
 			if err != nil {
 				t.Fatal(err)
 			}
+			req.Client = c.client
 			d, err := explain.Explain(res, req)
 			if err != nil {
 				t.Fatal(err)
@@ -426,8 +433,83 @@ func TestIngressNginx(t *testing.T) {
 		{req: "GET https://vault.example.com/v1/secret", route: ing + "vault/rule/0/match/0", action: fwd, backends: "apps/vault/8443/http-tls-connect5s=100"},
 		// Refused Ingresses serve nothing, and break nothing else.
 		{req: "GET http://snippet.example.com/", action: notFound, status: 404},
-		{req: "GET http://internal.example.com/", action: notFound, status: 404},
 		{req: "GET http://elsewhere.example.com/", action: notFound, status: 404},
+	})
+}
+
+// whitelist-source-range (apps/allowlist) admits only its CIDRs; every served Ingress has the
+// class's 1m body limit.
+func TestIngressProtections(t *testing.T) {
+	const allow = "Ingress/apps/allowlist/rule/0/match/0"
+	run(t, "ingress-nginx", []tc{
+		{req: "GET http://internal.example.com/", client: "10.20.30.40", route: allow, action: fwd,
+			ops: []string{"access: client 10.20.30.40 is allowed (client address in 10.0.0.0/8)", "body-size: request bodies over 1048576 bytes are answered 413"}},
+		{req: "GET http://internal.example.com/", client: "192.0.2.1", route: allow, action: direct, status: 403, why: "10.0.0.0/8"},
+		{req: "GET http://internal.example.com/", route: allow, action: fwd, ops: []string{"only clients with client address in 10.0.0.0/8 are allowed"}},
+		{req: "GET http://blog.example.com/feed", route: "Ingress/apps/blog/rule/0/match/1", action: fwd, ops: []string{"over 1048576 bytes"}, notOps: []string{"access"}},
+	})
+	const ing = "Ingress/apps/"
+	alice := "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte("alice:secret"))
+	run(t, "ingress-protections", []tc{
+		// denylist-source-range first, then whitelist-source-range.
+		{req: "GET http://office.example.com/", client: "10.6.6.6", route: ing + "office/rule/0/match/0", action: direct, status: 403},
+		{req: "GET http://office.example.com/", client: "10.7.0.1", route: ing + "office/rule/0/match/0", action: fwd},
+		{req: "GET http://office.example.com/", client: "192.168.1.7", route: ing + "office/rule/0/match/0", action: fwd},
+		// limit-rps 10 x burst 3, limit-rpm 300 x 3, per client, 503; limit-whitelist exempts.
+		{req: "GET http://limited.example.com/", client: "10.1.0.9", route: ing + "limited/rule/0/match/0", action: fwd, ops: []string{
+			"10 requests per 1s per client address (bursts up to 30), then 503", "300 requests per 1m0s per client address (bursts up to 900), then 503",
+			"exempt from the rate limit: 10.1.0.9 is", "over 8388608 bytes"}, notOps: []string{"over 1048576"}},
+		// auth-type basic with auth-realm; proxy-body-size 0 is no limit.
+		{req: "GET http://basic.example.com/", route: ing + "basic/rule/0/match/0", action: direct, status: 401},
+		{req: "GET http://basic.example.com/", headers: []string{alice}, route: ing + "basic/rule/0/match/0", action: fwd,
+			ops: []string{`user "alice" is accepted`}, notOps: []string{"body-size"}},
+		{req: "GET http://no-secret.example.com/", route: ing + "no-secret/rule/0/match/0", action: direct, status: 500},
+		// auth-url and auth-signin: the check goes to the Service with the request's path.
+		{req: "GET http://sso.example.com/app", route: ing + "sso/rule/0/match/0", action: fwd, ops: []string{
+			"checked first by apps/oauth2-proxy/4180/http with GET /oauth2/auth;", "x-auth-request-email, x-auth-request-user headers are forwarded",
+			"becomes a 302 to https://sso.example.com/oauth2/start?rd=%REQ(:path)%"}},
+		// Refused Ingresses are not served.
+		{req: "GET http://external.example.com/", action: notFound, status: 404},
+		{req: "GET http://digest.example.com/", action: notFound, status: 404},
+		{req: "GET http://zero-rps.example.com/", route: ing + "zero-rps/rule/0/match/0", action: fwd, notOps: []string{"rate-limit"}},
+	})
+}
+
+// RouteFilters' protections, in the connection manager's order (the routefilters golden).
+func TestRouteFilterProtections(t *testing.T) {
+	const app = "HTTPRoute/infra/app/rule/"
+	alice := "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte("alice:secret"))
+	wrong := "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte("alice:guess"))
+	run(t, "routefilters", []tc{
+		// Deny first, then allow: 10.6.6.0/24 is inside the allowed 10.0.0.0/8 but denied.
+		{req: "GET http://app.example.com/office", client: "10.1.1.1", route: app + "0/match/0", action: fwd, ops: []string{"client 10.1.1.1 is allowed"}},
+		{req: "GET http://app.example.com/office", client: "10.6.6.7", route: app + "0/match/0", action: direct, status: 403, why: "and not client address in 10.6.6.0/24"},
+		{req: "GET http://app.example.com/office", client: "192.168.1.7", route: app + "0/match/0", action: fwd},
+		{req: "GET http://app.example.com/office", client: "192.168.1.8", route: app + "0/match/0", action: direct, status: 403},
+		// Two buckets per client; exempt clients are named.
+		{req: "GET http://app.example.com/limited", client: "10.1.2.3", route: app + "1/match/0", action: fwd, ops: []string{
+			"rate-limit: 10 requests per 1s per client address (bursts up to 50), then 429; per Envoy replica",
+			"rate-limit: 600 requests per 1m0s per client address (bursts up to 600), then 429",
+			"exempt from the rate limit: 10.1.2.3 is"}},
+		{req: "GET http://app.example.com/limited", client: "10.2.0.1", route: app + "1/match/0", action: fwd, ops: []string{"exempt from the rate limit: 10.2.0.1 is not"}},
+		{req: "GET http://app.example.com/per-rule", route: app + "2/match/0", action: fwd, ops: []string{"100 requests per 1s for the route (bursts up to 100), then 503"}},
+		// Basic auth checks the {SHA} entries as Envoy does; then the body limit.
+		{req: "GET http://app.example.com/basic", route: app + "3/match/0", action: direct, status: 401, why: "no Authorization header"},
+		{req: "GET http://app.example.com/basic", headers: []string{wrong}, route: app + "3/match/0", action: direct, status: 401, why: `user "alice" or its password`},
+		{req: "GET http://app.example.com/basic", headers: []string{alice}, route: app + "3/match/0", action: fwd,
+			ops: []string{`user "alice" is accepted`, "request-header: authorization removed", "over 8388608 bytes are answered 413"}},
+		// External authorization: the check request, the forwarded headers, the sign-in redirect.
+		{req: "GET http://app.example.com/sso", route: app + "4/match/0", action: fwd, ops: []string{
+			"checked first by infra/oauth2-proxy/4180/http with GET /oauth2/auth;",
+			"x-auth-request-user", "fails closed", "sign-in: a 401 from the authorization service becomes a 302 to https://%REQ(:authority)%/oauth2/start?rd="}},
+		{req: "GET http://app.example.com/grpc-authz", route: app + "5/match/0", action: fwd, ops: []string{"gRPC authorization service infra/authz/9000", "fails open"}},
+		// A missing or invalid RouteFilter: 500, never served unprotected.
+		{req: "GET http://app.example.com/missing", route: app + "6/match/0", action: direct, status: 500},
+		{req: "GET http://app.example.com/bcrypt", route: app + "7/match/0", action: direct, status: 500},
+		{req: "GET http://app.example.com/sso-errors", route: app + "8/match/0", action: fwd, ops: []string{
+			"error-page: a 503 response is answered by http://error-pages-", "error-page: a 404 response", "sign-in: a 401"}},
+		// The listener without protections has no protection filter at all.
+		{req: "GET http://app.example.com:8080/", route: "HTTPRoute/infra/plain/rule/0/match/0", action: fwd, notOps: []string{"access", "rate-limit", "body-size"}},
 	})
 }
 

@@ -28,6 +28,10 @@ type Request struct {
 	Path    string
 	Query   string
 	Headers []Header
+	// Client is the client address Envoy derives (from the peer, or from X-Forwarded-For past
+	// the FleetClass's trusted hops); access rules and rate-limit exemptions are evaluated with
+	// it. Empty: they are described, not evaluated.
+	Client string
 }
 
 // defaultPorts are the ports of URLs that name none.

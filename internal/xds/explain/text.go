@@ -40,6 +40,9 @@ func (d *Decision) Text(w io.Writer) error {
 	for _, h := range r.Headers {
 		details = append(details, h.Name+": "+h.Value)
 	}
+	if r.Client != "" {
+		details = append(details, "from client "+r.Client)
+	}
 	if len(details) > 0 {
 		more("%s", strings.Join(details, "; "))
 	}

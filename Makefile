@@ -47,7 +47,7 @@ promtool: ## Build (once, then cached beside the cluster binaries) promtool, fro
 	hack/promtool.sh >/dev/null
 
 .PHONY: cluster-bins
-cluster-bins: ## Build (once, then cached) kube-apiserver, etcd, kube-controller-manager, kube-scheduler and KWOK.
+cluster-bins: ## Build (once, then cached) kube-apiserver, etcd, kube-controller-manager, kube-scheduler, KWOK, lwepp and oauth2-proxy.
 	hack/cluster-bins.sh >/dev/null
 
 .PHONY: test

@@ -4,10 +4,12 @@
 #
 #   hack/cluster-bins.sh            build what is missing; print the KUBEBUILDER_ASSETS directory
 #   hack/cluster-bins.sh kubectl    also build kubectl (for people; tests do not need it)
-#   hack/cluster-bins.sh paths      print "K8S_DIR KWOK_DIR LWEPP_DIR" and build nothing
+#   hack/cluster-bins.sh paths      print "K8S_DIR KWOK_DIR LWEPP_DIR OAUTH2_PROXY_DIR" and build nothing
 #
 # lwepp is the Gateway API Inference Extension's conformance Endpoint Picker (an ext_proc server);
 # the integration tests run it against the test cluster to check inference routing end to end.
+# oauth2-proxy is what ingress-nginx's auth-url/auth-signin usually point at; test/extauth sends it
+# the check requests Flotilla's ext_authz configuration makes Envoy send.
 #
 # A cold build costs ~15 minutes and ~3 GB of Go build cache on 2 cores (lwepp alone ~2 minutes); a
 # warm run builds nothing.
@@ -18,14 +20,17 @@ ETCD_VERSION=${ETCD_VERSION:-3.7.3}
 KWOK_VERSION=${KWOK_VERSION:-0.8.0}
 # Must match hack/tools/lwepp/go.mod.
 LWEPP_VERSION=${LWEPP_VERSION:-1.6.0}
+# Must match hack/tools/oauth2proxy/go.mod.
+OAUTH2_PROXY_VERSION=${OAUTH2_PROXY_VERSION:-7.15.6}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DATA=${FLOTILLA_ASSETS_ROOT:-${XDG_DATA_HOME:-$HOME/.local/share}/kubebuilder-envtest}
 OSARCH="$(go env GOOS)-$(go env GOARCH)"
 K8S_DIR="$DATA/k8s/${K8S_VERSION}-${OSARCH}"
 KWOK_DIR="$DATA/kwok/${KWOK_VERSION}-${OSARCH}"
 LWEPP_DIR="$DATA/lwepp/${LWEPP_VERSION}-${OSARCH}"
-if [ "${1:-}" = paths ]; then echo "$K8S_DIR $KWOK_DIR $LWEPP_DIR"; exit 0; fi
-mkdir -p "$K8S_DIR" "$KWOK_DIR" "$LWEPP_DIR"
+OAUTH2_PROXY_DIR="$DATA/oauth2-proxy/${OAUTH2_PROXY_VERSION}-${OSARCH}"
+if [ "${1:-}" = paths ]; then echo "$K8S_DIR $KWOK_DIR $LWEPP_DIR $OAUTH2_PROXY_DIR"; exit 0; fi
+mkdir -p "$K8S_DIR" "$KWOK_DIR" "$LWEPP_DIR" "$OAUTH2_PROXY_DIR"
 
 log() { echo "cluster-bins: $*" >&2; }
 
@@ -58,5 +63,6 @@ fi
 
 [ -x "$KWOK_DIR/kwok" ] || build kwok "$KWOK_DIR" "-s -w" sigs.k8s.io/kwok/cmd/kwok
 [ -x "$LWEPP_DIR/lwepp" ] || build lwepp "$LWEPP_DIR" "-s -w" sigs.k8s.io/gateway-api-inference-extension/cmd/lwepp
+[ -x "$OAUTH2_PROXY_DIR/oauth2-proxy" ] || build oauth2proxy "$OAUTH2_PROXY_DIR" "-s -w" github.com/oauth2-proxy/oauth2-proxy/v7
 
 echo "$K8S_DIR"

@@ -20,18 +20,39 @@ func RepoRoot() string {
 // binaries live: the Kubernetes binaries' directory (KUBEBUILDER_ASSETS when set), KWOK's and
 // lwepp's. It builds nothing.
 func cachedDirs() (k8sDir, kwokDir, lweppDir string, err error) {
+	f, err := cachePaths()
+	if err != nil {
+		return "", "", "", err
+	}
+	return f[0], f[1], f[2], nil
+}
+
+// cachePaths are the four directories hack/cluster-bins.sh prints: Kubernetes (KUBEBUILDER_ASSETS
+// when set), KWOK, lwepp and oauth2-proxy.
+func cachePaths() ([]string, error) {
 	out, err := exec.Command(filepath.Join(RepoRoot(), "hack", "cluster-bins.sh"), "paths").Output()
 	if err != nil {
-		return "", "", "", fmt.Errorf("hack/cluster-bins.sh paths: %w", err)
+		return nil, fmt.Errorf("hack/cluster-bins.sh paths: %w", err)
 	}
 	f := strings.Fields(string(out))
-	if len(f) != 3 {
-		return "", "", "", fmt.Errorf("hack/cluster-bins.sh paths printed %q", out)
+	if len(f) != 4 {
+		return nil, fmt.Errorf("hack/cluster-bins.sh paths printed %q", out)
 	}
 	if a := os.Getenv("KUBEBUILDER_ASSETS"); a != "" {
 		f[0] = a
 	}
-	return f[0], f[1], f[2], nil
+	return f, nil
+}
+
+// OAuth2ProxyBinary is the cached oauth2-proxy, built by hack/cluster-bins.sh like lwepp; missing
+// is an error (make test builds it), never a reason to skip.
+func OAuth2ProxyBinary() (string, error) {
+	f, err := cachePaths()
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(f[3], "oauth2-proxy")
+	return bin, mustExist(bin)
 }
 
 // mustExist fails with how to build the missing binary.

@@ -88,9 +88,8 @@ func setupIngressIndexes(ctx context.Context, indexer client.FieldIndexer) error
 			for _, b := range ingressBackends(o.(*networkingv1.Ingress)) {
 				keys = append(keys, o.GetNamespace()+"/"+b.Name)
 			}
-			if svc, _ := ingress.AuthReferences(o.GetNamespace(), o.GetAnnotations()); svc != "" {
-				keys = append(keys, svc)
-			}
+			svcs, _ := ingress.ProtectionReferences(o.GetNamespace(), o.GetAnnotations())
+			keys = append(keys, svcs...)
 			return keys
 		}},
 		{&networkingv1.Ingress{}, IndexIngressSecret, func(o client.Object) []string {
@@ -105,7 +104,7 @@ func setupIngressIndexes(ctx context.Context, indexer client.FieldIndexer) error
 					keys = append(keys, secretRef(o.GetNamespace(), v))
 				}
 			}
-			if _, sec := ingress.AuthReferences(o.GetNamespace(), o.GetAnnotations()); sec != "" {
+			if _, sec := ingress.ProtectionReferences(o.GetNamespace(), o.GetAnnotations()); sec != "" {
 				keys = append(keys, sec)
 			}
 			return keys

@@ -232,7 +232,16 @@ func (r *resolver) ingressProtections(rt *route, ir *IngressRoute) *model.Protec
 		return p
 	}
 	p := &model.Protections{Sources: []string{string(kindIngress) + "/" + ir.Meta.Namespace + "/" + ir.Meta.Name}}
-	c := r.filter(k, ir.Meta, ir.Filter)
+	spec := ir.Filter
+	if ep := spec.ErrorPages; ep != nil && ep.BackendRef.Port == nil {
+		// default-backend names a Service: ingress-nginx serves its first port.
+		if svc := r.services[objKey{ir.Meta.Namespace, string(ep.BackendRef.Name)}]; svc != nil && len(svc.Spec.Ports) > 0 {
+			spec = spec.DeepCopy()
+			port := gwapiv1.PortNumber(svc.Spec.Ports[0].Port)
+			spec.ErrorPages.BackendRef.Port = &port
+		}
+	}
+	c := r.filter(k, ir.Meta, spec)
 	if !c.OK() {
 		p.Invalid = c.Problem()
 		rt.refFailed(ReasonInvalidRouteFilter, p.Invalid)

@@ -3,10 +3,12 @@ package ingress
 import (
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
 	apiresource "k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/utils/ptr"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
@@ -19,7 +21,7 @@ import (
 var protectionAnnotations = []string{"whitelist-source-range", "allowlist-source-range", "denylist-source-range",
 	"limit-rps", "limit-rpm", "limit-burst-multiplier", "limit-whitelist",
 	"auth-type", "auth-secret", "auth-secret-type", "auth-realm", "auth-url", "auth-signin", "auth-response-headers", "auth-method",
-	"proxy-body-size", "client-body-buffer-size"}
+	"proxy-body-size", "client-body-buffer-size", "custom-http-errors", "default-backend"}
 
 // defaultRealm is ingress-nginx's auth-realm default.
 const defaultRealm = "Authentication Required"
@@ -231,6 +233,41 @@ func parseProtections(get func(string) (string, bool), bad func(n, v, why string
 		}
 		p.bodySize = &n
 	}
+
+	// Error pages: custom-http-errors are answered by the default-backend Service (Flotilla has no
+	// controller-wide default backend), as is Envoy's own 503 when the Service has no endpoints.
+	errs, hasErrs := get("custom-http-errors")
+	backend, hasBackend := get("default-backend")
+	if hasBackend && (len(validation.IsDNS1035Label(backend)) > 0) {
+		return nil, bad("default-backend", backend, "is not a Service name (of the Ingress's namespace)")
+	}
+	if hasErrs && !hasBackend {
+		return nil, notSupported("custom-http-errors", "needs default-backend: Flotilla has no controller-wide default backend to send the error pages to")
+	}
+	if hasBackend {
+		ep := &flotillav1alpha1.ErrorPages{Codes: []int32{503}, Source: flotillav1alpha1.ErrorResponsesLocal,
+			BackendRef: gwapiv1.BackendObjectReference{Name: gwapiv1.ObjectName(backend)}}
+		if hasErrs {
+			ep.Codes, ep.Source = nil, flotillav1alpha1.ErrorResponsesAll
+			for _, c := range strings.Split(errs, ",") {
+				c = strings.TrimSpace(c)
+				code, err := strconv.Atoi(c)
+				if err != nil || code < 400 || code > 599 || strconv.Itoa(code) != c {
+					return nil, bad("custom-http-errors", errs, "is not a comma-separated list of error status codes (400-599)")
+				}
+				if !slices.Contains(ep.Codes, int32(code)) {
+					ep.Codes = append(ep.Codes, int32(code))
+				}
+			}
+			if !slices.Contains(ep.Codes, 503) {
+				ep.Codes = append(ep.Codes, 503) // the default backend also answers for no endpoints
+			}
+			if len(ep.Codes) > 32 {
+				return nil, bad("custom-http-errors", errs, "lists more than 32 codes")
+			}
+		}
+		p.spec.ErrorPages = ep
+	}
 	return p, nil
 }
 
@@ -291,14 +328,19 @@ func authURL(v, ns string) (ea *flotillav1alpha1.ExternalAuth, other, why string
 		BackendRef: gwapiv1.BackendObjectReference{Name: gwapiv1.ObjectName(svc), Namespace: ptr.To(gwapiv1.Namespace(sns)), Port: ptr.To(gwapiv1.PortNumber(port))}}, other, ""
 }
 
-// AuthReferences are "namespace/name" of the Service an Ingress's auth-url names and of the
-// Secret its auth-secret names (empty when none or unparsable), for the controller's indexes.
-func AuthReferences(ns string, annotations map[string]string) (service, secret string) {
+// ProtectionReferences are "namespace/name" of the Services an Ingress's auth-url and
+// default-backend name and of the Secret its auth-secret names (none when unset or unparsable),
+// for the controller's indexes.
+func ProtectionReferences(ns string, annotations map[string]string) (services []string, secret string) {
 	for k, v := range annotations {
 		switch {
 		case strings.HasSuffix(k, "/auth-url"):
 			if ea, _, why := authURL(v, ns); why == "" {
-				service = string(*ea.BackendRef.Namespace) + "/" + string(ea.BackendRef.Name)
+				services = append(services, string(*ea.BackendRef.Namespace)+"/"+string(ea.BackendRef.Name))
+			}
+		case strings.HasSuffix(k, "/default-backend"):
+			if len(validation.IsDNS1035Label(v)) == 0 {
+				services = append(services, ns+"/"+v)
 			}
 		case strings.HasSuffix(k, "/auth-secret"):
 			if sns, name, ok := strings.Cut(v, "/"); ok {
@@ -308,7 +350,7 @@ func AuthReferences(ns string, annotations map[string]string) (service, secret s
 			}
 		}
 	}
-	return service, secret
+	return services, secret
 }
 
 // filterSpec is the Ingress's RouteFilter: its protections with the class's default body size

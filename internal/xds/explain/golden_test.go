@@ -472,6 +472,13 @@ func TestIngressProtections(t *testing.T) {
 		{req: "GET http://external.example.com/", action: notFound, status: 404},
 		{req: "GET http://digest.example.com/", action: notFound, status: 404},
 		{req: "GET http://zero-rps.example.com/", route: ing + "zero-rps/rule/0/match/0", action: fwd, notOps: []string{"rate-limit"}},
+		// custom-http-errors with default-backend: the listed codes and 503 from the Service's first port;
+		// default-backend alone: Envoy's own 503 (no endpoints).
+		{req: "GET http://errors.example.com/", route: ing + "errors/rule/0/match/0", action: fwd, ops: []string{
+			"a 404 response is answered by http://error-pages-", "a 500 response", "a 503 response"}},
+		{req: "GET http://fallback.example.com/", route: ing + "fallback/rule/0/match/0", action: fwd, ops: []string{"a 503 Envoy answers itself (no endpoints, timeouts...) is answered by http://error-pages-"},
+			notOps: []string{"a 404 response", "a 503 response"}},
+		{req: "GET http://errors-no-backend.example.com/", action: notFound, status: 404},
 	})
 }
 

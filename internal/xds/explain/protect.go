@@ -93,7 +93,12 @@ func (e *explainer) errorPages(cfg *anypb.Any) error {
 			if err := unpack(act.GetTypedConfig(), rp); err != nil {
 				return err
 			}
-			e.op("error-page", fmt.Sprintf("a %s response is answered by %s (X-Code: %[1]s)", strings.TrimPrefix(name, "error-page-"), rp.GetUri()))
+			which := "a %s response"
+			if m.GetPredicate().GetAndMatcher() != nil { // status and "Envoy made it" (translate's statusPredicate)
+				which = "a %s Envoy answers itself (no endpoints, timeouts...)"
+			}
+			code := strings.TrimPrefix(name, "error-page-")
+			e.op("error-page", fmt.Sprintf(which+" is answered by %s (X-Code: %s)", code, rp.GetUri(), code))
 		}
 	}
 	return nil

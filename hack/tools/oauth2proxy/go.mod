@@ -2,6 +2,8 @@ module github.com/flotilla-dev/flotilla/hack/tools/oauth2proxy
 
 go 1.26.0
 
+require github.com/oauth2-proxy/oauth2-proxy/v7 v7.15.6
+
 require (
 	cloud.google.com/go/auth v0.24.2 // indirect
 	cloud.google.com/go/auth/oauth2adapt v0.3.1 // indirect
@@ -27,7 +29,6 @@ require (
 	github.com/gorilla/mux v1.8.1 // indirect
 	github.com/justinas/alice v1.2.0 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
-	github.com/oauth2-proxy/oauth2-proxy/v7 v7.15.6 // indirect
 	github.com/pandatix/go-abnf v0.5.5 // indirect
 	github.com/pelletier/go-toml/v2 v2.4.3 // indirect
 	github.com/pierrec/lz4/v4 v4.1.33 // indirect

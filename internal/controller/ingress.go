@@ -173,11 +173,14 @@ func (f *FleetInputs) readIngresses(ctx context.Context, gw *gwapiv1.Gateway, in
 	}
 	out.conversion = ingress.Convert(classes, out.ingresses)
 	in.Ingresses = out.conversion.Routes
-	// What the annotations' protections name (auth-secret, the auth-url Service), as the
-	// conversion allowed them.
+	// What the annotations' protections name (auth-secret, the auth-url, default-backend and
+	// mirror-target Services), as the conversion allowed them.
 	for _, r := range in.Ingresses {
 		secrets.Insert(filterSecrets(r.Meta.Namespace, r.Filter)...)
 		services.Insert(filterServices(r.Meta.Namespace, r.Filter)...)
+		if r.Mirror != nil {
+			services.Insert(r.Meta.Namespace + "/" + r.Mirror.Service)
+		}
 	}
 	return out, nil
 }

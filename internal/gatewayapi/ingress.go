@@ -31,6 +31,9 @@ type IngressRoute struct {
 	// body size) ask of every path it serves, as a RouteFilter would; nil for nothing. Its
 	// cross-namespace references were allowed by the IngressClassConfig.
 	Filter *flotillav1alpha1.RouteFilterSpec
+	// Mirror is the Service (of the Ingress's namespace) every request of the Ingress is copied
+	// to (mirror-target); nil for none.
+	Mirror *IngressBackend
 }
 
 // IngressHost is what one Ingress serves on one host.
@@ -192,6 +195,12 @@ func (r *resolver) ingressRoute(ir *IngressRoute, host *IngressHost, paths []Ing
 			e.route.Name += "/" + p.Name
 		}
 		e.route.Filters, e.route.Redirect, e.route.Timeouts = p.Filters, p.Redirect, p.Timeouts
+		if ir.Mirror != nil && p.Redirect == nil {
+			if c, ok := r.ingressCluster(rt, ir.Mirror); ok {
+				e.route.Filters = append(slices.Clone(p.Filters), model.Filter{Type: model.FilterMirror,
+					Mirror: &model.Mirror{Cluster: c, Numerator: 100, Denominator: 100, KeepHost: true}})
+			}
+		}
 		e.route.Protections = r.ingressProtections(rt, ir)
 		switch {
 		case p.Backends != nil:

@@ -49,7 +49,7 @@ func init() {
 			"auth-request-redirect", "auth-cache-key", "auth-cache-duration", "auth-keepalive",
 			"auth-proxy-set-headers", "auth-tls-secret", "auth-tls-verify-client", "auth-tls-verify-depth", "auth-tls-error-page",
 			"auth-tls-pass-certificate-to-upstream", "auth-tls-match-cn", "auth-always-set-cookie", "auth-signin-redirect-param"}},
-		{"mirroring is not implemented yet", []string{"mirror-target", "mirror-host", "mirror-request-body", "mirror-uri"}},
+		{"mirror-uri is ingress-nginx's internal location name, not a setting (mirror-target is supported)", []string{"mirror-uri"}},
 		{"this session affinity setting is not implemented yet (affinity, affinity-mode balanced and session-cookie-name/-path/-max-age/-expires/-samesite are)",
 			[]string{"affinity-canary-behavior", "session-cookie-conditional-samesite-none", "session-cookie-change-on-failure",
 				"session-cookie-secure", "session-cookie-domain"}},

@@ -211,6 +211,7 @@ func Convert(classes []Class, ingresses []*networkingv1.Ingress) Result {
 			continue
 		}
 		ir.Filter = x.a.prot.filterSpec(x.c)
+		ir.Mirror = x.a.prot.mirrorBackend()
 		res.Routes = append(res.Routes, ir)
 		served = append(served, x)
 	}

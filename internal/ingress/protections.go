@@ -21,7 +21,8 @@ import (
 var protectionAnnotations = []string{"whitelist-source-range", "allowlist-source-range", "denylist-source-range",
 	"limit-rps", "limit-rpm", "limit-burst-multiplier", "limit-whitelist",
 	"auth-type", "auth-secret", "auth-secret-type", "auth-realm", "auth-url", "auth-signin", "auth-response-headers", "auth-method",
-	"proxy-body-size", "client-body-buffer-size", "custom-http-errors", "default-backend"}
+	"proxy-body-size", "client-body-buffer-size", "custom-http-errors", "default-backend",
+	"mirror-target", "mirror-host", "mirror-request-body"}
 
 // defaultRealm is ingress-nginx's auth-realm default.
 const defaultRealm = "Authentication Required"
@@ -39,6 +40,8 @@ type protections struct {
 	// other are "namespace/name" of objects in other namespaces the annotations name, by
 	// annotation, for the class's allowCrossNamespaceReferences.
 	other map[string]string
+	// mirror is mirror-target's Service (of the Ingress's namespace).
+	mirror *gatewayapi.IngressBackend
 }
 
 // ParseSize reads an nginx size ("1m", "512k", "8388608"): k, m, g are powers of 1024.
@@ -268,7 +271,84 @@ func parseProtections(get func(string) (string, bool), bad func(n, v, why string
 		}
 		p.spec.ErrorPages = ep
 	}
+
+	// Mirroring: a copy of every request to a Service of the namespace, with the request's URI.
+	if v, ok := get("mirror-target"); ok {
+		b, why := mirrorTarget(v, ns)
+		if why != "" {
+			if why[0] == '!' {
+				return nil, notSupported("mirror-target", why[1:])
+			}
+			return nil, bad("mirror-target", v, why)
+		}
+		p.mirror = b
+	}
+	if v, ok := get("mirror-request-body"); ok {
+		switch v {
+		case "on":
+		case "off":
+			return nil, notSupported("mirror-request-body", "Envoy mirrors requests with their bodies")
+		default:
+			return nil, bad("mirror-request-body", v, `is not "on" or "off"`)
+		}
+	}
+	if _, ok := get("mirror-host"); ok {
+		return nil, notSupported("mirror-host", "Envoy sends the mirrored request with the request's own Host")
+	}
 	return p, nil
+}
+
+// mirrorTarget reads a mirror-target: http://<service>[.<namespace>[.svc[.cluster.local]]][:port]
+// followed by $request_uri (the path as sent, which is what Envoy mirrors), the Service in the
+// Ingress's namespace, port 80 by default. why says what is wrong, prefixed with "!" when it is
+// not supported rather than invalid.
+func mirrorTarget(v, ns string) (*gatewayapi.IngressBackend, string) {
+	rest, ok := strings.CutSuffix(v, "$request_uri")
+	rest = strings.TrimSuffix(rest, "/")
+	if !ok || strings.Contains(rest, "$") {
+		return nil, "!only a target ending in $request_uri can be mirrored (Envoy mirrors the request's own path)"
+	}
+	u, err := url.Parse(rest)
+	if err != nil || u.Host == "" || u.User != nil || strings.ContainsAny(v, " \t") || u.RawQuery != "" || u.Fragment != "" {
+		return nil, "is not an absolute URL followed by $request_uri"
+	}
+	if u.EscapedPath() != "" {
+		return nil, "!a path before $request_uri cannot be mirrored (Envoy mirrors the request's own path)"
+	}
+	switch u.Scheme {
+	case "http":
+	case "https":
+		return nil, "!https mirror targets are not supported yet: name the Service's plain http port"
+	default:
+		return nil, "is not an http URL"
+	}
+	host := strings.ToLower(u.Hostname())
+	host = strings.TrimSuffix(strings.TrimSuffix(host, ".cluster.local"), ".svc")
+	svc, sns, cross := strings.Cut(host, ".")
+	if !cross {
+		sns = ns
+	}
+	if !labelRE.MatchString(svc) || !labelRE.MatchString(sns) {
+		return nil, "!the host must name a Service (<service>.<namespace>.svc): Flotilla mirrors only to Services of the cluster"
+	}
+	if sns != ns {
+		return nil, "!the mirror Service must be in the Ingress's namespace"
+	}
+	port := 80
+	if p := u.Port(); p != "" {
+		if port, err = strconv.Atoi(p); err != nil || port < 1 || port > 65535 {
+			return nil, "has an invalid port"
+		}
+	}
+	return &gatewayapi.IngressBackend{Service: svc, Port: int32(port)}, ""
+}
+
+// mirrorBackend is the Service mirror-target names; nil for none.
+func (p *protections) mirrorBackend() *gatewayapi.IngressBackend {
+	if p == nil {
+		return nil
+	}
+	return p.mirror
 }
 
 func headerSafeSpaces(s string) bool {
@@ -337,6 +417,10 @@ func ProtectionReferences(ns string, annotations map[string]string) (services []
 		case strings.HasSuffix(k, "/auth-url"):
 			if ea, _, why := authURL(v, ns); why == "" {
 				services = append(services, string(*ea.BackendRef.Namespace)+"/"+string(ea.BackendRef.Name))
+			}
+		case strings.HasSuffix(k, "/mirror-target"):
+			if b, why := mirrorTarget(v, ns); why == "" {
+				services = append(services, ns+"/"+b.Service)
 			}
 		case strings.HasSuffix(k, "/default-backend"):
 			if len(validation.IsDNS1035Label(v)) == 0 {

@@ -74,6 +74,9 @@ type Mirror struct {
 	// Numerator/Denominator of requests mirrored (100/100 when the route gives no percentage).
 	Numerator   int32 `json:"numerator"`
 	Denominator int32 `json:"denominator"`
+	// KeepHost sends the copy with the request's own Host (ingress-nginx's mirror-host default)
+	// instead of Envoy's "<host>-shadow".
+	KeepHost bool `json:"keepHost,omitempty"`
 }
 
 // CORS is a CORS policy.

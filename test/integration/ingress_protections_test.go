@@ -19,14 +19,15 @@ import (
 // on every served Ingress); auth-type basic with an auth-secret that does not exist answers 500
 // (never served unprotected) with a Warning Event on the Ingress, and creating the Secret serves
 // it with basic_auth; auth-url to a Service of the namespace is checked by ext_authz through that
-// Service's cluster, and an auth-url Flotilla cannot honour (another host) refuses the Ingress.
+// Service's cluster, and an auth-url Flotilla cannot honour (another host) refuses the Ingress;
+// mirror-target copies every request to a Service of the namespace.
 func TestIngressProtections(t *testing.T) {
 	tenantClass(t, "ingress-prot", nil)
 	const ns = "team-ingress-prot"
 	namespace(t, ns, nil)
 	gw := gateway(ns, "edge", "ingress-prot", nil)
 	create(t, gw)
-	for _, name := range []string{"web", "oauth2-proxy"} {
+	for _, name := range []string{"web", "oauth2-proxy", "shadow"} {
 		create(t, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 			Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 8080}}, Selector: map[string]string{"app": name}}})
 	}
@@ -42,7 +43,9 @@ func TestIngressProtections(t *testing.T) {
 			p + "auth-signin": "https://sso.example.com/oauth2/start?rd=$escaped_request_uri", p + "auth-response-headers": "X-Auth-Request-User"})
 	external := simpleIngress(ns, "external", class, "external.example.com", "/", networkingv1.PathTypePrefix,
 		map[string]string{p + "auth-url": "https://auth.example.net/check"})
-	for _, o := range []client.Object{office, basic, sso, external} {
+	mirror := simpleIngress(ns, "mirror", class, "mirror.example.com", "/", networkingv1.PathTypePrefix,
+		map[string]string{p + "mirror-target": "http://shadow:8080$request_uri"})
+	for _, o := range []client.Object{office, basic, sso, external, mirror} {
 		create(t, o)
 	}
 
@@ -62,6 +65,10 @@ func TestIngressProtections(t *testing.T) {
 		if s == nil || s.GetTypedPerFilterConfig()[translate.NameExtAuthz] == nil || s.GetTypedPerFilterConfig()[translate.NameCustomResponse] == nil ||
 			s.GetRoute().GetCluster() != ns+"/web/8080/http" {
 			return fmt.Errorf("sso route %v", s)
+		}
+		if m := xdsRoute(c, ing+"mirror/rule/0/match/0"); m == nil || len(m.GetRoute().GetRequestMirrorPolicies()) != 1 ||
+			m.GetRoute().GetRequestMirrorPolicies()[0].GetCluster() != ns+"/shadow/8080/http" {
+			return fmt.Errorf("mirror route %v", m)
 		}
 		if xdsRoute(c, ing+"external/rule/0/match/0") != nil {
 			return fmt.Errorf("the Ingress with an external auth-url is served")

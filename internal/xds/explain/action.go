@@ -92,7 +92,11 @@ func (e *explainer) forward(ra *routev3.RouteAction, m *routev3.RouteMatch) {
 		e.op("path-rewrite", "path rewritten to "+p)
 	}
 	for _, mp := range ra.GetRequestMirrorPolicies() {
-		e.op("mirror", fmt.Sprintf("%s of requests copied to %s (answers ignored)", fraction(mp.GetRuntimeFraction().GetDefaultValue()), mp.GetCluster()))
+		host := "Host " + e.req.Authority + "-shadow"
+		if mp.GetDisableShadowHostSuffixAppend() {
+			host = "the request's Host"
+		}
+		e.op("mirror", fmt.Sprintf("%s of requests copied to %s with %s (answers ignored)", fraction(mp.GetRuntimeFraction().GetDefaultValue()), mp.GetCluster(), host))
 	}
 	switch t := ra.GetTimeout(); {
 	case t == nil:

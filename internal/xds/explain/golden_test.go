@@ -374,7 +374,7 @@ func TestHTTPFilters(t *testing.T) {
 	})
 	run(t, "http-mirror", []tc{
 		{req: "GET http://mirror.example.com/percent", route: "HTTPRoute/infra/mirror/rule/0/match/0", action: fwd,
-			ops: []string{"25% of requests copied to infra/shadow/80/http"}},
+			ops: []string{"25% of requests copied to infra/shadow/80/http with Host mirror.example.com-shadow"}},
 		{req: "GET http://mirror.example.com/fractions", route: "HTTPRoute/infra/mirror/rule/2/match/0", action: fwd,
 			ops: []string{"33.3333% of requests copied to infra/shadow/80/http", "12.5% of requests copied to infra/shadow/81/http",
 				"4.6875% of", "1% of requests"}},
@@ -479,6 +479,11 @@ func TestIngressProtections(t *testing.T) {
 		{req: "GET http://fallback.example.com/", route: ing + "fallback/rule/0/match/0", action: fwd, ops: []string{"a 503 Envoy answers itself (no endpoints, timeouts...) is answered by http://error-pages-"},
 			notOps: []string{"a 404 response", "a 503 response"}},
 		{req: "GET http://errors-no-backend.example.com/", action: notFound, status: 404},
+		// mirror-target: every request copied to the Service, answers ignored.
+		{req: "GET http://mirror.example.com/a?b=c", route: ing + "mirror/rule/0/match/0", action: fwd, ops: []string{"100% of requests copied to apps/shadow/8080/http with the request's Host"}},
+		{req: "GET http://mirror-external.example.com/", action: notFound, status: 404},
+		{req: "GET http://mirror-path.example.com/", action: notFound, status: 404},
+		{req: "GET http://mirror-host.example.com/", action: notFound, status: 404},
 	})
 }
 

@@ -294,6 +294,7 @@ func (b *builder) mirror(route string, m *model.Mirror) (*routev3.RouteAction_Re
 		RuntimeFraction: &corev3.RuntimeFractionalPercent{DefaultValue: &typev3.FractionalPercent{
 			Numerator: num, Denominator: den,
 		}},
+		DisableShadowHostSuffixAppend: m.KeepHost,
 	}, nil
 }
 

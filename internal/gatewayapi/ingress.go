@@ -257,7 +257,11 @@ func (r *resolver) ingressProtections(rt *route, ir *IngressRoute) *model.Protec
 	} else {
 		q := c.Protections
 		p.Access, p.BasicAuth, p.ExtAuth, p.RateLimit, p.MaxRequestBytes = q.Access, q.BasicAuth, q.ExtAuth, q.RateLimit, q.MaxRequestBytes
-		p.ErrorPages = q.ErrorPages
+		if q.ErrorPages != nil {
+			ep := *q.ErrorPages
+			ep.Namespace, ep.Ingress = ir.Meta.Namespace, ir.Meta.Name
+			p.ErrorPages = &ep
+		}
 	}
 	if r.ingressProts == nil {
 		r.ingressProts = map[filterKey]*model.Protections{}

@@ -29,6 +29,10 @@ type ErrorPages struct {
 	Codes     []int  `json:"codes"`
 	Cluster   string `json:"cluster"`
 	LocalOnly bool   `json:"localOnly,omitempty"`
+	// Namespace and Ingress name the Ingress whose annotations asked for the pages: the request
+	// to them then carries X-Namespace and X-Ingress-Name, as ingress-nginx's does.
+	Namespace string `json:"namespace,omitempty"`
+	Ingress   string `json:"ingress,omitempty"`
 }
 
 // AccessControl refuses requests (403) whose client address is in Deny, or, when Allow is set,

@@ -44,7 +44,7 @@ func signInOf(p *model.Protections) string {
 func (b *builder) customResponse(signIn string, ep *model.ErrorPages) (*anypb.Any, error) {
 	key := signIn
 	if ep != nil {
-		key += fmt.Sprintf("|%v|%s|%t", ep.Codes, ep.Cluster, ep.LocalOnly)
+		key += fmt.Sprintf("|%v|%s|%t|%s/%s", ep.Codes, ep.Cluster, ep.LocalOnly, ep.Namespace, ep.Ingress)
 	}
 	if a, ok := b.customResponses[key]; ok {
 		return a, nil
@@ -77,6 +77,12 @@ func (b *builder) customResponse(signIn string, ep *model.ErrorPages) (*anypb.An
 			headers := []*corev3.HeaderValueOption{
 				{Header: &corev3.HeaderValue{Key: "x-code", Value: strconv.Itoa(code)}, AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD},
 				{Header: &corev3.HeaderValue{Key: "x-original-uri", Value: "%REQ(:path)%"}, AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD},
+				{Header: &corev3.HeaderValue{Key: "x-format", Value: "%REQ(accept)%"}, AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD},
+			}
+			if ep.Ingress != "" {
+				headers = append(headers,
+					&corev3.HeaderValueOption{Header: &corev3.HeaderValue{Key: "x-namespace", Value: ep.Namespace}, AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD},
+					&corev3.HeaderValueOption{Header: &corev3.HeaderValue{Key: "x-ingress-name", Value: ep.Ingress}, AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD})
 			}
 			if err := add(code, ep.LocalOnly, "error-page-"+strconv.Itoa(code), &redirectpolicyv3.RedirectPolicy{
 				RedirectActionSpecifier: &redirectpolicyv3.RedirectPolicy_Uri{Uri: uri}, RequestHeadersToAdd: headers}); err != nil {

@@ -64,6 +64,14 @@ func ParseSize(v string) (int64, bool) {
 // parseProtections reads the protection annotations of a (non-canary) Ingress of namespace ns.
 func parseProtections(get func(string) (string, bool), bad func(n, v, why string) *refusal, notSupported func(n, why string) *refusal, ns string) (*protections, *refusal) {
 	p := &protections{other: map[string]string{}}
+	// urlRefusal refuses a URL annotation for why (authURL's and mirrorTarget's): not supported
+	// when why starts with "!", else invalid.
+	urlRefusal := func(n, v, why string) *refusal {
+		if rest, ok := strings.CutPrefix(why, "!"); ok {
+			return notSupported(n, rest)
+		}
+		return bad(n, v, why)
+	}
 	cidrList := func(n string) ([]flotillav1alpha1.CIDR, *refusal) {
 		v, ok := get(n)
 		if !ok {
@@ -193,10 +201,7 @@ func parseProtections(get func(string) (string, bool), bad func(n, v, why string
 	if v, ok := get("auth-url"); ok {
 		ea, other, why := authURL(v, ns)
 		if why != "" {
-			if strings.HasPrefix(why, "!") {
-				return nil, notSupported("auth-url", why[1:])
-			}
-			return nil, bad("auth-url", v, why)
+			return nil, urlRefusal("auth-url", v, why)
 		}
 		if other != "" {
 			p.other["auth-url"] = other
@@ -276,10 +281,7 @@ func parseProtections(get func(string) (string, bool), bad func(n, v, why string
 	if v, ok := get("mirror-target"); ok {
 		b, why := mirrorTarget(v, ns)
 		if why != "" {
-			if why[0] == '!' {
-				return nil, notSupported("mirror-target", why[1:])
-			}
-			return nil, bad("mirror-target", v, why)
+			return nil, urlRefusal("mirror-target", v, why)
 		}
 		p.mirror = b
 	}
@@ -315,12 +317,31 @@ func mirrorTarget(v, ns string) (*gatewayapi.IngressBackend, string) {
 	if u.EscapedPath() != "" {
 		return nil, "!a path before $request_uri cannot be mirrored (Envoy mirrors the request's own path)"
 	}
+	svc, sns, why := serviceOf(u, ns, "mirror targets", "Flotilla mirrors only to Services of the cluster")
+	if why != "" {
+		return nil, why
+	}
+	if sns != ns {
+		return nil, "!the mirror Service must be in the Ingress's namespace"
+	}
+	port, ok := urlPort(u)
+	if !ok {
+		return nil, "has an invalid port"
+	}
+	return &gatewayapi.IngressBackend{Service: svc, Port: int32(port)}, ""
+}
+
+// serviceOf reads the Service an http URL's host names ("<svc>", "<svc>.<ns>",
+// "<svc>.<ns>.svc", "<svc>.<ns>.svc.cluster.local"; ns when it names none). what names the URLs
+// in the refusal of https, elsewhere says why other hosts are refused; why is prefixed with "!"
+// when the URL is not supported rather than invalid.
+func serviceOf(u *url.URL, ns, what, elsewhere string) (svc, sns, why string) {
 	switch u.Scheme {
 	case "http":
 	case "https":
-		return nil, "!https mirror targets are not supported yet: name the Service's plain http port"
+		return "", "", "!https " + what + " are not supported yet: name the Service's plain http port"
 	default:
-		return nil, "is not an http URL"
+		return "", "", "is not an http URL"
 	}
 	host := strings.ToLower(u.Hostname())
 	host = strings.TrimSuffix(strings.TrimSuffix(host, ".cluster.local"), ".svc")
@@ -329,18 +350,19 @@ func mirrorTarget(v, ns string) (*gatewayapi.IngressBackend, string) {
 		sns = ns
 	}
 	if !labelRE.MatchString(svc) || !labelRE.MatchString(sns) {
-		return nil, "!the host must name a Service (<service>.<namespace>.svc): Flotilla mirrors only to Services of the cluster"
+		return "", "", "!the host must name a Service (<service>.<namespace>.svc): " + elsewhere
 	}
-	if sns != ns {
-		return nil, "!the mirror Service must be in the Ingress's namespace"
+	return svc, sns, ""
+}
+
+// urlPort is the URL's port, 80 when it names none; false when it is not a port number.
+func urlPort(u *url.URL) (int, bool) {
+	p := u.Port()
+	if p == "" {
+		return 80, true
 	}
-	port := 80
-	if p := u.Port(); p != "" {
-		if port, err = strconv.Atoi(p); err != nil || port < 1 || port > 65535 {
-			return nil, "has an invalid port"
-		}
-	}
-	return &gatewayapi.IngressBackend{Service: svc, Port: int32(port)}, ""
+	port, err := strconv.Atoi(p)
+	return port, err == nil && port >= 1 && port <= 65535
 }
 
 // mirrorBackend is the Service mirror-target names; nil for none.
@@ -372,27 +394,13 @@ func authURL(v, ns string) (ea *flotillav1alpha1.ExternalAuth, other, why string
 	if err != nil || u.Host == "" || u.User != nil || u.Fragment != "" || strings.ContainsAny(v, " \t") {
 		return nil, "", "is not an absolute URL"
 	}
-	switch u.Scheme {
-	case "http":
-	case "https":
-		return nil, "", "!https authorization services are not supported yet: name the Service's plain http port"
-	default:
-		return nil, "", "is not an http URL"
+	svc, sns, why := serviceOf(u, ns, "authorization services", "Flotilla does not send authorization checks to other hosts")
+	if why != "" {
+		return nil, "", why
 	}
-	host := strings.ToLower(u.Hostname())
-	host = strings.TrimSuffix(strings.TrimSuffix(host, ".cluster.local"), ".svc")
-	svc, sns, cross := strings.Cut(host, ".")
-	if !cross {
-		sns = ns
-	}
-	if !labelRE.MatchString(svc) || !labelRE.MatchString(sns) {
-		return nil, "", "!the host must name a Service (<service>.<namespace>.svc): Flotilla does not send authorization checks to other hosts"
-	}
-	port := 80
-	if p := u.Port(); p != "" {
-		if port, err = strconv.Atoi(p); err != nil || port < 1 || port > 65535 {
-			return nil, "", "has an invalid port"
-		}
+	port, ok := urlPort(u)
+	if !ok {
+		return nil, "", "has an invalid port"
 	}
 	path := u.EscapedPath()
 	if path == "" {

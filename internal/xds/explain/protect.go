@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -119,7 +120,7 @@ func (e *explainer) access(cfg *anypb.Any) (bool, error) {
 	if rules != nil {
 		var allowed []string
 		match := false
-		for _, name := range sortedPolicies(rules.GetPolicies()) {
+		for _, name := range slices.Sorted(maps.Keys(rules.GetPolicies())) {
 			for _, p := range rules.GetPolicies()[name].GetPrincipals() {
 				allowed = append(allowed, describePrincipal(p))
 				if client.IsValid() && principalMatches(p, client) {
@@ -143,7 +144,7 @@ func (e *explainer) access(cfg *anypb.Any) (bool, error) {
 		}
 	}
 	if sh := pr.GetRbac().GetShadowRules(); sh != nil {
-		for _, name := range sortedPolicies(sh.GetPolicies()) {
+		for _, name := range slices.Sorted(maps.Keys(sh.GetPolicies())) {
 			for _, p := range sh.GetPolicies()[name].GetPrincipals() {
 				d := "clients with " + describePrincipal(p) + " are exempt from the rate limit"
 				if client.IsValid() {
@@ -169,15 +170,6 @@ func (e *explainer) clientAddr() (netip.Addr, error) {
 		return netip.Addr{}, fmt.Errorf("client address %q is not an IP address", e.req.Client)
 	}
 	return a.Unmap(), nil
-}
-
-func sortedPolicies(m map[string]*rbacv3.Policy) []string {
-	names := make([]string, 0, len(m))
-	for n := range m {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
 }
 
 func describePrincipal(p *rbacv3.Principal) string {

@@ -14,8 +14,11 @@ const RouteFilterKind = "RouteFilter"
 // filter. Each section is one capability; a rule may name several RouteFilters as long as no two
 // set the same section. Envoy applies them in a fixed order, whatever the order of the rule's
 // filters: client access, then authentication (basic, then external), then the rate limit, then
-// the request body limit. Every limit is per Envoy replica.
-// +kubebuilder:validation:XValidation:rule="has(self.clientAccess) || has(self.rateLimit) || has(self.basicAuth) || has(self.externalAuth) || has(self.requestBody) || has(self.errorPages)",message="set at least one of clientAccess, rateLimit, basicAuth, externalAuth, requestBody, errorPages"
+// the request body limit. Every limit is per Envoy replica. Two sections are not protections but
+// what an HTTPRoute rule cannot say about its requests (flotillactl migrate writes them for
+// Ingresses): an idle timeout and a path rewrite with capture groups; they apply to HTTPRoute
+// rules only.
+// +kubebuilder:validation:XValidation:rule="has(self.clientAccess) || has(self.rateLimit) || has(self.basicAuth) || has(self.externalAuth) || has(self.requestBody) || has(self.errorPages) || has(self.timeouts) || has(self.pathRewrite)",message="set at least one of clientAccess, rateLimit, basicAuth, externalAuth, requestBody, errorPages, timeouts, pathRewrite"
 type RouteFilterSpec struct {
 	// ClientAccess allows and denies requests by client address (403).
 	// +optional
@@ -40,6 +43,36 @@ type RouteFilterSpec struct {
 	// ErrorPages replaces error responses of the listed status codes with what a Service answers.
 	// +optional
 	ErrorPages *ErrorPages `json:"errorPages,omitempty"`
+
+	// Timeouts are the rule's timeouts that HTTPRoute's timeouts do not have (HTTPRoute rules only).
+	// +optional
+	Timeouts *FilterTimeouts `json:"timeouts,omitempty"`
+
+	// PathRewrite rewrites the request path with a regular expression whose substitution may use
+	// capture groups, which an HTTPRoute URLRewrite cannot (HTTPRoute rules only; not with a
+	// URLRewrite filter of the path in the same rule).
+	// +optional
+	PathRewrite *RegexPathRewrite `json:"pathRewrite,omitempty"`
+}
+
+// FilterTimeouts are timeouts of a rule's requests beyond HTTPRoute's request and backendRequest.
+type FilterTimeouts struct {
+	// Idle ends a request whose stream has seen no activity in either direction for this long
+	// (nginx's proxy-read-timeout and proxy-send-timeout, applied between two reads or writes).
+	Idle gwapiv1.Duration `json:"idle"`
+}
+
+// RegexPathRewrite replaces the part of the request path (without the query) that Pattern
+// matches with Substitution.
+type RegexPathRewrite struct {
+	// Pattern is an RE2 regular expression (Envoy's safe_regex), e.g. "(?i)^/store(/|$)(.*)".
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1024
+	Pattern string `json:"pattern"`
+
+	// Substitution replaces what Pattern matched; \1 to \9 are its capture groups ("/\2").
+	// +kubebuilder:validation:MaxLength=1024
+	Substitution string `json:"substitution"`
 }
 
 // ClientAddressSource says which address of a request is the client's.

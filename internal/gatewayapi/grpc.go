@@ -23,7 +23,11 @@ func (r *resolver) grpcRoute(gr *gwapiv1.GRPCRoute) *route {
 			rt.invalid = fmt.Sprintf("rule %d: %s", i, bad)
 			return rt
 		}
-		protections := r.ruleProtections(rt, i, asHTTPFilters(rule.Filters))
+		protections, set := r.ruleProtections(rt, i, asHTTPFilters(rule.Filters))
+		if !set.empty() {
+			rt.invalid = fmt.Sprintf("rule %d: RouteFilter timeouts and pathRewrite apply to HTTPRoute rules only", i)
+			return rt
+		}
 		var perBackend [][]model.Filter // nil when no backendRef has filters
 		for j := range rule.BackendRefs {
 			br := &rule.BackendRefs[j]

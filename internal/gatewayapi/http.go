@@ -61,7 +61,13 @@ func (r *resolver) httpRoute(hr *gwapiv1.HTTPRoute) *route {
 			rt.invalid = fmt.Sprintf("rule %d: %s", i, bad)
 			return rt
 		}
-		protections := r.ruleProtections(rt, i, rule.Filters)
+		protections, set := r.ruleProtections(rt, i, rule.Filters)
+		if set.Rewrite != nil {
+			if filters, bad = withRegexRewrite(filters, set.Rewrite); bad != "" {
+				rt.invalid = fmt.Sprintf("rule %d: %s", i, bad)
+				return rt
+			}
+		}
 		var backends *model.Backends
 		if redirect == nil {
 			var perBackend [][]model.Filter // nil when no backendRef has filters
@@ -92,6 +98,12 @@ func (r *resolver) httpRoute(hr *gwapiv1.HTTPRoute) *route {
 		if t := rule.Timeouts; t != nil {
 			timeouts = &model.Timeouts{Request: string(ptrOrZero(t.Request)), BackendRequest: string(ptrOrZero(t.BackendRequest))}
 		}
+		if set.Idle != "" {
+			timeouts = &model.Timeouts{Idle: set.Idle}
+			if t := rule.Timeouts; t != nil {
+				timeouts.Request, timeouts.BackendRequest = string(ptrOrZero(t.Request)), string(ptrOrZero(t.BackendRequest))
+			}
+		}
 		var retry *model.Retry
 		if rr := rule.Retry; rr != nil {
 			retry = &model.Retry{Attempts: ptrOrZero(rr.Attempts), Backoff: string(ptrOrZero(rr.Backoff))}
@@ -117,6 +129,25 @@ func (r *resolver) httpRoute(hr *gwapiv1.HTTPRoute) *route {
 		}
 	}
 	return rt
+}
+
+// withRegexRewrite adds a RouteFilter's regular-expression path rewrite to a rule's filters:
+// into its URLRewrite of the hostname, if any; a URLRewrite of the path too is a conflict.
+func withRegexRewrite(fs []model.Filter, rw *model.RegexRewrite) ([]model.Filter, string) {
+	out := slices.Clone(fs)
+	for i, f := range out {
+		if f.Type != model.FilterURLRewrite {
+			continue
+		}
+		if f.URLRewrite.Path != nil {
+			return nil, "a RouteFilter's pathRewrite and a URLRewrite filter of the path cannot both rewrite the path"
+		}
+		u := *f.URLRewrite
+		u.Path = &model.PathModifier{Regex: rw}
+		out[i].URLRewrite = &u
+		return out, ""
+	}
+	return append(out, model.Filter{Type: model.FilterURLRewrite, URLRewrite: &model.URLRewrite{Path: &model.PathModifier{Regex: rw}}}), ""
 }
 
 func ptrOrZero[T any](p *T) T {

@@ -40,7 +40,9 @@ const (
 // cannot be served. Accepted problems are in the spec itself; ResolvedRefs problems in what it
 // names (a Secret, a Service, a ReferenceGrant).
 type FilterCheck struct {
-	Protections    model.Protections
+	Protections model.Protections
+	// Settings are what the filter changes of the rule's own route (timeouts, pathRewrite).
+	Settings       RuleSettings
 	AcceptedReason string
 	AcceptedMsg    string
 	RefsReason     string
@@ -68,6 +70,15 @@ func CheckRouteFilter(in Input, rf *flotillav1alpha1.RouteFilter) FilterCheck {
 	return *r.checkFilter(&rf.ObjectMeta, &rf.Spec, false)
 }
 
+// RuleSettings are what RouteFilters change of a rule's route beyond protections: the idle
+// timeout and a regular-expression path rewrite (HTTPRoute rules only).
+type RuleSettings struct {
+	Idle    string
+	Rewrite *model.RegexRewrite
+}
+
+func (s RuleSettings) empty() bool { return s.Idle == "" && s.Rewrite == nil }
+
 // filterKey names a RouteFilter of resolution: an API object, or one the Ingress front end made.
 type filterKey struct {
 	ns, name string
@@ -77,8 +88,9 @@ type filterKey struct {
 // ruleProtections resolves the RouteFilters a rule names in ExtensionRef filters; nil when it
 // names none. A filter that cannot be served makes the rule answer 500 (Invalid) and fails the
 // route's ResolvedRefs: requests are never forwarded without the protection asked for.
-func (r *resolver) ruleProtections(rt *route, rule int, fs []gwapiv1.HTTPRouteFilter) *model.Protections {
+func (r *resolver) ruleProtections(rt *route, rule int, fs []gwapiv1.HTTPRouteFilter) (*model.Protections, RuleSettings) {
 	var p *model.Protections
+	var set RuleSettings
 	for _, f := range fs {
 		if f.Type != gwapiv1.HTTPRouteFilterExtensionRef || f.ExtensionRef == nil ||
 			f.ExtensionRef.Group != groupFlotilla || f.ExtensionRef.Kind != kindRouteFilter {
@@ -99,9 +111,33 @@ func (r *resolver) ruleProtections(rt *route, rule int, fs []gwapiv1.HTTPRouteFi
 			*p = model.Protections{Sources: p.Sources, Invalid: msg}
 			continue
 		}
-		r.addProtections(rt, rule, p, r.filter(filterKey{ns: rf.Namespace, name: rf.Name}, &rf.ObjectMeta, &rf.Spec))
+		c := r.filter(filterKey{ns: rf.Namespace, name: rf.Name}, &rf.ObjectMeta, &rf.Spec)
+		r.addProtections(rt, rule, p, c)
+		if p.Invalid == "" {
+			twice := ""
+			if c.Settings.Idle != "" {
+				if set.Idle != "" {
+					twice = "timeouts"
+				}
+				set.Idle = c.Settings.Idle
+			}
+			if c.Settings.Rewrite != nil {
+				if set.Rewrite != nil {
+					twice = "pathRewrite"
+				}
+				set.Rewrite = c.Settings.Rewrite
+			}
+			if twice != "" {
+				msg := fmt.Sprintf("rule %d: %s sets %s, which another RouteFilter of the rule sets too", rule, p.Sources[len(p.Sources)-1], twice)
+				rt.refFailed(ReasonInvalidRouteFilter, msg)
+				*p = model.Protections{Sources: p.Sources, Invalid: msg}
+			}
+		}
 	}
-	return p
+	if p != nil && p.Invalid != "" {
+		set = RuleSettings{}
+	}
+	return p, set
 }
 
 // addProtections merges one filter's protections into p, or makes p Invalid.
@@ -208,8 +244,22 @@ func (r *resolver) checkFilter(meta *metav1.ObjectMeta, spec *flotillav1alpha1.R
 	if ep := spec.ErrorPages; ep != nil {
 		p.ErrorPages = r.errorPages(c, meta, ep, trusted, invalid)
 	}
+	if t := spec.Timeouts; t != nil {
+		if d, err := time.ParseDuration(string(t.Idle)); err != nil || d <= 0 {
+			invalid("timeouts.idle %q is not a positive duration", t.Idle)
+		} else {
+			c.Settings.Idle = string(t.Idle)
+		}
+	}
+	if rw := spec.PathRewrite; rw != nil {
+		if bad := CheckRegex("pathRewrite.pattern", rw.Pattern); bad != "" {
+			invalid("%s", bad)
+		} else {
+			c.Settings.Rewrite = &model.RegexRewrite{Pattern: rw.Pattern, Substitution: rw.Substitution}
+		}
+	}
 	if !c.OK() {
-		c.Protections = model.Protections{}
+		c.Protections, c.Settings = model.Protections{}, RuleSettings{}
 	}
 	return c
 }

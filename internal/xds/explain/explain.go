@@ -24,13 +24,31 @@ import (
 // maxSkipped bounds the skipped routes a Decision lists (Considered still counts them all).
 const maxSkipped = 100
 
-// explainer walks one fleet's resources.
-type explainer struct {
+// Fleet is one fleet's resources indexed for explaining many requests (not safe for concurrent use).
+type Fleet struct {
 	res       *translate.Resources
 	clusters  map[string]*clusterv3.Cluster
 	endpoints map[string]*endpointv3.ClusterLoadAssignment
 	regexes   map[string]*regexp.Regexp
-	d         *Decision
+}
+
+// Prepare indexes res for Explain.
+func Prepare(res *translate.Resources) *Fleet {
+	f := &Fleet{res: res, regexes: map[string]*regexp.Regexp{},
+		clusters: make(map[string]*clusterv3.Cluster, len(res.Clusters)), endpoints: make(map[string]*endpointv3.ClusterLoadAssignment, len(res.Endpoints))}
+	for _, c := range res.Clusters {
+		f.clusters[c.GetName()] = c
+	}
+	for _, cla := range res.Endpoints {
+		f.endpoints[cla.GetClusterName()] = cla
+	}
+	return f
+}
+
+// explainer walks one fleet's resources for one request.
+type explainer struct {
+	*Fleet
+	d *Decision
 	// req is the request as routing sees it (path normalized, port stripped) once HTTP starts.
 	req Request
 }
@@ -41,16 +59,14 @@ type explainer struct {
 // (a typed config that does not unpack), never a request that fails: that is the Decision's
 // Action.
 func Explain(res *translate.Resources, req Request) (*Decision, error) {
-	e := &explainer{res: res, req: req, regexes: map[string]*regexp.Regexp{},
-		clusters: make(map[string]*clusterv3.Cluster, len(res.Clusters)), endpoints: make(map[string]*endpointv3.ClusterLoadAssignment, len(res.Endpoints)),
+	return Prepare(res).Explain(req)
+}
+
+// Explain is the package's Explain for the fleet f indexes.
+func (f *Fleet) Explain(req Request) (*Decision, error) {
+	e := &explainer{Fleet: f, req: req,
 		d: &Decision{Request: RequestInfo{Method: req.Method, Scheme: req.Scheme, Authority: req.Authority, SNI: req.SNI,
 			Port: req.Port, Path: req.Path, Query: req.Query, Headers: req.Headers, Client: req.Client}}}
-	for _, c := range res.Clusters {
-		e.clusters[c.GetName()] = c
-	}
-	for _, cla := range res.Endpoints {
-		e.endpoints[cla.GetClusterName()] = cla
-	}
 	if err := e.walk(); err != nil {
 		return nil, err
 	}

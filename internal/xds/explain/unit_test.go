@@ -159,7 +159,7 @@ func TestSubstitution(t *testing.T) {
 }
 
 func TestMatchers(t *testing.T) {
-	e := &explainer{regexes: map[string]*regexp.Regexp{}, req: Request{Method: "GET", Scheme: "http", Authority: "a.com", Path: "/Api/v1",
+	e := &explainer{Fleet: &Fleet{regexes: map[string]*regexp.Regexp{}}, req: Request{Method: "GET", Scheme: "http", Authority: "a.com", Path: "/Api/v1",
 		Query: "n=5", Headers: []Header{{"x-a", "1"}, {"x-a", "2"}, {"x-n", "42"}}}}
 	hm := func(name string, invert bool, m *routev3.HeaderMatcher) *routev3.HeaderMatcher {
 		m.Name, m.InvertMatch = name, invert

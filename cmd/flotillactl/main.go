@@ -1,6 +1,7 @@
-// Command flotillactl answers, without a cluster, the two questions of a person debugging a
-// Flotilla Gateway: what configuration will its Envoys get (translate), and which route does a
-// request take, and why (explain). It runs the controller's own resolve and translate.
+// Command flotillactl answers, without a cluster, the questions of a person debugging a Flotilla
+// Gateway: what configuration will its Envoys get (translate), which route does a request take,
+// and why (explain), and what would its Ingresses be as Gateway API objects that serve the same
+// (migrate). It runs the controller's own resolve and translate.
 package main
 
 import (
@@ -30,7 +31,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root := newRoot(stdin, stdout, stderr)
 	root.SetArgs(args)
 	if err := root.Execute(); err != nil {
-		fmt.Fprintf(stderr, "error: %v\n", err)
+		if !errors.Is(err, errFailed) { // errFailed: the reason is on standard error already
+			fmt.Fprintf(stderr, "error: %v\n", err)
+		}
 		return 1
 	}
 	return 0
@@ -52,7 +55,7 @@ with a note on standard error. Namespaced objects without a namespace are in "de
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newTranslate(stdin, stdout, stderr), newExplain(stdin, stdout, stderr))
+	root.AddCommand(newTranslate(stdin, stdout, stderr), newExplain(stdin, stdout, stderr), newMigrate(stdin, stdout, stderr))
 	return root
 }
 

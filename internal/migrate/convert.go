@@ -139,9 +139,18 @@ func (m *migration) convert(ir *gatewayapi.IngressRoute, ing *networkingv1.Ingre
 		for _, a := range aliases {
 			hostnames = append(hostnames, gwapiv1.Hostname(a))
 		}
-		mk := func(name string, parents []gwapiv1.ParentReference, rs []gwapiv1.HTTPRouteRule, comment string) {
+		mk := func(name string, parents []gwapiv1.ParentReference, rs []gwapiv1.HTTPRouteRule, paths []gatewayapi.IngressPath, comment string) {
+			// The canaries whose Services the rules send to come from here too.
+			froms := []string{from}
+			for _, p := range paths {
+				for _, b := range slices.Concat(p.Backends, []gatewayapi.IngressBackend{ptrOrZero(p.Backend)}) {
+					if b.Of != nil && !slices.Contains(froms, "Ingress/"+key(b.Of)) {
+						froms = append(froms, "Ingress/"+key(b.Of))
+					}
+				}
+			}
 			hr := &gwapiv1.HTTPRoute{TypeMeta: metav1.TypeMeta{APIVersion: gwapiv1.GroupVersion.String(), Kind: "HTTPRoute"},
-				ObjectMeta: meta(ir.Meta.Namespace, name, from)}
+				ObjectMeta: meta(ir.Meta.Namespace, name, strings.Join(froms, ","))}
 			hr.Spec.ParentRefs, hr.Spec.Hostnames, hr.Spec.Rules = parents, hostnames, rs
 			if len(hr.Spec.Hostnames) == 0 {
 				hr.Spec.Hostnames = nil
@@ -154,7 +163,7 @@ func (m *migration) convert(ir *gatewayapi.IngressRoute, ing *networkingv1.Ingre
 			if len(secureRules) == 0 {
 				continue
 			}
-			mk(name, []gwapiv1.ParentReference{m.gatewayRef("")}, secureRules,
+			mk(name, []gwapiv1.ParentReference{m.gatewayRef("")}, secureRules, secure,
 				fmt.Sprintf("%s, host %s: the same rules on HTTP and HTTPS", from, cmp.Or(host, "* (any host)")))
 		default:
 			if len(secureRules) > 0 {
@@ -178,7 +187,7 @@ func (m *migration) convert(ir *gatewayapi.IngressRoute, ing *networkingv1.Ingre
 				if t != nil {
 					comment += fmt.Sprintf(" (the ListenerSet listener presents the Ingress's certificate, Secret %s/%s)", t.ns, t.secret)
 				}
-				mk(name, parents, secureRules, comment)
+				mk(name, parents, secureRules, secure, comment)
 			}
 			if len(plainRules) > 0 {
 				var parents []gwapiv1.ParentReference
@@ -192,7 +201,7 @@ func (m *migration) convert(ir *gatewayapi.IngressRoute, ing *networkingv1.Ingre
 					comment += ": redirected to HTTPS (ssl-redirect, the default on hosts with TLS)"
 				}
 				if len(parents) > 0 {
-					mk(name+"-http", parents, plainRules, comment)
+					mk(name+"-http", parents, plainRules, plain, comment)
 				}
 			}
 		}
@@ -605,4 +614,12 @@ func coversAny(host string, ls map[string]*tlsHost) bool {
 		}
 	}
 	return false
+}
+
+func ptrOrZero[T any](p *T) T {
+	var z T
+	if p == nil {
+		return z
+	}
+	return *p
 }

@@ -327,7 +327,7 @@ func (m *migration) run() {
 		}
 		r := m.reports[key(ir.Meta)]
 		for _, o := range m.res.Objects {
-			if strings.Contains(o.Obj.GetAnnotations()[MigratedFromAnnotation], "Ingress/"+key(ir.Meta)) {
+			if slices.Contains(strings.Split(o.Obj.GetAnnotations()[MigratedFromAnnotation], ","), "Ingress/"+key(ir.Meta)) {
 				r.Objects = append(r.Objects, objectName(o.Obj))
 			}
 		}

@@ -24,12 +24,11 @@ var goldenInputs = []string{"ingress-nginx", "ingress-alias-passthrough", "ingre
 
 func load(t testing.TB, name string) *offline.Set {
 	t.Helper()
-	dir := "../xds/translate/testdata" // the certificates of "@tls.crt" are there
-	file := filepath.Join(dir, name+".in.yaml")
+	dir := "../xds/translate/testdata"
 	if _, err := os.Stat(filepath.Join("testdata", name+".in.yaml")); err == nil {
-		file = filepath.Join("testdata", name+".in.yaml")
+		dir = "testdata"
 	}
-	data, err := os.ReadFile(file)
+	data, err := os.ReadFile(filepath.Join(dir, name+".in.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}

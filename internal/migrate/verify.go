@@ -29,7 +29,9 @@ import (
 type Verification struct {
 	// Requests is how many requests were compared.
 	Requests int `json:"requests"`
-	// Differences are the requests whose decisions differ, with both decisions.
+	// Different is how many requests get another decision after the migration; Differences
+	// are the first of them (at most maxDifferences), with both decisions.
+	Different   int          `json:"different"`
 	Differences []Difference `json:"differences,omitempty"`
 	// Notes say what the comparison assumed (certificates not in the input).
 	Notes []string `json:"notes,omitempty"`
@@ -126,6 +128,7 @@ func Verify(res *Result) (*Verification, error) {
 		}
 		v.Requests++
 		if ob, oa := outcomeOf(db), outcomeOf(da); !reflect.DeepEqual(ob, oa) {
+			v.Different++
 			if len(v.Differences) < maxDifferences {
 				v.Differences = append(v.Differences, Difference{Request: describe(req), Ingress: summary(db, ob), Migrated: summary(da, oa)})
 			}

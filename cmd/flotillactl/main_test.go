@@ -273,3 +273,67 @@ func TestExplainIngress(t *testing.T) {
 		t.Errorf("a 404 does not say which Ingress is refused:\n%s", out)
 	}
 }
+
+// TestMigrate: the printed objects, the report, --verify's verdict and --strict's exit status.
+func TestMigrate(t *testing.T) {
+	in := filepath.Join("..", "..", "internal", "migrate", "testdata", "ingress-migrate.in.yaml")
+	code, out, errOut := flotillactl(t, "", "migrate", "-f", in, "--verify")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(errOut, "verify: OK: ") || !strings.Contains(errOut, "over 7 migrated Ingresses") {
+		t.Errorf("stderr lacks the verify verdict:\n%s", errOut)
+	}
+	kinds := map[string]int{}
+	for _, doc := range strings.Split(out, "\n---\n") {
+		var obj struct{ Kind string }
+		if err := yaml.Unmarshal([]byte(doc), &obj); err != nil {
+			t.Fatalf("output is not YAML: %v\n%s", err, doc)
+		}
+		kinds[obj.Kind]++
+	}
+	if kinds["HTTPRoute"] < 7 || kinds["ListenerSet"] != 1 || kinds["ReferenceGrant"] != 1 || kinds["RouteFilter"] < 5 {
+		t.Errorf("printed kinds %v", kinds)
+	}
+
+	code, _, errOut = flotillactl(t, "", "migrate", "-f", in, "--strict")
+	if code != 1 || !strings.Contains(errOut, "strict: 1 Ingresses are refused by the controller and 2 not migrated") {
+		t.Errorf("--strict: exit %d, stderr:\n%s", code, errOut)
+	}
+
+	report := filepath.Join(t.TempDir(), "r.md")
+	code, out, errOut = flotillactl(t, "", "migrate", "-f", in, "-o", "json", "--report", report)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var list struct {
+		Kind  string
+		Items []map[string]any
+	}
+	if err := json.Unmarshal([]byte(out), &list); err != nil || list.Kind != "List" || len(list.Items) == 0 {
+		t.Errorf("-o json: %v, %+v", err, list)
+	}
+	md, err := os.ReadFile(report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"## Ingress docs/legacy: NotMigrated", "uses service-upstream", "## Ingress docs/snippet: Refused", "| `nginx.ingress.kubernetes.io/canary-weight` | `20` |"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("report lacks %q:\n%s", want, md)
+		}
+	}
+
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"migrate", "-f", in, "--ingress-class", "nope"}, "IngressClass nope is not in the input"},
+		{[]string{"migrate", "-f", in, "--gateway", "infra/other"}, "gateway infra/other is not in the input"},
+		{[]string{"migrate", "-f", "-"}, "the input has no IngressClassConfig"},
+	} {
+		code, _, errOut := flotillactl(t, input, c.args...)
+		if code != 1 || !strings.Contains(errOut, c.want) {
+			t.Errorf("%v: exit %d, stderr %q, want %q", c.args, code, errOut, c.want)
+		}
+	}
+}

@@ -229,12 +229,25 @@ func (b *builder) filterChain(l *model.Listener, c *model.FilterChain, names []s
 	var f *listenerv3.Filter
 	var err error
 	if http {
-		name := l.Name + "/" + c.Name
-		rc, need, err := b.routeConfig(name, l, "https", c.VirtualHosts)
-		if err != nil {
-			return nil, err
+		var k vhostsKey
+		if len(c.VirtualHosts) > 0 {
+			k = vhostsKey{&c.VirtualHosts[0], len(c.VirtualHosts)}
 		}
-		f, err = b.hcm(l.Name, rc.Name, need)
+		shared, ok := b.sharedRoutes[k]
+		if !ok || k.first == nil {
+			rc, need, err := b.routeConfig(l.Name+"/"+c.Name, l, "https", c.VirtualHosts)
+			if err != nil {
+				return nil, err
+			}
+			shared = sharedRoute{rc.Name, need}
+			if k.first != nil {
+				if b.sharedRoutes == nil {
+					b.sharedRoutes = map[vhostsKey]sharedRoute{}
+				}
+				b.sharedRoutes[k] = shared
+			}
+		}
+		f, err = b.hcm(l.Name, shared.name, shared.need)
 		if err != nil {
 			return nil, err
 		}

@@ -99,6 +99,10 @@ type builder struct {
 	regexes         map[string]error              // checked regular expressions
 	rbacs           map[rbacKey]*anypb.Any        // per-route RBAC configs already packed
 	customResponses map[string]*anypb.Any         // custom_response configs by content
+	// sharedRoutes are the route configurations of HTTPS filter chains by the virtual hosts they
+	// were built from: chains that serve the same virtual hosts (an Ingress's TLS hosts, each
+	// with its certificate, on its listener) share one RouteConfiguration instead of a copy each.
+	sharedRoutes map[vhostsKey]sharedRoute
 	filterConfigs   map[string]*anypb.Any         // listener-level protection filter configs by name
 	enabled         *anypb.Any                    // the FilterConfig that enables a disabled filter
 	cors            map[*model.CORS]corsAny       // CORS policies already packed
@@ -216,4 +220,16 @@ func sortValidate[T interface{ ValidateAll() error }](kind string, rs []T, name 
 		}
 	}
 	return nil
+}
+
+// vhostsKey identifies a slice of virtual hosts (its first element and length).
+type vhostsKey struct {
+	first *model.VirtualHost
+	n     int
+}
+
+// sharedRoute is a route configuration built for a filter chain, with the filters it needs.
+type sharedRoute struct {
+	name string
+	need httpFilters
 }

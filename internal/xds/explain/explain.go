@@ -30,6 +30,7 @@ type Fleet struct {
 	clusters  map[string]*clusterv3.Cluster
 	endpoints map[string]*endpointv3.ClusterLoadAssignment
 	regexes   map[string]*regexp.Regexp
+	domains   map[*routev3.RouteConfiguration]*domainIndex
 }
 
 // Prepare indexes res for Explain.

@@ -53,7 +53,7 @@ func (e *explainer) http(hcm *hcmv3.HttpConnectionManager, tls bool) error {
 		return nil
 	}
 	e.d.RouteConfig = rc.GetName()
-	vh, domain, why := selectVirtualHost(rc.GetVirtualHosts(), e.req.Authority)
+	vh, domain, why := e.virtualHost(rc, e.req.Authority)
 	if vh == nil {
 		e.stop(ActionNotFound, 404, "404: no virtual host matches :authority "+e.req.Authority, why)
 		return nil
@@ -85,14 +85,64 @@ func (e *explainer) http(hcm *hcmv3.HttpConnectionManager, tls bool) error {
 // "*-bar.foo.com"; the wildcard matches one character or more); else the longest prefix wildcard
 // ("foo.*"); else "*". It returns the domain that matched and why, or why none did.
 func selectVirtualHost(vhs []*routev3.VirtualHost, host string) (*routev3.VirtualHost, string, string) {
-	h := strings.ToLower(host)
-	type candidate struct {
-		vh     *routev3.VirtualHost
-		domain string
+	return selectFrom(vhs, nil, host)
+}
+
+// candidate is a virtual host and the domain of it that matched.
+type candidate struct {
+	vh     *routev3.VirtualHost
+	domain string
+}
+
+// domainIndex is a route configuration's virtual hosts by exact domain (lower case), and those
+// with wildcard domains: so that a fleet of thousands of hosts explains a request in a lookup.
+type domainIndex struct {
+	exact map[string]candidate
+	wild  []*routev3.VirtualHost
+}
+
+func newDomainIndex(vhs []*routev3.VirtualHost) *domainIndex {
+	x := &domainIndex{exact: make(map[string]candidate, len(vhs))}
+	for _, vh := range vhs {
+		wild := false
+		for _, d := range vh.GetDomains() {
+			if strings.Contains(d, "*") {
+				wild = true
+			} else if d != "" {
+				x.exact[strings.ToLower(d)] = candidate{vh, d}
+			}
+		}
+		if wild {
+			x.wild = append(x.wild, vh)
+		}
 	}
+	return x
+}
+
+// virtualHost is selectVirtualHost with the fleet's index of rc's domains.
+func (e *explainer) virtualHost(rc *routev3.RouteConfiguration, host string) (*routev3.VirtualHost, string, string) {
+	if e.domains == nil {
+		e.domains = map[*routev3.RouteConfiguration]*domainIndex{}
+	}
+	x := e.domains[rc]
+	if x == nil {
+		x = newDomainIndex(rc.GetVirtualHosts())
+		e.domains[rc] = x
+	}
+	return selectFrom(rc.GetVirtualHosts(), x, host)
+}
+
+// selectFrom selects among vhs, with x (when not nil) for the exact domains.
+func selectFrom(vhs []*routev3.VirtualHost, x *domainIndex, host string) (*routev3.VirtualHost, string, string) {
+	h := strings.ToLower(host)
 	// By Envoy's order: exact, suffix wildcard, prefix wildcard, "*".
 	var found [4]candidate
-	for _, vh := range vhs {
+	scan := vhs
+	if x != nil {
+		found[0] = x.exact[h]
+		scan = x.wild
+	}
+	for _, vh := range scan {
 		for _, d := range vh.GetDomains() {
 			dl := strings.ToLower(d)
 			switch {

@@ -93,6 +93,8 @@ demo: manifests cluster-bins ## Start a local control plane, run Flotilla, apply
 	go run ./cmd/flotillactl explain -f config/samples --gateway team-a/web --request 'GET http://app.example.com/api/v1?x=1' 2>/dev/null
 	go run ./cmd/flotillactl explain -f config/samples --gateway team-a/web --request 'POST http://llm.example.com/v1/completions' 2>/dev/null
 	go run ./cmd/flotillactl explain -f config/samples --gateway team-a/web --request 'GET http://legacy.example.com/legacy/x/y?z=1' 2>/dev/null
+	@echo "--- flotillactl migrate: the sample Ingress as Gateway API objects, and the proof that they serve every request the same"
+	go run ./cmd/flotillactl migrate -f config/samples --gateway team-a/web --verify --report /dev/null 2>&1 | grep -v '^note: '
 	@echo "--- installing with Helm instead: helm install flotilla ./charts/flotilla -n flotilla-system --create-namespace (make helm-install against make dev-cluster)"
 	@echo "--- monitoring: the Grafana dashboard is config/grafana/flotilla-dashboard.json; alerts config/prometheus/rules.yaml (runbooks: docs/operating.md)"
 

@@ -3,7 +3,6 @@ package migrate
 import (
 	"cmp"
 	"fmt"
-	"maps"
 	"reflect"
 	"slices"
 	"strconv"
@@ -168,8 +167,12 @@ func (m *migration) convert(ir *gatewayapi.IngressRoute, ing *networkingv1.Ingre
 		default:
 			if len(secureRules) > 0 {
 				var parents []gwapiv1.ParentReference
-				for _, th := range slices.Sorted(maps.Keys(ls)) {
-					if th != host && !covers(host, th) {
+				covered := []string{host}
+				if host == "" || strings.HasPrefix(host, "*.") {
+					covered = m.lsSorted
+				}
+				for _, th := range covered {
+					if ls[th] == nil || th != host && !covers(host, th) {
 						continue
 					}
 					lt := ls[th]
@@ -608,6 +611,9 @@ func (m *migration) note(ir *gatewayapi.IngressRoute, n string) {
 
 // coversAny says whether a route of host also serves a TLS host of a ListenerSet.
 func coversAny(host string, ls map[string]*tlsHost) bool {
+	if host != "" && !strings.HasPrefix(host, "*.") {
+		return false
+	}
 	for th := range ls {
 		if covers(host, th) {
 			return true

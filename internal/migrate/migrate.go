@@ -175,6 +175,7 @@ type migration struct {
 	prefixMode map[string]bool
 	pad        map[string]int
 	grants     map[grantKey][]gwapiv1.ReferenceGrantTo
+	lsSorted   []string          // the TLS hosts of ListenerSets, sorted
 	overrides  map[string]string // "host\x00type\x00path" → the HTTPRoute that has the match
 }
 
@@ -255,6 +256,7 @@ func (m *migration) run() {
 	}
 	m.prefixHosts(conv.Routes)
 	lsHosts := m.listenerSetHosts(conv.Routes)
+	m.lsSorted = slices.Sorted(maps.Keys(lsHosts))
 	// A TLS host's ListenerSet listener serves the routes that cover the host (no hostname, a
 	// wildcard) too: they migrate with it, or it does not migrate.
 	for h := range lsHosts {
@@ -284,6 +286,7 @@ func (m *migration) run() {
 	}
 
 	m.grants = map[grantKey][]gwapiv1.ReferenceGrantTo{}
+	canaries := map[string]*gatewayapi.IngressRoute{}
 	var sets []Object
 	lsDone := map[string]bool{}
 	for i := range conv.Routes {
@@ -301,6 +304,9 @@ func (m *migration) run() {
 		}
 		r.Result = ResultMigrated
 		m.res.Migrated[k] = true
+		if len(ir.Hosts) == 0 {
+			canaries[k] = ir
+		}
 		for _, h := range ir.Hosts {
 			if ls := lsHosts[h.Host]; ls != nil && ls.from == k && !lsDone[ls.key()] {
 				lsDone[ls.key()] = true
@@ -319,16 +325,12 @@ func (m *migration) run() {
 		}
 		m.res.Objects = append(m.res.Objects, objs...)
 	}
-	// Canaries are served through their primaries' routes.
-	for i := range conv.Routes {
-		ir := &conv.Routes[i]
-		if len(ir.Hosts) > 0 || !m.res.Migrated[key(ir.Meta)] {
-			continue
-		}
-		r := m.reports[key(ir.Meta)]
-		for _, o := range m.res.Objects {
-			if slices.Contains(strings.Split(o.Obj.GetAnnotations()[MigratedFromAnnotation], ","), "Ingress/"+key(ir.Meta)) {
-				r.Objects = append(r.Objects, objectName(o.Obj))
+	// Canaries are served through their primaries' routes, which name them as their sources.
+	for _, o := range m.res.Objects {
+		for _, from := range strings.Split(o.Obj.GetAnnotations()[MigratedFromAnnotation], ",") {
+			k := strings.TrimPrefix(from, "Ingress/")
+			if ir := canaries[k]; ir != nil {
+				m.reports[k].Objects = append(m.reports[k].Objects, objectName(o.Obj))
 			}
 		}
 	}

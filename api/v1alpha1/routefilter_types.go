@@ -16,9 +16,9 @@ const RouteFilterKind = "RouteFilter"
 // filters: client access, then authentication (basic, then external), then the rate limit, then
 // the request body limit. Every limit is per Envoy replica. Two sections are not protections but
 // what an HTTPRoute rule cannot say about its requests (flotillactl migrate writes them for
-// Ingresses): an idle timeout and a path rewrite with capture groups; they apply to HTTPRoute
-// rules only.
-// +kubebuilder:validation:XValidation:rule="has(self.clientAccess) || has(self.rateLimit) || has(self.basicAuth) || has(self.externalAuth) || has(self.requestBody) || has(self.errorPages) || has(self.timeouts) || has(self.pathRewrite)",message="set at least one of clientAccess, rateLimit, basicAuth, externalAuth, requestBody, errorPages, timeouts, pathRewrite"
+// Ingresses): an idle timeout, a path rewrite with capture groups and a redirect to a fixed
+// location; they apply to HTTPRoute rules only.
+// +kubebuilder:validation:XValidation:rule="has(self.clientAccess) || has(self.rateLimit) || has(self.basicAuth) || has(self.externalAuth) || has(self.requestBody) || has(self.errorPages) || has(self.timeouts) || has(self.pathRewrite) || has(self.redirect)",message="set at least one of clientAccess, rateLimit, basicAuth, externalAuth, requestBody, errorPages, timeouts, pathRewrite, redirect"
 type RouteFilterSpec struct {
 	// ClientAccess allows and denies requests by client address (403).
 	// +optional
@@ -53,6 +53,28 @@ type RouteFilterSpec struct {
 	// URLRewrite filter of the path in the same rule).
 	// +optional
 	PathRewrite *RegexPathRewrite `json:"pathRewrite,omitempty"`
+
+	// Redirect answers the rule's requests with a redirect to a fixed location, sent as written
+	// and without the request's query (nginx's "return 301 <url>"), which a RequestRedirect
+	// filter cannot say. HTTPRoute rules only; not with a RequestRedirect filter in the same rule;
+	// the rule's backendRefs are not used.
+	// +optional
+	Redirect *FixedRedirect `json:"redirect,omitempty"`
+}
+
+// FixedRedirect is a redirect to a fixed location.
+type FixedRedirect struct {
+	// Location is an absolute http or https URL ("https://new.example.com/landing?from=old"), or
+	// a path on the request's own scheme and host ("/home").
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=2048
+	Location string `json:"location"`
+
+	// StatusCode is the redirect's status.
+	// +optional
+	// +kubebuilder:default=302
+	// +kubebuilder:validation:Enum=301;302;303;307;308
+	StatusCode int `json:"statusCode,omitempty"`
 }
 
 // FilterTimeouts are timeouts of a rule's requests beyond HTTPRoute's request and backendRequest.

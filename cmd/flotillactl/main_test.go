@@ -281,7 +281,7 @@ func TestMigrate(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	if !strings.Contains(errOut, "verify: OK: ") || !strings.Contains(errOut, "over 7 migrated Ingresses") {
+	if !strings.Contains(errOut, "verify: OK: ") || !strings.Contains(errOut, "over 8 migrated Ingresses") {
 		t.Errorf("stderr lacks the verify verdict:\n%s", errOut)
 	}
 	kinds := map[string]int{}
@@ -292,7 +292,7 @@ func TestMigrate(t *testing.T) {
 		}
 		kinds[obj.Kind]++
 	}
-	if kinds["HTTPRoute"] < 7 || kinds["ListenerSet"] != 1 || kinds["ReferenceGrant"] != 1 || kinds["RouteFilter"] < 5 {
+	if kinds["HTTPRoute"] < 7 || kinds["ListenerSet"] != 1 || kinds["ReferenceGrant"] != 1 || kinds["RouteFilter"] < 7 {
 		t.Errorf("printed kinds %v", kinds)
 	}
 

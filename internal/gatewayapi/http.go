@@ -62,6 +62,13 @@ func (r *resolver) httpRoute(hr *gwapiv1.HTTPRoute) *route {
 			return rt
 		}
 		protections, set := r.ruleProtections(rt, i, rule.Filters)
+		if set.Redirect != nil {
+			if redirect != nil {
+				rt.invalid = fmt.Sprintf("rule %d: a RouteFilter's redirect and a RequestRedirect filter cannot both answer the rule", i)
+				return rt
+			}
+			redirect = set.Redirect
+		}
 		if set.Rewrite != nil {
 			if filters, bad = withRegexRewrite(filters, set.Rewrite); bad != "" {
 				rt.invalid = fmt.Sprintf("rule %d: %s", i, bad)

@@ -73,11 +73,12 @@ func CheckRouteFilter(in Input, rf *flotillav1alpha1.RouteFilter) FilterCheck {
 // RuleSettings are what RouteFilters change of a rule's route beyond protections: the idle
 // timeout and a regular-expression path rewrite (HTTPRoute rules only).
 type RuleSettings struct {
-	Idle    string
-	Rewrite *model.RegexRewrite
+	Idle     string
+	Rewrite  *model.RegexRewrite
+	Redirect *model.Redirect
 }
 
-func (s RuleSettings) empty() bool { return s.Idle == "" && s.Rewrite == nil }
+func (s RuleSettings) empty() bool { return s.Idle == "" && s.Rewrite == nil && s.Redirect == nil }
 
 // filterKey names a RouteFilter of resolution: an API object, or one the Ingress front end made.
 type filterKey struct {
@@ -126,6 +127,12 @@ func (r *resolver) ruleProtections(rt *route, rule int, fs []gwapiv1.HTTPRouteFi
 					twice = "pathRewrite"
 				}
 				set.Rewrite = c.Settings.Rewrite
+			}
+			if c.Settings.Redirect != nil {
+				if set.Redirect != nil {
+					twice = "redirect"
+				}
+				set.Redirect = c.Settings.Redirect
 			}
 			if twice != "" {
 				msg := fmt.Sprintf("rule %d: %s sets %s, which another RouteFilter of the rule sets too", rule, p.Sources[len(p.Sources)-1], twice)
@@ -256,6 +263,18 @@ func (r *resolver) checkFilter(meta *metav1.ObjectMeta, spec *flotillav1alpha1.R
 			invalid("%s", bad)
 		} else {
 			c.Settings.Rewrite = &model.RegexRewrite{Pattern: rw.Pattern, Substitution: rw.Substitution}
+		}
+	}
+	if fr := spec.Redirect; fr != nil {
+		rd, why := FixedRedirect(fr.Location, true)
+		switch {
+		case why != "":
+			invalid("redirect.location %q %s", fr.Location, why)
+		case !slices.Contains([]int{0, 301, 302, 303, 307, 308}, fr.StatusCode):
+			invalid("redirect.statusCode %d is not 301, 302, 303, 307 or 308", fr.StatusCode)
+		default:
+			rd.StatusCode = cmp.Or(fr.StatusCode, 302)
+			c.Settings.Redirect = rd
 		}
 	}
 	if !c.OK() {

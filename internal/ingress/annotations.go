@@ -3,12 +3,12 @@ package ingress
 import (
 	"fmt"
 	"maps"
-	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/flotilla-dev/flotilla/internal/gatewayapi"
 	"github.com/flotilla-dev/flotilla/internal/model"
 )
 
@@ -328,34 +328,7 @@ func parseAnnotations(all map[string]string, prefix, ns string) (annotations, *r
 }
 
 // redirectTo parses a redirect annotation's URL (absolute http or https, kept verbatim).
-func redirectTo(v string) (*model.Redirect, string) {
-	u, err := url.Parse(v)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.Fragment != "" || strings.ContainsAny(v, " \t") {
-		return nil, "is not an absolute http or https URL"
-	}
-	rd := &model.Redirect{Scheme: u.Scheme, Hostname: u.Hostname()}
-	if !hostRE.MatchString(strings.ToLower(rd.Hostname)) {
-		return nil, "does not name a valid host"
-	}
-	if p := u.Port(); p != "" {
-		n, err := strconv.Atoi(p)
-		if err != nil || n < 1 || n > 65535 {
-			return nil, "has an invalid port"
-		}
-		rd.Port = int32(n)
-	}
-	path := u.EscapedPath()
-	if path == "" {
-		path = "/"
-	}
-	if u.RawQuery != "" {
-		path += "?" + u.RawQuery
-	}
-	rd.Path = &model.PathModifier{ReplaceFullPath: &path}
-	// The request's query is not appended: nginx's "return <code> <url>" sends the URL as written.
-	rd.StripQuery = true
-	return rd, ""
-}
+func redirectTo(v string) (*model.Redirect, string) { return gatewayapi.FixedRedirect(v, false) }
 
 // proxySSL are the proxy-ssl-* annotations: how Envoy originates TLS to a backend-protocol HTTPS
 // or GRPCS backend.

@@ -63,19 +63,24 @@ func (m *migration) convert(ir *gatewayapi.IngressRoute, ing *networkingv1.Ingre
 		m.filterGrants(rf)
 		out = append(out, Object{Comment: sharedComment(shared), Obj: rf})
 	}
-	rewrites := map[model.RegexRewrite]string{}
-	var rewriteObjs []Object
-	rewriteFilter := func(rw *model.RegexRewrite) string {
-		if n, ok := rewrites[*rw]; ok {
+	// RouteFilters of single rules: a capture-group rewrite, a redirect to a fixed location; one
+	// per distinct setting.
+	extras := map[string]string{}
+	var extraObjs []Object
+	extra := func(kind string, spec flotillav1alpha1.RouteFilterSpec) string {
+		id := fmt.Sprintf("%s %+v %+v", kind, ptrOrZero(spec.PathRewrite), ptrOrZero(spec.Redirect))
+		if n, ok := extras[id]; ok {
 			return n
 		}
-		n := fmt.Sprintf("%s-rewrite-%d", ir.Meta.Name, len(rewrites)+1)
-		rewrites[*rw] = n
-		rewriteObjs = append(rewriteObjs, Object{
-			Comment: "rewrite-target with capture groups: an HTTPRoute URLRewrite replaces a whole path or a prefix, never with parts of the matched path",
+		n := fmt.Sprintf("%s-%s-%d", ir.Meta.Name, kind, len(extras)+1)
+		extras[id] = n
+		comment := "rewrite-target with capture groups: an HTTPRoute URLRewrite replaces a whole path or a prefix, never with parts of the matched path"
+		if kind == "redirect" {
+			comment = "a redirect to a fixed location (permanent-redirect, temporal-redirect or app-root) that drops the request's query, as nginx's return does: a RequestRedirect filter keeps the query and cannot send one of its own"
+		}
+		extraObjs = append(extraObjs, Object{Comment: comment,
 			Obj: &flotillav1alpha1.RouteFilter{TypeMeta: metav1.TypeMeta{APIVersion: flotillav1alpha1.GroupVersion.String(), Kind: flotillav1alpha1.RouteFilterKind},
-				ObjectMeta: meta(ir.Meta.Namespace, n, from),
-				Spec:       flotillav1alpha1.RouteFilterSpec{PathRewrite: &flotillav1alpha1.RegexPathRewrite{Pattern: rw.Pattern, Substitution: rw.Substitution}}}})
+				ObjectMeta: meta(ir.Meta.Namespace, n, from), Spec: spec}})
 		return n
 	}
 
@@ -127,7 +132,7 @@ func (m *migration) convert(ir *gatewayapi.IngressRoute, ing *networkingv1.Ingre
 						p.Backends[0].Weight = 1
 					}
 				}
-				out = append(out, m.rule(ir, host, &p, shared != nil && (p.Redirect == nil || ir.Filter != nil), filterName, rewriteFilter))
+				out = append(out, m.rule(ir, host, &p, shared != nil && (p.Redirect == nil || ir.Filter != nil), filterName, extra))
 			}
 			return out
 		}
@@ -209,11 +214,11 @@ func (m *migration) convert(ir *gatewayapi.IngressRoute, ing *networkingv1.Ingre
 			}
 		}
 	}
-	return slices.Concat(out, rewriteObjs, routes)
+	return slices.Concat(out, extraObjs, routes)
 }
 
 // rule converts one path.
-func (m *migration) rule(ir *gatewayapi.IngressRoute, host string, p *gatewayapi.IngressPath, withFilter bool, filterName string, rewriteFilter func(*model.RegexRewrite) string) gwapiv1.HTTPRouteRule {
+func (m *migration) rule(ir *gatewayapi.IngressRoute, host string, p *gatewayapi.IngressPath, withFilter bool, filterName string, extra func(string, flotillav1alpha1.RouteFilterSpec) string) gwapiv1.HTTPRouteRule {
 	var r gwapiv1.HTTPRouteRule
 	match := gwapiv1.HTTPRouteMatch{Path: m.pathMatch(host, p.Match.Path)}
 	for _, h := range p.Match.Headers {
@@ -224,7 +229,9 @@ func (m *migration) rule(ir *gatewayapi.IngressRoute, host string, p *gatewayapi
 		match.Headers = append(match.Headers, gwapiv1.HTTPHeaderMatch{Type: &typ, Name: gwapiv1.HTTPHeaderName(h.Name), Value: h.Value})
 	}
 	r.Matches = []gwapiv1.HTTPRouteMatch{match}
-	if rd := p.Redirect; rd != nil {
+	if rd := p.Redirect; rd != nil && rd.StripQuery {
+		r.Filters = append(r.Filters, extensionRef(extra("redirect", fixedRedirect(rd))))
+	} else if rd != nil {
 		f := &gwapiv1.HTTPRequestRedirectFilter{StatusCode: ptr(rd.StatusCode)}
 		if rd.Scheme != "" {
 			f.Scheme = ptr(rd.Scheme)
@@ -243,7 +250,8 @@ func (m *migration) rule(ir *gatewayapi.IngressRoute, host string, p *gatewayapi
 					// The path's match is the pattern, anchored and to the end: the whole path is replaced.
 					u.Path = &gwapiv1.HTTPPathModifier{Type: gwapiv1.FullPathHTTPPathModifier, ReplaceFullPath: ptr(pm.Regex.Substitution)}
 				} else {
-					r.Filters = append(r.Filters, extensionRef(rewriteFilter(pm.Regex)))
+					r.Filters = append(r.Filters, extensionRef(extra("rewrite", flotillav1alpha1.RouteFilterSpec{
+						PathRewrite: &flotillav1alpha1.RegexPathRewrite{Pattern: pm.Regex.Pattern, Substitution: pm.Regex.Substitution}})))
 				}
 			}
 			if u.Hostname != nil || u.Path != nil {
@@ -628,4 +636,20 @@ func ptrOrZero[T any](p *T) T {
 		return z
 	}
 	return *p
+}
+
+// fixedRedirect is a RouteFilter's redirect for an Ingress's redirect to a fixed location.
+func fixedRedirect(rd *model.Redirect) flotillav1alpha1.RouteFilterSpec {
+	loc := ""
+	if rd.Path != nil && rd.Path.ReplaceFullPath != nil {
+		loc = *rd.Path.ReplaceFullPath
+	}
+	if rd.Hostname != "" {
+		host := rd.Hostname
+		if rd.Port != 0 {
+			host += ":" + strconv.Itoa(int(rd.Port))
+		}
+		loc = cmp.Or(rd.Scheme, "http") + "://" + host + loc
+	}
+	return flotillav1alpha1.RouteFilterSpec{Redirect: &flotillav1alpha1.FixedRedirect{Location: loc, StatusCode: rd.StatusCode}}
 }

@@ -525,10 +525,8 @@ func (m *migration) listenerSetsAllowed(ns string) string {
 
 // pathUnsupported says why a path cannot be written as an HTTPRoute rule (with RouteFilters), or "".
 func (m *migration) pathUnsupported(ir *gatewayapi.IngressRoute, p *gatewayapi.IngressPath) string {
-	if rd := p.Redirect; rd != nil {
-		if rd.StripQuery || rd.Path != nil || rd.Hostname != "" || rd.Port != 0 {
-			return "redirects to a fixed URL (permanent-redirect, temporal-redirect or app-root), dropping the request's query, which a RequestRedirect filter cannot say"
-		}
+	if rd := p.Redirect; rd != nil && !rd.StripQuery && (rd.Path != nil || rd.Hostname != "" || rd.Port != 0) {
+		return "redirects in a way this version does not print"
 	}
 	if len(p.HashPolicies) > 0 {
 		return "balances by a hash (upstream-hash-by or affinity), which Gateway API cannot say"

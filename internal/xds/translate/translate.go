@@ -102,13 +102,13 @@ type builder struct {
 	// sharedRoutes are the route configurations of HTTPS filter chains by the virtual hosts they
 	// were built from: chains that serve the same virtual hosts (an Ingress's TLS hosts, each
 	// with its certificate, on its listener) share one RouteConfiguration instead of a copy each.
-	sharedRoutes map[vhostsKey]sharedRoute
-	filterConfigs   map[string]*anypb.Any         // listener-level protection filter configs by name
-	enabled         *anypb.Any                    // the FilterConfig that enables a disabled filter
-	cors            map[*model.CORS]corsAny       // CORS policies already packed
-	corsByKey       map[string]*anypb.Any         // the same, by content
-	warnings        []string
-	routeWarnings   []RouteWarning
+	sharedRoutes  map[vhostsKey]sharedRoute
+	filterConfigs map[string]*anypb.Any   // listener-level protection filter configs by name
+	enabled       *anypb.Any              // the FilterConfig that enables a disabled filter
+	cors          map[*model.CORS]corsAny // CORS policies already packed
+	corsByKey     map[string]*anypb.Any   // the same, by content
+	warnings      []string
+	routeWarnings []RouteWarning
 }
 
 // Translate turns a fleet model into xDS. secrets is keyed by model.Secret.Name ("<ns>/<name>").

@@ -101,10 +101,20 @@ func (r *resolver) backend(rt *route, ref gwapiv1.BackendObjectReference) (strin
 	if !done {
 		c = r.addCluster(model.Cluster{Name: name, Protocol: proto, Service: service, Port: sp.Port, Endpoints: r.endpoints(ns, svc.Name, sp),
 			TLS: r.upstreamTLS(policy, proto)})
+		r.endpointsFrom(name, ns, svc.Name, sp)
 	}
 	r.backends[key] = c
 	r.checkClusterTLS(rt, c)
 	return name, true
+}
+
+// endpointsFrom records that the endpoints of cluster name are those of the Service's port, from
+// its EndpointSlices (see Result.SetEndpoints).
+func (r *resolver) endpointsFrom(name, ns, svc string, sp *corev1.ServicePort) {
+	if r.epSources == nil {
+		r.epSources = map[string]endpointSource{}
+	}
+	r.epSources[name] = endpointSource{ns: ns, svc: svc, port: *sp}
 }
 
 // addCluster adds a cluster (of a name not yet used) and returns its index.

@@ -165,6 +165,7 @@ func (r *resolver) endpointPicker(ns string, ref *infv1.EndpointPickerRef) (clus
 		}
 		r.addCluster(model.Cluster{Name: name, Protocol: model.ClusterGRPC, Service: id, Port: sp.Port,
 			Endpoints: r.endpoints(ns, svc.Name, sp), TLS: tls, GRPCHealthCheck: EndpointPickerHealthService})
+		r.endpointsFrom(name, ns, svc.Name, sp)
 	}
 	return name, ""
 }

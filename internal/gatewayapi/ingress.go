@@ -381,6 +381,9 @@ func (r *resolver) clusterVariant(name, suffix string, set func(*model.Cluster))
 		c.Name = variant
 		set(&c)
 		r.addCluster(c)
+		if src, ok := r.epSources[name]; ok {
+			r.epSources[variant] = src
+		}
 	}
 	return variant
 }
@@ -579,6 +582,9 @@ func (r *resolver) ingressSpecialCluster(rt *route, b *IngressBackend, svc *core
 	}
 	if _, done := r.clusterIndex[name]; !done {
 		r.addCluster(model.Cluster{Name: name, Protocol: b.Protocol, Service: service, Port: sp.Port, Endpoints: eps, TLS: tls})
+		if !b.ServiceUpstream { // service-upstream's one endpoint is the cluster IP
+			r.endpointsFrom(name, ns, svc.Name, sp)
+		}
 	}
 	return name, true
 }

@@ -22,6 +22,7 @@ type resolver struct {
 	secrets    map[string]SecretInfo
 	services   map[objKey]*corev1.Service
 	slices     map[objKey]endpointSlices
+	epSources  map[string]endpointSource // by cluster name: where its endpoints come from
 	namespaces map[string]*corev1.Namespace
 	grants     map[string][]*gwapiv1.ReferenceGrant
 	// clusters are the resolved clusters, indexed by name in clusterIndex.
@@ -97,6 +98,7 @@ func Resolve(in Input) Result {
 	res := Result{}
 	res.Routes = r.routes()
 	res.Fleet = r.build()
+	res.endpointSources(r.epSources)
 	for _, l := range r.listeners[:len(r.gw.Spec.Listeners)] {
 		res.Listeners = append(res.Listeners, l.status())
 		if !l.supported || l.conflict != "" {

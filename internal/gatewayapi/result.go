@@ -42,6 +42,12 @@ type Result struct {
 	GatewayResolvedRefs metav1.Condition `json:"gatewayResolvedRefs"`
 	// Ingresses of Input.Ingresses, sorted by namespace and name.
 	Ingresses []IngressStatus `json:"ingresses,omitempty"`
+
+	// byService are the indexes of the clusters whose endpoints come from each Service's
+	// EndpointSlices ("ns/name"), and sources, by cluster index, the Service port they come from
+	// (see SetEndpoints).
+	byService map[string][]int
+	sources   []endpointSource
 }
 
 // PolicyStatus is one policy's ancestor entries for this Gateway (one, naming the Gateway).

@@ -33,6 +33,9 @@ type fleetEntry struct {
 	mu      sync.Mutex
 	gone    bool                    // forgotten: a Publish holding this entry starts over
 	content map[string]*typeContent // by type URL
+	// hashed is what the last Publish hashed, by type URL: the next one hashes again only the
+	// resources that are not the same objects (see hashType).
+	hashed map[string]*hashed
 }
 
 // typeContent is one type's published resources with their version and per-resource versions
@@ -47,7 +50,14 @@ type typeContent struct {
 // hashed is one type's resources as Publish received them, hashed but not yet indexed.
 type hashed struct {
 	version string
-	entries []hashedResource
+	entries []hashedResource // sorted by name
+	// in are the resources as given, and pos[i] the index in entries of in[i].
+	in  []types.Resource
+	pos []int
+	// base, when set, is the hashed these entries were updated from: the same names, and only
+	// the resources of changed (names) are other objects. Its index is updated, not rebuilt.
+	base    *hashed
+	changed []string
 }
 
 type hashedResource struct {
@@ -63,6 +73,10 @@ var marshalBuffers = sync.Pool{New: func() any { return new([]byte) }}
 // keeps its version and only the types that changed are sent to Envoy. It returns whether
 // anything changed; when nothing did, it costs one marshal and hash of the resources and sets no
 // snapshot.
+//
+// Resources are not to be changed once published (Envoys are being sent them): a resource that is
+// the same object as in the previous Publish of the fleet is not marshalled and hashed again, and a
+// type whose resources are all the same objects keeps its version at no cost.
 //
 // It refuses (and keeps the previous snapshot) resources of the wrong type, without a name or
 // with duplicate names, and snapshots whose endpoints and route configurations are not exactly
@@ -85,9 +99,13 @@ func (s *Server) Publish(fleet string, res map[resource.Type][]types.Resource) (
 	typeURLs := slices.Collect(maps.Keys(in))
 	hashes := make([]*hashed, len(typeURLs))
 	errs := make([]error, len(typeURLs))
+	f := s.fleetEntry(fleet)
+	f.mu.Lock()
+	prev := f.hashed
+	f.mu.Unlock()
 	var wg sync.WaitGroup
 	for i, typ := range typeURLs {
-		wg.Go(func() { hashes[i], errs[i] = hashType(typ, res[typ]) })
+		wg.Go(func() { hashes[i], errs[i] = hashType(typ, res[typ], prev[typ]) })
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
@@ -123,24 +141,39 @@ func (s *Server) fleetEntry(fleet string) *fleetEntry {
 func (s *Server) publishLocked(fleet string, f *fleetEntry, in map[string]*hashed) (bool, error) {
 	for typ := range f.content {
 		if _, ok := in[typ]; !ok { // published before, absent now: empty
-			in[typ], _ = hashType(typ, nil)
+			in[typ], _ = hashType(typ, nil, nil)
 		}
 	}
 	next := maps.Clone(f.content)
 	var changed []string
+	// The snapshot is checked for consistency unless only the referenced types (endpoints,
+	// route configurations, secrets) changed, keeping their names: the clusters and listeners
+	// that refer to them are those of the last snapshot, which was consistent.
+	check := f.hashed == nil
 	for typ, h := range in {
 		if cur := f.content[typ]; cur == nil || cur.version != h.version {
-			next[typ] = h.index()
+			if b := h.base; b != nil && cur != nil && f.hashed[typ] == b && cur.version == b.version {
+				next[typ] = h.update(cur)
+			} else {
+				next[typ] = h.index()
+				check = true
+			}
+			if typ == resource.ClusterType || typ == resource.ListenerType {
+				check = true
+			}
 			changed = append(changed, typeLabel(typ))
 		}
 	}
 	if len(changed) == 0 {
+		f.hashed = in
 		return false, nil
 	}
 	slices.Sort(changed)
 	main, secrets := snapshots(next)
-	if err := main.Consistent(); err != nil {
-		return false, fmt.Errorf("publishing fleet %s: inconsistent snapshot: %w", fleet, err)
+	if check {
+		if err := main.Consistent(); err != nil {
+			return false, fmt.Errorf("publishing fleet %s: inconsistent snapshot: %w", fleet, err)
+		}
 	}
 	versions := make(map[string]string, len(next))
 	for typ, c := range next {
@@ -165,7 +198,7 @@ func (s *Server) publishLocked(fleet string, f *fleetEntry, in map[string]*hashe
 		s.mu.Unlock()
 		return false, fmt.Errorf("publishing fleet %s: setting snapshot: %w", fleet, err)
 	}
-	f.content = next
+	f.content, f.hashed = next, in
 	s.mu.Lock()
 	s.metrics.publishes.WithLabelValues(fleet).Inc()
 	// A published fleet has a connected_clients series, at 0 until an Envoy connects: a fleet
@@ -197,44 +230,136 @@ func snapshots(content map[string]*typeContent) (main, secrets *cache.Snapshot) 
 }
 
 // hashType checks and hashes one type's resources: each resource's deterministic marshal is
-// hashed, and the version is the hash of the (name, resource hash) pairs sorted by name.
-func hashType(typ string, rs []types.Resource) (*hashed, error) {
+// hashed, and the version is the hash of the (name, resource hash) pairs sorted by name. With
+// prev (the same type's last Publish), resources that are the same objects at the same places
+// keep their hashes: when all are, prev is the answer; when some are not but keep their names,
+// only those are marshalled and hashed.
+func hashType(typ string, rs []types.Resource, prev *hashed) (*hashed, error) {
 	if cache.GetResponseType(typ) == types.UnknownType {
 		return nil, fmt.Errorf("unknown resource type %q", typ)
 	}
 	buf := marshalBuffers.Get().(*[]byte)
 	defer marshalBuffers.Put(buf)
-	h := &hashed{entries: make([]hashedResource, 0, len(rs))}
+	if h, ok, err := hashChanged(typ, rs, prev, buf); ok || err != nil {
+		return h, err
+	}
+	h := &hashed{entries: make([]hashedResource, 0, len(rs)), in: rs, pos: make([]int, len(rs))}
+	order := make([]int, 0, len(rs))
 	for i, r := range rs {
-		if r == nil {
-			return nil, fmt.Errorf("%s resource %d is nil", typeLabel(typ), i)
-		}
-		if got := resource.APITypePrefix + string(proto.MessageName(r)); got != typ {
-			return nil, fmt.Errorf("%s resource %d is a %s", typeLabel(typ), i, got)
-		}
-		name := cache.GetResourceName(r)
-		if name == "" {
-			return nil, fmt.Errorf("%s resource %d has no name", typeLabel(typ), i)
-		}
-		b, err := proto.MarshalOptions{Deterministic: true}.MarshalAppend((*buf)[:0], r)
+		name, sum, err := hashOne(typ, i, r, buf)
 		if err != nil {
-			return nil, fmt.Errorf("marshalling %s %q: %w", typeLabel(typ), name, err)
+			return nil, err
 		}
-		*buf = b
-		h.entries = append(h.entries, hashedResource{name: name, sum: sha256.Sum256(b), res: r})
+		h.entries = append(h.entries, hashedResource{name: name, sum: sum, res: r})
+		order = append(order, i)
 	}
-	slices.SortFunc(h.entries, func(a, b hashedResource) int { return cmp.Compare(a.name, b.name) })
-	sum := sha256.New()
-	for i, e := range h.entries {
-		if i > 0 && h.entries[i-1].name == e.name {
-			return nil, fmt.Errorf("two %s resources are named %q", typeLabel(typ), e.name)
+	// Sort entries by name, remembering where each input went.
+	slices.SortFunc(order, func(a, b int) int { return cmp.Compare(h.entries[a].name, h.entries[b].name) })
+	sorted := make([]hashedResource, len(order))
+	for at, i := range order {
+		sorted[at] = h.entries[i]
+		h.pos[i] = at
+	}
+	h.entries = sorted
+	for i := 1; i < len(h.entries); i++ {
+		if h.entries[i-1].name == h.entries[i].name {
+			return nil, fmt.Errorf("two %s resources are named %q", typeLabel(typ), h.entries[i].name)
 		}
-		sum.Write([]byte(e.name))
-		sum.Write([]byte{0})
-		sum.Write(e.sum[:])
 	}
-	h.version = hex.EncodeToString(sum.Sum(nil)[:16])
+	h.version = versionOf(h.entries)
 	return h, nil
+}
+
+// hashChanged is hashType's shortcut: ok when rs are prev's resources but for some at the same
+// places with the same names.
+func hashChanged(typ string, rs []types.Resource, prev *hashed, buf *[]byte) (*hashed, bool, error) {
+	if prev == nil || len(rs) != len(prev.in) {
+		return nil, false, nil
+	}
+	var diff []int
+	for i, r := range rs {
+		if r != prev.in[i] {
+			diff = append(diff, i)
+			if len(diff) > len(rs)/4 {
+				return nil, false, nil // much has changed: hash it all
+			}
+		}
+	}
+	if len(diff) == 0 {
+		if len(rs) == 0 {
+			return prev, true, nil
+		}
+		return &hashed{version: prev.version, entries: prev.entries, in: rs, pos: prev.pos}, true, nil
+	}
+	h := &hashed{entries: slices.Clone(prev.entries), in: rs, pos: prev.pos, base: prev}
+	for _, i := range diff {
+		name, sum, err := hashOne(typ, i, rs[i], buf)
+		if err != nil {
+			return nil, false, err
+		}
+		e := &h.entries[prev.pos[i]]
+		if e.name != name {
+			return nil, false, nil // renamed: hash it all
+		}
+		if e.sum != sum {
+			h.changed = append(h.changed, name)
+		}
+		e.sum, e.res = sum, rs[i]
+	}
+	if len(h.changed) == 0 {
+		h.version = prev.version
+	} else {
+		h.version = versionOf(h.entries)
+	}
+	return h, true, nil
+}
+
+// hashOne checks one resource and hashes its deterministic marshal.
+func hashOne(typ string, i int, r types.Resource, buf *[]byte) (string, [sha256.Size]byte, error) {
+	if r == nil {
+		return "", [sha256.Size]byte{}, fmt.Errorf("%s resource %d is nil", typeLabel(typ), i)
+	}
+	if got := resource.APITypePrefix + string(proto.MessageName(r)); got != typ {
+		return "", [sha256.Size]byte{}, fmt.Errorf("%s resource %d is a %s", typeLabel(typ), i, got)
+	}
+	name := cache.GetResourceName(r)
+	if name == "" {
+		return "", [sha256.Size]byte{}, fmt.Errorf("%s resource %d has no name", typeLabel(typ), i)
+	}
+	b, err := proto.MarshalOptions{Deterministic: true}.MarshalAppend((*buf)[:0], r)
+	if err != nil {
+		return "", [sha256.Size]byte{}, fmt.Errorf("marshalling %s %q: %w", typeLabel(typ), name, err)
+	}
+	*buf = b
+	return name, sha256.Sum256(b), nil
+}
+
+// versionOf is a type's version: the hash of its (name, resource hash) pairs, sorted by name.
+func versionOf(entries []hashedResource) string {
+	n := 0
+	for i := range entries {
+		n += len(entries[i].name) + 1 + sha256.Size
+	}
+	buf := make([]byte, 0, n)
+	for i := range entries {
+		buf = append(append(append(buf, entries[i].name...), 0), entries[i].sum[:]...)
+	}
+	sum := sha256.Sum256(buf)
+	return hex.EncodeToString(sum[:16])
+}
+
+// update is the cache's view of a hashed type made from cur, the view of h.base: the changed
+// resources' entries replaced (the maps are copied: the cache may be serving cur).
+func (h *hashed) update(cur *typeContent) *typeContent {
+	c := &typeContent{version: h.version, items: maps.Clone(cur.items), hashes: maps.Clone(cur.hashes)}
+	for i, r := range h.in {
+		if r != h.base.in[i] {
+			e := &h.entries[h.pos[i]]
+			c.items[e.name] = types.ResourceWithTTL{Resource: e.res}
+			c.hashes[e.name] = hex.EncodeToString(e.sum[:])
+		}
+	}
+	return c
 }
 
 // index builds the cache's view of a hashed type.

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/flotilla-dev/flotilla/internal/gatewayapi"
@@ -81,6 +83,79 @@ func BenchmarkFleets(b *testing.B) {
 			for b.Loop() {
 				for g := range ins {
 					s.run(b, srv, "infra/"+ins[g].Gateway.Name, ins[g])
+				}
+			}
+			s.report(b)
+		})
+	}
+}
+
+// BenchmarkFullPass is a full pass over the fleet of BenchmarkIncremental (same input): resolve,
+// translate, and publish to a server that has not seen the resources (so hashes everything).
+func BenchmarkFullPass(b *testing.B) {
+	for _, n := range []int{10000} {
+		b.Run(fmt.Sprintf("routes=%d", n), func(b *testing.B) {
+			in := benchInput(n)
+			var s stages
+			b.ReportAllocs()
+			for b.Loop() {
+				s.run(b, server.New(server.Options{}), "infra/gw", in)
+			}
+			s.report(b)
+		})
+	}
+}
+
+// BenchmarkEndpointChange is one EndpointSlice changed (a Pod added, then removed) behind one
+// route of the 10,000-route fleet: the resolution's endpoints of that Service's clusters
+// (Result.SetEndpoints), their ClusterLoadAssignments (UpdateEndpoints), and a Publish that
+// hashes only what is not the same object as before: only the EDS version moves.
+func BenchmarkEndpointChange(b *testing.B) {
+	for _, n := range []int{10000} {
+		b.Run(fmt.Sprintf("routes=%d", n), func(b *testing.B) {
+			in := benchInput(n)
+			srv := server.New(server.Options{})
+			res := gatewayapi.Resolve(in)
+			out, err := Translate(&res.Fleet, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := srv.Publish("infra/gw", out.ByType()); err != nil {
+				b.Fatal(err)
+			}
+			before := srv.Versions("infra/gw")
+			orig := in.EndpointSlices[n]
+			svc := orig.Namespace + "/" + orig.Labels[discoveryv1.LabelServiceName]
+			grown := orig.DeepCopy()
+			ready := true
+			grown.Endpoints = append(grown.Endpoints, discoveryv1.Endpoint{Addresses: []string{"10.250.0.1"}, Conditions: discoveryv1.EndpointConditions{Ready: &ready}})
+			var s stages
+			i := 0
+			b.ReportAllocs()
+			for b.Loop() {
+				es := grown
+				if i%2 == 1 {
+					es = orig
+				}
+				i++
+				t0 := time.Now()
+				changed := res.SetEndpoints(map[string][]*discoveryv1.EndpointSlice{svc: {es}})
+				t1 := time.Now()
+				nout, ok := UpdateEndpoints(out, changed)
+				if !ok || len(changed) != 1 {
+					b.Fatalf("shortcut not taken (%v) or %d clusters changed", ok, len(changed))
+				}
+				t2 := time.Now()
+				if _, err := srv.Publish("infra/gw", nout.ByType()); err != nil {
+					b.Fatal(err)
+				}
+				s.resolve, s.translate, s.publish = s.resolve+t1.Sub(t0), s.translate+t2.Sub(t1), s.publish+time.Since(t2)
+				out = nout
+			}
+			after := srv.Versions("infra/gw")
+			for typ, v := range before {
+				if typ != resource.EndpointType && after[typ] != v {
+					b.Fatalf("the %s version moved", typ)
 				}
 			}
 			s.report(b)

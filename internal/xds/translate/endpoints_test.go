@@ -1,0 +1,184 @@
+package translate
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+	discoveryv1 "k8s.io/api/discovery/v1"
+
+	"github.com/flotilla-dev/flotilla/internal/gatewayapi"
+	"github.com/flotilla-dev/flotilla/internal/xds/server"
+)
+
+// mutateSlice changes the EndpointSlices of one Service of in at random, as Pods come and go:
+// an endpoint added, removed, made not ready, terminating but serving, moved to a zone; a slice
+// added or deleted; a slice of FQDN addresses. The slices are replaced, never changed in place
+// (they are the informer's). It returns the Service ("ns/name") and its slices now.
+func mutateSlice(rng *rand.Rand, in *gatewayapi.Input, step int) (string, []*discoveryv1.EndpointSlice) {
+	i := rng.IntN(len(in.EndpointSlices))
+	es := in.EndpointSlices[i].DeepCopy()
+	svc := es.Labels[discoveryv1.LabelServiceName]
+	yes, no := true, false
+	switch rng.IntN(7) {
+	case 0:
+		es.Endpoints = append(es.Endpoints, discoveryv1.Endpoint{Addresses: []string{fmt.Sprintf("10.200.%d.%d", step/250%250, step%250+1)},
+			Conditions: discoveryv1.EndpointConditions{Ready: &yes}})
+	case 1:
+		if len(es.Endpoints) > 0 {
+			es.Endpoints = slices.Delete(es.Endpoints, 0, 1)
+		}
+	case 2:
+		if len(es.Endpoints) > 0 {
+			es.Endpoints[rng.IntN(len(es.Endpoints))].Conditions = discoveryv1.EndpointConditions{Ready: &no}
+		}
+	case 3:
+		if len(es.Endpoints) > 0 {
+			es.Endpoints[rng.IntN(len(es.Endpoints))].Conditions = discoveryv1.EndpointConditions{Ready: &no, Serving: &yes, Terminating: &yes}
+		}
+	case 4:
+		if len(es.Endpoints) > 0 {
+			z := fmt.Sprintf("zone-%d", rng.IntN(3))
+			es.Endpoints[rng.IntN(len(es.Endpoints))].Zone = &z
+		}
+	case 5: // a second slice for the Service
+		extra := es.DeepCopy()
+		extra.Name = fmt.Sprintf("%s-extra-%d", svc, step)
+		for j := range extra.Endpoints {
+			extra.Endpoints[j].Addresses = []string{fmt.Sprintf("10.201.%d.%d", step%250, j+1)}
+		}
+		in.EndpointSlices = append(slices.Clip(in.EndpointSlices), extra)
+	case 6:
+		if rng.IntN(2) == 0 && len(in.EndpointSlices) > 1 {
+			in.EndpointSlices = slices.Delete(slices.Clone(in.EndpointSlices), i, i+1)
+			return es.Namespace + "/" + svc, slicesOf(in, es.Namespace, svc)
+		}
+		es.AddressType = discoveryv1.AddressTypeFQDN
+	}
+	in.EndpointSlices = slices.Clone(in.EndpointSlices)
+	in.EndpointSlices[i] = es
+	return es.Namespace + "/" + svc, slicesOf(in, es.Namespace, svc)
+}
+
+func slicesOf(in *gatewayapi.Input, ns, svc string) []*discoveryv1.EndpointSlice {
+	var out []*discoveryv1.EndpointSlice
+	for _, es := range in.EndpointSlices {
+		if es.Namespace == ns && es.Labels[discoveryv1.LabelServiceName] == svc {
+			out = append(out, es)
+		}
+	}
+	return out
+}
+
+// checkEndpointSteps applies steps random EndpointSlice changes to in and checks, after each,
+// that the shortcut (Result.SetEndpoints, UpdateEndpoints, Publish of what did not change)
+// gives byte for byte what a full pass (Resolve, Translate, Publish to a fresh server) gives:
+// every resource, the warnings, every status, and the published versions.
+func checkEndpointSteps(t *testing.T, in gatewayapi.Input, secrets map[string]TLSSecret, seed uint64, steps int) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, 1))
+	res := gatewayapi.Resolve(in)
+	out, err := Translate(&res.Fleet, secrets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	warned := len(out.Warnings) > 0 // the shortcut declines a fleet with warnings
+	inc := server.New(server.Options{})
+	if _, err := inc.Publish("f", out.ByType()); err != nil {
+		t.Fatal(err)
+	}
+	shortcuts := 0
+	for step := range steps {
+		svc, ss := mutateSlice(rng, &in, step)
+		changed := res.SetEndpoints(map[string][]*discoveryv1.EndpointSlice{svc: ss})
+		next := res
+		nout, ok := UpdateEndpoints(out, changed)
+		if ok {
+			shortcuts++
+		} else if nout, err = Translate(&next.Fleet, secrets); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := inc.Publish("f", nout.ByType()); err != nil {
+			t.Fatal(err)
+		}
+		fullRes := gatewayapi.Resolve(in)
+		full, err := Translate(&fullRes.Fleet, secrets)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fresh := server.New(server.Options{})
+		if _, err := fresh.Publish("f", full.ByType()); err != nil {
+			t.Fatal(err)
+		}
+		where := fmt.Sprintf("seed %d step %d (Service %s)", seed, step, svc)
+		sameResources(t, where, nout, full)
+		a, _ := json.Marshal(next)
+		b, _ := json.Marshal(fullRes)
+		if string(a) != string(b) {
+			t.Fatalf("%s: the resolution differs from a full Resolve", where)
+		}
+		if va, vb := inc.Versions("f"), fresh.Versions("f"); fmt.Sprint(va) != fmt.Sprint(vb) {
+			t.Fatalf("%s: published versions %v, a full pass publishes %v", where, va, vb)
+		}
+		res, out = next, nout
+	}
+	if shortcuts == 0 && !warned {
+		t.Errorf("seed %d: the shortcut was never taken in %d steps", seed, steps)
+	}
+}
+
+func sameResources(t *testing.T, where string, got, want *Resources) {
+	t.Helper()
+	if !slices.Equal(got.Warnings, want.Warnings) || fmt.Sprint(got.RouteWarnings) != fmt.Sprint(want.RouteWarnings) {
+		t.Fatalf("%s: warnings %v, a full pass %v", where, got.Warnings, want.Warnings)
+	}
+	for typ, gs := range got.ByType() {
+		ws := want.ByType()[typ]
+		if len(gs) != len(ws) {
+			t.Fatalf("%s: %d %s, a full pass has %d", where, len(gs), typ, len(ws))
+		}
+		for i := range gs {
+			a, err := proto.MarshalOptions{Deterministic: true}.Marshal(gs[i])
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(ws[i])
+			if string(a) != string(b) {
+				t.Fatalf("%s: %s %d differs from a full pass", where, typ, i)
+			}
+		}
+	}
+}
+
+// TestEndpointChangesMatchFullPass is the differential test of the endpoint shortcut, over the
+// benchmark's fleet and the goldens with Ingresses, backend TLS and InferencePools.
+func TestEndpointChangesMatchFullPass(t *testing.T) {
+	t.Run("bench", func(t *testing.T) {
+		for seed := range uint64(4) {
+			checkEndpointSteps(t, benchInput(30), nil, seed, 60)
+		}
+	})
+	for _, name := range []string{"endpoints", "http-weighted", "backend-tls-valid", "backend-tls-fail-closed", "ingress-nginx", "ingress-canary", "ingress-protections"} {
+		t.Run(name, func(t *testing.T) {
+			c := loadCase(t, "testdata/"+name+".in.yaml")
+			if len(c.in.EndpointSlices) == 0 {
+				t.Skip("no EndpointSlices")
+			}
+			for seed := range uint64(3) {
+				checkEndpointSteps(t, c.in, c.secrets, seed, 40)
+			}
+		})
+	}
+}
+
+// FuzzEndpointChanges: any seed and number of steps, the shortcut is a full pass.
+func FuzzEndpointChanges(f *testing.F) {
+	f.Add(uint64(1), uint8(20))
+	f.Add(uint64(7), uint8(80))
+	f.Fuzz(func(t *testing.T, seed uint64, steps uint8) {
+		checkEndpointSteps(t, benchInput(8), nil, seed, int(steps%100)+1)
+	})
+}

@@ -379,12 +379,18 @@ func (f *FleetInputs) gatewaysOfService(ctx context.Context, o client.Object) []
 	return f.gatewaysOfServiceKey(ctx, o.GetNamespace()+"/"+o.GetName())
 }
 
+// gatewaysOfEndpointSlice maps an EndpointSlice to an endpoints request of each Gateway that
+// uses its Service (see endpoints.go): the fleet's endpoints alone are computed again.
 func (f *FleetInputs) gatewaysOfEndpointSlice(ctx context.Context, o client.Object) []reconcile.Request {
 	svc := o.GetLabels()[discoveryv1.LabelServiceName]
 	if svc == "" {
 		return nil
 	}
-	return f.gatewaysOfServiceKey(ctx, o.GetNamespace()+"/"+svc)
+	reqs := f.gatewaysOfServiceKey(ctx, o.GetNamespace()+"/"+svc)
+	for i, r := range reqs {
+		reqs[i] = endpointsRequest(r.NamespacedName, o.GetNamespace(), svc)
+	}
+	return reqs
 }
 
 // gatewaysOfCertificate maps a Secret to the Gateways whose listeners (or ListenerSets' listeners)

@@ -87,12 +87,28 @@ type XDSReconciler struct {
 	Defaults provisioner.Defaults
 	CA       func(context.Context) (*pki.CA, error)
 
-	mu       sync.Mutex
-	failures map[string]string // fleet key → why translation failed
+	mu             sync.Mutex
+	failures       map[string]string         // fleet key → why translation failed
+	endpointStates map[string]*endpointState // fleet key → its last full pass, for endpoint updates
+	locks          fleetLocks
 }
 
 // Reconcile translates and publishes one fleet.
 func (r *XDSReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	if gw, svc, ok := parseEndpointsRequest(req); ok {
+		key := gatewayKey(gw)
+		defer r.locks.lock(key)()
+		if done, err := r.updateEndpoints(ctx, key, svc); done || err != nil {
+			return reconcile.Result{}, err
+		}
+		return r.reconcileFleet(ctx, gw)
+	}
+	defer r.locks.lock(gatewayKey(req))()
+	return r.reconcileFleet(ctx, req)
+}
+
+// reconcileFleet is a full pass over one fleet, its lock held: resolve, translate, publish.
+func (r *XDSReconciler) reconcileFleet(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	key := provisioner.FleetKeyFor(req.Namespace, req.Name)
 	gw := &gwapiv1.Gateway{}
 	if err := r.Client.Get(ctx, req.NamespacedName, gw); client.IgnoreNotFound(err) != nil {
@@ -155,6 +171,7 @@ func (r *XDSReconciler) Reconcile(ctx context.Context, req reconcile.Request) (r
 		log.Error(err, "Translating fleet configuration; the last good configuration keeps serving", "gateway", klog.KObj(gw))
 		translationFailures.Inc()
 		r.setFailure(key, err.Error())
+		r.keepEndpointState(key, nil, nil)
 		return reconcile.Result{}, nil
 	}
 	r.setFailure(key, "")
@@ -171,8 +188,10 @@ func (r *XDSReconciler) Reconcile(ctx context.Context, req reconcile.Request) (r
 	}
 	changed, err := r.DataPlane.Publish(key, out.ByType())
 	if err != nil {
+		r.keepEndpointState(key, nil, nil)
 		return reconcile.Result{}, fmt.Errorf("publishing fleet %s: %w", key, err)
 	}
+	r.keepEndpointState(key, res, out)
 	if changed {
 		r.Report.Changed(key) // the connected Envoys are behind until they ACK (Publish notifies nothing)
 		log.V(1).Info("Published fleet configuration", "gateway", klog.KObj(gw), "listeners", len(out.Listeners),
@@ -202,6 +221,7 @@ func (r *XDSReconciler) forget(key string) {
 
 // unserve stops serving a fleet: no trust, no snapshot (its open streams close).
 func (r *XDSReconciler) unserve(key string) {
+	r.keepEndpointState(key, nil, nil)
 	if r.Trust != nil {
 		r.Trust.Revoke(key)
 	}

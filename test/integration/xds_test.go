@@ -213,7 +213,10 @@ func TestFleetsReceiveTheirOwnXDS(t *testing.T) {
 		t.Fatalf("a stream claiming fleet B with fleet A's certificate was not refused; it got listeners %v", impostor.Names(resource.ListenerType))
 	}
 
-	// An endpoint change moves EDS only.
+	// An endpoint change moves EDS only, and costs no full resolution: the fleet's endpoints
+	// alone are computed again.
+	resolutions0 := settled(t, "flotilla_fleet_resolutions_total", 2*time.Second)
+	updates0 := counter(t, "flotilla_fleet_endpoint_updates_total")
 	before, bResponses := versions(a), 0
 	for _, typ := range allTypes {
 		bResponses += b.Responses(typ)
@@ -237,6 +240,12 @@ func TestFleetsReceiveTheirOwnXDS(t *testing.T) {
 		if moved := before[typ] != after[typ]; moved != (typ == resource.EndpointType) {
 			t.Errorf("after an endpoint change, %s version %q → %q", typ, before[typ], after[typ])
 		}
+	}
+	if d := settled(t, "flotilla_fleet_resolutions_total", 2*time.Second) - resolutions0; d != 0 {
+		t.Errorf("an endpoint change cost %v full resolutions, want none", d)
+	}
+	if d := counter(t, "flotilla_fleet_endpoint_updates_total") - updates0; d < 1 {
+		t.Errorf("an endpoint change made %v endpoint updates, want at least 1", d)
 	}
 
 	// A route change reaches A; B receives nothing.

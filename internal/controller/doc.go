@@ -15,6 +15,19 @@
 // Watches on objects whose status Flotilla writes pass only spec, label and annotation changes
 // (specChanged): Flotilla's own status writes never cause a resolution.
 //
+// # Endpoint changes without a full pass
+//
+// An EndpointSlice event is not a change of the fleet's resolution but of its endpoints: it maps
+// to an endpoints request per Gateway using the Service, which XDSReconciler answers from the
+// fleet's last full pass (endpoints.go): that Service's EndpointSlices are read, the endpoints of
+// the clusters they feed are computed again (gatewayapi Result.SetEndpoints), those
+// ClusterLoadAssignments rebuilt (translate.UpdateEndpoints) and published, which moves the EDS
+// version only (flotilla_fleet_endpoint_updates_total counts them; no resolution is counted). The
+// dependency is exact because resolve reads EndpointSlices in one place only (a cluster's
+// endpoints) and records, per cluster, the Service port they came from. Any other event is a full
+// pass, and so is an endpoints request with no last pass to start from. A fleet's lock orders its
+// full passes and endpoint updates.
+//
 // # Data-plane status from every replica
 //
 // Every replica serves Envoys, so no replica alone knows a fleet's data plane. Each one publishes

@@ -135,4 +135,6 @@ func (r *XDSReconciler) updateEndpoints(ctx context.Context, key, svc string) (d
 }
 
 // gatewayKey is the fleet key of a Gateway's request.
-func gatewayKey(req reconcile.Request) string { return provisioner.FleetKeyFor(req.Namespace, req.Name) }
+func gatewayKey(req reconcile.Request) string {
+	return provisioner.FleetKeyFor(req.Namespace, req.Name)
+}

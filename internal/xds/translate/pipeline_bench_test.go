@@ -1,11 +1,13 @@
 package translate
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/protobuf/proto"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
@@ -159,6 +161,33 @@ func BenchmarkEndpointChange(b *testing.B) {
 				}
 			}
 			s.report(b)
+		})
+	}
+}
+
+// BenchmarkRouteConfigFloor is the floor of any route change with one HTTP listener: Envoy's RDS
+// resource is the whole RouteConfiguration, so a change re-marshals and re-hashes it (what
+// Publish does for it), whatever resolve and translate cost.
+func BenchmarkRouteConfigFloor(b *testing.B) {
+	for _, n := range []int{10000} {
+		b.Run(fmt.Sprintf("routes=%d", n), func(b *testing.B) {
+			res := gatewayapi.Resolve(benchInput(n))
+			out, err := Translate(&res.Fleet, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			rc := out.Routes[0]
+			var size int
+			b.ReportAllocs()
+			for b.Loop() {
+				buf, err := proto.MarshalOptions{Deterministic: true}.Marshal(rc)
+				if err != nil {
+					b.Fatal(err)
+				}
+				_ = sha256.Sum256(buf)
+				size = len(buf)
+			}
+			b.ReportMetric(float64(size), "bytes")
 		})
 	}
 }

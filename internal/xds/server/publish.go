@@ -64,6 +64,7 @@ type hashedResource struct {
 	name string
 	sum  [sha256.Size]byte
 	res  types.Resource
+	in   int // its index in the resources given
 }
 
 var marshalBuffers = sync.Pool{New: func() any { return new([]byte) }}
@@ -244,23 +245,17 @@ func hashType(typ string, rs []types.Resource, prev *hashed) (*hashed, error) {
 		return h, err
 	}
 	h := &hashed{entries: make([]hashedResource, 0, len(rs)), in: rs, pos: make([]int, len(rs))}
-	order := make([]int, 0, len(rs))
 	for i, r := range rs {
 		name, sum, err := hashOne(typ, i, r, buf)
 		if err != nil {
 			return nil, err
 		}
-		h.entries = append(h.entries, hashedResource{name: name, sum: sum, res: r})
-		order = append(order, i)
+		h.entries = append(h.entries, hashedResource{name: name, sum: sum, res: r, in: i})
 	}
-	// Sort entries by name, remembering where each input went.
-	slices.SortFunc(order, func(a, b int) int { return cmp.Compare(h.entries[a].name, h.entries[b].name) })
-	sorted := make([]hashedResource, len(order))
-	for at, i := range order {
-		sorted[at] = h.entries[i]
-		h.pos[i] = at
+	slices.SortFunc(h.entries, func(a, b hashedResource) int { return cmp.Compare(a.name, b.name) })
+	for at := range h.entries {
+		h.pos[h.entries[at].in] = at // where each input went
 	}
-	h.entries = sorted
 	for i := 1; i < len(h.entries); i++ {
 		if h.entries[i-1].name == h.entries[i].name {
 			return nil, fmt.Errorf("two %s resources are named %q", typeLabel(typ), h.entries[i].name)

@@ -26,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
+	"github.com/flotilla-dev/flotilla/internal/model"
 	"github.com/flotilla-dev/flotilla/internal/pki"
 	"github.com/flotilla-dev/flotilla/internal/provisioner"
 	"github.com/flotilla-dev/flotilla/internal/xds/server"
@@ -163,7 +164,15 @@ func (r *XDSReconciler) reconcileFleet(ctx context.Context, req reconcile.Reques
 	// Stored once translation has said whether it failed, which the status reports.
 	defer r.store(key, gw, adm, res)
 
-	out, err := translate.Translate(&res.result.Fleet, secretData(res))
+	// The fleet's last translation lends the clusters that did not change (translate.TranslateFrom).
+	var prevOut *translate.Resources
+	var prevFleet *model.Fleet
+	r.mu.Lock()
+	if st := r.endpointStates[key]; st != nil {
+		prevOut, prevFleet = st.out, &st.result.Fleet
+	}
+	r.mu.Unlock()
+	out, err := translate.TranslateFrom(&res.result.Fleet, secretData(res), prevOut, prevFleet)
 	translateSeconds.Observe(time.Since(start).Seconds())
 	log := ctrl.LoggerFrom(ctx)
 	if err != nil {

@@ -29,6 +29,12 @@ func (b *builder) translateClusters() error {
 	var h2 map[string]*anypb.Any
 	for i := range b.fleet.Clusters {
 		mc := &b.fleet.Clusters[i]
+		if b.reuse != nil {
+			if c, cla, ok := b.reuse(b, mc); ok {
+				b.res.Clusters, b.res.Endpoints = append(b.res.Clusters, c), append(b.res.Endpoints, cla)
+				continue
+			}
+		}
 		typ, eds := b.a.clusterType.new(), b.a.eds.new()
 		typ.Type = clusterv3.Cluster_EDS
 		eds.EdsConfig, eds.ServiceName = b.ads, mc.Name

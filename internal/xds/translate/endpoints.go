@@ -51,3 +51,45 @@ func UpdateEndpoints(prev *Resources, changed []*model.Cluster) (res *Resources,
 	}
 	return &out, true
 }
+
+// TranslateFrom is Translate, reusing what it can of prev, the translation of prevFleet (the
+// fleet's last one): a cluster whose model is the same as before (and that depends on nothing
+// else: no backend TLS, no Endpoint Picker or pool) keeps its Cluster message, and, with the same
+// endpoints, its ClusterLoadAssignment, so that a route edit rebuilds no cluster and Publish
+// hashes none of them again. The result is exactly Translate's (the differential test checks it);
+// without prev, or when prev has warnings (which reused messages would not repeat), it is
+// Translate.
+func TranslateFrom(f *model.Fleet, secrets map[string]TLSSecret, prev *Resources, prevFleet *model.Fleet) (*Resources, error) {
+	if prev == nil || prevFleet == nil || len(prev.Warnings) > 0 {
+		return Translate(f, secrets)
+	}
+	before := make(map[string]*model.Cluster, len(prevFleet.Clusters))
+	for i := range prevFleet.Clusters {
+		before[prevFleet.Clusters[i].Name] = &prevFleet.Clusters[i]
+	}
+	return translate(f, secrets, func(b *builder, mc *model.Cluster) (*clusterv3.Cluster, *endpointv3.ClusterLoadAssignment, bool) {
+		old := before[mc.Name]
+		if old == nil || mc.TLS != nil || mc.EndpointPicker != nil || mc.InferencePool != "" || mc.GRPCHealthCheck != "" ||
+			b.pickers[mc.Name] || !sameCluster(old, mc) {
+			return nil, nil, false
+		}
+		i, found := slices.BinarySearchFunc(prev.Clusters, mc.Name, func(c *clusterv3.Cluster, name string) int { return cmp.Compare(c.GetName(), name) })
+		j, cfound := slices.BinarySearchFunc(prev.Endpoints, mc.Name, func(c *endpointv3.ClusterLoadAssignment, name string) int {
+			return cmp.Compare(c.GetClusterName(), name)
+		})
+		if !found || !cfound {
+			return nil, nil, false
+		}
+		if !slices.Equal(old.Endpoints, mc.Endpoints) {
+			return prev.Clusters[i], b.loadAssignment(mc), true
+		}
+		return prev.Clusters[i], prev.Endpoints[j], true
+	})
+}
+
+// sameCluster says whether two model clusters give the same Cluster message.
+func sameCluster(a, b *model.Cluster) bool {
+	return a.Name == b.Name && a.Protocol == b.Protocol && a.Service == b.Service && a.Port == b.Port &&
+		a.ConnectTimeout == b.ConnectTimeout && (a.LoadBalancer == nil) == (b.LoadBalancer == nil) &&
+		(a.LoadBalancer == nil || *a.LoadBalancer == *b.LoadBalancer)
+}

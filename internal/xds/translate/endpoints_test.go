@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/flotilla-dev/flotilla/internal/gatewayapi"
 	"github.com/flotilla-dev/flotilla/internal/xds/server"
@@ -181,4 +182,83 @@ func FuzzEndpointChanges(f *testing.F) {
 	f.Fuzz(func(t *testing.T, seed uint64, steps uint8) {
 		checkEndpointSteps(t, benchInput(8), nil, seed, int(steps%100)+1)
 	})
+}
+
+// mutateRoute edits the routes of in at random: a header value, a hostname, a backend's
+// weight or port (a missing one too), a route removed or added, and now and then an endpoint.
+// Routes and slices are replaced, never changed in place.
+func mutateRoute(rng *rand.Rand, in *gatewayapi.Input, step int) {
+	in.HTTPRoutes = slices.Clone(in.HTTPRoutes)
+	i := rng.IntN(len(in.HTTPRoutes))
+	rt := in.HTTPRoutes[i].DeepCopy()
+	rt.Generation++
+	switch rng.IntN(7) {
+	case 0:
+		rt.Spec.Rules[0].Filters[0].RequestHeaderModifier.Set[0].Value = fmt.Sprint("edit-", step)
+	case 1:
+		rt.Spec.Hostnames[0] = gwapiv1.Hostname(fmt.Sprintf("edited-%d.example.com", step))
+	case 2:
+		w := int32(rng.IntN(100))
+		rt.Spec.Rules[0].BackendRefs[0].Weight = &w
+	case 3:
+		p := gwapiv1.PortNumber(9999) // no such port: that backend's share fails
+		rt.Spec.Rules[1].BackendRefs[1].Port = &p
+	case 4:
+		if len(in.HTTPRoutes) > 2 {
+			in.HTTPRoutes = slices.Delete(in.HTTPRoutes, i, i+1)
+			return
+		}
+	case 5:
+		rt.Name = fmt.Sprintf("added-%d", step)
+		in.HTTPRoutes = append(in.HTTPRoutes, rt)
+		return
+	case 6:
+		mutateSlice(rng, in, step)
+		return
+	}
+	in.HTTPRoutes[i] = rt
+}
+
+// TestTranslateFromMatchesTranslate is the differential test of cluster reuse: after each random
+// route or endpoint edit, TranslateFrom (from the last translation) gives byte for byte what
+// Translate gives, and publishing it gives the versions a fresh server gives.
+func TestTranslateFromMatchesTranslate(t *testing.T) {
+	for seed := range uint64(4) {
+		rng := rand.New(rand.NewPCG(seed, 3))
+		in := benchInput(25)
+		prevRes := gatewayapi.Resolve(in)
+		prev, err := Translate(&prevRes.Fleet, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inc := server.New(server.Options{})
+		if _, err := inc.Publish("f", prev.ByType()); err != nil {
+			t.Fatal(err)
+		}
+		for step := range 60 {
+			mutateRoute(rng, &in, step)
+			res := gatewayapi.Resolve(in)
+			got, err := TranslateFrom(&res.Fleet, nil, prev, &prevRes.Fleet)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := Translate(&res.Fleet, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			where := fmt.Sprintf("seed %d step %d", seed, step)
+			sameResources(t, where, got, want)
+			if _, err := inc.Publish("f", got.ByType()); err != nil {
+				t.Fatal(err)
+			}
+			fresh := server.New(server.Options{})
+			if _, err := fresh.Publish("f", want.ByType()); err != nil {
+				t.Fatal(err)
+			}
+			if va, vb := inc.Versions("f"), fresh.Versions("f"); fmt.Sprint(va) != fmt.Sprint(vb) {
+				t.Fatalf("%s: versions %v, a full pass %v", where, va, vb)
+			}
+			prevRes, prev = res, got
+		}
+	}
 }

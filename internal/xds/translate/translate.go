@@ -109,16 +109,25 @@ type builder struct {
 	corsByKey     map[string]*anypb.Any   // the same, by content
 	warnings      []string
 	routeWarnings []RouteWarning
+	reuse         reuseFunc // nil: build every cluster
 }
 
 // Translate turns a fleet model into xDS. secrets is keyed by model.Secret.Name ("<ns>/<name>").
 // Every returned resource passes ValidateAll(); an error means a bug (a resource failed
 // validation, or the model broke one of its own rules) and names it.
 func Translate(f *model.Fleet, secrets map[string]TLSSecret) (*Resources, error) {
+	return translate(f, secrets, nil)
+}
+
+// reuseFunc gives, for a model cluster, the messages of an earlier translation to use as they
+// are (see TranslateFrom); ok false builds them.
+type reuseFunc func(b *builder, mc *model.Cluster) (*clusterv3.Cluster, *endpointv3.ClusterLoadAssignment, bool)
+
+func translate(f *model.Fleet, secrets map[string]TLSSecret, reuse reuseFunc) (*Resources, error) {
 	if f == nil {
 		return nil, errors.New("no fleet model")
 	}
-	b := &builder{fleet: f, secrets: secrets, res: &Resources{}, ads: adsSource(),
+	b := &builder{reuse: reuse, fleet: f, secrets: secrets, res: &Resources{}, ads: adsSource(),
 		clusters: make(map[string]*model.Cluster, len(f.Clusters)), available: map[string]bool{}, regexes: map[string]error{},
 		cors: map[*model.CORS]corsAny{}, corsByKey: map[string]*anypb.Any{},
 		trustErr: map[string]error{}, trustUsed: map[string]bool{}}

@@ -111,10 +111,11 @@ func (r *resolver) backend(rt *route, ref gwapiv1.BackendObjectReference) (strin
 // endpointsFrom records that the endpoints of cluster name are those of the Service's port, from
 // its EndpointSlices (see Result.SetEndpoints).
 func (r *resolver) endpointsFrom(name, ns, svc string, sp *corev1.ServicePort) {
-	if r.epSources == nil {
-		r.epSources = map[string]endpointSource{}
+	i := r.clusterIndex[name]
+	if len(r.epSources) <= i {
+		r.epSources = append(r.epSources, make([]endpointSource, i+1-len(r.epSources))...)
 	}
-	r.epSources[name] = endpointSource{ns: ns, svc: svc, port: *sp}
+	r.epSources[i] = endpointSource{ns: ns, svc: svc, port: sp}
 }
 
 // addCluster adds a cluster (of a name not yet used) and returns its index.

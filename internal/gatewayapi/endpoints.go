@@ -13,29 +13,41 @@ import (
 // endpointSource is where a cluster's endpoints come from: a Service port's EndpointSlices.
 type endpointSource struct {
 	ns, svc string
-	port    corev1.ServicePort
+	port    *corev1.ServicePort // of the input's Service (read-only)
 }
 
-// endpointSources records, for the fleet's clusters, the Service port whose EndpointSlices give
-// their endpoints, by Service ("ns/name") and cluster index.
-func (res *Result) endpointSources(src map[string]endpointSource) {
-	if len(src) == 0 {
+// endpointSources keeps what SetEndpoints needs of the resolver: where each cluster's endpoints
+// come from (by the resolver's cluster index) and that index. The per-Service index is built on
+// first use: most resolutions never take an endpoint update.
+func (res *Result) endpointSources(r *resolver) {
+	if len(r.epSources) > 0 {
+		res.epSources, res.epIndex = r.epSources, r.clusterIndex
+	}
+}
+
+// indexSources builds byService and sources for the fleet's clusters.
+func (res *Result) indexSources() {
+	if res.byService != nil || res.epSources == nil {
 		return
 	}
 	res.byService = map[string][]int{}
 	res.sources = make([]endpointSource, len(res.Fleet.Clusters))
 	for i := range res.Fleet.Clusters {
-		if s, ok := src[res.Fleet.Clusters[i].Name]; ok {
-			k := s.ns + "/" + s.svc
-			res.byService[k] = append(res.byService[k], i)
-			res.sources[i] = s
+		j, ok := res.epIndex[res.Fleet.Clusters[i].Name]
+		if !ok || j >= len(res.epSources) || res.epSources[j].port == nil {
+			continue
 		}
+		s := res.epSources[j]
+		k := s.ns + "/" + s.svc
+		res.byService[k] = append(res.byService[k], i)
+		res.sources[i] = s
 	}
 }
 
 // EndpointServices are the Services ("ns/name") whose EndpointSlices give the endpoints of some
 // of the fleet's clusters, sorted: the EndpointSlices SetEndpoints can take.
 func (res *Result) EndpointServices() []string {
+	res.indexSources()
 	out := make([]string, 0, len(res.byService))
 	for k := range res.byService {
 		out = append(out, k)
@@ -47,6 +59,7 @@ func (res *Result) EndpointServices() []string {
 // UsesEndpointsOf says whether the endpoints of some cluster of the fleet come from the
 // EndpointSlices of Service ns/name.
 func (res *Result) UsesEndpointsOf(ns, name string) bool {
+	res.indexSources()
 	_, ok := res.byService[ns+"/"+name]
 	return ok
 }
@@ -59,6 +72,7 @@ func (res *Result) UsesEndpointsOf(ns, name string) bool {
 // the clusters' other fields stay as they are. res must be its caller's alone: copying the
 // fleet's clusters would cost more than the change (a 10,000-route fleet has 20,000).
 func (res *Result) SetEndpoints(eps map[string][]*discoveryv1.EndpointSlice) []*model.Cluster {
+	res.indexSources()
 	var changed []*model.Cluster
 	r := &resolver{slices: make(map[objKey]endpointSlices, len(eps))}
 	for k, ss := range eps {
@@ -77,7 +91,7 @@ func (res *Result) SetEndpoints(eps map[string][]*discoveryv1.EndpointSlice) []*
 		r.slices[key] = set
 		for _, i := range idx {
 			c := &res.Fleet.Clusters[i]
-			if e := r.endpoints(ns, name, &res.sources[i].port); !slices.Equal(e, c.Endpoints) {
+			if e := r.endpoints(ns, name, res.sources[i].port); !slices.Equal(e, c.Endpoints) {
 				c.Endpoints = e
 				changed = append(changed, c)
 			}

@@ -381,8 +381,9 @@ func (r *resolver) clusterVariant(name, suffix string, set func(*model.Cluster))
 		c.Name = variant
 		set(&c)
 		r.addCluster(c)
-		if src, ok := r.epSources[name]; ok {
-			r.epSources[variant] = src
+		if base < len(r.epSources) && r.epSources[base].port != nil {
+			src := r.epSources[base]
+			r.endpointsFrom(variant, src.ns, src.svc, src.port)
 		}
 	}
 	return variant

@@ -22,7 +22,7 @@ type resolver struct {
 	secrets    map[string]SecretInfo
 	services   map[objKey]*corev1.Service
 	slices     map[objKey]endpointSlices
-	epSources  map[string]endpointSource // by cluster name: where its endpoints come from
+	epSources  []endpointSource // by cluster index: where its endpoints come from (port nil: not slices)
 	namespaces map[string]*corev1.Namespace
 	grants     map[string][]*gwapiv1.ReferenceGrant
 	// clusters are the resolved clusters, indexed by name in clusterIndex.
@@ -98,7 +98,7 @@ func Resolve(in Input) Result {
 	res := Result{}
 	res.Routes = r.routes()
 	res.Fleet = r.build()
-	res.endpointSources(r.epSources)
+	res.endpointSources(r)
 	for _, l := range r.listeners[:len(r.gw.Spec.Listeners)] {
 		res.Listeners = append(res.Listeners, l.status())
 		if !l.supported || l.conflict != "" {

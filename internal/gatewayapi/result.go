@@ -48,6 +48,9 @@ type Result struct {
 	// (see SetEndpoints).
 	byService map[string][]int
 	sources   []endpointSource
+	// epSources and epIndex are the resolver's: sources by its cluster index, and that index.
+	epSources []endpointSource
+	epIndex   map[string]int
 }
 
 // PolicyStatus is one policy's ancestor entries for this Gateway (one, naming the Gateway).

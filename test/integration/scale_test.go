@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -96,11 +98,74 @@ func TestScaleRoutes(t *testing.T) {
 		n, services, created.Sub(began).Round(time.Millisecond), accepted.Round(time.Millisecond), cpu1-cpu0,
 		counter(t, "flotilla_fleet_resolutions_total")-res0, counter(t, "flotilla_xds_snapshot_publish_total")-pub0, rssMiB(t), heapMiB())
 	t.Log(report)
+	report += "\n" + propagation(t, fast, ns, n, services)
 	if f := os.Getenv("FLOTILLA_SCALE_REPORT"); f != "" {
 		if err := os.WriteFile(f, []byte(report+"\n"), 0o644); err != nil {
 			t.Error(err)
 		}
 	}
+}
+
+// propagation measures, on the converged fleet, the time from an API write to the new version
+// reaching a connected Envoy (an xdstest client): 20 EndpointSlice changes (a Pod added, then
+// removed: the EDS version moves) and 20 HTTPRoute edits (a hostname: the RDS version moves);
+// median and slowest, with the manager's CPU for each series and the RSS after.
+func propagation(t *testing.T, fast client.Client, ns string, n, services int) string {
+	gw := &gwapiv1.Gateway{}
+	if err := fast.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "edge"}, gw); err != nil {
+		t.Fatal(err)
+	}
+	c := dialFleet(t, fleetTLS(t, gw), ns+"/edge")
+	waitXDS(t, c, "the fleet's configuration", func() error {
+		if c.Version(resource.RouteType) == "" || c.Version(resource.EndpointType) == "" {
+			return fmt.Errorf("versions %v", versions(c))
+		}
+		return nil
+	})
+	series := func(what, typ string, edit func(i int)) string {
+		var took []time.Duration
+		cpu0, res0 := processCPU(t), counter(t, "flotilla_fleet_resolutions_total")
+		for i := range 20 {
+			before := c.Version(typ)
+			t0 := time.Now()
+			edit(i)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			if err := c.Wait(ctx, func() bool { return c.Version(typ) != before }); err != nil {
+				t.Fatalf("%s %d: the %s version did not move: %v", what, i, typ, err)
+			}
+			cancel()
+			took = append(took, time.Since(t0))
+		}
+		slices.Sort(took)
+		return fmt.Sprintf("%s: median %s, slowest %s (API write to the new version at an Envoy), CPU %s, resolutions %.0f",
+			what, took[len(took)/2].Round(time.Millisecond), took[len(took)-1].Round(time.Millisecond),
+			processCPU(t)-cpu0, counter(t, "flotilla_fleet_resolutions_total")-res0)
+	}
+	ep := series("20 EndpointSlice changes", resource.EndpointType, func(i int) {
+		eventually(t, 10*time.Second, func(ctx context.Context) error {
+			es := &discoveryv1.EndpointSlice{}
+			if err := fast.Get(ctx, client.ObjectKey{Namespace: ns, Name: fmt.Sprintf("svc-%d", i%services)}, es); err != nil {
+				return err
+			}
+			es.Endpoints = append(es.Endpoints, discoveryv1.Endpoint{Addresses: []string{fmt.Sprintf("10.250.%d.%d", i/250, i%250+1)},
+				Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}})
+			return fast.Update(ctx, es)
+		})
+	})
+	rt := series("20 HTTPRoute edits", resource.RouteType, func(i int) {
+		eventually(t, 10*time.Second, func(ctx context.Context) error {
+			cur := &gwapiv1.HTTPRoute{}
+			if err := fast.Get(ctx, client.ObjectKey{Namespace: ns, Name: fmt.Sprintf("route-%d", (i*37)%n)}, cur); err != nil {
+				return err
+			}
+			cur.Spec.Hostnames = []gwapiv1.Hostname{gwapiv1.Hostname(fmt.Sprintf("edited-%d.example.com", i))}
+			return fast.Update(ctx, cur)
+		})
+	})
+	runtime.GC()
+	out := fmt.Sprintf("propagation routes=%d: %s; %s; RSS %d MiB", n, ep, rt, rssMiB(t))
+	t.Log(out)
+	return out
 }
 
 func scaleCount(t *testing.T, env string, def int) int {

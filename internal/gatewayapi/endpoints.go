@@ -25,13 +25,18 @@ func (res *Result) endpointSources(r *resolver) {
 	}
 }
 
-// indexSources builds byService and sources for the fleet's clusters.
+// fed is a cluster of the fleet (its index) and the Service port whose slices feed it.
+type fed struct {
+	cluster int
+	port    *corev1.ServicePort
+}
+
+// indexSources builds byService: the fleet's clusters fed by each Service's EndpointSlices.
 func (res *Result) indexSources() {
 	if res.byService != nil || res.epSources == nil {
 		return
 	}
-	res.byService = map[string][]int{}
-	res.sources = make([]endpointSource, len(res.Fleet.Clusters))
+	res.byService = map[string][]fed{}
 	for i := range res.Fleet.Clusters {
 		j, ok := res.epIndex[res.Fleet.Clusters[i].Name]
 		if !ok || j >= len(res.epSources) || res.epSources[j].port == nil {
@@ -39,21 +44,8 @@ func (res *Result) indexSources() {
 		}
 		s := res.epSources[j]
 		k := s.ns + "/" + s.svc
-		res.byService[k] = append(res.byService[k], i)
-		res.sources[i] = s
+		res.byService[k] = append(res.byService[k], fed{i, s.port})
 	}
-}
-
-// EndpointServices are the Services ("ns/name") whose EndpointSlices give the endpoints of some
-// of the fleet's clusters, sorted: the EndpointSlices SetEndpoints can take.
-func (res *Result) EndpointServices() []string {
-	res.indexSources()
-	out := make([]string, 0, len(res.byService))
-	for k := range res.byService {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }
 
 // UsesEndpointsOf says whether the endpoints of some cluster of the fleet come from the
@@ -76,8 +68,8 @@ func (res *Result) SetEndpoints(eps map[string][]*discoveryv1.EndpointSlice) []*
 	var changed []*model.Cluster
 	r := &resolver{slices: make(map[objKey]endpointSlices, len(eps))}
 	for k, ss := range eps {
-		idx := res.byService[k]
-		if len(idx) == 0 {
+		clusters := res.byService[k]
+		if len(clusters) == 0 {
 			continue
 		}
 		ns, name, _ := strings.Cut(k, "/")
@@ -89,9 +81,9 @@ func (res *Result) SetEndpoints(eps map[string][]*discoveryv1.EndpointSlice) []*
 			}
 		}
 		r.slices[key] = set
-		for _, i := range idx {
-			c := &res.Fleet.Clusters[i]
-			if e := r.endpoints(ns, name, res.sources[i].port); !slices.Equal(e, c.Endpoints) {
+		for _, f := range clusters {
+			c := &res.Fleet.Clusters[f.cluster]
+			if e := r.endpoints(ns, name, f.port); !slices.Equal(e, c.Endpoints) {
 				c.Endpoints = e
 				changed = append(changed, c)
 			}

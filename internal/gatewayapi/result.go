@@ -43,11 +43,9 @@ type Result struct {
 	// Ingresses of Input.Ingresses, sorted by namespace and name.
 	Ingresses []IngressStatus `json:"ingresses,omitempty"`
 
-	// byService are the indexes of the clusters whose endpoints come from each Service's
-	// EndpointSlices ("ns/name"), and sources, by cluster index, the Service port they come from
-	// (see SetEndpoints).
-	byService map[string][]int
-	sources   []endpointSource
+	// byService are the clusters whose endpoints come from each Service's EndpointSlices
+	// ("ns/name"), built on first use (see SetEndpoints).
+	byService map[string][]fed
 	// epSources and epIndex are the resolver's: sources by its cluster index, and that index.
 	epSources []endpointSource
 	epIndex   map[string]int

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 
@@ -14,7 +15,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/flotilla-dev/flotilla/internal/gatewayapi"
-	"github.com/flotilla-dev/flotilla/internal/model"
 	"github.com/flotilla-dev/flotilla/internal/provisioner"
 	"github.com/flotilla-dev/flotilla/internal/xds/translate"
 )
@@ -39,12 +39,15 @@ var endpointUpdates = prometheus.NewCounter(prometheus.CounterOpts{
 
 func init() { metrics.Registry.MustRegister(endpointUpdates) }
 
-// endpointState is what a fleet's last full pass leaves for endpoint updates: its own copy of
-// the resolution (the stored one is the Gateway controller's, and immutable) and the resources
-// it published.
+// endpointState is what a fleet's last full pass leaves for endpoint updates: the resolution (the
+// stored one is the Gateway controller's, and immutable: its clusters are copied before the first
+// update changes them) and the resources it published.
 type endpointState struct {
 	result gatewayapi.Result
 	out    *translate.Resources
+	// own says result's clusters are this state's copy (made on the first endpoint update, so
+	// that a full pass costs no copy); until then they are the stored resolution's.
+	own bool
 }
 
 // fleetLocks serialises a fleet's reconciles (its Gateway's and its endpoint requests).
@@ -84,10 +87,7 @@ func (r *XDSReconciler) keepEndpointState(key string, res *resolved, out *transl
 	if r.endpointStates == nil {
 		r.endpointStates = map[string]*endpointState{}
 	}
-	st := &endpointState{result: res.result, out: out}
-	// Its own clusters: SetEndpoints changes them in place.
-	st.result.Fleet.Clusters = append([]model.Cluster(nil), res.result.Fleet.Clusters...)
-	r.endpointStates[key] = st
+	r.endpointStates[key] = &endpointState{result: res.result, out: out}
 }
 
 // updateEndpoints answers an endpoints request from the fleet's last full pass; done is false
@@ -110,6 +110,10 @@ func (r *XDSReconciler) updateEndpoints(ctx context.Context, key, svc string) (d
 	ess := make([]*discoveryv1.EndpointSlice, len(list.Items))
 	for i := range list.Items {
 		ess[i] = &list.Items[i]
+	}
+	if !st.own { // SetEndpoints changes the clusters in place: ours, not the stored resolution's
+		st.result.Fleet.Clusters = slices.Clone(st.result.Fleet.Clusters)
+		st.own = true
 	}
 	changed := st.result.SetEndpoints(map[string][]*discoveryv1.EndpointSlice{svc: ess})
 	if len(changed) == 0 {

@@ -31,13 +31,8 @@ func UpdateEndpoints(prev *Resources, changed []*model.Cluster) (res *Resources,
 	out.Endpoints = slices.Clone(prev.Endpoints)
 	b := &builder{}
 	for _, mc := range changed {
-		i, found := slices.BinarySearchFunc(out.Endpoints, mc.Name, func(cla *endpointv3.ClusterLoadAssignment, name string) int {
-			return cmp.Compare(cla.GetClusterName(), name)
-		})
-		j, cfound := slices.BinarySearchFunc(prev.Clusters, mc.Name, func(c *clusterv3.Cluster, name string) int {
-			return cmp.Compare(c.GetName(), name)
-		})
-		if !found || !cfound {
+		j, i, found := prev.clusterAt(mc.Name)
+		if !found {
 			return nil, false
 		}
 		if mc.TLS != nil && prev.Clusters[j].GetTransportSocket() == nil {
@@ -73,11 +68,8 @@ func TranslateFrom(f *model.Fleet, secrets map[string]TLSSecret, prev *Resources
 			b.pickers[mc.Name] || !sameCluster(old, mc) {
 			return nil, nil, false
 		}
-		i, found := slices.BinarySearchFunc(prev.Clusters, mc.Name, func(c *clusterv3.Cluster, name string) int { return cmp.Compare(c.GetName(), name) })
-		j, cfound := slices.BinarySearchFunc(prev.Endpoints, mc.Name, func(c *endpointv3.ClusterLoadAssignment, name string) int {
-			return cmp.Compare(c.GetClusterName(), name)
-		})
-		if !found || !cfound {
+		i, j, found := prev.clusterAt(mc.Name)
+		if !found {
 			return nil, nil, false
 		}
 		if !slices.Equal(old.Endpoints, mc.Endpoints) {
@@ -92,4 +84,14 @@ func sameCluster(a, b *model.Cluster) bool {
 	return a.Name == b.Name && a.Protocol == b.Protocol && a.Service == b.Service && a.Port == b.Port &&
 		a.ConnectTimeout == b.ConnectTimeout && (a.LoadBalancer == nil) == (b.LoadBalancer == nil) &&
 		(a.LoadBalancer == nil || *a.LoadBalancer == *b.LoadBalancer)
+}
+
+// clusterAt finds the cluster and the ClusterLoadAssignment of a name in r (both sorted by name,
+// as Translate leaves them); found is false unless both are there.
+func (r *Resources) clusterAt(name string) (cluster, cla int, found bool) {
+	cluster, cfound := slices.BinarySearchFunc(r.Clusters, name, func(c *clusterv3.Cluster, name string) int { return cmp.Compare(c.GetName(), name) })
+	cla, efound := slices.BinarySearchFunc(r.Endpoints, name, func(e *endpointv3.ClusterLoadAssignment, name string) int {
+		return cmp.Compare(e.GetClusterName(), name)
+	})
+	return cluster, cla, cfound && efound
 }

@@ -310,24 +310,33 @@ func (r *resolver) canaryAdmitted(rt *route, b *IngressBackend) bool {
 	if b.Of == nil || b.Of.Namespace == rt.meta.Namespace {
 		return true
 	}
-	for _, l := range r.listeners[:len(r.gw.Spec.Listeners)] {
-		if (l.protocol == gwapiv1.HTTPSProtocolType) != rt.secure || l.protocol != gwapiv1.HTTPProtocolType && l.protocol != gwapiv1.HTTPSProtocolType {
+	if l := r.canaryDeniedBy(rt.secure, rt.meta.Namespace, b.Of.Namespace); l != "" {
+		u := rt.canary(b.Of)
+		u.problems = append(u.problems, fmt.Sprintf("listener %s does not admit routes from namespace %s, so this canary of Ingress %s/%s is not served (%s)",
+			l, b.Of.Namespace, rt.meta.Namespace, rt.meta.Name, family(rt.secure)))
+		return false
+	}
+	return true
+}
+
+// canaryDeniedBy names the first of the Gateway's own listeners of the family (HTTPS when secure,
+// else HTTP) whose allowedRoutes admit routes from routeNS but not from canaryNS; "" for none.
+func (r *resolver) canaryDeniedBy(secure bool, routeNS, canaryNS string) gwapiv1.SectionName {
+	for _, l := range r.gw.Spec.Listeners {
+		if (l.Protocol == gwapiv1.HTTPSProtocolType) != secure || l.Protocol != gwapiv1.HTTPProtocolType && l.Protocol != gwapiv1.HTTPSProtocolType {
 			continue
 		}
 		var from *gwapiv1.FromNamespaces
 		var sel *metav1.LabelSelector
-		if l.allowed != nil && l.allowed.Namespaces != nil {
-			from, sel = l.allowed.Namespaces.From, l.allowed.Namespaces.Selector
+		if l.AllowedRoutes != nil && l.AllowedRoutes.Namespaces != nil {
+			from, sel = l.AllowedRoutes.Namespaces.From, l.AllowedRoutes.Namespaces.Selector
 		}
-		if r.namespaceAllowed(from, sel, gwapiv1.NamespacesFromSame, l.parentNS, rt.meta.Namespace) &&
-			!r.namespaceAllowed(from, sel, gwapiv1.NamespacesFromSame, l.parentNS, b.Of.Namespace) {
-			u := rt.canary(b.Of)
-			u.problems = append(u.problems, fmt.Sprintf("listener %s does not admit routes from namespace %s, so this canary of Ingress %s/%s is not served (%s)",
-				l.name, b.Of.Namespace, rt.meta.Namespace, rt.meta.Name, family(rt.secure)))
-			return false
+		if r.namespaceAllowed(from, sel, gwapiv1.NamespacesFromSame, r.gw.Namespace, routeNS) &&
+			!r.namespaceAllowed(from, sel, gwapiv1.NamespacesFromSame, r.gw.Namespace, canaryNS) {
+			return l.Name
 		}
 	}
-	return true
+	return ""
 }
 
 // attachIngress attaches an Ingress host to the Gateway's listeners of its family (HTTP, or

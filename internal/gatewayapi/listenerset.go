@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
@@ -42,13 +43,8 @@ func (r *resolver) listenerSets() []*listenerSet {
 		}
 	}
 	slices.SortFunc(out, func(a, b *listenerSet) int { return olderFirst(a.obj, b.obj) })
-	var from *gwapiv1.FromNamespaces
-	var sel *metav1.LabelSelector
-	if al := r.gw.Spec.AllowedListeners; al != nil && al.Namespaces != nil {
-		from, sel = al.Namespaces.From, al.Namespaces.Selector
-	}
 	for i, s := range out {
-		s.allowed = r.namespaceAllowed(from, sel, gwapiv1.NamespacesFromNone, r.gw.Namespace, s.obj.Namespace)
+		s.allowed = r.listenerSetsAllowed(s.obj.Namespace)
 		if !s.allowed {
 			continue
 		}
@@ -103,4 +99,36 @@ func (s *listenerSet) status() (ListenerSetStatus, bool) {
 	}
 	st.Conditions = c.list
 	return st, valid > 0
+}
+
+// listenerSetsAllowed says whether the Gateway's spec.allowedListeners admits ListenerSets from
+// namespace ns (by default none).
+func (r *resolver) listenerSetsAllowed(ns string) bool {
+	var from *gwapiv1.FromNamespaces
+	var sel *metav1.LabelSelector
+	if al := r.gw.Spec.AllowedListeners; al != nil && al.Namespaces != nil {
+		from, sel = al.Namespaces.From, al.Namespaces.Selector
+	}
+	return r.namespaceAllowed(from, sel, gwapiv1.NamespacesFromNone, r.gw.Namespace, ns)
+}
+
+// NamespacePolicy answers a Gateway's namespace admission questions without resolving it, as
+// resolution answers them (flotillactl migrate asks before it prints routes and ListenerSets).
+type NamespacePolicy struct{ r *resolver }
+
+// NewNamespacePolicy is the policy of gw, with the labels of namespaces.
+func NewNamespacePolicy(gw *gwapiv1.Gateway, namespaces []*corev1.Namespace) NamespacePolicy {
+	r := newResolver(Input{Gateway: gw, Namespaces: namespaces})
+	r.index()
+	return NamespacePolicy{r}
+}
+
+// ListenerSetsAllowed says whether spec.allowedListeners admits ListenerSets from ns.
+func (p NamespacePolicy) ListenerSetsAllowed(ns string) bool { return p.r.listenerSetsAllowed(ns) }
+
+// CanaryDeniedBy names the Gateway's listener of the family (HTTPS when secure, else HTTP) that
+// admits routes from routeNS but not from canaryNS, so that a canary Ingress of canaryNS is not
+// served on the routes of its primary in routeNS there; "" when none does.
+func (p NamespacePolicy) CanaryDeniedBy(secure bool, routeNS, canaryNS string) string {
+	return string(p.r.canaryDeniedBy(secure, routeNS, canaryNS))
 }

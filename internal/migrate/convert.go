@@ -10,7 +10,6 @@ import (
 
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	flotillav1alpha1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
@@ -563,51 +562,9 @@ func (m *migration) overriddenBy(host string, p *gatewayapi.IngressPath) string 
 }
 
 // canaryAdmitted says whether the backend of a canary Ingress (of) may be served on the routes of
-// an Ingress in routeNS for the HTTP (secure false) or HTTPS listeners: every listener of the
-// family that admits routeNS admits the canary's namespace too (as the controller decides).
+// an Ingress in routeNS for the HTTP (secure false) or HTTPS listeners, as the controller decides.
 func (m *migration) canaryAdmitted(routeNS string, of *metav1.ObjectMeta, secure bool) bool {
-	if of == nil || of.Namespace == routeNS {
-		return true
-	}
-	for _, l := range m.gw.Spec.Listeners {
-		if (l.Protocol == gwapiv1.HTTPSProtocolType) != secure || l.Protocol != gwapiv1.HTTPProtocolType && l.Protocol != gwapiv1.HTTPSProtocolType {
-			continue
-		}
-		var from *gwapiv1.FromNamespaces
-		var sel *metav1.LabelSelector
-		if l.AllowedRoutes != nil && l.AllowedRoutes.Namespaces != nil {
-			from, sel = l.AllowedRoutes.Namespaces.From, l.AllowedRoutes.Namespaces.Selector
-		}
-		if m.nsAllowed(from, sel, routeNS) && !m.nsAllowed(from, sel, of.Namespace) {
-			return false
-		}
-	}
-	return true
-}
-
-// nsAllowed is allowedRoutes.namespaces of a Gateway listener (default Same).
-func (m *migration) nsAllowed(from *gwapiv1.FromNamespaces, sel *metav1.LabelSelector, ns string) bool {
-	f := gwapiv1.NamespacesFromSame
-	if from != nil {
-		f = *from
-	}
-	switch f {
-	case gwapiv1.NamespacesFromAll:
-		return true
-	case gwapiv1.NamespacesFromSame:
-		return ns == m.gw.Namespace
-	case gwapiv1.NamespacesFromSelector:
-		s, err := metav1.LabelSelectorAsSelector(sel)
-		if sel == nil || err != nil {
-			return false
-		}
-		for _, n := range m.set.Docs.Namespaces {
-			if n.Name == ns {
-				return s.Matches(labels.Set(n.Labels))
-			}
-		}
-	}
-	return false
+	return of == nil || of.Namespace == routeNS || m.policy.CanaryDeniedBy(secure, routeNS, of.Namespace) == ""
 }
 
 // note adds a note to an Ingress's report.

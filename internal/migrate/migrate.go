@@ -11,7 +11,6 @@ import (
 
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
@@ -122,7 +121,7 @@ func Migrate(set *offline.Set, opts Options) (*Result, error) {
 		return nil, fmt.Errorf("no IngressClass of the input is served by Gateway %s/%s (an IngressClass of controller %s whose IngressClassConfig names the Gateway)",
 			gw.Namespace, gw.Name, flotillav1alpha1.IngressController)
 	}
-	m := &migration{set: set, gw: gw, classes: classes, res: &Result{Gateway: gw, Migrated: map[string]bool{}, set: set},
+	m := &migration{set: set, gw: gw, classes: classes, policy: gatewayapi.NewNamespacePolicy(gw, set.Docs.Namespaces), res: &Result{Gateway: gw, Migrated: map[string]bool{}, set: set},
 		reports: map[string]*IngressReport{}, services: map[string]map[string]int32{}}
 	for _, svc := range set.Docs.Services {
 		ports := map[string]int32{}
@@ -175,8 +174,9 @@ type migration struct {
 	prefixMode map[string]bool
 	pad        map[string]int
 	grants     map[grantKey][]gwapiv1.ReferenceGrantTo
-	lsSorted   []string          // the TLS hosts of ListenerSets, sorted
-	overrides  map[string]string // "host\x00type\x00path" → the HTTPRoute that has the match
+	lsSorted   []string                   // the TLS hosts of ListenerSets, sorted
+	policy     gatewayapi.NamespacePolicy // the Gateway's namespace admission, as resolution decides it
+	overrides  map[string]string          // "host\x00type\x00path" → the HTTPRoute that has the match
 }
 
 type grantKey struct{ toNS, fromNS, fromGroup, fromKind string }
@@ -497,30 +497,10 @@ func (m *migration) unsupported(ir *gatewayapi.IngressRoute, ing *networkingv1.I
 
 // listenerSetsAllowed says why a ListenerSet in ns cannot attach to the Gateway, or "".
 func (m *migration) listenerSetsAllowed(ns string) string {
-	no := fmt.Sprintf("Gateway %s/%s does not admit ListenerSets from namespace %s (spec.allowedListeners); a platform admin must allow them, or the Ingress stays", m.gw.Namespace, m.gw.Name, ns)
-	al := m.gw.Spec.AllowedListeners
-	if al == nil || al.Namespaces == nil || al.Namespaces.From == nil {
-		return no
-	}
-	switch *al.Namespaces.From {
-	case gwapiv1.NamespacesFromAll:
+	if m.policy.ListenerSetsAllowed(ns) {
 		return ""
-	case gwapiv1.NamespacesFromSame:
-		if ns == m.gw.Namespace {
-			return ""
-		}
-	case gwapiv1.NamespacesFromSelector:
-		sel, err := metav1.LabelSelectorAsSelector(al.Namespaces.Selector)
-		if err != nil {
-			return no
-		}
-		for _, n := range m.set.Docs.Namespaces {
-			if n.Name == ns && sel.Matches(labels.Set(n.Labels)) {
-				return ""
-			}
-		}
 	}
-	return no
+	return fmt.Sprintf("Gateway %s/%s does not admit ListenerSets from namespace %s (spec.allowedListeners); a platform admin must allow them, or the Ingress stays", m.gw.Namespace, m.gw.Name, ns)
 }
 
 // pathUnsupported says why a path cannot be written as an HTTPRoute rule (with RouteFilters), or "".

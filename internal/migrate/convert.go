@@ -10,6 +10,7 @@ import (
 
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	flotillav1alpha1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
@@ -67,7 +68,7 @@ func (m *migration) convert(ir *gatewayapi.IngressRoute, ing *networkingv1.Ingre
 	extras := map[string]string{}
 	var extraObjs []Object
 	extra := func(kind string, spec flotillav1alpha1.RouteFilterSpec) string {
-		id := fmt.Sprintf("%s %+v %+v", kind, ptrOrZero(spec.PathRewrite), ptrOrZero(spec.Redirect))
+		id := fmt.Sprintf("%s %+v %+v", kind, ptr.Deref(spec.PathRewrite, flotillav1alpha1.RegexPathRewrite{}), ptr.Deref(spec.Redirect, flotillav1alpha1.FixedRedirect{}))
 		if n, ok := extras[id]; ok {
 			return n
 		}
@@ -146,7 +147,7 @@ func (m *migration) convert(ir *gatewayapi.IngressRoute, ing *networkingv1.Ingre
 			// The canaries whose Services the rules send to come from here too.
 			froms := []string{from}
 			for _, p := range paths {
-				for _, b := range slices.Concat(p.Backends, []gatewayapi.IngressBackend{ptrOrZero(p.Backend)}) {
+				for _, b := range slices.Concat(p.Backends, []gatewayapi.IngressBackend{ptr.Deref(p.Backend, gatewayapi.IngressBackend{})}) {
 					if b.Of != nil && !slices.Contains(froms, "Ingress/"+key(b.Of)) {
 						froms = append(froms, "Ingress/"+key(b.Of))
 					}
@@ -181,8 +182,8 @@ func (m *migration) convert(ir *gatewayapi.IngressRoute, ing *networkingv1.Ingre
 					}
 					lt := ls[th]
 					for _, port := range m.httpsPorts() {
-						parents = append(parents, gwapiv1.ParentReference{Group: &gatewayGroup, Kind: ptr(gwapiv1.Kind("ListenerSet")),
-							Namespace: ptr(gwapiv1.Namespace(lt.ns)), Name: gwapiv1.ObjectName(lt.setName), SectionName: ptr(gwapiv1.SectionName(listenerName(th, port)))})
+						parents = append(parents, gwapiv1.ParentReference{Group: &gatewayGroup, Kind: ptr.To(gwapiv1.Kind("ListenerSet")),
+							Namespace: ptr.To(gwapiv1.Namespace(lt.ns)), Name: gwapiv1.ObjectName(lt.setName), SectionName: ptr.To(gwapiv1.SectionName(listenerName(th, port)))})
 					}
 				}
 				for _, l := range m.gw.Spec.Listeners {
@@ -231,9 +232,9 @@ func (m *migration) rule(ir *gatewayapi.IngressRoute, host string, p *gatewayapi
 	if rd := p.Redirect; rd != nil && rd.StripQuery {
 		r.Filters = append(r.Filters, extensionRef(extra("redirect", fixedRedirect(rd))))
 	} else if rd != nil {
-		f := &gwapiv1.HTTPRequestRedirectFilter{StatusCode: ptr(rd.StatusCode)}
+		f := &gwapiv1.HTTPRequestRedirectFilter{StatusCode: ptr.To(rd.StatusCode)}
 		if rd.Scheme != "" {
-			f.Scheme = ptr(rd.Scheme)
+			f.Scheme = ptr.To(rd.Scheme)
 		}
 		r.Filters = append(r.Filters, gwapiv1.HTTPRouteFilter{Type: gwapiv1.HTTPRouteFilterRequestRedirect, RequestRedirect: f})
 	}
@@ -242,12 +243,12 @@ func (m *migration) rule(ir *gatewayapi.IngressRoute, host string, p *gatewayapi
 		case model.FilterURLRewrite:
 			u := &gwapiv1.HTTPURLRewriteFilter{}
 			if f.URLRewrite.Hostname != "" {
-				u.Hostname = ptr(gwapiv1.PreciseHostname(f.URLRewrite.Hostname))
+				u.Hostname = ptr.To(gwapiv1.PreciseHostname(f.URLRewrite.Hostname))
 			}
 			if pm := f.URLRewrite.Path; pm != nil && pm.Regex != nil {
 				if !strings.Contains(pm.Regex.Substitution, `\`) {
 					// The path's match is the pattern, anchored and to the end: the whole path is replaced.
-					u.Path = &gwapiv1.HTTPPathModifier{Type: gwapiv1.FullPathHTTPPathModifier, ReplaceFullPath: ptr(pm.Regex.Substitution)}
+					u.Path = &gwapiv1.HTTPPathModifier{Type: gwapiv1.FullPathHTTPPathModifier, ReplaceFullPath: ptr.To(pm.Regex.Substitution)}
 				} else {
 					r.Filters = append(r.Filters, extensionRef(extra("rewrite", flotillav1alpha1.RouteFilterSpec{
 						PathRewrite: &flotillav1alpha1.RegexPathRewrite{Pattern: pm.Regex.Pattern, Substitution: pm.Regex.Substitution}})))
@@ -264,7 +265,7 @@ func (m *migration) rule(ir *gatewayapi.IngressRoute, host string, p *gatewayapi
 			c := f.CORS
 			cf := &gwapiv1.HTTPCORSFilter{MaxAge: c.MaxAge}
 			if c.AllowCredentials {
-				cf.AllowCredentials = ptr(true)
+				cf.AllowCredentials = ptr.To(true)
 			}
 			for _, o := range c.AllowOrigins {
 				cf.AllowOrigins = append(cf.AllowOrigins, gwapiv1.CORSOrigin(o))
@@ -294,8 +295,8 @@ func (m *migration) rule(ir *gatewayapi.IngressRoute, host string, p *gatewayapi
 		ns := ir.Meta.Namespace
 		var bns *gwapiv1.Namespace
 		if b.Of != nil && b.Of.Namespace != ns {
-			bns = ptr(gwapiv1.Namespace(b.Of.Namespace))
-			m.grant(b.Of.Namespace, ns, gatewayGroup, "HTTPRoute", gwapiv1.ReferenceGrantTo{Kind: "Service", Name: ptr(gwapiv1.ObjectName(b.Service))})
+			bns = ptr.To(gwapiv1.Namespace(b.Of.Namespace))
+			m.grant(b.Of.Namespace, ns, gatewayGroup, "HTTPRoute", gwapiv1.ReferenceGrantTo{Kind: "Service", Name: ptr.To(gwapiv1.ObjectName(b.Service))})
 			ns = b.Of.Namespace
 		}
 		port := b.Port
@@ -303,14 +304,14 @@ func (m *migration) rule(ir *gatewayapi.IngressRoute, host string, p *gatewayapi
 			port = m.services[ns+"/"+b.Service][b.PortName]
 		}
 		br := gwapiv1.HTTPBackendRef{BackendRef: gwapiv1.BackendRef{BackendObjectReference: gwapiv1.BackendObjectReference{
-			Name: gwapiv1.ObjectName(b.Service), Namespace: bns, Port: ptr(gwapiv1.PortNumber(port))}}}
+			Name: gwapiv1.ObjectName(b.Service), Namespace: bns, Port: ptr.To(gwapiv1.PortNumber(port))}}}
 		if len(bs) > 1 {
-			br.Weight = ptr(int32(b.Weight))
+			br.Weight = ptr.To(int32(b.Weight))
 		}
 		r.BackendRefs = append(r.BackendRefs, br)
 	}
 	if t := p.Timeouts; t != nil && t.Request != "" {
-		r.Timeouts = &gwapiv1.HTTPRouteTimeouts{Request: ptr(gwapiv1.Duration(t.Request))}
+		r.Timeouts = &gwapiv1.HTTPRouteTimeouts{Request: ptr.To(gwapiv1.Duration(t.Request))}
 	}
 	return r
 }
@@ -323,16 +324,16 @@ func (m *migration) pathMatch(host string, pm *model.StringMatch) *gwapiv1.HTTPP
 	}
 	if core, ok := prefixCore(pm); ok && m.prefixMode[host] {
 		pad := m.pad[host] - (len(core) - len(pm.Value))
-		return &gwapiv1.HTTPPathMatch{Type: ptr(gwapiv1.PathMatchRegularExpression), Value: ptr(strings.Repeat("^", pad) + core)}
+		return &gwapiv1.HTTPPathMatch{Type: ptr.To(gwapiv1.PathMatchRegularExpression), Value: ptr.To(strings.Repeat("^", pad) + core)}
 	}
 	switch pm.Type {
 	case model.MatchExact:
-		return &gwapiv1.HTTPPathMatch{Type: ptr(gwapiv1.PathMatchExact), Value: ptr(pm.Value)}
+		return &gwapiv1.HTTPPathMatch{Type: ptr.To(gwapiv1.PathMatchExact), Value: ptr.To(pm.Value)}
 	case model.MatchRegex:
-		return &gwapiv1.HTTPPathMatch{Type: ptr(gwapiv1.PathMatchRegularExpression), Value: ptr(pm.Value)}
+		return &gwapiv1.HTTPPathMatch{Type: ptr.To(gwapiv1.PathMatchRegularExpression), Value: ptr.To(pm.Value)}
 	}
 	// PathPrefix, or a character prefix "/" (which matches what PathPrefix "/" matches).
-	return &gwapiv1.HTTPPathMatch{Type: ptr(gwapiv1.PathMatchPathPrefix), Value: ptr(pm.Value)}
+	return &gwapiv1.HTTPPathMatch{Type: ptr.To(gwapiv1.PathMatchPathPrefix), Value: ptr.To(pm.Value)}
 }
 
 func headerFilter(h *model.HeaderModifier) *gwapiv1.HTTPHeaderFilter {
@@ -353,9 +354,9 @@ func extensionRef(name string) gwapiv1.HTTPRouteFilter {
 
 // gatewayRef is a parentRef to the Gateway (a listener of it, when section is set).
 func (m *migration) gatewayRef(section gwapiv1.SectionName) gwapiv1.ParentReference {
-	r := gwapiv1.ParentReference{Name: gwapiv1.ObjectName(m.gw.Name), Namespace: ptr(gwapiv1.Namespace(m.gw.Namespace))}
+	r := gwapiv1.ParentReference{Name: gwapiv1.ObjectName(m.gw.Name), Namespace: ptr.To(gwapiv1.Namespace(m.gw.Namespace))}
 	if section != "" {
-		r.SectionName = ptr(section)
+		r.SectionName = ptr.To(section)
 	}
 	return r
 }
@@ -386,18 +387,18 @@ func (m *migration) listenerSet(ts []*tlsHost) Object {
 	}
 	set := &gwapiv1.ListenerSet{TypeMeta: metav1.TypeMeta{APIVersion: gwapiv1.GroupVersion.String(), Kind: "ListenerSet"},
 		ObjectMeta: meta(t0.ns, t0.setName, strings.Join(from, ","))}
-	set.Spec.ParentRef = gwapiv1.ParentGatewayReference{Name: gwapiv1.ObjectName(m.gw.Name), Namespace: ptr(gwapiv1.Namespace(m.gw.Namespace))}
+	set.Spec.ParentRef = gwapiv1.ParentGatewayReference{Name: gwapiv1.ObjectName(m.gw.Name), Namespace: ptr.To(gwapiv1.Namespace(m.gw.Namespace))}
 	for _, t := range ts {
-		allowed := &gwapiv1.AllowedRoutes{Namespaces: &gwapiv1.RouteNamespaces{From: ptr(gwapiv1.NamespacesFromSame)}}
+		allowed := &gwapiv1.AllowedRoutes{Namespaces: &gwapiv1.RouteNamespaces{From: ptr.To(gwapiv1.NamespacesFromSame)}}
 		if len(t.routeNS) > 1 || len(t.routeNS) == 1 && t.routeNS[0] != t.ns {
 			ns := slices.Sorted(slices.Values(t.routeNS))
-			allowed.Namespaces = &gwapiv1.RouteNamespaces{From: ptr(gwapiv1.NamespacesFromSelector), Selector: &metav1.LabelSelector{
+			allowed.Namespaces = &gwapiv1.RouteNamespaces{From: ptr.To(gwapiv1.NamespacesFromSelector), Selector: &metav1.LabelSelector{
 				MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpIn, Values: ns}}}}
 		}
 		for _, port := range m.httpsPorts() {
 			set.Spec.Listeners = append(set.Spec.Listeners, gwapiv1.ListenerEntry{Name: gwapiv1.SectionName(listenerName(t.host, port)),
-				Hostname: ptr(gwapiv1.Hostname(t.host)), Port: port, Protocol: gwapiv1.HTTPSProtocolType,
-				TLS:           &gwapiv1.ListenerTLSConfig{Mode: ptr(gwapiv1.TLSModeTerminate), CertificateRefs: []gwapiv1.SecretObjectReference{{Name: gwapiv1.ObjectName(t.secret)}}},
+				Hostname: ptr.To(gwapiv1.Hostname(t.host)), Port: port, Protocol: gwapiv1.HTTPSProtocolType,
+				TLS:           &gwapiv1.ListenerTLSConfig{Mode: ptr.To(gwapiv1.TLSModeTerminate), CertificateRefs: []gwapiv1.SecretObjectReference{{Name: gwapiv1.ObjectName(t.secret)}}},
 				AllowedRoutes: allowed})
 		}
 	}
@@ -437,11 +438,11 @@ func (m *migration) grant(toNS, fromNS string, fromGroup gwapiv1.Group, fromKind
 func (m *migration) filterGrants(rf *flotillav1alpha1.RouteFilter) {
 	if ba := rf.Spec.BasicAuth; ba != nil && ba.SecretRef.Namespace != nil && string(*ba.SecretRef.Namespace) != rf.Namespace {
 		m.grant(string(*ba.SecretRef.Namespace), rf.Namespace, flotillaGrp, flotillav1alpha1.RouteFilterKind,
-			gwapiv1.ReferenceGrantTo{Kind: "Secret", Name: ptr(ba.SecretRef.Name)})
+			gwapiv1.ReferenceGrantTo{Kind: "Secret", Name: ptr.To(ba.SecretRef.Name)})
 	}
 	if ea := rf.Spec.ExternalAuth; ea != nil && ea.BackendRef.Namespace != nil && string(*ea.BackendRef.Namespace) != rf.Namespace {
 		m.grant(string(*ea.BackendRef.Namespace), rf.Namespace, flotillaGrp, flotillav1alpha1.RouteFilterKind,
-			gwapiv1.ReferenceGrantTo{Kind: "Service", Name: ptr(ea.BackendRef.Name)})
+			gwapiv1.ReferenceGrantTo{Kind: "Service", Name: ptr.To(ea.BackendRef.Name)})
 	}
 }
 
@@ -503,8 +504,6 @@ func meta(ns, name, from string) metav1.ObjectMeta {
 	}
 	return om
 }
-
-func ptr[T any](v T) *T { return &v }
 
 // overriddenBy names the HTTPRoute of the input whose rule has exactly the path match of an
 // Ingress path (or of the primary's path a canary rule ranks as) on the host, and nothing else:
@@ -585,14 +584,6 @@ func coversAny(host string, ls map[string]*tlsHost) bool {
 		}
 	}
 	return false
-}
-
-func ptrOrZero[T any](p *T) T {
-	var z T
-	if p == nil {
-		return z
-	}
-	return *p
 }
 
 // fixedRedirect is a RouteFilter's redirect for an Ingress's redirect to a fixed location.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"k8s.io/utils/ptr"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 	"sigs.k8s.io/yaml"
 
@@ -105,16 +106,16 @@ func TestVerifyFindsBrokenConversions(t *testing.T) {
 		{"character prefix written as PathPrefix", "docs/docs", func(hr *gwapiv1.HTTPRoute) {
 			for i := range hr.Spec.Rules {
 				if p := hr.Spec.Rules[i].Matches[0].Path; *p.Type == gwapiv1.PathMatchRegularExpression && strings.Contains(*p.Value, "/api)") {
-					p.Type, p.Value = ptr(gwapiv1.PathMatchPathPrefix), ptr("/api")
+					p.Type, p.Value = ptr.To(gwapiv1.PathMatchPathPrefix), ptr.To("/api")
 				}
 			}
 		}, "/apix"},
 		{"ssl-redirect code 301 instead of 308", "shop/shop-http", func(hr *gwapiv1.HTTPRoute) {
-			hr.Spec.Rules[0].Filters[0].RequestRedirect.StatusCode = ptr(301)
+			hr.Spec.Rules[0].Filters[0].RequestRedirect.StatusCode = ptr.To(301)
 		}, "http://shop.example.com"},
 		{"case-insensitive regex made case-sensitive", "shop/shop-admin", func(hr *gwapiv1.HTTPRoute) {
 			p := hr.Spec.Rules[0].Matches[0].Path
-			p.Value = ptr(strings.TrimPrefix(*p.Value, "(?i)"))
+			p.Value = ptr.To(strings.TrimPrefix(*p.Value, "(?i)"))
 		}, "/ADMIN"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -145,5 +146,3 @@ func TestVerifyFindsBrokenConversions(t *testing.T) {
 		})
 	}
 }
-
-func ptr[T any](v T) *T { return &v }

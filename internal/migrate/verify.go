@@ -62,9 +62,9 @@ func Verify(res *Result) (*Verification, error) {
 	after := before
 	docs := &after.Docs
 	var maxTime time.Time
-	forEachMeta(&res.set.Docs, func(m *metav1.ObjectMeta) {
-		if m.CreationTimestamp.After(maxTime) {
-			maxTime = m.CreationTimestamp.Time
+	res.set.EachNamespaced(func(o metav1.Object) {
+		if t := o.GetCreationTimestamp(); t.After(maxTime) {
+			maxTime = t.Time
 		}
 	})
 	created := metav1.NewTime(maxTime.Add(time.Minute).Truncate(time.Second))
@@ -384,25 +384,6 @@ func syntheticSecrets(names []string) ([]gatewayapi.SecretInfo, []*corev1.Secret
 	return infos, data, nil
 }
 
-// forEachMeta calls fn with the metadata of the input's routes, Ingresses and filters.
-func forEachMeta(d *gatewayapi.Documents, fn func(*metav1.ObjectMeta)) {
-	for _, o := range d.HTTPRoutes {
-		fn(&o.ObjectMeta)
-	}
-	for _, o := range d.GRPCRoutes {
-		fn(&o.ObjectMeta)
-	}
-	for _, o := range d.Ingresses {
-		fn(&o.ObjectMeta)
-	}
-	for _, o := range d.ListenerSets {
-		fn(&o.ObjectMeta)
-	}
-	for _, o := range d.RouteFilters {
-		fn(&o.ObjectMeta)
-	}
-}
-
 // namespaces are the input's Namespaces and one for every other namespace of its objects, each
 // with the kubernetes.io/metadata.name label the API server sets.
 func namespaces(res *Result) []*corev1.Namespace {
@@ -423,13 +404,9 @@ func namespaces(res *Result) []*corev1.Namespace {
 			out = append(out, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: map[string]string{corev1.LabelMetadataName: ns}}})
 		}
 	}
-	forEachMeta(&res.set.Docs, func(m *metav1.ObjectMeta) { add(m.Namespace) })
+	res.set.EachNamespaced(func(o metav1.Object) { add(o.GetNamespace()) })
 	for _, o := range res.Objects {
 		add(o.Obj.GetNamespace())
 	}
-	for _, s := range res.set.Docs.Services {
-		add(s.Namespace)
-	}
-	add(res.Gateway.Namespace)
 	return out
 }

@@ -311,6 +311,11 @@ var clusterScoped = map[reflect.Type]bool{
 	reflect.TypeFor[*flotillav1alpha1.IngressClassConfig](): true,
 }
 
+// EachNamespaced calls fn for every namespaced object of the set.
+func (s *Set) EachNamespaced(fn func(metav1.Object)) {
+	forEachObject(reflect.ValueOf(&s.Docs).Elem(), fn)
+}
+
 // forEachObject calls fn for every namespaced object in the slices of v (a Documents or Input).
 func forEachObject(v reflect.Value, fn func(metav1.Object)) {
 	for i := range v.NumField() {

@@ -38,14 +38,9 @@ func (m *migration) convert(ir *gatewayapi.IngressRoute, ing *networkingv1.Ingre
 	if ir.Filter != nil {
 		shared = ir.Filter.DeepCopy()
 	}
-	idle := ""
+	idle := "" // every path of an Ingress that forwards has the same (its read and send timeouts)
 	for _, h := range ir.Hosts {
-		for _, p := range h.Secure {
-			if p.Timeouts != nil && p.Timeouts.Idle != "" {
-				idle = p.Timeouts.Idle
-			}
-		}
-		for _, p := range h.Plain {
+		for _, p := range slices.Concat(h.Plain, h.Secure) {
 			if p.Timeouts != nil && p.Timeouts.Idle != "" {
 				idle = p.Timeouts.Idle
 			}

@@ -124,7 +124,7 @@ func (r *XDSReconciler) updateEndpoints(ctx context.Context, key, svc string) (d
 		r.keepEndpointState(key, nil, nil)
 		return false, nil
 	}
-	published, err := r.DataPlane.Publish(key, out.ByType())
+	published, err := r.DataPlane.Publish(key, out.Wire())
 	if err != nil {
 		r.keepEndpointState(key, nil, nil) // the next request makes a full pass
 		return true, err

@@ -195,7 +195,7 @@ func (r *XDSReconciler) reconcileFleet(ctx context.Context, req reconcile.Reques
 		}
 		res.result.MarkUntranslatable(byRoute)
 	}
-	changed, err := r.DataPlane.Publish(key, out.ByType())
+	changed, err := r.DataPlane.Publish(key, out.Wire())
 	if err != nil {
 		r.keepEndpointState(key, nil, nil)
 		return reconcile.Result{}, fmt.Errorf("publishing fleet %s: %w", key, err)

@@ -281,7 +281,7 @@ func (b *builder) mirror(route string, m *model.Mirror) (*routev3.RouteAction_Re
 	if m == nil {
 		return nil, nil
 	}
-	if _, ok := b.clusters[m.Cluster]; !ok {
+	if b.cluster(m.Cluster) == nil {
 		return nil, fmt.Errorf("mirror cluster %q is not in the fleet", m.Cluster)
 	}
 	if m.Denominator <= 0 {
@@ -315,7 +315,7 @@ func fraction(n, d int64) (uint32, typev3.FractionalPercent_DenominatorType) {
 // anyCluster says whether a share goes to a cluster that is.
 func (b *builder) anyCluster(sh []share, is func(*model.Cluster) bool) bool {
 	for _, s := range sh {
-		if c := b.clusters[s.cluster]; c != nil && is(c) {
+		if c := b.cluster(s.cluster); c != nil && is(c) {
 			return true
 		}
 	}

@@ -76,7 +76,7 @@ func TranslateFrom(f *model.Fleet, secrets map[string]TLSSecret, prev *Resources
 			return prev.Clusters[i], b.loadAssignment(mc), true
 		}
 		return prev.Clusters[i], prev.Endpoints[j], true
-	})
+	}, prev)
 }
 
 // sameCluster says whether two model clusters give the same Cluster message.

@@ -12,6 +12,7 @@ import (
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/flotilla-dev/flotilla/internal/gatewayapi"
+	"github.com/flotilla-dev/flotilla/internal/model"
 	"github.com/flotilla-dev/flotilla/internal/xds/server"
 )
 
@@ -136,7 +137,9 @@ func sameResources(t *testing.T, where string, got, want *Resources) {
 	if !slices.Equal(got.Warnings, want.Warnings) || fmt.Sprint(got.RouteWarnings) != fmt.Sprint(want.RouteWarnings) {
 		t.Fatalf("%s: warnings %v, a full pass %v", where, got.Warnings, want.Warnings)
 	}
-	for typ, gs := range got.ByType() {
+	// What is published (Wire: route configurations assembled from encoded virtual hosts) is byte
+	// for byte the full pass's resources.
+	for typ, gs := range got.Wire() {
 		ws := want.ByType()[typ]
 		if len(gs) != len(ws) {
 			t.Fatalf("%s: %d %s, a full pass has %d", where, len(gs), typ, len(ws))
@@ -248,7 +251,7 @@ func TestTranslateFromMatchesTranslate(t *testing.T) {
 			}
 			where := fmt.Sprintf("seed %d step %d", seed, step)
 			sameResources(t, where, got, want)
-			if _, err := inc.Publish("f", got.ByType()); err != nil {
+			if _, err := inc.Publish("f", got.Wire()); err != nil {
 				t.Fatal(err)
 			}
 			fresh := server.New(server.Options{})
@@ -260,5 +263,64 @@ func TestTranslateFromMatchesTranslate(t *testing.T) {
 			}
 			prevRes, prev = res, got
 		}
+	}
+}
+
+// TestTranslateFromReusesVirtualHosts: translating the same model again reuses every virtual
+// host's message and the published route configuration itself (so Publish hashes nothing new),
+// and the result is byte for byte a full pass's.
+func TestTranslateFromReusesVirtualHosts(t *testing.T) {
+	for _, name := range []string{"http-weighted", "ingress-protections", "ingress-nginx", "backend-tls-valid"} {
+		t.Run(name, func(t *testing.T) {
+			c := loadCase(t, "testdata/"+name+".in.yaml")
+			res := gatewayapi.Resolve(c.in)
+			first, err := Translate(&res.Fleet, c.secrets)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(first.Warnings) > 0 {
+				t.Skip("TranslateFrom translates a fleet with warnings afresh")
+			}
+			again, err := TranslateFrom(&res.Fleet, c.secrets, first, &res.Fleet)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sameResources(t, name, again, first)
+			n := 0
+			for i, rc := range again.Routes {
+				for j, vh := range rc.VirtualHosts {
+					if m := again.vhosts[vhostKey{rc.Name, vh.Name}]; m != nil {
+						n++
+						if vh != first.Routes[i].VirtualHosts[j] {
+							t.Errorf("route configuration %s virtual host %s was translated again", rc.Name, vh.Name)
+						}
+					}
+				}
+				if again.wire[i] != first.wire[i] {
+					t.Errorf("route configuration %s was assembled anew", rc.Name)
+				}
+			}
+			if n == 0 {
+				t.Fatal("no virtual host to reuse")
+			}
+			// The same routes over clusters that became WebSocket ones: the routes read the
+			// protocol (no timeout for WebSocket), so their virtual hosts are translated again.
+			ws := res.Fleet
+			ws.Clusters = slices.Clone(ws.Clusters)
+			for i := range ws.Clusters {
+				if ws.Clusters[i].Protocol == model.ClusterHTTP {
+					ws.Clusters[i].Protocol = model.ClusterWebSocket
+				}
+			}
+			got, err := TranslateFrom(&ws, c.secrets, again, &res.Fleet)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := Translate(&ws, c.secrets)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sameResources(t, name+" with WebSocket clusters", got, want)
+		})
 	}
 }

@@ -234,7 +234,7 @@ func (b *builder) endpointPickers(ctx *routeCtx, rt *routev3.Route, ra *routev3.
 // pickerFor is the per-route configuration for a cluster's picker, nil when it has none; the
 // route configuration then needs the ext_proc filter.
 func (b *builder) pickerFor(ctx *routeCtx, cluster string) (*anypb.Any, error) {
-	c := b.clusters[cluster]
+	c := b.cluster(cluster)
 	if c == nil || c.EndpointPicker == nil {
 		return nil, nil
 	}

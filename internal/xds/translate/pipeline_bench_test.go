@@ -37,7 +37,7 @@ func (s *stages) run(b *testing.B, srv *server.Server, key string, in gatewayapi
 		s.prev, s.prevFleet = out, &res.Fleet
 	}
 	t2 := time.Now()
-	if _, err := srv.Publish(key, out.ByType()); err != nil {
+	if _, err := srv.Publish(key, out.Wire()); err != nil {
 		b.Fatal(err)
 	}
 	s.resolve, s.translate, s.publish = s.resolve+t1.Sub(t0), s.translate+t2.Sub(t1), s.publish+time.Since(t2)
@@ -133,7 +133,7 @@ func BenchmarkEndpointChange(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if _, err := srv.Publish("infra/gw", out.ByType()); err != nil {
+			if _, err := srv.Publish("infra/gw", out.Wire()); err != nil {
 				b.Fatal(err)
 			}
 			before := srv.Versions("infra/gw")
@@ -159,7 +159,7 @@ func BenchmarkEndpointChange(b *testing.B) {
 					b.Fatalf("shortcut not taken (%v) or %d clusters changed", ok, len(changed))
 				}
 				t2 := time.Now()
-				if _, err := srv.Publish("infra/gw", nout.ByType()); err != nil {
+				if _, err := srv.Publish("infra/gw", nout.Wire()); err != nil {
 					b.Fatal(err)
 				}
 				s.resolve, s.translate, s.publish = s.resolve+t1.Sub(t0), s.translate+t2.Sub(t1), s.publish+time.Since(t2)

@@ -125,7 +125,7 @@ func (b *builder) protect(ctx *routeCtx, rt *routev3.Route, p *model.Protections
 		ctx.rateLimit = true
 	}
 	if signIn, ep := signInOf(p), p.ErrorPages; signIn != "" || ep != nil {
-		if ep != nil && b.clusters[ep.Cluster] == nil {
+		if ep != nil && b.cluster(ep.Cluster) == nil {
 			return fmt.Sprintf("the error pages' cluster %s is not in the fleet", ep.Cluster), nil
 		}
 		a, err := b.customResponse(signIn, ep)

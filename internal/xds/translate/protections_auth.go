@@ -27,7 +27,7 @@ import (
 // override (the filter that fails open when the service fails open), and, with a sign-in URL,
 // custom_response turning a 401 into a 302 to it.
 func (b *builder) extAuth(ctx *routeCtx, put func(string, *anypb.Any), ea *model.ExtAuth) (string, error) {
-	c := b.clusters[ea.Cluster]
+	c := b.cluster(ea.Cluster)
 	if c == nil {
 		return fmt.Sprintf("the authorization service's cluster %s is not in the fleet", ea.Cluster), nil
 	}

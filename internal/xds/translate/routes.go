@@ -2,6 +2,7 @@ package translate
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
@@ -51,21 +52,41 @@ func (b *builder) routeConfig(name string, l *model.Listener, scheme string, vhs
 			b.warnf("route configuration %s: domain %s is a route's, so its error pages are not served", name, vh.Domains[0])
 			continue
 		}
+		if err := vh.ValidateAll(); err != nil {
+			return nil, httpFilters{}, fmt.Errorf("virtual host %s is invalid: %w", vh.Name, err)
+		}
 		rc.VirtualHosts = append(rc.VirtualHosts, vh)
+	}
+	// The virtual hosts were validated one by one, as they were built (a reused one when it was).
+	if err := validateWithout(rc); err != nil {
+		return nil, httpFilters{}, fmt.Errorf("route configuration %q is invalid: %w", name, err)
 	}
 	b.res.Routes = append(b.res.Routes, rc)
 	return rc, ctx.httpFilters, nil
 }
 
+// validateWithout validates a route configuration but for its virtual hosts.
+func validateWithout(rc *routev3.RouteConfiguration) error {
+	vhs := rc.VirtualHosts
+	rc.VirtualHosts = nil
+	err := rc.ValidateAll()
+	rc.VirtualHosts = vhs
+	return err
+}
+
 // virtualHost translates one virtual host. Envoy refuses a domain that two virtual hosts of one
 // route configuration share (compared without case), and invalid names: those are left out.
+//
+// Its routes are translated in a context of their own, whose needs are then added to the route
+// configuration's: so the translation of a virtual host depends on nothing but the virtual host,
+// where it is served (its route configuration, scheme and port) and the clusters it reads, and
+// the next translation of the fleet reuses it when none of them changed (see vhostMemo).
 func (b *builder) virtualHost(ctx *routeCtx, mv *model.VirtualHost, domains, names map[string]bool) (*routev3.VirtualHost, error) {
 	if mv.Name == "" || names[mv.Name] {
 		b.warnf("route configuration %s: virtual host name %q is empty or used twice; virtual host left out", ctx.name, mv.Name)
 		return nil, nil
 	}
-	vh := b.a.vhost.new()
-	vh.Name, vh.Domains = mv.Name, make([]string, 0, len(mv.Domains))
+	usable := make([]string, 0, len(mv.Domains))
 	for _, d := range sorted(mv.Domains) {
 		key := strings.ToLower(d)
 		switch {
@@ -75,24 +96,51 @@ func (b *builder) virtualHost(ctx *routeCtx, mv *model.VirtualHost, domains, nam
 			b.warnf("route configuration %s virtual host %s: domain %q is already served by another virtual host; left out", ctx.name, mv.Name, d)
 		default:
 			domains[key] = true
-			vh.Domains = append(vh.Domains, d)
+			usable = append(usable, d)
 		}
 	}
-	if len(vh.Domains) == 0 {
+	if len(usable) == 0 {
 		b.warnf("route configuration %s: virtual host %s has no usable domain; left out", ctx.name, mv.Name)
 		return nil, nil
 	}
 	names[mv.Name] = true
+	key := vhostKey{ctx.name, mv.Name}
+	if m := b.prevVhosts[key]; m != nil && b.reusable(m, ctx, mv, usable) {
+		b.keepVhost(key, m)
+		ctx.add(&m.needs)
+		b.warnings = append(b.warnings, m.warnings...)
+		b.routeWarnings = append(b.routeWarnings, m.routeWarnings...)
+		return m.vh, nil
+	}
+	own := &routeCtx{name: ctx.name, listener: ctx.listener, scheme: ctx.scheme}
+	w, rw := len(b.warnings), len(b.routeWarnings)
+	b.reads = b.reads[:0]
+	b.recording = true
+	vh := b.a.vhost.new()
+	vh.Name, vh.Domains = mv.Name, usable
 	vh.Routes = make([]*routev3.Route, 0, len(mv.Routes))
 	for i := range mv.Routes {
-		r, err := b.route(ctx, &mv.Routes[i])
+		r, err := b.route(own, &mv.Routes[i])
 		if err != nil {
+			b.recording = false
 			return nil, fmt.Errorf("route %s: %w", mv.Routes[i].Name, err)
 		}
 		if r != nil {
 			vh.Routes = append(vh.Routes, r)
 		}
 	}
+	b.recording = false
+	if err := vh.ValidateAll(); err != nil {
+		return nil, fmt.Errorf("virtual host %s is invalid: %w", mv.Name, err)
+	}
+	ctx.add(&own.httpFilters)
+	m := &vhostMemo{n: len(mv.Routes), domains: mv.Domains, port: ctx.listener.Port, scheme: ctx.scheme,
+		reads: slices.Clone(b.reads), vh: vh, needs: own.httpFilters,
+		warnings: slices.Clone(b.warnings[w:]), routeWarnings: slices.Clone(b.routeWarnings[rw:])}
+	if len(mv.Routes) > 0 {
+		m.routes = &mv.Routes[0]
+	}
+	b.keepVhost(key, m)
 	return vh, nil
 }
 

@@ -37,6 +37,11 @@ type Resources struct {
 	// Envoy cannot be given as written), sorted by route then message: the controller reports
 	// them on the route's status. Each is also in Warnings.
 	RouteWarnings []RouteWarning
+
+	// wire are the route configurations as published (see Wire), in the order of Routes; vhosts
+	// the translations of their virtual hosts, for the next translation to reuse.
+	wire   []*routev3.RouteConfiguration
+	vhosts map[vhostKey]*vhostMemo
 }
 
 // RouteWarning is what translation changed about one model route, and why.
@@ -110,24 +115,30 @@ type builder struct {
 	warnings      []string
 	routeWarnings []RouteWarning
 	reuse         reuseFunc // nil: build every cluster
+
+	// prevVhosts are the last translation's virtual hosts (nil: translate every one); reads,
+	// while recording, the clusters the virtual host being translated reads.
+	prevVhosts map[vhostKey]*vhostMemo
+	reads      []clusterFact
+	recording  bool
 }
 
 // Translate turns a fleet model into xDS. secrets is keyed by model.Secret.Name ("<ns>/<name>").
 // Every returned resource passes ValidateAll(); an error means a bug (a resource failed
 // validation, or the model broke one of its own rules) and names it.
 func Translate(f *model.Fleet, secrets map[string]TLSSecret) (*Resources, error) {
-	return translate(f, secrets, nil)
+	return translate(f, secrets, nil, nil)
 }
 
 // reuseFunc gives, for a model cluster, the messages of an earlier translation to use as they
 // are (see TranslateFrom); ok false builds them.
 type reuseFunc func(b *builder, mc *model.Cluster) (*clusterv3.Cluster, *endpointv3.ClusterLoadAssignment, bool)
 
-func translate(f *model.Fleet, secrets map[string]TLSSecret, reuse reuseFunc) (*Resources, error) {
+func translate(f *model.Fleet, secrets map[string]TLSSecret, reuse reuseFunc, prev *Resources) (*Resources, error) {
 	if f == nil {
 		return nil, errors.New("no fleet model")
 	}
-	b := &builder{reuse: reuse, fleet: f, secrets: secrets, res: &Resources{}, ads: adsSource(),
+	b := &builder{reuse: reuse, fleet: f, prevVhosts: prev.memos(), secrets: secrets, res: &Resources{}, ads: adsSource(),
 		clusters: make(map[string]*model.Cluster, len(f.Clusters)), available: map[string]bool{}, regexes: map[string]error{},
 		cors: map[*model.CORS]corsAny{}, corsByKey: map[string]*anypb.Any{},
 		trustErr: map[string]error{}, trustUsed: map[string]bool{}}
@@ -160,6 +171,9 @@ func translate(f *model.Fleet, secrets map[string]TLSSecret, reuse reuseFunc) (*
 	if err := b.finish(); err != nil {
 		return nil, err
 	}
+	if err := b.assemble(prev); err != nil {
+		return nil, err
+	}
 	return b.res, nil
 }
 
@@ -189,8 +203,8 @@ func (b *builder) finish() error {
 	r := b.res
 	checks := []func() error{
 		func() error { return sortValidate("listener", r.Listeners, (*listenerv3.Listener).GetName) },
-		func() error {
-			return sortValidate("route configuration", r.Routes, (*routev3.RouteConfiguration).GetName)
+		func() error { // validated as they were built (see routeConfig)
+			return sortUnique("route configuration", r.Routes, (*routev3.RouteConfiguration).GetName)
 		},
 		func() error { return sortValidate("cluster", r.Clusters, (*clusterv3.Cluster).GetName) },
 		func() error {
@@ -217,15 +231,25 @@ func (b *builder) finish() error {
 
 // sortValidate sorts resources by name and validates each; names must be unique.
 func sortValidate[T interface{ ValidateAll() error }](kind string, rs []T, name func(T) string) error {
+	if err := sortUnique(kind, rs, name); err != nil {
+		return err
+	}
+	for _, m := range rs {
+		if err := m.ValidateAll(); err != nil {
+			return fmt.Errorf("%s %q is invalid: %w", kind, name(m), err)
+		}
+	}
+	return nil
+}
+
+// sortUnique sorts resources by name; names must be unique.
+func sortUnique[T any](kind string, rs []T, name func(T) string) error {
 	if byName := func(a, b T) int { return cmp.Compare(name(a), name(b)) }; !slices.IsSortedFunc(rs, byName) {
 		slices.SortFunc(rs, byName)
 	}
 	for i, m := range rs {
 		if i > 0 && name(rs[i-1]) == name(m) {
 			return fmt.Errorf("%s %q: duplicate name", kind, name(m))
-		}
-		if err := m.ValidateAll(); err != nil {
-			return fmt.Errorf("%s %q is invalid: %w", kind, name(m), err)
 		}
 	}
 	return nil

@@ -60,6 +60,7 @@ func (r *resolver) backend(rt *route, ref gwapiv1.BackendObjectReference) (strin
 		key = backendKey{ns: ns, name: string(ref.Name), port: *ref.Port, kind: protoKind}
 		if i, ok := r.backends[key]; ok {
 			r.checkClusterTLS(rt, i)
+			r.noteCluster(i)
 			return r.clusters[i].Name, true
 		}
 	}
@@ -71,6 +72,9 @@ func (r *resolver) backend(rt *route, ref gwapiv1.BackendObjectReference) (strin
 	}
 	if r.tlsPolicies != nil { // only policies' status needs it
 		r.usedServices[svcKey] = true
+		if r.recording {
+			r.recServices = append(r.recServices, svcKey)
+		}
 	}
 	if ref.Port == nil {
 		rt.refFailed(gwapiv1.RouteReasonBackendNotFound, fmt.Sprintf("backendRef %s: port is required for a Service", id()))
@@ -105,6 +109,7 @@ func (r *resolver) backend(rt *route, ref gwapiv1.BackendObjectReference) (strin
 	}
 	r.backends[key] = c
 	r.checkClusterTLS(rt, c)
+	r.noteCluster(c)
 	return name, true
 }
 

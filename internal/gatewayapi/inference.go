@@ -49,6 +49,7 @@ type poolUse struct {
 // poolBackend resolves a backendRef to an InferencePool into the pool's cluster. The backendRef's
 // port is ignored, as the Inference Extension says: the pool has its own targetPorts.
 func (r *resolver) poolBackend(rt *route, ns, name string) (string, bool) {
+	r.impure = true // pools record their uses (see convertHTTPRoute)
 	id := ns + "/" + name
 	if rt.kind != kindHTTPRoute {
 		rt.refFailed(gwapiv1.RouteReasonInvalidKind, fmt.Sprintf("backendRef %s: an InferencePool backs HTTPRoutes only", id))

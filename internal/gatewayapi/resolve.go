@@ -67,15 +67,37 @@ type resolver struct {
 	routeFilters map[objKey]*flotillav1alpha1.RouteFilter
 	filterChecks map[filterKey]*FilterCheck
 	ingressProts map[filterKey]*model.Protections
+
+	// prev is the memo the last resolution lends (nil: none), next the one this one builds
+	// (nil: none, for Resolve); see ResolveFrom. While an HTTPRoute is converted (recording),
+	// recClusters and recServices are the clusters and Services it used, and impure says it read
+	// something its memo would not replay.
+	prev, next  *resolveMemo
+	recording   bool
+	impure      bool
+	recClusters []int
+	recServices []objKey
+	seq         []*entry // scratch space of vhostEntries
 }
 
 // Resolve turns one Gateway and everything it references into the fleet model and the status of
 // the Gateway's listeners, its ListenerSets and every route that names it. It never fails: a bad
 // object gets its condition and changes nothing else.
 func Resolve(in Input) Result {
+	return resolve(in, nil, false)
+}
+
+func resolve(in Input, prev *Result, memoize bool) Result {
 	r := newResolver(in)
 	if r.gw == nil {
 		return Result{}
+	}
+	var world []any
+	if memoize {
+		if world = worldOf(&in); world != nil {
+			r.prev = memoFor(prev, world)
+			r.next = &resolveMemo{world: world, routes: make(map[objID]*routeMemo, len(in.HTTPRoutes)), vhosts: map[vhostKey]*vhostMemo{}}
+		}
 	}
 	r.index()
 	r.indexPolicies()
@@ -120,6 +142,9 @@ func Resolve(in Input) Result {
 	res.GatewayResolvedRefs = r.gatewayResolvedRefs(res.Listeners)
 	if len(r.in.Ingresses) > 0 {
 		res.Ingresses = r.ingressStatuses(r.ingressed)
+	}
+	if r.next != nil {
+		res.memo = r.next
 	}
 	return res
 }

@@ -49,6 +49,8 @@ type Result struct {
 	// epSources and epIndex are the resolver's: sources by its cluster index, and that index.
 	epSources []endpointSource
 	epIndex   map[string]int
+	// memo is what the resolution lends the next (ResolveFrom; nil for Resolve).
+	memo *resolveMemo
 }
 
 // PolicyStatus is one policy's ancestor entries for this Gateway (one, naming the Gateway).

@@ -185,6 +185,7 @@ func (r *resolver) addProtections(rt *route, rule int, p *model.Protections, c *
 
 // routeFilterObject finds a RouteFilter of the input.
 func (r *resolver) routeFilterObject(ns, name string) *flotillav1alpha1.RouteFilter {
+	r.impure = true // RouteFilters record their checks (see convertHTTPRoute)
 	if r.routeFilters == nil {
 		r.routeFilters = make(map[objKey]*flotillav1alpha1.RouteFilter, len(r.in.RouteFilters))
 		for _, rf := range r.in.RouteFilters {

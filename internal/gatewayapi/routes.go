@@ -27,7 +27,7 @@ func (r *resolver) routes() []RouteStatus {
 	})
 	r.presize(hrs, grs)
 	for _, o := range hrs {
-		add(r.httpRoute(o))
+		add(r.convertHTTPRoute(o))
 	}
 	for _, o := range grs {
 		add(r.grpcRoute(o))

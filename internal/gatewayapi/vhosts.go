@@ -119,7 +119,7 @@ func (r *resolver) virtualHosts(ls, port []*listener) []model.VirtualHost {
 			if len(wild) > 0 || catchAll != nil {
 				fallbacks = lessSpecific(fallbacks, g.domain, wild, catchAll)
 			}
-			out = append(out, r.virtualHost(g.domain, fallbacks))
+			out = append(out, r.virtualHostFrom(l, g.domain, fallbacks))
 		}
 	}
 	slices.SortFunc(out, func(a, b model.VirtualHost) int { return cmp.Compare(a.Name, b.Name) })
@@ -154,17 +154,24 @@ func lessSpecific(gs []*hostGroup, d string, wild map[string]*hostGroup, catchAl
 // route names stay unique in the virtual host. So are the later groups once a route matches every
 // request (a bare PathPrefix "/", say): the model stays small when every hostname has one.
 func (r *resolver) virtualHost(d string, groups []*hostGroup) model.VirtualHost {
-	n := 0
-	for _, g := range groups {
-		n += len(g.entries)
+	seq := r.vhostEntries(groups)
+	vh := model.VirtualHost{Name: d, Domains: []string{d}, Routes: make([]model.Route, len(seq))}
+	for i, e := range seq {
+		vh.Routes[i] = e.route
 	}
-	vh := model.VirtualHost{Name: d, Domains: []string{d}}
+	return vh
+}
+
+// vhostEntries are the entries of the virtual host of groups, in order (in scratch space, valid
+// until the next call).
+func (r *resolver) vhostEntries(groups []*hostGroup) []*entry {
+	seq := r.seq[:0]
+	defer func() { r.seq = seq[:0] }()
 	if len(groups) == 1 {
-		vh.Routes = make([]model.Route, 0, n)
 		for _, x := range groups[0].entries {
-			vh.Routes = append(vh.Routes, x.e.route)
+			seq = append(seq, x.e)
 		}
-		return vh
+		return seq
 	}
 	r.stamp++ // marks the routes this virtual host holds
 	all := false
@@ -176,7 +183,7 @@ func (r *resolver) virtualHost(d string, groups []*hostGroup) model.VirtualHost 
 			if x.rt.stamp == r.stamp {
 				continue
 			}
-			vh.Routes = append(vh.Routes, x.e.route)
+			seq = append(seq, x.e)
 			all = all || matchesAll(&x.e.route.Match)
 			if all && i > 0 {
 				break
@@ -186,7 +193,7 @@ func (r *resolver) virtualHost(d string, groups []*hostGroup) model.VirtualHost 
 			x.rt.stamp = r.stamp
 		}
 	}
-	return vh
+	return seq
 }
 
 // matchesAll says whether a match matches every request.

@@ -54,7 +54,7 @@ func benchInput(n int) gatewayapi.Input {
 	in := gatewayapi.Input{
 		ControllerName: "gateway.flotilla.dev/controller",
 		Gateway: &gwapiv1.Gateway{
-			ObjectMeta: metav1.ObjectMeta{Name: "gw", Namespace: "infra", Generation: 1},
+			ObjectMeta: metav1.ObjectMeta{Name: "gw", Namespace: "infra", Generation: 1, ResourceVersion: "1"},
 			Spec: gwapiv1.GatewaySpec{GatewayClassName: "flotilla", Listeners: []gwapiv1.Listener{{
 				Name: "http", Port: 80, Protocol: gwapiv1.HTTPProtocolType,
 				AllowedRoutes: &gwapiv1.AllowedRoutes{Namespaces: &gwapiv1.RouteNamespaces{From: &all}},
@@ -71,12 +71,12 @@ func benchInput(n int) gatewayapi.Input {
 			refs = append(refs, gwapiv1.HTTPBackendRef{BackendRef: gwapiv1.BackendRef{
 				BackendObjectReference: gwapiv1.BackendObjectReference{Name: gwapiv1.ObjectName(svc), Port: &port}, Weight: &w}})
 			in.Services = append(in.Services, &corev1.Service{
-				ObjectMeta: metav1.ObjectMeta{Name: svc, Namespace: ns},
+				ObjectMeta: metav1.ObjectMeta{Name: svc, Namespace: ns, ResourceVersion: "1"},
 				Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: port}}},
 			})
 			name, ready, target := "http", true, int32(80)
 			es := &discoveryv1.EndpointSlice{
-				ObjectMeta:  metav1.ObjectMeta{Name: svc + "-1", Namespace: ns, Labels: map[string]string{discoveryv1.LabelServiceName: svc}},
+				ObjectMeta:  metav1.ObjectMeta{Name: svc + "-1", Namespace: ns, ResourceVersion: "1", Labels: map[string]string{discoveryv1.LabelServiceName: svc}},
 				AddressType: discoveryv1.AddressTypeIPv4,
 				Ports:       []discoveryv1.EndpointPort{{Name: &name, Port: &target}},
 			}
@@ -92,7 +92,7 @@ func benchInput(n int) gatewayapi.Input {
 			RequestHeaderModifier: &gwapiv1.HTTPHeaderFilter{Set: []gwapiv1.HTTPHeader{{Name: "x-route", Value: fmt.Sprint(i)}}}}}
 		api, health := fmt.Sprintf("/api/v%d", i%5), "/healthz"
 		in.HTTPRoutes = append(in.HTTPRoutes, &gwapiv1.HTTPRoute{
-			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("route-%d", i), Namespace: ns, Generation: 1},
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("route-%d", i), Namespace: ns, Generation: 1, ResourceVersion: "1"},
 			Spec: gwapiv1.HTTPRouteSpec{
 				CommonRouteSpec: gwapiv1.CommonRouteSpec{ParentRefs: []gwapiv1.ParentReference{{Name: "gw", Namespace: &gwNS}}},
 				Hostnames:       []gwapiv1.Hostname{gwapiv1.Hostname(fmt.Sprintf("app-%d.example.com", i))},

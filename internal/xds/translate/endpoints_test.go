@@ -4,11 +4,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"testing"
 
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"google.golang.org/protobuf/proto"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/flotilla-dev/flotilla/internal/gatewayapi"
@@ -61,6 +64,7 @@ func mutateSlice(rng *rand.Rand, in *gatewayapi.Input, step int) (string, []*dis
 		es.AddressType = discoveryv1.AddressTypeFQDN
 	}
 	in.EndpointSlices = slices.Clone(in.EndpointSlices)
+	es.ResourceVersion = fmt.Sprint("es-", step)
 	in.EndpointSlices[i] = es
 	return es.Namespace + "/" + svc, slicesOf(in, es.Namespace, svc)
 }
@@ -195,6 +199,7 @@ func mutateRoute(rng *rand.Rand, in *gatewayapi.Input, step int) {
 	i := rng.IntN(len(in.HTTPRoutes))
 	rt := in.HTTPRoutes[i].DeepCopy()
 	rt.Generation++
+	rt.ResourceVersion = fmt.Sprint("rt-", step)
 	switch rng.IntN(7) {
 	case 0:
 		rt.Spec.Rules[0].Filters[0].RequestHeaderModifier.Set[0].Value = fmt.Sprint("edit-", step)
@@ -222,48 +227,160 @@ func mutateRoute(rng *rand.Rand, in *gatewayapi.Input, step int) {
 	in.HTTPRoutes[i] = rt
 }
 
-// TestTranslateFromMatchesTranslate is the differential test of cluster reuse: after each random
-// route or endpoint edit, TranslateFrom (from the last translation) gives byte for byte what
-// Translate gives, and publishing it gives the versions a fresh server gives.
+// TestTranslateFromMatchesTranslate is the differential test of the incremental pipeline: after
+// each random route or endpoint edit, ResolveFrom (from the last resolution) gives exactly what
+// Resolve gives, every status included; TranslateFrom (from the last translation) gives byte for
+// byte what Translate gives; and publishing it gives the versions a fresh server gives. It
+// fails, too, if nothing was ever reused.
 func TestTranslateFromMatchesTranslate(t *testing.T) {
-	for seed := range uint64(4) {
-		rng := rand.New(rand.NewPCG(seed, 3))
-		in := benchInput(25)
-		prevRes := gatewayapi.Resolve(in)
-		prev, err := Translate(&prevRes.Fleet, nil)
+	t.Run("bench", func(t *testing.T) {
+		for seed := range uint64(4) {
+			if checkIncrementalSteps(t, benchInput(25), nil, seed, 60, mutateRoute) == 0 {
+				t.Errorf("seed %d: no virtual host was ever reused", seed)
+			}
+		}
+	})
+	for _, name := range []string{"http-weighted", "http-matches", "http-mirror", "http-redirect", "http-basic", "https", "backend-tls-valid", "ingress-nginx", "ingress-canary", "ingress-protections"} {
+		t.Run(name, func(t *testing.T) {
+			c := loadCase(t, "testdata/"+name+".in.yaml")
+			if len(c.in.HTTPRoutes) == 0 {
+				t.Skip("no HTTPRoutes")
+			}
+			versioned(&c.in)
+			reused := 0
+			for seed := range uint64(3) {
+				reused += checkIncrementalSteps(t, c.in, c.secrets, seed, 40, mutateAnyRoute)
+			}
+			// A route with backend TLS, and an Ingress, are resolved afresh every time; a fleet
+			// of one route changes with every edit; one with warnings is translated afresh.
+			if reused == 0 && slices.Contains([]string{"http-weighted", "http-mirror", "http-redirect", "http-basic"}, name) {
+				t.Error("no virtual host was ever reused")
+			}
+		})
+	}
+}
+
+// FuzzIncremental: any seed and number of steps, the incremental pipeline is a full pass.
+func FuzzIncremental(f *testing.F) {
+	f.Add(uint64(1), uint8(20))
+	f.Add(uint64(9), uint8(90))
+	f.Fuzz(func(t *testing.T, seed uint64, steps uint8) {
+		_ = checkIncrementalSteps(t, benchInput(8), nil, seed, int(steps%100)+1, mutateRoute)
+	})
+}
+
+func checkIncrementalSteps(t *testing.T, in gatewayapi.Input, secrets map[string]TLSSecret, seed uint64, steps int,
+	mutate func(*rand.Rand, *gatewayapi.Input, int)) (reused int) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, 3))
+	prevRes := gatewayapi.ResolveFrom(in, nil)
+	prev, err := Translate(&prevRes.Fleet, secrets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inc := server.New(server.Options{})
+	if _, err := inc.Publish("f", prev.Wire()); err != nil {
+		t.Fatal(err)
+	}
+	for step := range steps {
+		mutate(rng, &in, step)
+		res := gatewayapi.ResolveFrom(in, &prevRes)
+		full := gatewayapi.Resolve(in)
+		where := fmt.Sprintf("seed %d step %d", seed, step)
+		a, _ := json.Marshal(res)
+		b, _ := json.Marshal(full)
+		if string(a) != string(b) {
+			t.Fatalf("%s: ResolveFrom differs from Resolve", where)
+		}
+		got, err := TranslateFrom(&res.Fleet, secrets, prev, &prevRes.Fleet)
 		if err != nil {
 			t.Fatal(err)
 		}
-		inc := server.New(server.Options{})
-		if _, err := inc.Publish("f", prev.ByType()); err != nil {
+		want, err := Translate(&full.Fleet, secrets)
+		if err != nil {
 			t.Fatal(err)
 		}
-		for step := range 60 {
-			mutateRoute(rng, &in, step)
-			res := gatewayapi.Resolve(in)
-			got, err := TranslateFrom(&res.Fleet, nil, prev, &prevRes.Fleet)
-			if err != nil {
-				t.Fatal(err)
+		sameResources(t, where, got, want)
+		for _, rc := range got.Routes {
+			k := slices.IndexFunc(prev.Routes, func(p *routev3.RouteConfiguration) bool { return p.Name == rc.Name })
+			for _, vh := range rc.VirtualHosts {
+				if k >= 0 && slices.Contains(prev.Routes[k].VirtualHosts, vh) {
+					reused++
+				}
 			}
-			want, err := Translate(&res.Fleet, nil)
-			if err != nil {
-				t.Fatal(err)
+		}
+		if _, err := inc.Publish("f", got.Wire()); err != nil {
+			t.Fatal(err)
+		}
+		fresh := server.New(server.Options{})
+		if _, err := fresh.Publish("f", want.ByType()); err != nil {
+			t.Fatal(err)
+		}
+		if va, vb := inc.Versions("f"), fresh.Versions("f"); fmt.Sprint(va) != fmt.Sprint(vb) {
+			t.Fatalf("%s: versions %v, a full pass %v", where, va, vb)
+		}
+		prevRes, prev = res, got
+	}
+	return reused
+}
+
+// versioned gives every object of in without a resourceVersion one, as the API server would.
+func versioned(in *gatewayapi.Input) {
+	v := reflect.ValueOf(in).Elem()
+	for i := range v.NumField() {
+		f := v.Field(i)
+		set := func(x reflect.Value) {
+			if o, ok := x.Interface().(metav1.Object); ok && !x.IsNil() && o.GetResourceVersion() == "" {
+				o.SetResourceVersion("1")
 			}
-			where := fmt.Sprintf("seed %d step %d", seed, step)
-			sameResources(t, where, got, want)
-			if _, err := inc.Publish("f", got.Wire()); err != nil {
-				t.Fatal(err)
+		}
+		switch {
+		case f.Kind() == reflect.Pointer:
+			set(f)
+		case f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.Pointer:
+			for j := range f.Len() {
+				set(f.Index(j))
 			}
-			fresh := server.New(server.Options{})
-			if _, err := fresh.Publish("f", want.ByType()); err != nil {
-				t.Fatal(err)
-			}
-			if va, vb := inc.Versions("f"), fresh.Versions("f"); fmt.Sprint(va) != fmt.Sprint(vb) {
-				t.Fatalf("%s: versions %v, a full pass %v", where, va, vb)
-			}
-			prevRes, prev = res, got
 		}
 	}
+}
+
+// mutateAnyRoute edits the HTTPRoutes of any input at random: a hostname changed, a backend's
+// weight changed, a route removed or added again under another name, or only a new version of
+// the same route. Routes are replaced, never changed in place.
+func mutateAnyRoute(rng *rand.Rand, in *gatewayapi.Input, step int) {
+	in.HTTPRoutes = slices.Clone(in.HTTPRoutes)
+	if len(in.HTTPRoutes) == 0 {
+		return
+	}
+	i := rng.IntN(len(in.HTTPRoutes))
+	rt := in.HTTPRoutes[i].DeepCopy()
+	rt.Generation++
+	rt.ResourceVersion = fmt.Sprint("rt-", step)
+	switch rng.IntN(5) {
+	case 0:
+		if len(rt.Spec.Hostnames) > 0 {
+			rt.Spec.Hostnames[0] = gwapiv1.Hostname(fmt.Sprintf("edited-%d.example.com", step))
+		}
+	case 1:
+		for r := range rt.Spec.Rules {
+			if len(rt.Spec.Rules[r].BackendRefs) > 0 {
+				w := int32(rng.IntN(100))
+				rt.Spec.Rules[r].BackendRefs[0].Weight = &w
+				break
+			}
+		}
+	case 2:
+		if len(in.HTTPRoutes) > 1 {
+			in.HTTPRoutes = slices.Delete(in.HTTPRoutes, i, i+1)
+			return
+		}
+	case 3:
+		rt.Name = fmt.Sprintf("added-%d", step)
+		in.HTTPRoutes = append(in.HTTPRoutes, rt)
+		return
+	}
+	in.HTTPRoutes[i] = rt
 }
 
 // TestTranslateFromReusesVirtualHosts: translating the same model again reuses every virtual

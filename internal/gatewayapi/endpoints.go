@@ -25,6 +25,16 @@ func (res *Result) endpointSources(r *resolver) {
 	}
 }
 
+// sourceOf is where the endpoints of the cluster of a name come from; ok false when not from
+// EndpointSlices.
+func (res *Result) sourceOf(name string) (endpointSource, bool) {
+	if j, ok := res.epIndex[name]; ok && j < len(res.epSources) && res.epSources[j].port != nil {
+		return res.epSources[j], true
+	}
+	s, ok := res.epExtra[name]
+	return s, ok && s.port != nil
+}
+
 // fed is a cluster of the fleet (its index) and the Service port whose slices feed it.
 type fed struct {
 	cluster int
@@ -33,16 +43,15 @@ type fed struct {
 
 // indexSources builds byService: the fleet's clusters fed by each Service's EndpointSlices.
 func (res *Result) indexSources() {
-	if res.byService != nil || res.epSources == nil {
+	if res.byService != nil || (res.epSources == nil && res.epExtra == nil) {
 		return
 	}
 	res.byService = map[string][]fed{}
 	for i := range res.Fleet.Clusters {
-		j, ok := res.epIndex[res.Fleet.Clusters[i].Name]
-		if !ok || j >= len(res.epSources) || res.epSources[j].port == nil {
+		s, ok := res.sourceOf(res.Fleet.Clusters[i].Name)
+		if !ok {
 			continue
 		}
-		s := res.epSources[j]
 		k := s.ns + "/" + s.svc
 		res.byService[k] = append(res.byService[k], fed{i, s.port})
 	}
@@ -65,6 +74,9 @@ func (res *Result) UsesEndpointsOf(ns, name string) bool {
 // fleet's clusters would cost more than the change (a 10,000-route fleet has 20,000).
 func (res *Result) SetEndpoints(eps map[string][]*discoveryv1.EndpointSlice) []*model.Cluster {
 	res.indexSources()
+	if res.sharedClusters { // the patch state's too (see ResolveFrom): this result gets its own
+		res.Fleet.Clusters, res.sharedClusters = slices.Clone(res.Fleet.Clusters), false
+	}
 	var changed []*model.Cluster
 	r := &resolver{slices: make(map[objKey]endpointSlices, len(eps))}
 	for k, ss := range eps {

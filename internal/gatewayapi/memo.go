@@ -33,6 +33,8 @@ type resolveMemo struct {
 	world  []any
 	routes map[objID]*routeMemo
 	vhosts map[vhostKey]*vhostMemo
+	// patch is the state the patch path reads (nil: the resolution cannot hand one on).
+	patch *patchState
 }
 
 // objID identifies one version of an object.

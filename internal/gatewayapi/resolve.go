@@ -78,6 +78,10 @@ type resolver struct {
 	recClusters []int
 	recServices []objKey
 	seq         []*entry // scratch space of vhostEntries
+	// ours are the routes of the resolution; patchListeners the route groups of its listeners
+	// (for the patch state, see keepPatchState).
+	ours           []*route
+	patchListeners map[string]*patchListener
 }
 
 // Resolve turns one Gateway and everything it references into the fleet model and the status of
@@ -96,26 +100,20 @@ func resolve(in Input, prev *Result, memoize bool) Result {
 	if memoize {
 		if world = worldOf(&in); world != nil {
 			r.prev = memoFor(prev, world)
+			if p := r.prev; p != nil && p.patch != nil {
+				r.next = &resolveMemo{world: world, routes: p.routes, vhosts: p.vhosts}
+				if res, ok := r.patch(p.patch); ok {
+					res.path = PathPatch
+					return res
+				}
+				r = newResolver(in) // the patch path does not apply: start again
+				r.prev = p
+			}
 			r.next = &resolveMemo{world: world, routes: make(map[objID]*routeMemo, len(in.HTTPRoutes)), vhosts: map[vhostKey]*vhostMemo{}}
 		}
 	}
 	r.index()
-	r.indexPolicies()
-	if r.tlsPolicies != nil {
-		r.usedServices = map[objKey]bool{}
-	}
-	r.clientCert, r.clientCertReason, r.clientCertMsg = r.backendClientCertificate()
-	for _, spec := range r.gw.Spec.Listeners {
-		r.listeners = append(r.listeners, r.newListener(kindGateway, r.gw.Namespace, r.gw.Name, r.gw.Generation, 0, spec))
-	}
-	r.sets = r.listenerSets()
-	for _, s := range r.sets {
-		r.listeners = append(r.listeners, s.listeners...)
-	}
-	markConflicts(r.listeners)
-	for _, l := range r.listeners {
-		l.finish()
-	}
+	r.setupListeners()
 
 	res := Result{}
 	res.Routes = r.routes()
@@ -145,8 +143,33 @@ func resolve(in Input, prev *Result, memoize bool) Result {
 	}
 	if r.next != nil {
 		res.memo = r.next
+		if r.prev != nil {
+			res.path = PathMemo
+		}
+		r.keepPatchState(&res)
 	}
 	return res
+}
+
+// setupListeners reads the Gateway's policies and backend client certificate, and makes its
+// listeners and those of its ListenerSets, conflicts settled.
+func (r *resolver) setupListeners() {
+	r.indexPolicies()
+	if r.tlsPolicies != nil {
+		r.usedServices = map[objKey]bool{}
+	}
+	r.clientCert, r.clientCertReason, r.clientCertMsg = r.backendClientCertificate()
+	for _, spec := range r.gw.Spec.Listeners {
+		r.listeners = append(r.listeners, r.newListener(kindGateway, r.gw.Namespace, r.gw.Name, r.gw.Generation, 0, spec))
+	}
+	r.sets = r.listenerSets()
+	for _, s := range r.sets {
+		r.listeners = append(r.listeners, s.listeners...)
+	}
+	markConflicts(r.listeners)
+	for _, l := range r.listeners {
+		l.finish()
+	}
 }
 
 func newResolver(in Input) *resolver {
@@ -163,17 +186,25 @@ func (r *resolver) index() {
 	for _, s := range r.in.Services {
 		r.services[objKey{s.Namespace, s.Name}] = s
 	}
-	for _, es := range r.in.EndpointSlices {
-		if svc := es.Labels[discoveryv1.LabelServiceName]; svc != "" {
-			k := objKey{es.Namespace, svc}
-			r.slices[k] = r.slices[k].add(es)
-		}
-	}
+	r.indexSlices()
 	for _, n := range r.in.Namespaces {
 		r.namespaces[n.Name] = n
 	}
 	for _, g := range r.in.ReferenceGrants {
 		r.grants[g.Namespace] = append(r.grants[g.Namespace], g)
+	}
+}
+
+// indexSlices indexes the input's EndpointSlices by Service.
+func (r *resolver) indexSlices() {
+	if r.slices == nil || len(r.slices) > 0 {
+		r.slices = make(map[objKey]endpointSlices, len(r.in.EndpointSlices))
+	}
+	for _, es := range r.in.EndpointSlices {
+		if svc := es.Labels[discoveryv1.LabelServiceName]; svc != "" {
+			k := objKey{es.Namespace, svc}
+			r.slices[k] = r.slices[k].add(es)
+		}
 	}
 }
 

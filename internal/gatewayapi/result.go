@@ -51,6 +51,31 @@ type Result struct {
 	epIndex   map[string]int
 	// memo is what the resolution lends the next (ResolveFrom; nil for Resolve).
 	memo *resolveMemo
+	// epExtra are the endpoint sources of clusters a patch added (see patchClusters);
+	// sharedClusters says Fleet.Clusters is also the patch state's (SetEndpoints copies it).
+	epExtra        map[string]endpointSource
+	sharedClusters bool
+	path           ResolutionPath
+}
+
+// ResolutionPath is how a resolution was made (see ResolveFrom).
+type ResolutionPath string
+
+const (
+	// PathFull converted every route.
+	PathFull ResolutionPath = "full"
+	// PathMemo converted only the routes that changed, and resolved the rest in full.
+	PathMemo ResolutionPath = "memo"
+	// PathPatch made again only what the changed routes touch.
+	PathPatch ResolutionPath = "patch"
+)
+
+// Path says how the resolution was made.
+func (r *Result) Path() ResolutionPath {
+	if r.path == "" {
+		return PathFull
+	}
+	return r.path
 }
 
 // PolicyStatus is one policy's ancestor entries for this Gateway (one, naming the Gateway).
@@ -108,21 +133,28 @@ const RouteReasonGatewayNotAccepted gwapiv1.RouteConditionReason = "GatewayNotAc
 // ResolvedRefs conditions stay as resolved: they still tell a team what else to fix.
 func (r *Result) RefuseGateway(why string) {
 	msg := "The Gateway is not accepted, so it serves no route: " + why
+	// Written on copies: a result shares its lists with the state ResolveFrom keeps.
+	r.Routes = slices.Clone(r.Routes)
 	for i := range r.Routes {
+		r.Routes[i].Parents = slices.Clone(r.Routes[i].Parents)
 		for j := range r.Routes[i].Parents {
 			p := &r.Routes[i].Parents[j]
+			p.Conditions = slices.Clone(p.Conditions)
 			replaceCondition(&p.Conditions, metav1.Condition{Type: string(gwapiv1.RouteConditionAccepted),
 				Status: metav1.ConditionFalse, Reason: string(RouteReasonGatewayNotAccepted), Message: msg})
 		}
 	}
+	r.ListenerSets = slices.Clone(r.ListenerSets)
 	for i := range r.ListenerSets {
 		ls := &r.ListenerSets[i]
+		ls.Conditions = slices.Clone(ls.Conditions)
 		for _, typ := range []gwapiv1.ListenerSetConditionType{gwapiv1.ListenerSetConditionAccepted, gwapiv1.ListenerSetConditionProgrammed} {
 			replaceCondition(&ls.Conditions, metav1.Condition{Type: string(typ), Status: metav1.ConditionFalse,
 				Reason: string(gwapiv1.ListenerSetReasonParentNotAccepted), Message: "The parent Gateway is not accepted: " + why})
 		}
 	}
 	r.AttachedListenerSets = 0
+	r.Ingresses = slices.Clone(r.Ingresses)
 	for i := range r.Ingresses {
 		r.Ingresses[i].Attached = false
 	}
@@ -167,12 +199,14 @@ func (r *Result) MarkUntranslatable(byRoute map[string][]string) {
 			msgs[k] = append(msgs[k], where+": "+m)
 		}
 	}
+	r.Routes = slices.Clone(r.Routes) // written on copies, as in RefuseGateway
 	for i := range r.Routes {
 		rs := &r.Routes[i]
 		ms := msgs[id{rs.Kind, rs.Namespace, rs.Name}]
 		if len(ms) == 0 {
 			continue
 		}
+		rs.Parents = slices.Clone(rs.Parents)
 		slices.Sort(ms)
 		msg := strings.Join(slices.Compact(ms), "; ")
 		if len(msg) > maxConditionMessage {
@@ -187,7 +221,7 @@ func (r *Result) MarkUntranslatable(byRoute map[string][]string) {
 			if a := meta.FindStatusCondition(p.Conditions, string(gwapiv1.RouteConditionAccepted)); a != nil {
 				gen = a.ObservedGeneration
 			}
-			c := conds{gen: gen, list: p.Conditions}
+			c := conds{gen: gen, list: slices.Clone(p.Conditions)}
 			c.set(string(gwapiv1.RouteConditionPartiallyInvalid), true, string(gwapiv1.RouteReasonUnsupportedValue), msg)
 			p.Conditions = c.list
 		}

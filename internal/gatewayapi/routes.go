@@ -63,7 +63,7 @@ func (r *resolver) routes() []RouteStatus {
 			out = append(out, r.status(rt))
 		}
 	}
-	r.ingressed = ingresses
+	r.ingressed, r.ours = ingresses, ours
 	slices.SortFunc(out, func(a, b RouteStatus) int {
 		return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 	})

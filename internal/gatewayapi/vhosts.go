@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
 	"github.com/flotilla-dev/flotilla/internal/model"
 )
 
@@ -121,6 +123,7 @@ func (r *resolver) virtualHosts(ls, port []*listener) []model.VirtualHost {
 			}
 			out = append(out, r.virtualHostFrom(l, g.domain, fallbacks))
 		}
+		r.noteGroups(l, port, groups, wild, owned, l.protocol == gwapiv1.HTTPSProtocolType)
 	}
 	slices.SortFunc(out, func(a, b model.VirtualHost) int { return cmp.Compare(a.Name, b.Name) })
 	return out

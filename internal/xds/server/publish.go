@@ -275,7 +275,7 @@ func hashChanged(typ string, rs []types.Resource, prev *hashed, buf *[]byte) (*h
 	for i, r := range rs {
 		if r != prev.in[i] {
 			diff = append(diff, i)
-			if len(diff) > len(rs)/4 {
+			if len(diff) > 1 && len(diff) > len(rs)/4 {
 				return nil, false, nil // much has changed: hash it all
 			}
 		}

@@ -30,8 +30,9 @@ func (b *builder) translateClusters() error {
 	for i := range b.fleet.Clusters {
 		mc := &b.fleet.Clusters[i]
 		if b.reuse != nil {
-			if c, cla, ok := b.reuse(b, mc); ok {
+			if c, cla, claKept, ok := b.reuse(b, mc); ok {
 				b.res.Clusters, b.res.Endpoints = append(b.res.Clusters, c), append(b.res.Endpoints, cla)
+				b.keptClusters, b.keptCLAs = append(b.keptClusters, true), append(b.keptCLAs, claKept)
 				continue
 			}
 		}
@@ -81,12 +82,14 @@ func (b *builder) translateClusters() error {
 				cla := b.a.cla.new()
 				cla.ClusterName = mc.Name
 				b.res.Clusters, b.res.Endpoints = append(b.res.Clusters, c), append(b.res.Endpoints, cla)
+				b.keptClusters, b.keptCLAs = append(b.keptClusters, false), append(b.keptCLAs, false)
 				continue
 			}
 			c.TransportSocket = sock
 		}
 		b.res.Clusters = append(b.res.Clusters, c)
 		b.res.Endpoints = append(b.res.Endpoints, b.loadAssignment(mc))
+		b.keptClusters, b.keptCLAs = append(b.keptClusters, false), append(b.keptCLAs, false)
 	}
 	return nil
 }

@@ -58,25 +58,50 @@ func TranslateFrom(f *model.Fleet, secrets map[string]TLSSecret, prev *Resources
 	if prev == nil || prevFleet == nil || len(prev.Warnings) > 0 {
 		return Translate(f, secrets)
 	}
-	before := make(map[string]*model.Cluster, len(prevFleet.Clusters))
-	for i := range prevFleet.Clusters {
-		before[prevFleet.Clusters[i].Name] = &prevFleet.Clusters[i]
-	}
-	return translate(f, secrets, func(b *builder, mc *model.Cluster) (*clusterv3.Cluster, *endpointv3.ClusterLoadAssignment, bool) {
-		old := before[mc.Name]
-		if old == nil || mc.TLS != nil || mc.EndpointPicker != nil || mc.InferencePool != "" || mc.GRPCHealthCheck != "" ||
-			b.pickers[mc.Name] || !sameCluster(old, mc) {
-			return nil, nil, false
+	// The fleet's clusters come sorted by name, as prevFleet's and prev's do: the reuse walks
+	// them together (cursor finds each by binary search when they are not in that order).
+	before := cursor[model.Cluster]{items: prevFleet.Clusters, name: func(c *model.Cluster) string { return c.Name }}
+	clusters := cursor[*clusterv3.Cluster]{items: prev.Clusters, name: func(c **clusterv3.Cluster) string { return (*c).GetName() }}
+	clas := cursor[*endpointv3.ClusterLoadAssignment]{items: prev.Endpoints,
+		name: func(c **endpointv3.ClusterLoadAssignment) string { return (*c).GetClusterName() }}
+	return translate(f, secrets, func(b *builder, mc *model.Cluster) (*clusterv3.Cluster, *endpointv3.ClusterLoadAssignment, bool, bool) {
+		k, ok := before.find(mc.Name)
+		if !ok {
+			return nil, nil, false, false
 		}
-		i, j, found := prev.clusterAt(mc.Name)
-		if !found {
-			return nil, nil, false
+		old := &prevFleet.Clusters[k]
+		if mc.TLS != nil || mc.EndpointPicker != nil || mc.InferencePool != "" || mc.GRPCHealthCheck != "" ||
+			b.pickers[mc.Name] || !sameCluster(old, mc) {
+			return nil, nil, false, false
+		}
+		i, ifound := clusters.find(mc.Name)
+		j, jfound := clas.find(mc.Name)
+		if !ifound || !jfound {
+			return nil, nil, false, false
 		}
 		if !slices.Equal(old.Endpoints, mc.Endpoints) {
-			return prev.Clusters[i], b.loadAssignment(mc), true
+			return prev.Clusters[i], b.loadAssignment(mc), false, true
 		}
-		return prev.Clusters[i], prev.Endpoints[j], true
-	}, prev)
+		return prev.Clusters[i], prev.Endpoints[j], true, true
+	}, prev, prevFleet)
+}
+
+// cursor finds items by name in a slice sorted by name: in amortised constant time when asked in
+// increasing order, by binary search otherwise.
+type cursor[T any] struct {
+	items []T
+	name  func(*T) string
+	at    int
+}
+
+func (c *cursor[T]) find(n string) (int, bool) {
+	for c.at < len(c.items) && c.name(&c.items[c.at]) < n {
+		c.at++
+	}
+	if c.at < len(c.items) && c.name(&c.items[c.at]) == n {
+		return c.at, true
+	}
+	return slices.BinarySearchFunc(c.items, n, func(x T, n string) int { return cmp.Compare(c.name(&x), n) })
 }
 
 // sameCluster says whether two model clusters give the same Cluster message.

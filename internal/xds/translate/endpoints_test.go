@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"slices"
 	"testing"
+	"time"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"google.golang.org/protobuf/proto"
@@ -200,9 +201,13 @@ func mutateRoute(rng *rand.Rand, in *gatewayapi.Input, step int) {
 	rt := in.HTTPRoutes[i].DeepCopy()
 	rt.Generation++
 	rt.ResourceVersion = fmt.Sprint("rt-", step)
-	switch rng.IntN(7) {
+	switch rng.IntN(9) {
 	case 0:
 		rt.Spec.Rules[0].Filters[0].RequestHeaderModifier.Set[0].Value = fmt.Sprint("edit-", step)
+	case 7: // a wildcard hostname: the virtual hosts it covers change too
+		rt.Spec.Hostnames[0] = gwapiv1.Hostname(fmt.Sprintf("*.w%d.example.com", rng.IntN(3)))
+	case 8: // another route's hostname: the two compete for its matches
+		rt.Spec.Hostnames[0] = in.HTTPRoutes[rng.IntN(len(in.HTTPRoutes))].Spec.Hostnames[0]
 	case 1:
 		rt.Spec.Hostnames[0] = gwapiv1.Hostname(fmt.Sprintf("edited-%d.example.com", step))
 	case 2:
@@ -218,6 +223,7 @@ func mutateRoute(rng *rand.Rand, in *gatewayapi.Input, step int) {
 		}
 	case 5:
 		rt.Name = fmt.Sprintf("added-%d", step)
+		rt.CreationTimestamp = metav1.NewTime(time.Unix(int64(1000-step), 0)) // older than some, younger than others
 		in.HTTPRoutes = append(in.HTTPRoutes, rt)
 		return
 	case 6:
@@ -235,8 +241,12 @@ func mutateRoute(rng *rand.Rand, in *gatewayapi.Input, step int) {
 func TestTranslateFromMatchesTranslate(t *testing.T) {
 	t.Run("bench", func(t *testing.T) {
 		for seed := range uint64(4) {
-			if checkIncrementalSteps(t, benchInput(25), nil, seed, 60, mutateRoute) == 0 {
+			paths := map[gatewayapi.ResolutionPath]int{}
+			if checkIncrementalSteps(t, benchInput(25), nil, seed, 60, mutateRoute, paths) == 0 {
 				t.Errorf("seed %d: no virtual host was ever reused", seed)
+			}
+			if paths[gatewayapi.PathPatch] == 0 || paths[gatewayapi.PathMemo] == 0 {
+				t.Errorf("seed %d: resolutions by path %v: the patch and memo paths should both be taken", seed, paths)
 			}
 		}
 	})
@@ -249,7 +259,7 @@ func TestTranslateFromMatchesTranslate(t *testing.T) {
 			versioned(&c.in)
 			reused := 0
 			for seed := range uint64(3) {
-				reused += checkIncrementalSteps(t, c.in, c.secrets, seed, 40, mutateAnyRoute)
+				reused += checkIncrementalSteps(t, c.in, c.secrets, seed, 40, mutateAnyRoute, nil)
 			}
 			// A route with backend TLS, and an Ingress, are resolved afresh every time; a fleet
 			// of one route changes with every edit; one with warnings is translated afresh.
@@ -265,12 +275,12 @@ func FuzzIncremental(f *testing.F) {
 	f.Add(uint64(1), uint8(20))
 	f.Add(uint64(9), uint8(90))
 	f.Fuzz(func(t *testing.T, seed uint64, steps uint8) {
-		_ = checkIncrementalSteps(t, benchInput(8), nil, seed, int(steps%100)+1, mutateRoute)
+		_ = checkIncrementalSteps(t, benchInput(8), nil, seed, int(steps%100)+1, mutateRoute, nil)
 	})
 }
 
 func checkIncrementalSteps(t *testing.T, in gatewayapi.Input, secrets map[string]TLSSecret, seed uint64, steps int,
-	mutate func(*rand.Rand, *gatewayapi.Input, int)) (reused int) {
+	mutate func(*rand.Rand, *gatewayapi.Input, int), paths map[gatewayapi.ResolutionPath]int) (reused int) {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(seed, 3))
 	prevRes := gatewayapi.ResolveFrom(in, nil)
@@ -285,6 +295,9 @@ func checkIncrementalSteps(t *testing.T, in gatewayapi.Input, secrets map[string
 	for step := range steps {
 		mutate(rng, &in, step)
 		res := gatewayapi.ResolveFrom(in, &prevRes)
+		if paths != nil {
+			paths[res.Path()]++
+		}
 		full := gatewayapi.Resolve(in)
 		where := fmt.Sprintf("seed %d step %d", seed, step)
 		a, _ := json.Marshal(res)
@@ -405,12 +418,10 @@ func TestTranslateFromReusesVirtualHosts(t *testing.T) {
 			sameResources(t, name, again, first)
 			n := 0
 			for i, rc := range again.Routes {
-				for j, vh := range rc.VirtualHosts {
-					if m := again.vhosts[vhostKey{rc.Name, vh.Name}]; m != nil {
-						n++
-						if vh != first.Routes[i].VirtualHosts[j] {
-							t.Errorf("route configuration %s virtual host %s was translated again", rc.Name, vh.Name)
-						}
+				for _, m := range again.vhosts[rc.Name] { // the virtual hosts made from the model's
+					n++
+					if !slices.Contains(first.Routes[i].VirtualHosts, m.vh) {
+						t.Errorf("route configuration %s virtual host %s was translated again", rc.Name, m.vh.Name)
 					}
 				}
 				if again.wire[i] != first.wire[i] {

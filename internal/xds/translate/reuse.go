@@ -2,6 +2,7 @@ package translate
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"maps"
 	"slices"
@@ -15,9 +16,6 @@ import (
 
 	"github.com/flotilla-dev/flotilla/internal/model"
 )
-
-// vhostKey names a virtual host of a route configuration.
-type vhostKey struct{ rc, name string }
 
 // vhostMemo is one virtual host's translation, kept for the fleet's next translation: it reuses
 // the message (validated, and encoded once for the wire) when the model virtual host is the
@@ -83,6 +81,16 @@ func (b *builder) reusable(m *vhostMemo, ctx *routeCtx, mv *model.VirtualHost, u
 		!slices.Equal(m.domains, mv.Domains) || !slices.Equal(m.vh.Domains, usable) {
 		return false
 	}
+	if b.factsKnown { // the clusters whose facts changed since the last translation are known
+		if len(b.factsChanged) > 0 {
+			for _, f := range m.reads {
+				if b.factsChanged[f.name] {
+					return false
+				}
+			}
+		}
+		return true
+	}
 	for _, f := range m.reads {
 		if factOf(f.name, b.clusters[f.name]) != f {
 			return false
@@ -91,12 +99,40 @@ func (b *builder) reusable(m *vhostMemo, ctx *routeCtx, mv *model.VirtualHost, u
 	return true
 }
 
-// keepVhost records the translation of a virtual host for the next translation.
-func (b *builder) keepVhost(key vhostKey, m *vhostMemo) {
-	if b.res.vhosts == nil {
-		b.res.vhosts = make(map[vhostKey]*vhostMemo, len(b.prevVhosts))
+// compareFacts finds the clusters whose facts differ between the last fleet and this one (both
+// sorted by name, as resolutions give them; known stays false when they are not).
+func (b *builder) compareFacts(prev *model.Fleet) {
+	if prev == nil {
+		return
 	}
-	b.res.vhosts[key] = m
+	byName := func(a, b model.Cluster) int { return cmp.Compare(a.Name, b.Name) }
+	was, now := prev.Clusters, b.fleet.Clusters
+	if !slices.IsSortedFunc(was, byName) || !slices.IsSortedFunc(now, byName) {
+		return
+	}
+	changed := func(name string) {
+		if b.factsChanged == nil {
+			b.factsChanged = map[string]bool{}
+		}
+		b.factsChanged[name] = true
+	}
+	i, j := 0, 0
+	for i < len(was) || j < len(now) {
+		switch {
+		case j == len(now) || i < len(was) && was[i].Name < now[j].Name:
+			changed(was[i].Name)
+			i++
+		case i == len(was) || now[j].Name < was[i].Name:
+			changed(now[j].Name)
+			j++
+		default:
+			if factOf(was[i].Name, &was[i]) != factOf(now[j].Name, &now[j]) {
+				changed(now[j].Name)
+			}
+			i, j = i+1, j+1
+		}
+	}
+	b.factsKnown = true
 }
 
 // add adds what the routes of one virtual host need to what the route configuration's need, as
@@ -170,8 +206,13 @@ func (b *builder) assemble(prev *Resources) error {
 		size := len(rest)
 		encoded := make([][]byte, len(vhs))
 		for j, vh := range vhs {
-			m := r.vhosts[vhostKey{name, vh.Name}]
-			if m != nil && m.vh == vh && m.wire != nil {
+			var m *vhostMemo
+			if ms := r.vhosts[name]; j < len(ms) && ms[j].vh == vh {
+				m = ms[j]
+			} else if k := slices.IndexFunc(ms, func(m *vhostMemo) bool { return m.vh == vh }); k >= 0 {
+				m = ms[k]
+			}
+			if m != nil && m.wire != nil {
 				encoded[j] = m.wire
 			} else {
 				raw, err := opts.Marshal(vh)
@@ -180,7 +221,7 @@ func (b *builder) assemble(prev *Resources) error {
 				}
 				enc := protowire.AppendTag(make([]byte, 0, len(raw)+protowire.SizeVarint(uint64(len(raw)))+1), 2, protowire.BytesType)
 				encoded[j] = protowire.AppendBytes(enc, raw)
-				if m != nil && m.vh == vh {
+				if m != nil {
 					m.wire = encoded[j]
 				}
 			}
@@ -203,7 +244,7 @@ func (b *builder) assemble(prev *Resources) error {
 }
 
 // memos are r's virtual host translations (none for a nil r).
-func (r *Resources) memos() map[vhostKey]*vhostMemo {
+func (r *Resources) memos() map[string][]*vhostMemo {
 	if r == nil {
 		return nil
 	}

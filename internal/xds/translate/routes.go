@@ -36,10 +36,11 @@ func (b *builder) routeConfig(name string, l *model.Listener, scheme string, vhs
 	// A backend's own header changes win over its route's, being the more specific.
 	rc := &routev3.RouteConfiguration{Name: name, ValidateClusters: wrapperspb.Bool(false),
 		MostSpecificHeaderMutationsWins: true, VirtualHosts: make([]*routev3.VirtualHost, 0, len(vhs))}
-	domains := make(map[string]bool, len(vhs))
-	names := make(map[string]bool, len(vhs))
+	st := &rcState{domains: make(map[string]bool, len(vhs)), kept: make([]*vhostMemo, 0, len(vhs)),
+		prev: cursor[*vhostMemo]{items: b.prevVhosts[name], name: func(m **vhostMemo) string { return (*m).vh.Name }}}
+	domains := st.domains
 	for _, mv := range byName(vhs, func(v *model.VirtualHost) string { return v.Name }) {
-		vh, err := b.virtualHost(ctx, mv, domains, names)
+		vh, err := b.virtualHost(ctx, mv, st)
 		if err != nil {
 			return nil, httpFilters{}, fmt.Errorf("virtual host %s: %w", mv.Name, err)
 		}
@@ -62,7 +63,22 @@ func (b *builder) routeConfig(name string, l *model.Listener, scheme string, vhs
 		return nil, httpFilters{}, fmt.Errorf("route configuration %q is invalid: %w", name, err)
 	}
 	b.res.Routes = append(b.res.Routes, rc)
+	if b.res.vhosts == nil {
+		b.res.vhosts = map[string][]*vhostMemo{}
+	}
+	b.res.vhosts[name] = st.kept
 	return rc, ctx.httpFilters, nil
+}
+
+// rcState is what the virtual hosts of one route configuration share while translated: the
+// domains served so far, the name of the last virtual host kept (virtual hosts come sorted by
+// name, so one used twice comes next), and the last translation's virtual hosts and this one's.
+type rcState struct {
+	domains  map[string]bool
+	lastName string
+	prev     cursor[*vhostMemo]
+	kept     []*vhostMemo
+	buf      []string // scratch space for domains
 }
 
 // validateWithout validates a route configuration but for its virtual hosts.
@@ -81,12 +97,14 @@ func validateWithout(rc *routev3.RouteConfiguration) error {
 // configuration's: so the translation of a virtual host depends on nothing but the virtual host,
 // where it is served (its route configuration, scheme and port) and the clusters it reads, and
 // the next translation of the fleet reuses it when none of them changed (see vhostMemo).
-func (b *builder) virtualHost(ctx *routeCtx, mv *model.VirtualHost, domains, names map[string]bool) (*routev3.VirtualHost, error) {
-	if mv.Name == "" || names[mv.Name] {
+func (b *builder) virtualHost(ctx *routeCtx, mv *model.VirtualHost, st *rcState) (*routev3.VirtualHost, error) {
+	if mv.Name == "" || mv.Name == st.lastName {
 		b.warnf("route configuration %s: virtual host name %q is empty or used twice; virtual host left out", ctx.name, mv.Name)
 		return nil, nil
 	}
-	usable := make([]string, 0, len(mv.Domains))
+	domains := st.domains
+	usable := st.buf[:0]
+	defer func() { st.buf = usable[:0] }()
 	for _, d := range sorted(mv.Domains) {
 		key := strings.ToLower(d)
 		switch {
@@ -103,10 +121,10 @@ func (b *builder) virtualHost(ctx *routeCtx, mv *model.VirtualHost, domains, nam
 		b.warnf("route configuration %s: virtual host %s has no usable domain; left out", ctx.name, mv.Name)
 		return nil, nil
 	}
-	names[mv.Name] = true
-	key := vhostKey{ctx.name, mv.Name}
-	if m := b.prevVhosts[key]; m != nil && b.reusable(m, ctx, mv, usable) {
-		b.keepVhost(key, m)
+	st.lastName = mv.Name
+	if i, ok := st.prev.find(mv.Name); ok && b.reusable(st.prev.items[i], ctx, mv, usable) {
+		m := st.prev.items[i]
+		st.kept = append(st.kept, m)
 		ctx.add(&m.needs)
 		b.warnings = append(b.warnings, m.warnings...)
 		b.routeWarnings = append(b.routeWarnings, m.routeWarnings...)
@@ -117,7 +135,7 @@ func (b *builder) virtualHost(ctx *routeCtx, mv *model.VirtualHost, domains, nam
 	b.reads = b.reads[:0]
 	b.recording = true
 	vh := b.a.vhost.new()
-	vh.Name, vh.Domains = mv.Name, usable
+	vh.Name, vh.Domains = mv.Name, slices.Clone(usable)
 	vh.Routes = make([]*routev3.Route, 0, len(mv.Routes))
 	for i := range mv.Routes {
 		r, err := b.route(own, &mv.Routes[i])
@@ -140,7 +158,7 @@ func (b *builder) virtualHost(ctx *routeCtx, mv *model.VirtualHost, domains, nam
 	if len(mv.Routes) > 0 {
 		m.routes = &mv.Routes[0]
 	}
-	b.keepVhost(key, m)
+	st.kept = append(st.kept, m)
 	return vh, nil
 }
 

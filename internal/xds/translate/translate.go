@@ -41,7 +41,7 @@ type Resources struct {
 	// wire are the route configurations as published (see Wire), in the order of Routes; vhosts
 	// the translations of their virtual hosts, for the next translation to reuse.
 	wire   []*routev3.RouteConfiguration
-	vhosts map[vhostKey]*vhostMemo
+	vhosts map[string][]*vhostMemo // by route configuration, in the order of its virtual hosts
 }
 
 // RouteWarning is what translation changed about one model route, and why.
@@ -118,23 +118,32 @@ type builder struct {
 
 	// prevVhosts are the last translation's virtual hosts (nil: translate every one); reads,
 	// while recording, the clusters the virtual host being translated reads.
-	prevVhosts map[vhostKey]*vhostMemo
+	prevVhosts map[string][]*vhostMemo
 	reads      []clusterFact
 	recording  bool
+	// factsKnown says factsChanged are the clusters whose facts (see clusterFact) differ from the
+	// last translation's fleet's.
+	factsKnown   bool
+	factsChanged map[string]bool
+	// keptClusters and keptCLAs say, by position in res, which messages are an earlier
+	// translation's (validated then, so not again).
+	keptClusters, keptCLAs []bool
 }
 
 // Translate turns a fleet model into xDS. secrets is keyed by model.Secret.Name ("<ns>/<name>").
 // Every returned resource passes ValidateAll(); an error means a bug (a resource failed
 // validation, or the model broke one of its own rules) and names it.
 func Translate(f *model.Fleet, secrets map[string]TLSSecret) (*Resources, error) {
-	return translate(f, secrets, nil, nil)
+	return translate(f, secrets, nil, nil, nil)
 }
 
 // reuseFunc gives, for a model cluster, the messages of an earlier translation to use as they
 // are (see TranslateFrom); ok false builds them.
-type reuseFunc func(b *builder, mc *model.Cluster) (*clusterv3.Cluster, *endpointv3.ClusterLoadAssignment, bool)
+// are (see TranslateFrom); claKept says the ClusterLoadAssignment is the earlier one too (else it
+// was built again: new endpoints); ok false builds them.
+type reuseFunc func(b *builder, mc *model.Cluster) (c *clusterv3.Cluster, cla *endpointv3.ClusterLoadAssignment, claKept, ok bool)
 
-func translate(f *model.Fleet, secrets map[string]TLSSecret, reuse reuseFunc, prev *Resources) (*Resources, error) {
+func translate(f *model.Fleet, secrets map[string]TLSSecret, reuse reuseFunc, prev *Resources, prevFleet *model.Fleet) (*Resources, error) {
 	if f == nil {
 		return nil, errors.New("no fleet model")
 	}
@@ -142,6 +151,9 @@ func translate(f *model.Fleet, secrets map[string]TLSSecret, reuse reuseFunc, pr
 		clusters: make(map[string]*model.Cluster, len(f.Clusters)), available: map[string]bool{}, regexes: map[string]error{},
 		cors: map[*model.CORS]corsAny{}, corsByKey: map[string]*anypb.Any{},
 		trustErr: map[string]error{}, trustUsed: map[string]bool{}}
+	if b.prevVhosts != nil {
+		b.compareFacts(prevFleet)
+	}
 	if err := b.shared(); err != nil {
 		return nil, err
 	}
@@ -206,9 +218,11 @@ func (b *builder) finish() error {
 		func() error { // validated as they were built (see routeConfig)
 			return sortUnique("route configuration", r.Routes, (*routev3.RouteConfiguration).GetName)
 		},
-		func() error { return sortValidate("cluster", r.Clusters, (*clusterv3.Cluster).GetName) },
 		func() error {
-			return sortValidate("cluster load assignment", r.Endpoints, (*endpointv3.ClusterLoadAssignment).GetClusterName)
+			return sortValidateNew("cluster", r.Clusters, (*clusterv3.Cluster).GetName, b.keptClusters)
+		},
+		func() error {
+			return sortValidateNew("cluster load assignment", r.Endpoints, (*endpointv3.ClusterLoadAssignment).GetClusterName, b.keptCLAs)
 		},
 		func() error { return sortValidate("secret", r.Secrets, (*tlsv3.Secret).GetName) },
 	}
@@ -235,6 +249,27 @@ func sortValidate[T interface{ ValidateAll() error }](kind string, rs []T, name 
 		return err
 	}
 	for _, m := range rs {
+		if err := m.ValidateAll(); err != nil {
+			return fmt.Errorf("%s %q is invalid: %w", kind, name(m), err)
+		}
+	}
+	return nil
+}
+
+// sortValidateNew is sortValidate for resources of which kept says, by position, which are an
+// earlier translation's (validated then): only the others are validated, unless they are not in
+// order yet (then every one is).
+func sortValidateNew[T interface{ ValidateAll() error }](kind string, rs []T, name func(T) string, kept []bool) error {
+	if len(kept) != len(rs) || !slices.IsSortedFunc(rs, func(a, b T) int { return cmp.Compare(name(a), name(b)) }) {
+		return sortValidate(kind, rs, name)
+	}
+	if err := sortUnique(kind, rs, name); err != nil {
+		return err
+	}
+	for i, m := range rs {
+		if kept[i] {
+			continue
+		}
 		if err := m.ValidateAll(); err != nil {
 			return fmt.Errorf("%s %q is invalid: %w", kind, name(m), err)
 		}

@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"slices"
 
+	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -85,53 +86,165 @@ func worldOf(in *Input) []any {
 		case "HTTPRoutes", "EndpointSlices":
 			continue
 		}
-		f := v.Field(i)
-		if f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.Pointer {
-			ids := make([]objID, f.Len())
-			for j := range f.Len() {
-				o, ok := f.Index(j).Interface().(metav1.Object)
-				if !ok {
-					ids = nil
-					break
-				}
-				id, ok := idOfObject(o)
-				if !ok {
-					return nil
-				}
-				ids[j] = id
-			}
-			if ids != nil || f.Len() == 0 {
-				out = append(out, ids)
-				continue
-			}
+		one := worldOfField(v.Field(i))
+		if one == nil {
+			return nil
 		}
-		if o, ok := f.Interface().(metav1.Object); ok && f.Kind() == reflect.Pointer {
-			if f.IsNil() {
-				out = append(out, nil)
-				continue
+		out = append(out, one[0])
+	}
+	return out
+}
+
+// worldOfField is one field's part of worldOf, as a slice of one; nil when some object in it
+// has no resourceVersion.
+func worldOfField(f reflect.Value) []any {
+	switch objs := f.Interface().(type) { // the large lists, without reflection per object
+	case []*corev1.Service:
+		if ids, ok := idsOf(objs); ok {
+			return []any{ids}
+		}
+		return nil
+	case []*corev1.Namespace:
+		if ids, ok := idsOf(objs); ok {
+			return []any{ids}
+		}
+		return nil
+	}
+	if f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.Pointer {
+		ids := make([]objID, f.Len())
+		for j := range f.Len() {
+			o, ok := f.Index(j).Interface().(metav1.Object)
+			if !ok {
+				ids = nil
+				break
 			}
 			id, ok := idOfObject(o)
 			if !ok {
 				return nil
 			}
-			out = append(out, id)
-			continue
+			ids[j] = id
 		}
-		out = append(out, f.Interface())
+		if ids != nil || f.Len() == 0 {
+			return []any{ids}
+		}
 	}
-	return out
+	if o, ok := f.Interface().(metav1.Object); ok && f.Kind() == reflect.Pointer {
+		if f.IsNil() {
+			return []any{nil}
+		}
+		id, ok := idOfObject(o)
+		if !ok {
+			return nil
+		}
+		return []any{id}
+	}
+	return []any{f.Interface()}
+}
+
+// idsOf identifies each of objs; ok false when one has no resourceVersion.
+func idsOf[T interface {
+	*O
+	metav1.Object
+}, O any](objs []T) ([]objID, bool) {
+	ids := make([]objID, len(objs))
+	for i, o := range objs {
+		id, ok := idOfObject(o)
+		if !ok {
+			return nil, false
+		}
+		ids[i] = id
+	}
+	return ids, true
 }
 
 func idOfObject(o metav1.Object) (objID, bool) {
 	return objID{o.GetNamespace(), o.GetName(), o.GetResourceVersion(), o.GetUID(), o.GetGeneration()}, o.GetResourceVersion() != ""
 }
 
+// worldFrom is worldOf(in): prev's own when in's world is prev's (compared without building it).
+func worldFrom(prev *Result, in *Input) []any {
+	if prev != nil && prev.memo != nil && prev.memo.world != nil && sameWorldAs(prev.memo.world, in) {
+		return prev.memo.world
+	}
+	return worldOf(in)
+}
+
+// sameWorldAs says whether worldOf(in) would be w: the large lists compared in place.
+func sameWorldAs(w []any, in *Input) bool {
+	v := reflect.ValueOf(in).Elem()
+	t := v.Type()
+	k := 0
+	for i := range t.NumField() {
+		switch t.Field(i).Name {
+		case "HTTPRoutes", "EndpointSlices":
+			continue
+		}
+		if k >= len(w) {
+			return false
+		}
+		var same bool
+		switch objs := v.Field(i).Interface().(type) {
+		case []*corev1.Service:
+			same = sameIDs(w[k], len(objs), func(j int) *metav1.ObjectMeta { return &objs[j].ObjectMeta })
+		case []*corev1.Namespace:
+			same = sameIDs(w[k], len(objs), func(j int) *metav1.ObjectMeta { return &objs[j].ObjectMeta })
+		default:
+			one := worldOfField(v.Field(i))
+			if one == nil {
+				return false
+			}
+			same = sameWorld(w[k:k+1], one)
+		}
+		if !same {
+			return false
+		}
+		k++
+	}
+	return k == len(w)
+}
+
+// sameIDs says whether the n objects meta gives are the versions w (a []objID) names.
+func sameIDs(w any, n int, meta func(int) *metav1.ObjectMeta) bool {
+	ids, ok := w.([]objID)
+	if !ok || len(ids) != n {
+		return false
+	}
+	for j := range n {
+		if id, ok := idOf(meta(j)); !ok || id != ids[j] {
+			return false
+		}
+	}
+	return true
+}
+
 // memoFor is prev's memo when it can lend to a resolution of in (world the identity of in).
 func memoFor(prev *Result, world []any) *resolveMemo {
-	if prev == nil || prev.memo == nil || world == nil || prev.memo.world == nil || !reflect.DeepEqual(prev.memo.world, world) {
+	if prev == nil || prev.memo == nil || world == nil || prev.memo.world == nil || !sameWorld(prev.memo.world, world) {
 		return nil
 	}
 	return prev.memo
+}
+
+// sameWorld compares two worldOf results: object identities as such, other values deeply.
+func sameWorld(a, b []any) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		x, xok := a[i].([]objID)
+		y, yok := b[i].([]objID)
+		switch {
+		case xok && yok:
+			if !slices.Equal(x, y) {
+				return false
+			}
+		case xok != yok:
+			return false
+		case !reflect.DeepEqual(a[i], b[i]):
+			return false
+		}
+	}
+	return true
 }
 
 // convertHTTPRoute is httpRoute, from the last resolution's conversion when the route and

@@ -44,6 +44,8 @@ type patchState struct {
 	// routes are the input's HTTPRoutes by namespace/name: the version resolved, and where it
 	// attached (nil when it names no listener of ours, or attached nowhere).
 	routes map[objKey]*patchRoute
+	order  []objID // the HTTPRoutes of the last input, in its order
+
 	// listeners are the Gateway's listeners by source, with their route groups.
 	listeners map[string]*patchListener
 	// refs counts the references of the model's routes to each cluster.
@@ -100,6 +102,7 @@ func (r *resolver) keepPatchState(res *Result) {
 		}
 		ps.routes[objKey{o.Namespace, o.Name}] = &patchRoute{id: id}
 	}
+	ps.order = routeOrder(r.in.HTTPRoutes, nil)
 	for _, rt := range r.ours {
 		if rt.kind != kindHTTPRoute {
 			continue
@@ -112,10 +115,10 @@ func (r *resolver) keepPatchState(res *Result) {
 	}
 	for i := range res.Fleet.Listeners {
 		ml := &res.Fleet.Listeners[i]
-		countRefs(ps.refs, ml.VirtualHosts, 1)
+		countRefs(ps.refs, ml.VirtualHosts, 1, nil)
 		countBackends(ps.refs, ml.Backends)
 		for _, c := range ml.FilterChains {
-			countRefs(ps.refs, c.VirtualHosts, 1)
+			countRefs(ps.refs, c.VirtualHosts, 1, nil)
 			countBackends(ps.refs, c.Backends)
 		}
 	}
@@ -154,34 +157,67 @@ func countBackends(refs map[string]int, b *model.Backends) {
 	}
 }
 
-// countRefs adds n times the references of the routes of vs to clusters.
-func countRefs(refs map[string]int, vs []model.VirtualHost, n int) {
+// countRefs adds n times the references of the routes of vs to clusters, noting the clusters in
+// touched (when not nil).
+func countRefs(refs map[string]int, vs []model.VirtualHost, n int, touched map[string]bool) {
+	add := func(name string) {
+		refs[name] += n
+		if touched != nil {
+			touched[name] = true
+		}
+	}
 	for _, v := range vs {
 		for i := range v.Routes {
 			rt := &v.Routes[i]
 			if b := rt.Backends; b != nil {
 				for _, c := range b.Clusters {
-					refs[c.Cluster] += n
+					add(c.Cluster)
 					for _, f := range c.Filters {
 						if f.Mirror != nil {
-							refs[f.Mirror.Cluster] += n
+							add(f.Mirror.Cluster)
 						}
 					}
 				}
 			}
 			for _, f := range rt.Filters {
 				if f.Mirror != nil {
-					refs[f.Mirror.Cluster] += n
+					add(f.Mirror.Cluster)
 				}
 			}
 			if p := rt.Protections; p != nil && p.ExtAuth != nil {
-				refs[p.ExtAuth.Cluster] += n
+				add(p.ExtAuth.Cluster)
 			}
 			if p := rt.Protections; p != nil && p.ErrorPages != nil {
-				refs[p.ErrorPages.Cluster] += n
+				add(p.ErrorPages.Cluster)
 			}
 		}
 	}
+}
+
+// routeOrder is the identities of rs in order, written over last when it has the room.
+func routeOrder(rs []*gwapiv1.HTTPRoute, last []objID) []objID {
+	out := last[:0]
+	if cap(out) < len(rs) {
+		out = make([]objID, 0, len(rs))
+	}
+	for _, o := range rs {
+		id, _ := idOf(&o.ObjectMeta)
+		out = append(out, id)
+	}
+	return out
+}
+
+// sameSliceIDs says whether ss are the versions ids names, in order.
+func sameSliceIDs(ids []objID, ss []*discoveryv1.EndpointSlice) bool {
+	if len(ids) != len(ss) {
+		return false
+	}
+	for i, es := range ss {
+		if id, _ := idOf(&es.ObjectMeta); id != ids[i] {
+			return false
+		}
+	}
+	return true
 }
 
 func sliceIDs(ss []*discoveryv1.EndpointSlice) []objID {
@@ -223,10 +259,14 @@ func (r *resolver) patch(ps *patchState) (Result, bool) {
 	// Which routes changed: new versions, and the old ones they replace or that are gone.
 	var fresh []*gwapiv1.HTTPRoute
 	seen := 0
-	for _, o := range in.HTTPRoutes {
+	for i, o := range in.HTTPRoutes {
 		id, ok := idOf(&o.ObjectMeta)
 		if !ok {
 			return Result{}, false
+		}
+		if i < len(ps.order) && ps.order[i] == id { // where it was last time (the usual case)
+			seen++
+			continue
 		}
 		if pr := ps.routes[objKey{o.Namespace, o.Name}]; pr != nil && pr.id == id {
 			seen++
@@ -255,7 +295,8 @@ func (r *resolver) patch(ps *patchState) (Result, bool) {
 			}
 		}
 	}
-	if len(fresh) == 0 && len(stale) == 0 && slices.Equal(ps.sliceIDs, sliceIDs(in.EndpointSlices)) {
+	slicesSame := sameSliceIDs(ps.sliceIDs, in.EndpointSlices)
+	if len(fresh) == 0 && len(stale) == 0 && slicesSame {
 		res := ps.res
 		res.memo = r.next
 		r.next.patch = ps
@@ -263,11 +304,12 @@ func (r *resolver) patch(ps *patchState) (Result, bool) {
 	}
 	// The world's indexes are the last resolution's, but for EndpointSlices that changed.
 	r.secrets, r.services, r.namespaces, r.grants = ps.secrets, ps.services, ps.namespaces, ps.grants
-	ids := sliceIDs(in.EndpointSlices)
+	ids := ps.sliceIDs
 	var changedServices map[objKey]bool
-	if slices.Equal(ids, ps.sliceIDs) {
+	if slicesSame {
 		r.slices = ps.slices
 	} else {
+		ids = sliceIDs(in.EndpointSlices)
 		r.indexSlices()
 		changedServices = map[objKey]bool{}
 		for k, s := range r.slices {
@@ -350,6 +392,7 @@ func (r *resolver) patch(ps *patchState) (Result, bool) {
 	res.Fleet.Listeners = slices.Clone(res.Fleet.Listeners)
 	res.Listeners = slices.Clone(res.Listeners)
 	r.stamp = ps.stamp
+	touched := map[string]bool{}
 	keys := slices.SortedFunc(maps.Keys(affected), func(a, b vhostKey) int {
 		return cmp.Or(cmp.Compare(a.listener, b.listener), cmp.Compare(a.domain, b.domain))
 	})
@@ -391,7 +434,7 @@ func (r *resolver) patch(ps *patchState) (Result, bool) {
 			v := r.virtualHostFrom(pl.l, k.domain, fallbacks)
 			vh = &v
 		}
-		ps.refs = r.replaceVirtualHost(&res.Fleet, pl, k.domain, vh, ps.refs)
+		r.replaceVirtualHost(&res.Fleet, pl, k.domain, vh, ps.refs, touched)
 	}
 	ps.stamp = r.stamp
 	// Statuses: the changed routes', and the listeners' attached route counts.
@@ -427,8 +470,9 @@ func (r *resolver) patch(ps *patchState) (Result, bool) {
 	}
 	// Clusters: those the changed virtual hosts stopped referring to go, new ones come from the
 	// conversions; endpoints of Services whose slices changed are computed again.
-	r.patchClusters(&res, ps, changedServices)
+	r.patchClusters(&res, ps, changedServices, touched)
 	ps.res, ps.sliceIDs, ps.slices = res, ids, r.slices
+	ps.order = routeOrder(in.HTTPRoutes, ps.order)
 	ps.res.memo = nil
 	r.next.patch = ps
 	return res, true
@@ -450,9 +494,9 @@ func precedenceByMeta(a, b ranked) int {
 	return cmp.Or(cmp.Compare(x.rule, y.rule), cmp.Compare(x.match, y.match))
 }
 
-// replaceVirtualHost puts vh (nil: none) as the virtual host of domain d of pl in f, and returns
-// the cluster references counted again.
-func (r *resolver) replaceVirtualHost(f *model.Fleet, pl *patchListener, d string, vh *model.VirtualHost, refs map[string]int) map[string]int {
+// replaceVirtualHost puts vh (nil: none) as the virtual host of domain d of pl in f, and counts
+// the cluster references again (touched: the clusters whose count changed).
+func (r *resolver) replaceVirtualHost(f *model.Fleet, pl *patchListener, d string, vh *model.VirtualHost, refs map[string]int, touched map[string]bool) {
 	var list *[]model.VirtualHost
 	for i := range f.Listeners {
 		ml := &f.Listeners[i]
@@ -471,12 +515,12 @@ func (r *resolver) replaceVirtualHost(f *model.Fleet, pl *patchListener, d strin
 		}
 	}
 	if list == nil {
-		return refs
+		return
 	}
 	*list = slices.Clone(*list)
 	at, found := slices.BinarySearchFunc(*list, d, func(v model.VirtualHost, d string) int { return cmp.Compare(v.Name, d) })
 	if found {
-		countRefs(refs, (*list)[at:at+1], -1)
+		countRefs(refs, (*list)[at:at+1], -1, touched)
 	}
 	switch {
 	case vh != nil && found:
@@ -487,48 +531,51 @@ func (r *resolver) replaceVirtualHost(f *model.Fleet, pl *patchListener, d strin
 		*list = slices.Delete(*list, at, at+1)
 	}
 	if vh != nil {
-		countRefs(refs, []model.VirtualHost{*vh}, 1)
+		countRefs(refs, []model.VirtualHost{*vh}, 1, touched)
 	}
-	return refs
 }
 
-// patchClusters makes the fleet's clusters those with references (new ones from this
-// resolution's conversions), with the endpoints of changed Services computed again.
-func (r *resolver) patchClusters(res *Result, ps *patchState, changedServices map[objKey]bool) {
+// patchClusters makes the fleet's clusters those with references: of the clusters whose count
+// changed (touched), those at zero go, new ones come from this resolution's conversions; and the
+// endpoints of Services whose slices changed are computed again.
+func (r *resolver) patchClusters(res *Result, ps *patchState, changedServices map[objKey]bool, touched map[string]bool) {
 	old := res.Fleet.Clusters
-	out := make([]model.Cluster, 0, len(old)+len(r.clusters))
-	have := make(map[string]bool, len(r.clusters))
-	for _, c := range old {
-		if ps.refs[c.Name] > 0 {
-			out = append(out, c)
-			have[c.Name] = true
-		}
-	}
-	extra, cloned := ps.extra, false
-	for i, c := range r.clusters {
-		if ps.refs[c.Name] <= 0 || have[c.Name] {
-			continue
-		}
-		out = append(out, c)
-		have[c.Name] = true
-		if i < len(r.epSources) && r.epSources[i].port != nil {
-			if !cloned {
-				extra, cloned = maps.Clone(ps.extra), true
-				if extra == nil {
-					extra = map[string]endpointSource{}
-				}
+	byName := func(c model.Cluster, n string) int { return cmp.Compare(c.Name, n) }
+	var removed, added []string
+	for name := range touched {
+		_, had := slices.BinarySearchFunc(old, name, byName)
+		switch n := ps.refs[name]; {
+		case n <= 0:
+			delete(ps.refs, name)
+			if had {
+				removed = append(removed, name)
 			}
-			extra[c.Name] = r.epSources[i]
+		case !had:
+			added = append(added, name)
 		}
 	}
-	for n, v := range ps.refs {
-		if v <= 0 {
-			delete(ps.refs, n)
+	out := old
+	if len(removed) > 0 || len(added) > 0 || len(changedServices) > 0 {
+		slices.Sort(removed)
+		slices.Sort(added)
+		out = make([]model.Cluster, 0, len(old)-len(removed)+len(added))
+		extra, cloned := ps.extra, false
+		i := 0
+		for _, c := range old {
+			if len(removed) > 0 && removed[0] == c.Name {
+				removed = removed[1:]
+				continue
+			}
+			for i < len(added) && added[i] < c.Name {
+				out = r.appendNew(out, added[i], &extra, &cloned, ps)
+				i++
+			}
+			out = append(out, c)
 		}
-	}
-	slices.SortFunc(out, func(a, b model.Cluster) int { return cmp.Compare(a.Name, b.Name) })
-	if len(changedServices) > 0 {
-		res.epExtra = extra
+		for ; i < len(added); i++ {
+			out = r.appendNew(out, added[i], &extra, &cloned, ps)
+		}
+		res.epExtra, ps.extra = extra, extra
 		for i := range out {
 			c := &out[i]
 			if s, ok := res.sourceOf(c.Name); ok && changedServices[objKey{s.ns, s.svc}] {
@@ -536,6 +583,25 @@ func (r *resolver) patchClusters(res *Result, ps *patchState, changedServices ma
 			}
 		}
 	}
-	res.Fleet.Clusters, res.epExtra, ps.extra = out, extra, extra
+	res.Fleet.Clusters = out
 	res.sharedClusters = true // the state keeps them too (see SetEndpoints)
+}
+
+// appendNew appends the cluster of a name this resolution's conversions made, recording where
+// its endpoints come from in extra (a copy of the state's, made once).
+func (r *resolver) appendNew(out []model.Cluster, name string, extra *map[string]endpointSource, cloned *bool, ps *patchState) []model.Cluster {
+	i, ok := r.clusterIndex[name]
+	if !ok {
+		return out // not expected: only conversions add references
+	}
+	if i < len(r.epSources) && r.epSources[i].port != nil {
+		if !*cloned {
+			*extra, *cloned = maps.Clone(ps.extra), true
+			if *extra == nil {
+				*extra = map[string]endpointSource{}
+			}
+		}
+		(*extra)[name] = r.epSources[i]
+	}
+	return append(out, r.clusters[i])
 }

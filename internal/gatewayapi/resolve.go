@@ -98,7 +98,7 @@ func resolve(in Input, prev *Result, memoize bool) Result {
 	}
 	var world []any
 	if memoize {
-		if world = worldOf(&in); world != nil {
+		if world = worldFrom(prev, &in); world != nil {
 			r.prev = memoFor(prev, world)
 			if p := r.prev; p != nil && p.patch != nil {
 				r.next = &resolveMemo{world: world, routes: p.routes, vhosts: p.vhosts}
@@ -173,13 +173,14 @@ func (r *resolver) setupListeners() {
 }
 
 func newResolver(in Input) *resolver {
-	return &resolver{in: in, gw: in.Gateway, secrets: make(map[string]SecretInfo, len(in.Secrets)),
-		services: make(map[objKey]*corev1.Service, len(in.Services)), slices: make(map[objKey]endpointSlices, len(in.EndpointSlices)),
-		namespaces: make(map[string]*corev1.Namespace, len(in.Namespaces)), grants: map[string][]*gwapiv1.ReferenceGrant{},
-		clusterIndex: map[string]int{}, backends: map[backendKey]int{}}
+	return &resolver{in: in, gw: in.Gateway, clusterIndex: map[string]int{}, backends: map[backendKey]int{}}
 }
 
+// index indexes the input (the patch path takes the last resolution's indexes instead).
 func (r *resolver) index() {
+	in := &r.in
+	r.secrets, r.services = make(map[string]SecretInfo, len(in.Secrets)), make(map[objKey]*corev1.Service, len(in.Services))
+	r.namespaces, r.grants = make(map[string]*corev1.Namespace, len(in.Namespaces)), map[string][]*gwapiv1.ReferenceGrant{}
 	for _, s := range r.in.Secrets {
 		r.secrets[s.Namespace+"/"+s.Name] = s
 	}
@@ -197,9 +198,7 @@ func (r *resolver) index() {
 
 // indexSlices indexes the input's EndpointSlices by Service.
 func (r *resolver) indexSlices() {
-	if r.slices == nil || len(r.slices) > 0 {
-		r.slices = make(map[objKey]endpointSlices, len(r.in.EndpointSlices))
-	}
+	r.slices = make(map[objKey]endpointSlices, len(r.in.EndpointSlices))
 	for _, es := range r.in.EndpointSlices {
 		if svc := es.Labels[discoveryv1.LabelServiceName]; svc != "" {
 			k := objKey{es.Namespace, svc}

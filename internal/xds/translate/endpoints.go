@@ -70,8 +70,7 @@ func TranslateFrom(f *model.Fleet, secrets map[string]TLSSecret, prev *Resources
 			return nil, nil, false, false
 		}
 		old := &prevFleet.Clusters[k]
-		if mc.TLS != nil || mc.EndpointPicker != nil || mc.InferencePool != "" || mc.GRPCHealthCheck != "" ||
-			b.pickers[mc.Name] || !sameCluster(old, mc) {
+		if dependent(*mc) || b.pickers[mc.Name] || !sameCluster(old, mc) {
 			return nil, nil, false, false
 		}
 		i, ifound := clusters.find(mc.Name)

@@ -203,11 +203,12 @@ func (b *builder) assemble(prev *Resources) error {
 		if err != nil {
 			return fmt.Errorf("encoding route configuration %q: %w", name, err)
 		}
+		ms := r.vhosts[name]
 		size := len(rest)
 		encoded := make([][]byte, len(vhs))
 		for j, vh := range vhs {
 			var m *vhostMemo
-			if ms := r.vhosts[name]; j < len(ms) && ms[j].vh == vh {
+			if j < len(ms) && ms[j].vh == vh {
 				m = ms[j]
 			} else if k := slices.IndexFunc(ms, func(m *vhostMemo) bool { return m.vh == vh }); k >= 0 {
 				m = ms[k]
@@ -227,20 +228,32 @@ func (b *builder) assemble(prev *Resources) error {
 			}
 			size += len(encoded[j])
 		}
+		old := before[name]
+		if old != nil && len(old.ProtoReflect().GetUnknown()) == size && sameParts(old.ProtoReflect().GetUnknown(), encoded, rest) {
+			r.wire[i] = old
+			continue
+		}
 		buf := make([]byte, 0, size)
 		for _, e := range encoded {
 			buf = append(buf, e...)
 		}
 		buf = append(buf, rest...)
-		if old := before[name]; old != nil && bytes.Equal(old.ProtoReflect().GetUnknown(), buf) {
-			r.wire[i] = old
-			continue
-		}
 		w := &routev3.RouteConfiguration{Name: name}
 		w.ProtoReflect().SetUnknown(protoreflect.RawFields(buf))
 		r.wire[i] = w
 	}
 	return nil
+}
+
+// sameParts says whether b is the concatenation of parts and then rest.
+func sameParts(b []byte, parts [][]byte, rest []byte) bool {
+	for _, p := range parts {
+		if len(b) < len(p) || !bytes.Equal(b[:len(p)], p) {
+			return false
+		}
+		b = b[len(p):]
+	}
+	return bytes.Equal(b, rest)
 }
 
 // memos are r's virtual host translations (none for a nil r).

@@ -103,6 +103,22 @@ func (b *builder) virtualHost(ctx *routeCtx, mv *model.VirtualHost, st *rcState)
 		return nil, nil
 	}
 	domains := st.domains
+	// The last translation's, when it is of the same routes and its domains are still free.
+	if i, ok := st.prev.find(mv.Name); ok {
+		if m := st.prev.items[i]; b.reusable(m, ctx, mv, m.vh.Domains) && !slices.ContainsFunc(m.vh.Domains, func(d string) bool {
+			return domains[strings.ToLower(d)]
+		}) && len(m.vh.Domains) == len(mv.Domains) {
+			for _, d := range m.vh.Domains {
+				domains[strings.ToLower(d)] = true
+			}
+			st.lastName = mv.Name
+			st.kept = append(st.kept, m)
+			ctx.add(&m.needs)
+			b.warnings = append(b.warnings, m.warnings...)
+			b.routeWarnings = append(b.routeWarnings, m.routeWarnings...)
+			return m.vh, nil
+		}
+	}
 	usable := st.buf[:0]
 	defer func() { st.buf = usable[:0] }()
 	for _, d := range sorted(mv.Domains) {
@@ -122,14 +138,6 @@ func (b *builder) virtualHost(ctx *routeCtx, mv *model.VirtualHost, st *rcState)
 		return nil, nil
 	}
 	st.lastName = mv.Name
-	if i, ok := st.prev.find(mv.Name); ok && b.reusable(st.prev.items[i], ctx, mv, usable) {
-		m := st.prev.items[i]
-		st.kept = append(st.kept, m)
-		ctx.add(&m.needs)
-		b.warnings = append(b.warnings, m.warnings...)
-		b.routeWarnings = append(b.routeWarnings, m.routeWarnings...)
-		return m.vh, nil
-	}
 	own := &routeCtx{name: ctx.name, listener: ctx.listener, scheme: ctx.scheme}
 	w, rw := len(b.warnings), len(b.routeWarnings)
 	b.reads = b.reads[:0]

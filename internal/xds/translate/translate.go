@@ -42,6 +42,8 @@ type Resources struct {
 	// the translations of their virtual hosts, for the next translation to reuse.
 	wire   []*routev3.RouteConfiguration
 	vhosts map[string][]*vhostMemo // by route configuration, in the order of its virtual hosts
+	// clusterIndex is the model's clusters by name (for a next translation of the same ones).
+	clusterIndex map[string]*model.Cluster
 }
 
 // RouteWarning is what translation changed about one model route, and why.
@@ -128,6 +130,19 @@ type builder struct {
 	// keptClusters and keptCLAs say, by position in res, which messages are an earlier
 	// translation's (validated then, so not again).
 	keptClusters, keptCLAs []bool
+	// sameClusters, when set, is the last translation, whose fleet had these very clusters.
+	sameClusters *Resources
+}
+
+// sameArray says whether a and b are the same elements of the same array.
+func sameArray[T any](a, b []T) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
+}
+
+// dependent says whether a cluster's messages depend on more than the cluster (backend TLS,
+// pools and their pickers, gRPC health checks): those are always built again.
+func dependent(c model.Cluster) bool {
+	return c.TLS != nil || c.EndpointPicker != nil || c.InferencePool != "" || c.GRPCHealthCheck != ""
 }
 
 // Translate turns a fleet model into xDS. secrets is keyed by model.Secret.Name ("<ns>/<name>").
@@ -148,22 +163,32 @@ func translate(f *model.Fleet, secrets map[string]TLSSecret, reuse reuseFunc, pr
 		return nil, errors.New("no fleet model")
 	}
 	b := &builder{reuse: reuse, fleet: f, prevVhosts: prev.memos(), secrets: secrets, res: &Resources{}, ads: adsSource(),
-		clusters: make(map[string]*model.Cluster, len(f.Clusters)), available: map[string]bool{}, regexes: map[string]error{},
+		available: map[string]bool{}, regexes: map[string]error{},
 		cors: map[*model.CORS]corsAny{}, corsByKey: map[string]*anypb.Any{},
 		trustErr: map[string]error{}, trustUsed: map[string]bool{}}
-	if b.prevVhosts != nil {
+	same := prev != nil && prevFleet != nil && sameArray(f.Clusters, prevFleet.Clusters)
+	if same && len(prev.Clusters) == len(f.Clusters) && len(prev.Endpoints) == len(f.Clusters) && !slices.ContainsFunc(f.Clusters, dependent) {
+		// The very clusters of the last translation (a patch that changed none): its messages.
+		b.sameClusters, b.factsKnown = prev, true
+	} else if b.prevVhosts != nil {
 		b.compareFacts(prevFleet)
 	}
 	if err := b.shared(); err != nil {
 		return nil, err
 	}
-	for i := range f.Clusters {
-		c := &f.Clusters[i]
-		if _, dup := b.clusters[c.Name]; dup || c.Name == "" || c.Name == InvalidBackendCluster {
-			return nil, fmt.Errorf("cluster %q: empty, reserved or duplicate name", c.Name)
+	if same && prev.clusterIndex != nil {
+		b.clusters = prev.clusterIndex // of these very clusters, checked then
+	} else {
+		b.clusters = make(map[string]*model.Cluster, len(f.Clusters))
+		for i := range f.Clusters {
+			c := &f.Clusters[i]
+			if _, dup := b.clusters[c.Name]; dup || c.Name == "" || c.Name == InvalidBackendCluster {
+				return nil, fmt.Errorf("cluster %q: empty, reserved or duplicate name", c.Name)
+			}
+			b.clusters[c.Name] = c
 		}
-		b.clusters[c.Name] = c
 	}
+	b.res.clusterIndex = b.clusters
 	if err := b.checkPickers(); err != nil {
 		return nil, err
 	}

@@ -88,8 +88,9 @@ type resolved struct {
 // served says whether the CRD of a kind was installed at start-up.
 func (f *FleetInputs) served(kind string) bool { return !slices.Contains(f.Unserved, kind) }
 
-// resolve reads what the Gateway's resolution needs from the cache and resolves it.
-func (f *FleetInputs) resolve(ctx context.Context, gw *gwapiv1.Gateway, trustedHops uint32) (*resolved, error) {
+// resolve reads what the Gateway's resolution needs from the cache and resolves it, from prev
+// (the fleet's last resolution, nil for none; see gatewayapi.ResolveFrom).
+func (f *FleetInputs) resolve(ctx context.Context, gw *gwapiv1.Gateway, trustedHops uint32, prev *gatewayapi.Result) (*resolved, error) {
 	resolutionsTotal.Inc()
 	in := gatewayapi.Input{Gateway: gw, ControllerName: ControllerName,
 		TLSTerminate: features.Has(gwfeatures.SupportTLSRouteModeTerminate), TrustedForwardedHops: trustedHops}
@@ -220,7 +221,8 @@ func (f *FleetInputs) resolve(ctx context.Context, gw *gwapiv1.Gateway, trustedH
 	for i := range nss.Items {
 		in.Namespaces = append(in.Namespaces, &nss.Items[i])
 	}
-	out.result = gatewayapi.Resolve(in)
+	out.result = gatewayapi.ResolveFrom(in, prev)
+	resolutionPaths.WithLabelValues(string(out.result.Path())).Inc()
 	return out, nil
 }
 

@@ -13,7 +13,14 @@ var resolutionsTotal = prometheus.NewCounter(prometheus.CounterOpts{
 	Help: "Fleet resolutions (the cache read and Gateway API resolution of one Gateway's inputs). One input change costs one per replica.",
 })
 
-func init() { metrics.Registry.MustRegister(resolutionsTotal) }
+// resolutionPaths counts resolutions by how they were made (gatewayapi.ResolutionPath): full,
+// memo (only changed routes converted) or patch (only what changed routes touch made again).
+var resolutionPaths = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Name: "flotilla_fleet_resolution_paths_total",
+	Help: "Fleet resolutions by path: full, memo (only changed HTTPRoutes converted) or patch (only what the changed HTTPRoutes touch made again).",
+}, []string{"path"})
+
+func init() { metrics.Registry.MustRegister(resolutionsTotal, resolutionPaths) }
 
 // fleetResolution is one fleet's resolution as the xDS controller computed it: the admission
 // decision, and (for a Gateway of a decided Flotilla class) what resolve made of its inputs, with

@@ -26,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
+	"github.com/flotilla-dev/flotilla/internal/gatewayapi"
 	"github.com/flotilla-dev/flotilla/internal/model"
 	"github.com/flotilla-dev/flotilla/internal/pki"
 	"github.com/flotilla-dev/flotilla/internal/provisioner"
@@ -143,7 +144,14 @@ func (r *XDSReconciler) reconcileFleet(ctx context.Context, req reconcile.Reques
 		return reconcile.Result{}, err
 	}
 	start := time.Now()
-	res, err := r.resolve(ctx, gw, adm.params.TrustedForwardedHops)
+	// The fleet's last resolution lends what did not change (gatewayapi.ResolveFrom).
+	var prevRes *gatewayapi.Result
+	r.mu.Lock()
+	if st := r.endpointStates[key]; st != nil {
+		prevRes = &st.result
+	}
+	r.mu.Unlock()
+	res, err := r.resolve(ctx, gw, adm.params.TrustedForwardedHops, prevRes)
 	if err != nil {
 		return reconcile.Result{}, err
 	}

@@ -1,6 +1,7 @@
 package gatewayapi
 
 import (
+	"cmp"
 	"reflect"
 	"slices"
 
@@ -101,12 +102,12 @@ func worldOfField(f reflect.Value) []any {
 	switch objs := f.Interface().(type) { // the large lists, without reflection per object
 	case []*corev1.Service:
 		if ids, ok := idsOf(objs); ok {
-			return []any{ids}
+			return []any{sortIDs(ids)}
 		}
 		return nil
 	case []*corev1.Namespace:
 		if ids, ok := idsOf(objs); ok {
-			return []any{ids}
+			return []any{sortIDs(ids)}
 		}
 		return nil
 	}
@@ -125,7 +126,7 @@ func worldOfField(f reflect.Value) []any {
 			ids[j] = id
 		}
 		if ids != nil || f.Len() == 0 {
-			return []any{ids}
+			return []any{sortIDs(ids)}
 		}
 	}
 	if o, ok := f.Interface().(metav1.Object); ok && f.Kind() == reflect.Pointer {
@@ -203,18 +204,40 @@ func sameWorldAs(w []any, in *Input) bool {
 	return k == len(w)
 }
 
-// sameIDs says whether the n objects meta gives are the versions w (a []objID) names.
+// sameIDs says whether the n objects meta gives are the versions w (a sorted []objID) names, in
+// any order (a list from the cache comes in any order).
 func sameIDs(w any, n int, meta func(int) *metav1.ObjectMeta) bool {
 	ids, ok := w.([]objID)
 	if !ok || len(ids) != n {
 		return false
 	}
-	for j := range n {
+	j := 0
+	for ; j < n; j++ { // in the world's order: compared in place
 		if id, ok := idOf(meta(j)); !ok || id != ids[j] {
-			return false
+			break
 		}
 	}
-	return true
+	if j == n {
+		return true
+	}
+	got := make([]objID, n)
+	for j := range n {
+		id, ok := idOf(meta(j))
+		if !ok {
+			return false
+		}
+		got[j] = id
+	}
+	return slices.Equal(sortIDs(got), ids)
+}
+
+// sortIDs sorts identities by namespace and name (then version): the world does not depend on
+// the order its lists come in, as resolution does not.
+func sortIDs(ids []objID) []objID {
+	slices.SortFunc(ids, func(a, b objID) int {
+		return cmp.Or(cmp.Compare(a.ns, b.ns), cmp.Compare(a.name, b.name), cmp.Compare(a.rv, b.rv), cmp.Compare(a.uid, b.uid), cmp.Compare(a.gen, b.gen))
+	})
+	return ids
 }
 
 // memoFor is prev's memo when it can lend to a resolution of in (world the identity of in).

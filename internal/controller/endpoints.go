@@ -104,7 +104,7 @@ func (r *XDSReconciler) updateEndpoints(ctx context.Context, key, svc string) (d
 		return true, nil // no cluster of the fleet takes its endpoints from this Service
 	}
 	list := &discoveryv1.EndpointSliceList{}
-	if err := r.Client.List(ctx, list, client.InNamespace(ns), client.MatchingLabels{discoveryv1.LabelServiceName: name}); err != nil {
+	if err := r.Client.List(ctx, list, client.MatchingFields{IndexEndpointSliceService: svc}, readOnly); err != nil {
 		return true, err
 	}
 	ess := make([]*discoveryv1.EndpointSlice, len(list.Items))

@@ -46,6 +46,8 @@ type GatewayReconciler struct {
 	Resolutions *Resolutions
 
 	ingressEvents ingressEventLog
+	// confirmed are, by Gateway, the route statuses last written or found as wanted.
+	confirmed confirmedStatuses
 }
 
 // RBAC is what this code uses and no more: fleet objects are applied (create, patch) and removed

@@ -6,6 +6,7 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/gatewayapi"
 	"slices"
 
+	discoveryv1 "k8s.io/api/discovery/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
@@ -27,6 +28,9 @@ const (
 	IndexRouteParent = "route.parents"
 	// IndexRouteService indexes routes by the Services their backendRefs name: "<ns>/<name>".
 	IndexRouteService = "route.services"
+	// IndexEndpointSliceService indexes EndpointSlices by their Service ("ns/name"): a fleet reads
+	// the slices of each of its Services without scanning the namespace's.
+	IndexEndpointSliceService = "endpointslice.service"
 	// IndexListenerSetParent indexes ListenerSets by their parent Gateway: "<ns>/<name>".
 	IndexListenerSetParent = "listenerset.parent"
 	// IndexCertificateSecret indexes Gateways and ListenerSets by their listeners' certificate
@@ -108,6 +112,14 @@ func setupRouteIndexes(ctx context.Context, indexer client.FieldIndexer, served 
 // SetupIndexes registers every field index the controllers use; kinds in unserved (their CRDs are
 // missing) get none.
 func SetupIndexes(ctx context.Context, indexer client.FieldIndexer, unserved []string) error {
+	if err := indexer.IndexField(ctx, &discoveryv1.EndpointSlice{}, IndexEndpointSliceService, func(o client.Object) []string {
+		if svc := o.GetLabels()[discoveryv1.LabelServiceName]; svc != "" {
+			return []string{o.GetNamespace() + "/" + svc}
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("indexing EndpointSlices by Service: %w", err)
+	}
 	if err := indexer.IndexField(ctx, &gwapiv1.GatewayClass{}, IndexGatewayClassFleetClass, func(o client.Object) []string {
 		ref := o.(*gwapiv1.GatewayClass).Spec.ParametersRef
 		if ref == nil || string(ref.Group) != flotillav1alpha1.GroupVersion.Group || string(ref.Kind) != flotillav1alpha1.KindFleetClass {

@@ -88,6 +88,11 @@ type resolved struct {
 // served says whether the CRD of a kind was installed at start-up.
 func (f *FleetInputs) served(kind string) bool { return !slices.Contains(f.Unserved, kind) }
 
+// readOnly reads objects from the cache without copying them: resolution only reads its input
+// (and the objects stay what the resolution, and the next one's memo, saw: the informer
+// replaces an object that changes, never writes into it). Nothing may write into them.
+var readOnly = client.UnsafeDisableDeepCopy
+
 // resolve reads what the Gateway's resolution needs from the cache and resolves it, from prev
 // (the fleet's last resolution, nil for none; see gatewayapi.ResolveFrom).
 func (f *FleetInputs) resolve(ctx context.Context, gw *gwapiv1.Gateway, trustedHops uint32, prev *gatewayapi.Result) (*resolved, error) {
@@ -99,7 +104,7 @@ func (f *FleetInputs) resolve(ctx context.Context, gw *gwapiv1.Gateway, trustedH
 	parentKeys := []string{"Gateway/" + gwKey}
 	if f.served("ListenerSet") {
 		list := &gwapiv1.ListenerSetList{}
-		if err := f.Client.List(ctx, list, client.MatchingFields{IndexListenerSetParent: gwKey}); err != nil {
+		if err := f.Client.List(ctx, list, client.MatchingFields{IndexListenerSetParent: gwKey}, readOnly); err != nil {
 			return nil, err
 		}
 		for i := range list.Items {
@@ -117,7 +122,7 @@ func (f *FleetInputs) resolve(ctx context.Context, gw *gwapiv1.Gateway, trustedH
 		seen := sets.New[types.NamespacedName]()
 		for _, key := range parentKeys {
 			list := rk.newList()
-			if err := f.Client.List(ctx, list, client.MatchingFields{IndexRouteParent: key}); err != nil {
+			if err := f.Client.List(ctx, list, client.MatchingFields{IndexRouteParent: key}, readOnly); err != nil {
 				return nil, fmt.Errorf("listing %ss of %s: %w", rk.kind, key, err)
 			}
 			for _, o := range rk.items(list) {
@@ -162,7 +167,7 @@ func (f *FleetInputs) resolve(ctx context.Context, gw *gwapiv1.Gateway, trustedH
 	for _, key := range sets.List(services) {
 		ns, name, _ := strings.Cut(key, "/")
 		svc := &corev1.Service{}
-		if err := f.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, svc); err != nil {
+		if err := f.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, svc, readOnly); err != nil {
 			if apierrors.IsNotFound(err) {
 				continue
 			}
@@ -170,7 +175,7 @@ func (f *FleetInputs) resolve(ctx context.Context, gw *gwapiv1.Gateway, trustedH
 		}
 		in.Services = append(in.Services, svc)
 		slices := &discoveryv1.EndpointSliceList{}
-		if err := f.Client.List(ctx, slices, client.InNamespace(ns), client.MatchingLabels{discoveryv1.LabelServiceName: name}); err != nil {
+		if err := f.Client.List(ctx, slices, client.MatchingFields{IndexEndpointSliceService: key}, readOnly); err != nil {
 			return nil, err
 		}
 		for i := range slices.Items {
@@ -215,7 +220,7 @@ func (f *FleetInputs) resolve(ctx context.Context, gw *gwapiv1.Gateway, trustedH
 		}
 	}
 	nss := &corev1.NamespaceList{}
-	if err := f.Client.List(ctx, nss); err != nil {
+	if err := f.Client.List(ctx, nss, readOnly); err != nil {
 		return nil, err
 	}
 	for i := range nss.Items {

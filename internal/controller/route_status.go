@@ -30,20 +30,42 @@ func (r *GatewayReconciler) writeRouteStatuses(ctx context.Context, gw *gwapiv1.
 		decided[rs.Kind+"/"+rs.Namespace+"/"+rs.Name] = rs.Parents
 	}
 	type job struct {
-		rk routeKind
-		o  client.Object
+		rk  routeKind
+		o   client.Object
+		key string
 	}
 	var jobs []job
+	// A route whose object is the version whose status was last found as wanted, and whose
+	// wanted entries are those very entries (an unchanged route keeps its entries through an
+	// incremental resolution), needs no read: a route edit in a large fleet costs the routes it
+	// changed, not a read and comparison of every route.
+	gwKey := provisioner.FleetKey(gw)
+	last := r.confirmed.get(gwKey)
+	next := make(map[string]confirmedStatus, len(res.result.Routes))
 	for _, rk := range routeKinds {
 		for _, o := range res.routes[rk.kind] {
-			jobs = append(jobs, job{rk, o})
+			key := rk.kind + "/" + o.GetNamespace() + "/" + o.GetName()
+			if c, ok := last[key]; ok && c.same(o.GetResourceVersion(), decided[key]) {
+				next[key] = c
+				continue
+			}
+			jobs = append(jobs, job{rk, o, key})
 		}
 	}
+	found := make([]confirmedStatus, len(jobs))
+	defer func() {
+		for i, c := range found {
+			if c.rv != "" {
+				next[jobs[i].key] = c
+			}
+		}
+		r.confirmed.set(gwKey, next)
+	}()
 	// A bounded pool: a Gateway with thousands of routes writes their status at the client's
 	// rate, not one round trip at a time; the Gateway's own status is already written.
 	return forEachParallel(ctx, len(jobs), statusWorkers, func(ctx context.Context, i int) error {
 		rk, o := jobs[i].rk, jobs[i].o
-		want := decided[rk.kind+"/"+o.GetNamespace()+"/"+o.GetName()]
+		want := decided[jobs[i].key]
 		obj := rk.newObj()
 		list := routeParents(o.GetNamespace(), mine)
 		var before map[string][]metav1.Condition
@@ -62,8 +84,47 @@ func (r *GatewayReconciler) writeRouteStatuses(ctx context.Context, gw *gwapiv1.
 			list.recordEntries(r.Recorder, obj, before, *rk.parents(obj), full,
 				string(gwapiv1.RouteConditionAccepted), string(gwapiv1.RouteConditionResolvedRefs), string(gwapiv1.RouteConditionPartiallyInvalid))
 		}
+		if full == 0 && obj.GetResourceVersion() != "" {
+			found[i] = confirmedStatus{rv: obj.GetResourceVersion(), want: want}
+		}
 		return nil
 	})
+}
+
+// confirmedStatus is a route's status as last written or found: the route's resourceVersion
+// then, and the wanted entries it held.
+type confirmedStatus struct {
+	rv   string
+	want []gwapiv1.RouteParentStatus
+}
+
+// same says whether a route at resourceVersion rv that should hold want is as confirmed: the
+// same version, and the very same wanted entries (a resolution's entries are never written in
+// place, so the same slice is the same entries).
+func (c confirmedStatus) same(rv string, want []gwapiv1.RouteParentStatus) bool {
+	return c.rv == rv && len(c.want) == len(want) && (len(want) == 0 || &c.want[0] == &want[0])
+}
+
+// confirmedStatuses are the confirmed route statuses by Gateway (the leader's status pass
+// writes them; one Gateway's passes are serialised).
+type confirmedStatuses struct {
+	mu sync.Mutex
+	m  map[string]map[string]confirmedStatus
+}
+
+func (c *confirmedStatuses) get(gw string) map[string]confirmedStatus {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[gw]
+}
+
+func (c *confirmedStatuses) set(gw string, m map[string]confirmedStatus) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string]map[string]confirmedStatus{}
+	}
+	c.m[gw] = m
 }
 
 // statusWorkers bounds the status writes one Gateway reconcile makes at once.

@@ -9,7 +9,10 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	infv1 "sigs.k8s.io/gateway-api-inference-extension/api/v1"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	flotillav1alpha1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
 
 	"github.com/flotilla-dev/flotilla/internal/model"
 )
@@ -159,7 +162,19 @@ func idsOf[T interface {
 }
 
 func idOfObject(o metav1.Object) (objID, bool) {
-	return objID{o.GetNamespace(), o.GetName(), o.GetResourceVersion(), o.GetUID(), o.GetGeneration()}, o.GetResourceVersion() != ""
+	id := objID{o.GetNamespace(), o.GetName(), o.GetResourceVersion(), o.GetUID(), o.GetGeneration()}
+	if id.rv == "" {
+		return id, false
+	}
+	switch o.(type) {
+	case *gwapiv1.Gateway, *gwapiv1.ListenerSet, *gwapiv1.BackendTLSPolicy, *infv1.InferencePool, *flotillav1alpha1.RouteFilter:
+		// Flotilla writes their status, which resolution does not read: their version for it is
+		// their generation (a status write would otherwise make the next resolution a full one).
+		if id.gen > 0 {
+			id.rv = ""
+		}
+	}
+	return id, true
 }
 
 // worldFrom is worldOf(in): prev's own when in's world is prev's (compared without building it).
@@ -280,7 +295,7 @@ func (r *resolver) convertHTTPRoute(o *gwapiv1.HTTPRoute) *route {
 	}
 	if m := r.prev.route(id); m != nil {
 		rt := m.rt // the entries are read-only; what attachment sets is this copy's
-		rt.meta, rt.parentRefs, rt.hostnames = &o.ObjectMeta, o.Spec.ParentRefs, o.Spec.Hostnames
+		rt.meta, rt.parentRefs, rt.hostnames = detached(&o.ObjectMeta), o.Spec.ParentRefs, o.Spec.Hostnames
 		rt.refMsg = slices.Clip(rt.refMsg)
 		for i := range m.clusters {
 			mc := &m.clusters[i]
@@ -309,6 +324,7 @@ func (r *resolver) convertHTTPRoute(o *gwapiv1.HTTPRoute) *route {
 	r.recording, r.impure = true, false
 	r.recClusters, r.recServices = r.recClusters[:0], r.recServices[:0]
 	rt := r.httpRoute(o)
+	rt.meta = detached(rt.meta)
 	r.recording = false
 	if r.impure {
 		return rt
@@ -325,6 +341,14 @@ func (r *resolver) convertHTTPRoute(o *gwapiv1.HTTPRoute) *route {
 	}
 	r.next.routes[id] = m
 	return rt
+}
+
+// detached is a copy of an object's metadata: a route kept by a memo must not point into the
+// object, which may be an element of a list read from the cache (without copying, see the
+// controller's readOnly), and would keep the whole list alive.
+func detached(m *metav1.ObjectMeta) *metav1.ObjectMeta {
+	c := *m
+	return &c
 }
 
 // route is the memo of an HTTPRoute version (nil for none).

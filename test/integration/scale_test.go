@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -93,6 +94,17 @@ func TestScaleRoutes(t *testing.T) {
 	cpu1 := processCPU(t)
 	settled(t, "flotilla_fleet_resolutions_total", 5*time.Second)
 	runtime.GC()
+	// FLOTILLA_SCALE_HEAP names a file for the heap profile once converged.
+	if f := os.Getenv("FLOTILLA_SCALE_HEAP"); f != "" {
+		out, err := os.Create(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pprof.WriteHeapProfile(out); err != nil {
+			t.Error(err)
+		}
+		_ = out.Close()
+	}
 	report := fmt.Sprintf("scale routes=%d services=%d: created in %s; all Accepted %s after creation ended; CPU to converge %s; "+
 		"resolutions %.0f, publishes %.0f while converging; RSS settled %d MiB (heap in use %d MiB)",
 		n, services, created.Sub(began).Round(time.Millisecond), accepted.Round(time.Millisecond), cpu1-cpu0,
@@ -125,6 +137,7 @@ func propagation(t *testing.T, fast client.Client, ns string, n, services int) s
 	series := func(what, typ string, edit func(i int)) string {
 		var took []time.Duration
 		cpu0, res0 := processCPU(t), counter(t, "flotilla_fleet_resolutions_total")
+		patch0 := labelledCounter(t, "flotilla_fleet_resolution_paths_total", "path", "patch")
 		for i := range 20 {
 			before := c.Version(typ)
 			t0 := time.Now()
@@ -137,9 +150,10 @@ func propagation(t *testing.T, fast client.Client, ns string, n, services int) s
 			took = append(took, time.Since(t0))
 		}
 		slices.Sort(took)
-		return fmt.Sprintf("%s: median %s, slowest %s (API write to the new version at an Envoy), CPU %s, resolutions %.0f",
+		return fmt.Sprintf("%s: median %s, slowest %s (API write to the new version at an Envoy), CPU %s, resolutions %.0f (patched %.0f)",
 			what, took[len(took)/2].Round(time.Millisecond), took[len(took)-1].Round(time.Millisecond),
-			processCPU(t)-cpu0, counter(t, "flotilla_fleet_resolutions_total")-res0)
+			processCPU(t)-cpu0, counter(t, "flotilla_fleet_resolutions_total")-res0,
+			labelledCounter(t, "flotilla_fleet_resolution_paths_total", "path", "patch")-patch0)
 	}
 	ep := series("20 EndpointSlice changes", resource.EndpointType, func(i int) {
 		eventually(t, 10*time.Second, func(ctx context.Context) error {
@@ -152,6 +166,17 @@ func propagation(t *testing.T, fast client.Client, ns string, n, services int) s
 			return fast.Update(ctx, es)
 		})
 	})
+	// FLOTILLA_SCALE_PROFILE names a file for the manager's CPU profile of the HTTPRoute edits.
+	if f := os.Getenv("FLOTILLA_SCALE_PROFILE"); f != "" {
+		out, err := os.Create(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(out); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { pprof.StopCPUProfile(); _ = out.Close() }()
+	}
 	rt := series("20 HTTPRoute edits", resource.RouteType, func(i int) {
 		eventually(t, 10*time.Second, func(ctx context.Context) error {
 			cur := &gwapiv1.HTTPRoute{}

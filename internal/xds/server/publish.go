@@ -140,6 +140,15 @@ func (s *Server) fleetEntry(fleet string) *fleetEntry {
 }
 
 func (s *Server) publishLocked(fleet string, f *fleetEntry, in map[string]*hashed) (bool, error) {
+	// A hashed type's base is for this publish alone: kept, each publish would hold the last
+	// one's resources (and that one the one before...).
+	defer func() {
+		for _, h := range in {
+			if h != nil {
+				h.base = nil
+			}
+		}
+	}()
 	for typ := range f.content {
 		if _, ok := in[typ]; !ok { // published before, absent now: empty
 			in[typ], _ = hashType(typ, nil, nil)

@@ -110,3 +110,29 @@ func TestPublishChecksChangedReferences(t *testing.T) {
 		t.Fatalf("published a listener naming a missing route configuration: %v", err)
 	}
 }
+
+// TestPublishKeepsNoChainOfPublishes: the shortcut's link to the last publish is gone once a
+// publish is done, or every publish would keep the one before it alive (and its resources).
+func TestPublishKeepsNoChainOfPublishes(t *testing.T) {
+	s := New(Options{})
+	var clusters, clas []types.Resource
+	for i := range 40 {
+		n := fmt.Sprintf("c-%d", i)
+		clusters, clas = append(clusters, memoCluster(n)), append(clas, memoCLA(n, i))
+	}
+	for step := range 5 {
+		clas = slices.Clone(clas)
+		clas[step] = memoCLA(fmt.Sprintf("c-%d", step), 100+step) // one endpoint: the shortcut
+		if _, err := s.Publish("f", map[string][]types.Resource{resource.ClusterType: clusters, resource.EndpointType: clas}); err != nil {
+			t.Fatal(err)
+		}
+		f := s.fleetEntry("f")
+		f.mu.Lock()
+		for typ, h := range f.hashed {
+			if h != nil && h.base != nil {
+				t.Errorf("step %d: the %s kept the publish before it", step, typ)
+			}
+		}
+		f.mu.Unlock()
+	}
+}

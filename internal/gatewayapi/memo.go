@@ -105,12 +105,12 @@ func worldOfField(f reflect.Value) []any {
 	switch objs := f.Interface().(type) { // the large lists, without reflection per object
 	case []*corev1.Service:
 		if ids, ok := idsOf(objs); ok {
-			return []any{sortIDs(ids)}
+			return []any{ids}
 		}
 		return nil
 	case []*corev1.Namespace:
 		if ids, ok := idsOf(objs); ok {
-			return []any{sortIDs(ids)}
+			return []any{ids}
 		}
 		return nil
 	}
@@ -129,7 +129,7 @@ func worldOfField(f reflect.Value) []any {
 			ids[j] = id
 		}
 		if ids != nil || f.Len() == 0 {
-			return []any{sortIDs(ids)}
+			return []any{ids}
 		}
 	}
 	if o, ok := f.Interface().(metav1.Object); ok && f.Kind() == reflect.Pointer {
@@ -219,8 +219,8 @@ func sameWorldAs(w []any, in *Input) bool {
 	return k == len(w)
 }
 
-// sameIDs says whether the n objects meta gives are the versions w (a sorted []objID) names, in
-// any order (a list from the cache comes in any order).
+// sameIDs says whether the n objects meta gives are the versions w (a []objID) names, in any
+// order (a list from the cache comes in any order).
 func sameIDs(w any, n int, meta func(int) *metav1.ObjectMeta) bool {
 	ids, ok := w.([]objID)
 	if !ok || len(ids) != n {
@@ -243,7 +243,13 @@ func sameIDs(w any, n int, meta func(int) *metav1.ObjectMeta) bool {
 		}
 		got[j] = id
 	}
-	return slices.Equal(sortIDs(got), ids)
+	return sameSet(got, ids)
+}
+
+// sameSet says whether two lists of identities hold the same ones, in any order (sorted copies
+// compared: only when they are not in the same order).
+func sameSet(a, b []objID) bool {
+	return len(a) == len(b) && (slices.Equal(a, b) || slices.Equal(sortIDs(slices.Clone(a)), sortIDs(slices.Clone(b))))
 }
 
 // sortIDs sorts identities by namespace and name (then version): the world does not depend on
@@ -273,7 +279,7 @@ func sameWorld(a, b []any) bool {
 		y, yok := b[i].([]objID)
 		switch {
 		case xok && yok:
-			if !slices.Equal(x, y) {
+			if !sameSet(x, y) {
 				return false
 			}
 		case xok != yok:

@@ -3,6 +3,7 @@ package translate
 import (
 	"crypto/sha256"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -80,6 +81,87 @@ func BenchmarkIncremental(b *testing.B) {
 				s.run(b, srv, "infra/gw", in)
 			}
 			s.report(b)
+		})
+	}
+}
+
+// BenchmarkRouteAddDelete is a route added to the 10,000-route fleet of BenchmarkIncremental,
+// then deleted again (alternately): the same path as an edit (a patch when its hostname is exact).
+func BenchmarkRouteAddDelete(b *testing.B) {
+	for _, n := range []int{10000} {
+		b.Run(fmt.Sprintf("routes=%d", n), func(b *testing.B) {
+			in := benchInput(n)
+			srv := server.New(server.Options{})
+			s := stages{reuse: true}
+			s.run(b, srv, "infra/gw", in)
+			s.resolve, s.translate, s.publish = 0, 0, 0
+			base := in.HTTPRoutes
+			i := 0
+			b.ReportAllocs()
+			for b.Loop() {
+				i++
+				if i%2 == 1 {
+					added := base[n/2].DeepCopy()
+					added.Name, added.ResourceVersion = fmt.Sprint("added-", i), fmt.Sprint("added-", i)
+					added.Spec.Hostnames = []gwapiv1.Hostname{gwapiv1.Hostname(fmt.Sprintf("added-%d.example.com", i))}
+					in.HTTPRoutes = append(base[:n:n], added)
+				} else {
+					in.HTTPRoutes = base
+				}
+				s.run(b, srv, "infra/gw", in)
+			}
+			s.report(b)
+		})
+	}
+}
+
+// BenchmarkFleetsEdit is one HTTPRoute edited in one of 500 published fleets of 20 routes each
+// (a different fleet each time): resolve from that fleet's last resolution, translate, publish
+// it alone; the other fleets' versions never move (checked at the end).
+func BenchmarkFleetsEdit(b *testing.B) {
+	for _, n := range []int{500} {
+		b.Run(fmt.Sprintf("gateways=%d", n), func(b *testing.B) {
+			ins := make([]gatewayapi.Input, n)
+			st := make([]stages, n)
+			srv := server.New(server.Options{})
+			for g := range ins {
+				ins[g] = benchInput(20)
+				ins[g].Gateway.Name = fmt.Sprintf("gw-%d", g)
+				for _, rt := range ins[g].HTTPRoutes {
+					rt.Spec.ParentRefs[0].Name = gwapiv1.ObjectName(ins[g].Gateway.Name)
+				}
+				st[g].reuse = true
+				st[g].run(b, srv, "infra/"+ins[g].Gateway.Name, ins[g])
+			}
+			before := make([]map[string]string, n)
+			for g := range ins {
+				before[g] = srv.Versions("infra/" + ins[g].Gateway.Name)
+			}
+			var total stages
+			edited := map[int]bool{}
+			i := 0
+			b.ReportAllocs()
+			for b.Loop() {
+				i++
+				g := (i * 7) % n
+				edited[g] = true
+				in := &ins[g]
+				rt := in.HTTPRoutes[i%20].DeepCopy()
+				rt.ResourceVersion = fmt.Sprint("edit-", i)
+				rt.Spec.Rules[0].Filters[0].RequestHeaderModifier.Set[0].Value = fmt.Sprint("edit-", i)
+				in.HTTPRoutes = slices.Clone(in.HTTPRoutes)
+				in.HTTPRoutes[i%20] = rt
+				s := &st[g]
+				s.resolve, s.translate, s.publish = 0, 0, 0
+				s.run(b, srv, "infra/"+in.Gateway.Name, *in)
+				total.resolve, total.translate, total.publish = total.resolve+s.resolve, total.translate+s.translate, total.publish+s.publish
+			}
+			for g := range ins {
+				if !edited[g] && fmt.Sprint(srv.Versions("infra/"+ins[g].Gateway.Name)) != fmt.Sprint(before[g]) {
+					b.Fatalf("fleet %d was not edited, yet its versions moved", g)
+				}
+			}
+			total.report(b)
 		})
 	}
 }

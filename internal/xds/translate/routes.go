@@ -53,12 +53,10 @@ func (b *builder) routeConfig(name string, l *model.Listener, scheme string, vhs
 			b.warnf("route configuration %s: domain %s is a route's, so its error pages are not served", name, vh.Domains[0])
 			continue
 		}
-		if err := vh.ValidateAll(); err != nil {
-			return nil, httpFilters{}, fmt.Errorf("virtual host %s is invalid: %w", vh.Name, err)
-		}
+		b.freshVhosts = append(b.freshVhosts, freshVhost{name, vh})
 		rc.VirtualHosts = append(rc.VirtualHosts, vh)
 	}
-	// The virtual hosts were validated one by one, as they were built (a reused one when it was).
+	// The virtual hosts are validated one by one: a new one in finish, a reused one when it was new.
 	if err := validateWithout(rc); err != nil {
 		return nil, httpFilters{}, fmt.Errorf("route configuration %q is invalid: %w", name, err)
 	}
@@ -156,9 +154,7 @@ func (b *builder) virtualHost(ctx *routeCtx, mv *model.VirtualHost, st *rcState)
 		}
 	}
 	b.recording = false
-	if err := vh.ValidateAll(); err != nil {
-		return nil, fmt.Errorf("virtual host %s is invalid: %w", mv.Name, err)
-	}
+	b.freshVhosts = append(b.freshVhosts, freshVhost{ctx.name, vh}) // validated with the rest (finish)
 	ctx.add(&own.httpFilters)
 	m := &vhostMemo{n: len(mv.Routes), domains: mv.Domains, port: ctx.listener.Port, scheme: ctx.scheme,
 		reads: slices.Clone(b.reads), vh: vh, needs: own.httpFilters,

@@ -132,6 +132,14 @@ type builder struct {
 	keptClusters, keptCLAs []bool
 	// sameClusters, when set, is the last translation, whose fleet had these very clusters.
 	sameClusters *Resources
+	// freshVhosts are the virtual hosts built (not reused), for finish to validate.
+	freshVhosts []freshVhost
+}
+
+// freshVhost is a virtual host built by this translation, and its route configuration's name.
+type freshVhost struct {
+	rc string
+	vh *routev3.VirtualHost
 }
 
 // sameArray says whether a and b are the same elements of the same array.
@@ -240,8 +248,16 @@ func (b *builder) finish() error {
 	r := b.res
 	checks := []func() error{
 		func() error { return sortValidate("listener", r.Listeners, (*listenerv3.Listener).GetName) },
-		func() error { // validated as they were built (see routeConfig)
-			return sortUnique("route configuration", r.Routes, (*routev3.RouteConfiguration).GetName)
+		func() error { // but for their virtual hosts, validated as they were built (see routeConfig)
+			if err := sortUnique("route configuration", r.Routes, (*routev3.RouteConfiguration).GetName); err != nil {
+				return err
+			}
+			for _, f := range b.freshVhosts {
+				if err := f.vh.ValidateAll(); err != nil {
+					return fmt.Errorf("route configuration %q is invalid: virtual host %s: %w", f.rc, f.vh.Name, err)
+				}
+			}
+			return nil
 		},
 		func() error {
 			return sortValidateNew("cluster", r.Clusters, (*clusterv3.Cluster).GetName, b.keptClusters)

@@ -26,7 +26,11 @@
 // dependency is exact because resolve reads EndpointSlices in one place only (a cluster's
 // endpoints) and records, per cluster, the Service port they came from. Any other event is a full
 // pass, and so is an endpoints request with no last pass to start from. A fleet's lock orders its
-// full passes and endpoint updates.
+// full passes and endpoint updates. A full pass resolves from the fleet's last resolution
+// (gatewayapi.ResolveFrom: patch, memo or full, counted by flotilla_fleet_resolution_paths_total)
+// and translates from its last translation; it reads the cache without copying (readOnly: nothing
+// writes into what resolution reads). The leader's route status pass skips a route whose
+// resourceVersion and wanted entries are those it last confirmed (route_status.go).
 //
 // # Data-plane status from every replica
 //

@@ -109,4 +109,29 @@
 //
 // The returned resources share read-only pieces (config sources, packed typed configs): treat
 // them as immutable.
+//
+// # Translating from the last translation
+//
+// TranslateFrom(f, secrets, prev, prevFleet) is Translate(f, secrets), reusing prev (the
+// translation of prevFleet) where nothing it depends on changed; the differential tests check
+// it byte for byte, versions included:
+//
+//   - a cluster's messages depend on its model alone unless it has backend TLS, a pool or
+//     picker, or a gRPC health check (dependent): the same model, the same messages (its
+//     ClusterLoadAssignment too with the same endpoints); the very same cluster slice as
+//     prevFleet's (a patch that changed none) takes prev's messages wholesale. Reused messages
+//     are not validated again;
+//   - a virtual host is translated in a context of its own, so its translation depends on the
+//     model virtual host (the same Routes slice is the same routes: the model is read-only and
+//     gatewayapi.ResolveFrom hands an unchanged one on as it was), on where it is served (route
+//     configuration, scheme, port), on the domains still free in its route configuration, and
+//     on what its routes read of clusters (clusterFact: in the fleet, protocol, pool, picker;
+//     compared once per fleet with prevFleet's clusters). Its needs of the HTTP connection
+//     manager, its warnings and its encoding are kept with it (vhostMemo);
+//   - Wire is what is published: each route configuration assembled from its virtual hosts'
+//     encodings and the rest of it, in the order of a deterministic encoding of the whole, so
+//     bytes and versions are those of Routes.
+//
+// Without prev, or when prev has warnings (a reused cluster would not repeat its own), it is
+// Translate.
 package translate

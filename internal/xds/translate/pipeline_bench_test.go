@@ -3,6 +3,7 @@ package translate
 import (
 	"crypto/sha256"
 	"fmt"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -304,5 +305,43 @@ func BenchmarkRouteConfigFloor(b *testing.B) {
 				b.ReportMetric(float64(len(raw)), "bytes")
 			})
 		})
+	}
+}
+
+// BenchmarkCacheSize states what the caches behind the incremental path cost at 10,000 routes,
+// beside the fleet's translated resources: the resolution's memo (ResolveFrom) and the
+// translation's (virtual host messages' encodings, route configurations as published), as heap
+// after a collection. One measurement per run (the figures are what it reports).
+func BenchmarkCacheSize(b *testing.B) {
+	in := benchInput(10000)
+	heap := func() uint64 {
+		runtime.GC()
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	for b.Loop() {
+		h0 := heap()
+		plain := gatewayapi.Resolve(in)
+		h1 := heap()
+		memo := gatewayapi.ResolveFrom(in, nil)
+		h2 := heap()
+		out, err := Translate(&memo.Fleet, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		h3 := heap()
+		out.vhosts, out.wire = nil, nil // the memos dropped: what is left is the resources
+		h4 := heap()
+		resolved, resolveMemo := int64(h1)-int64(h0), int64(h2)-int64(h1)-(int64(h1)-int64(h0))
+		translated, translateMemo := int64(h4)-int64(h2), int64(h3)-int64(h4)
+		b.ReportMetric(float64(resolved)/(1<<20), "resolution-MiB")
+		b.ReportMetric(float64(resolveMemo)/(1<<20), "resolve-memo-MiB")
+		b.ReportMetric(float64(translated)/(1<<20), "translated-MiB")
+		b.ReportMetric(float64(translateMemo)/(1<<20), "translate-memo-MiB")
+		runtime.KeepAlive(plain)
+		runtime.KeepAlive(memo)
+		runtime.KeepAlive(out)
 	}
 }

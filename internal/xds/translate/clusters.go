@@ -26,11 +26,8 @@ const connectTimeout = 10 * time.Second
 // Picker's cluster is health-checked over gRPC (see inferenceCluster).
 func (b *builder) translateClusters() error {
 	if p := b.sameClusters; p != nil && !slices.ContainsFunc(b.fleet.Clusters, func(c model.Cluster) bool { return b.pickers[c.Name] }) {
-		b.res.Clusters, b.res.Endpoints = slices.Clone(p.Clusters), slices.Clone(p.Endpoints)
-		b.keptClusters, b.keptCLAs = make([]bool, len(p.Clusters)), make([]bool, len(p.Endpoints))
-		for i := range b.keptClusters {
-			b.keptClusters[i], b.keptCLAs[i] = true, true
-		}
+		// Shared: resources are read-only (UpdateEndpoints copies the list it changes).
+		b.res.Clusters, b.res.Endpoints, b.allKept = p.Clusters, p.Endpoints, true
 		return nil
 	}
 	timeout := durationpb.New(connectTimeout)

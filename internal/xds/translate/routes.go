@@ -68,6 +68,21 @@ func (b *builder) routeConfig(name string, l *model.Listener, scheme string, vhs
 	return rc, ctx.httpFilters, nil
 }
 
+// claim marks ds served in domains, unless one of them is already (then it marks none).
+func claim(domains map[string]bool, ds []string) bool {
+	for i, d := range ds {
+		key := strings.ToLower(d)
+		if domains[key] {
+			for _, e := range ds[:i] {
+				delete(domains, strings.ToLower(e))
+			}
+			return false
+		}
+		domains[key] = true
+	}
+	return true
+}
+
 // rcState is what the virtual hosts of one route configuration share while translated: the
 // domains served so far, the name of the last virtual host kept (virtual hosts come sorted by
 // name, so one used twice comes next), and the last translation's virtual hosts and this one's.
@@ -103,12 +118,7 @@ func (b *builder) virtualHost(ctx *routeCtx, mv *model.VirtualHost, st *rcState)
 	domains := st.domains
 	// The last translation's, when it is of the same routes and its domains are still free.
 	if i, ok := st.prev.find(mv.Name); ok {
-		if m := st.prev.items[i]; b.reusable(m, ctx, mv, m.vh.Domains) && !slices.ContainsFunc(m.vh.Domains, func(d string) bool {
-			return domains[strings.ToLower(d)]
-		}) && len(m.vh.Domains) == len(mv.Domains) {
-			for _, d := range m.vh.Domains {
-				domains[strings.ToLower(d)] = true
-			}
+		if m := st.prev.items[i]; len(m.vh.Domains) == len(mv.Domains) && b.reusable(m, ctx, mv, m.vh.Domains) && claim(domains, m.vh.Domains) {
 			st.lastName = mv.Name
 			st.kept = append(st.kept, m)
 			ctx.add(&m.needs)

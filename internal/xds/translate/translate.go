@@ -132,8 +132,10 @@ type builder struct {
 	keptClusters, keptCLAs []bool
 	// sameClusters, when set, is the last translation, whose fleet had these very clusters.
 	sameClusters *Resources
-	// freshVhosts are the virtual hosts built (not reused), for finish to validate.
+	// freshVhosts are the virtual hosts built (not reused), for finish to validate; allKept says
+	// every cluster and ClusterLoadAssignment is the last translation's.
 	freshVhosts []freshVhost
+	allKept     bool
 }
 
 // freshVhost is a virtual host built by this translation, and its route configuration's name.
@@ -260,9 +262,15 @@ func (b *builder) finish() error {
 			return nil
 		},
 		func() error {
+			if b.allKept { // the last translation's list, checked then
+				return nil
+			}
 			return sortValidateNew("cluster", r.Clusters, (*clusterv3.Cluster).GetName, b.keptClusters)
 		},
 		func() error {
+			if b.allKept {
+				return nil
+			}
 			return sortValidateNew("cluster load assignment", r.Endpoints, (*endpointv3.ClusterLoadAssignment).GetClusterName, b.keptCLAs)
 		},
 		func() error { return sortValidate("secret", r.Secrets, (*tlsv3.Secret).GetName) },

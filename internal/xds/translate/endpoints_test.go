@@ -201,9 +201,21 @@ func mutateRoute(rng *rand.Rand, in *gatewayapi.Input, step int) {
 	rt := in.HTTPRoutes[i].DeepCopy()
 	rt.Generation++
 	rt.ResourceVersion = fmt.Sprint("rt-", step)
-	switch rng.IntN(9) {
+	switch rng.IntN(11) {
 	case 0:
 		rt.Spec.Rules[0].Filters[0].RequestHeaderModifier.Set[0].Value = fmt.Sprint("edit-", step)
+	case 9, 10: // not a route: a Service's port moves (its routes' backends stop or start resolving)
+		in.Services = slices.Clone(in.Services)
+		k := rng.IntN(len(in.Services))
+		svc := in.Services[k].DeepCopy()
+		svc.ResourceVersion = fmt.Sprint("svc-", step)
+		if svc.Spec.Ports[0].Port == 8080 {
+			svc.Spec.Ports[0].Port = 8081
+		} else {
+			svc.Spec.Ports[0].Port = 8080
+		}
+		in.Services[k] = svc
+		return
 	case 7: // a wildcard hostname: the virtual hosts it covers change too
 		rt.Spec.Hostnames[0] = gwapiv1.Hostname(fmt.Sprintf("*.w%d.example.com", rng.IntN(3)))
 	case 8: // another route's hostname: the two compete for its matches
@@ -245,8 +257,8 @@ func TestTranslateFromMatchesTranslate(t *testing.T) {
 			if checkIncrementalSteps(t, benchInput(25), nil, seed, 60, mutateRoute, paths) == 0 {
 				t.Errorf("seed %d: no virtual host was ever reused", seed)
 			}
-			if paths[gatewayapi.PathPatch] == 0 || paths[gatewayapi.PathMemo] == 0 {
-				t.Errorf("seed %d: resolutions by path %v: the patch and memo paths should both be taken", seed, paths)
+			if paths[gatewayapi.PathPatch] == 0 || paths[gatewayapi.PathMemo] == 0 || paths[gatewayapi.PathFull] == 0 {
+				t.Errorf("seed %d: resolutions by path %v: the patch, memo and full paths should all be taken", seed, paths)
 			}
 		}
 	})

@@ -320,6 +320,7 @@ func (r *GatewayReconciler) release(ctx context.Context, key types.NamespacedNam
 	gw := &gwapiv1.Gateway{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
 	gwKey := key.Namespace + "/" + key.Name
 	forgetFleetMetrics(gwKey)
+	defer r.confirmed.forget(gwKey) // after the status writes below, which record what they confirm
 	res := &resolved{routes: map[string][]client.Object{}}
 	for _, rk := range routeKinds {
 		if !r.served(rk.kind) {

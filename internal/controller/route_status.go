@@ -118,6 +118,13 @@ func (c *confirmedStatuses) get(gw string) map[string]confirmedStatus {
 	return c.m[gw]
 }
 
+// forget drops a Gateway's confirmed statuses (it is gone).
+func (c *confirmedStatuses) forget(gw string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, gw)
+}
+
 func (c *confirmedStatuses) set(gw string, m map[string]confirmedStatus) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -86,8 +86,7 @@ func worldOf(in *Input) []any {
 	t := v.Type()
 	out := make([]any, 0, t.NumField())
 	for i := range t.NumField() {
-		switch t.Field(i).Name {
-		case "HTTPRoutes", "EndpointSlices":
+		if !inWorld(t.Field(i).Name) {
 			continue
 		}
 		one := worldOfField(v.Field(i))
@@ -98,6 +97,9 @@ func worldOf(in *Input) []any {
 	}
 	return out
 }
+
+// inWorld says whether the Input field of a name is part of the world.
+func inWorld(field string) bool { return field != "HTTPRoutes" && field != "EndpointSlices" }
 
 // worldOfField is one field's part of worldOf, as a slice of one; nil when some object in it
 // has no resourceVersion.
@@ -177,12 +179,13 @@ func idOfObject(o metav1.Object) (objID, bool) {
 	return id, true
 }
 
-// worldFrom is worldOf(in): prev's own when in's world is prev's (compared without building it).
-func worldFrom(prev *Result, in *Input) []any {
+// worldFrom is worldOf(in), and prev's memo when in's world is prev's (compared without building
+// it; nil otherwise).
+func worldFrom(prev *Result, in *Input) ([]any, *resolveMemo) {
 	if prev != nil && prev.memo != nil && prev.memo.world != nil && sameWorldAs(prev.memo.world, in) {
-		return prev.memo.world
+		return prev.memo.world, prev.memo
 	}
-	return worldOf(in)
+	return worldOf(in), nil
 }
 
 // sameWorldAs says whether worldOf(in) would be w: the large lists compared in place.
@@ -191,8 +194,7 @@ func sameWorldAs(w []any, in *Input) bool {
 	t := v.Type()
 	k := 0
 	for i := range t.NumField() {
-		switch t.Field(i).Name {
-		case "HTTPRoutes", "EndpointSlices":
+		if !inWorld(t.Field(i).Name) {
 			continue
 		}
 		if k >= len(w) {
@@ -259,14 +261,6 @@ func sortIDs(ids []objID) []objID {
 		return cmp.Or(cmp.Compare(a.ns, b.ns), cmp.Compare(a.name, b.name), cmp.Compare(a.rv, b.rv), cmp.Compare(a.uid, b.uid), cmp.Compare(a.gen, b.gen))
 	})
 	return ids
-}
-
-// memoFor is prev's memo when it can lend to a resolution of in (world the identity of in).
-func memoFor(prev *Result, world []any) *resolveMemo {
-	if prev == nil || prev.memo == nil || world == nil || prev.memo.world == nil || !sameWorld(prev.memo.world, world) {
-		return nil
-	}
-	return prev.memo
 }
 
 // sameWorld compares two worldOf results: object identities as such, other values deeply.

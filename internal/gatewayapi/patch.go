@@ -57,7 +57,6 @@ type patchState struct {
 
 type patchRoute struct {
 	id   objID
-	rt   *route // as attached (its entries are what the groups hold)
 	atts []patchAtt
 }
 
@@ -73,9 +72,8 @@ type patchListener struct {
 	groups   map[string]*hostGroup
 	wild     map[string]*hostGroup
 	catchAll *hostGroup
-	owned    map[string]bool // domains whose virtual host the listener serves
-	port     []*listener     // the listeners of its port
-	https    bool            // its virtual hosts are its filter chain's (else the port's HTTP listener's)
+	port     []*listener // the listeners of its port
+	https    bool        // its virtual hosts are its filter chain's (else the port's HTTP listener's)
 }
 
 // patchable says whether a resolution of in can hand a patch state on.
@@ -111,7 +109,7 @@ func (r *resolver) keepPatchState(res *Result) {
 		if pr == nil {
 			return
 		}
-		pr.rt, pr.atts = rt, attsOf(rt)
+		pr.atts = attsOf(rt)
 	}
 	for i := range res.Fleet.Listeners {
 		ml := &res.Fleet.Listeners[i]
@@ -229,22 +227,18 @@ func sliceIDs(ss []*discoveryv1.EndpointSlice) []objID {
 }
 
 // noteGroups records, while a full resolution builds virtual hosts, a listener's route groups.
-func (r *resolver) noteGroups(l *listener, port []*listener, groups, wild map[string]*hostGroup, owned []*hostGroup, https bool) {
+func (r *resolver) noteGroups(l *listener, port []*listener, groups, wild map[string]*hostGroup, https bool) {
 	if r.next == nil || !patchable(&r.in) {
 		return
 	}
 	if r.patchListeners == nil {
 		r.patchListeners = map[string]*patchListener{}
 	}
-	pl := &patchListener{l: l, index: -1, groups: groups, wild: wild, catchAll: groups["*"], owned: make(map[string]bool, len(owned)),
-		port: port, https: https}
+	pl := &patchListener{l: l, index: -1, groups: groups, wild: wild, catchAll: groups["*"], port: port, https: https}
 	for i, gl := range r.listeners[:len(r.gw.Spec.Listeners)] {
 		if gl == l {
 			pl.index = i
 		}
-	}
-	for _, g := range owned {
-		pl.owned[g.domain] = true
 	}
 	r.patchListeners[l.source] = pl
 }
@@ -324,10 +318,6 @@ func (r *resolver) patch(ps *patchState) (Result, bool) {
 		}
 	}
 	r.setupListeners()
-	byName := map[string]*listener{}
-	for _, l := range r.listeners {
-		byName[l.source] = l
-	}
 	// Convert and attach the new versions; every attachment, old and new, must be to an exact
 	// domain the listener owns.
 	type change struct {
@@ -350,11 +340,8 @@ func (r *resolver) patch(ps *patchState) (Result, bool) {
 		if r.impure || !r.attach(rt) {
 			return Result{}, false // a conversion the memo does not keep; or not attached (our parents say why)
 		}
-		if r.impure {
-			return Result{}, false
-		}
 		atts := attsOf(rt)
-		changes = append(changes, change{key: k, old: stale[k], rt: rt, atts: atts, newRoute: &patchRoute{id: id, rt: rt, atts: atts}})
+		changes = append(changes, change{key: k, old: stale[k], rt: rt, atts: atts, newRoute: &patchRoute{id: id, atts: atts}})
 	}
 	for k, pr := range stale {
 		if !slices.ContainsFunc(fresh, func(o *gwapiv1.HTTPRoute) bool { return o.Namespace == k.ns && o.Name == k.name }) {
@@ -422,11 +409,10 @@ func (r *resolver) patch(ps *patchState) (Result, bool) {
 		var vh *model.VirtualHost
 		if len(entries) == 0 {
 			delete(pl.groups, k.domain)
-			delete(pl.owned, k.domain)
 			delete(r.next.vhosts, vhostKey{pl.l.source, k.domain})
 		} else {
 			g := &hostGroup{domain: k.domain, entries: entries}
-			pl.groups[k.domain], pl.owned[k.domain] = g, true
+			pl.groups[k.domain] = g
 			fallbacks := []*hostGroup{g}
 			if len(pl.wild) > 0 || pl.catchAll != nil {
 				fallbacks = lessSpecific(fallbacks, k.domain, pl.wild, pl.catchAll)
@@ -482,8 +468,7 @@ func (r *resolver) patch(ps *patchState) (Result, bool) {
 // time, then namespace/name (the patch path's routes are all HTTPRoutes, which rank alike).
 func precedenceByMeta(a, b ranked) int {
 	x, y := a.e, b.e
-	if c := cmp.Or(cmp.Compare(x.pathRank, y.pathRank), cmp.Compare(y.pathLen, x.pathLen), cmp.Compare(y.pathLen2, x.pathLen2),
-		boolCmp(y.method, x.method), cmp.Compare(y.headers, x.headers), cmp.Compare(y.queries, x.queries)); c != 0 {
+	if c := matchOrder(x, y); c != 0 {
 		return c
 	}
 	if a.rt != b.rt {

@@ -98,8 +98,7 @@ func resolve(in Input, prev *Result, memoize bool) Result {
 	}
 	var world []any
 	if memoize {
-		if world = worldFrom(prev, &in); world != nil {
-			r.prev = memoFor(prev, world)
+		if world, r.prev = worldFrom(prev, &in); world != nil {
 			if p := r.prev; p != nil && p.patch != nil {
 				r.next = &resolveMemo{world: world, routes: p.routes, vhosts: p.vhosts}
 				if res, ok := r.patch(p.patch); ok {

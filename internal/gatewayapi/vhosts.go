@@ -46,8 +46,7 @@ type ranked struct {
 // parameters, then the oldest route (then namespace/name), then rule and match order.
 func precedence(a, b ranked) int {
 	x, y := a.e, b.e
-	if c := cmp.Or(cmp.Compare(x.pathRank, y.pathRank), cmp.Compare(y.pathLen, x.pathLen), cmp.Compare(y.pathLen2, x.pathLen2),
-		boolCmp(y.method, x.method), cmp.Compare(y.headers, x.headers), cmp.Compare(y.queries, x.queries)); c != 0 {
+	if c := matchOrder(x, y); c != 0 {
 		return c
 	}
 	if a.rt != b.rt {
@@ -63,6 +62,12 @@ func precedence(a, b ranked) int {
 		}
 	}
 	return cmp.Or(cmp.Compare(x.rule, y.rule), cmp.Compare(x.match, y.match))
+}
+
+// matchOrder orders two entries by their matches alone: path, method, headers, query parameters.
+func matchOrder(x, y *entry) int {
+	return cmp.Or(cmp.Compare(x.pathRank, y.pathRank), cmp.Compare(y.pathLen, x.pathLen), cmp.Compare(y.pathLen2, x.pathLen2),
+		boolCmp(y.method, x.method), cmp.Compare(y.headers, x.headers), cmp.Compare(y.queries, x.queries))
 }
 
 // virtualHosts groups the HTTP and gRPC routes of ls by domain. A domain goes to the most
@@ -123,7 +128,7 @@ func (r *resolver) virtualHosts(ls, port []*listener) []model.VirtualHost {
 			}
 			out = append(out, r.virtualHostFrom(l, g.domain, fallbacks))
 		}
-		r.noteGroups(l, port, groups, wild, owned, l.protocol == gwapiv1.HTTPSProtocolType)
+		r.noteGroups(l, port, groups, wild, l.protocol == gwapiv1.HTTPSProtocolType)
 	}
 	slices.SortFunc(out, func(a, b model.VirtualHost) int { return cmp.Compare(a.Name, b.Name) })
 	return out

@@ -73,12 +73,12 @@ func (b *builder) cluster(name string) *model.Cluster {
 }
 
 // reusable says whether m, the last translation of a virtual host of the same name in the same
-// route configuration, is what translating mv would give: the same model routes, domains and
-// place, the clusters read unchanged, and the domains that survive the route configuration's
-// checks (usable) those of m.
-func (b *builder) reusable(m *vhostMemo, ctx *routeCtx, mv *model.VirtualHost, usable []string) bool {
+// route configuration, is what translating mv would give, its domains still free: the same
+// model routes, domains (every one of them usable then) and place, and the clusters read
+// unchanged.
+func (b *builder) reusable(m *vhostMemo, ctx *routeCtx, mv *model.VirtualHost) bool {
 	if m.n != len(mv.Routes) || (m.n > 0 && m.routes != &mv.Routes[0]) || m.port != ctx.listener.Port || m.scheme != ctx.scheme ||
-		!slices.Equal(m.domains, mv.Domains) || !slices.Equal(m.vh.Domains, usable) {
+		!slices.Equal(m.domains, mv.Domains) || len(m.vh.Domains) != len(mv.Domains) {
 		return false
 	}
 	if b.factsKnown { // the clusters whose facts changed since the last translation are known

@@ -118,7 +118,7 @@ func (b *builder) virtualHost(ctx *routeCtx, mv *model.VirtualHost, st *rcState)
 	domains := st.domains
 	// The last translation's, when it is of the same routes and its domains are still free.
 	if i, ok := st.prev.find(mv.Name); ok {
-		if m := st.prev.items[i]; len(m.vh.Domains) == len(mv.Domains) && b.reusable(m, ctx, mv, m.vh.Domains) && claim(domains, m.vh.Domains) {
+		if m := st.prev.items[i]; b.reusable(m, ctx, mv) && claim(domains, m.vh.Domains) {
 			st.lastName = mv.Name
 			st.kept = append(st.kept, m)
 			ctx.add(&m.needs)

@@ -58,6 +58,12 @@ var implemented = []features.Feature{
 	features.TCPRouteFeature,
 	features.UDPRouteFeature,
 
+	// Listener isolation and misdirected requests (internal/gatewayapi isolate; translate goldens
+	// http-isolation and https-misdirected with the checkMisdirected invariant; explain
+	// TestListenerIsolation and TestMisdirected walk the conformance tests' requests).
+	features.GatewayHTTPListenerIsolationFeature,
+	features.GatewayHTTPSListenerDetectMisdirectedRequestsFeature,
+
 	// BackendTLSPolicy (resolve: internal/gatewayapi backendtls goldens; xDS: upstream TLS with
 	// SDS trust bundles, translate goldens; test/integration TestBackendTLSPolicy and
 	// TestBackendClientCertificate with a real ADS client).

@@ -88,7 +88,7 @@ func (r *resolver) chains(l *listener, port []*listener, secrets map[string]bool
 		tlsTerm = &model.TLSTermination{CertificateSecrets: slices.Clone(l.certs)}
 	}
 	if l.protocol == gwapiv1.HTTPSProtocolType {
-		c := model.FilterChain{Name: l.source, TLS: tlsTerm, VirtualHosts: r.virtualHosts([]*listener{l}, []*listener{l})}
+		c := model.FilterChain{Name: l.source, TLS: tlsTerm, VirtualHosts: r.virtualHosts([]*listener{l}, port)}
 		if l.hostname != "" {
 			c.ServerNames = []string{l.hostname}
 		}

@@ -362,6 +362,9 @@ func (r *resolver) patch(ps *patchState) (Result, bool) {
 				if d == "*" || strings.HasPrefix(d, "*.") || owner(pl.port, d) != pl.l {
 					return false
 				}
+				if d == pl.l.hostname && len(pl.port) > 1 {
+					return false // its virtual host without routes is isolate's
+				}
 				affected[vhostKey{a.listener, d}] = true
 			}
 		}

@@ -128,9 +128,46 @@ func (r *resolver) virtualHosts(ls, port []*listener) []model.VirtualHost {
 			}
 			out = append(out, r.virtualHostFrom(l, g.domain, fallbacks))
 		}
+		out = isolate(out, l, port, groups)
 		r.noteGroups(l, port, groups, wild, l.protocol == gwapiv1.HTTPSProtocolType)
 	}
 	slices.SortFunc(out, func(a, b model.VirtualHost) int { return cmp.Compare(a.Name, b.Name) })
+	return out
+}
+
+// isolate appends to out the virtual hosts that keep the requests of other listeners of the port
+// away from l's routes (GatewayHTTPListenerIsolation, GatewayHTTPSListenerDetectMisdirectedRequests).
+//
+// A listener with a hostname answers 404 for a domain it admits but no route of it serves, rather
+// than letting a less specific listener's routes serve it: when another listener of the port could
+// take its requests, it gets an empty virtual host for its own hostname (unless a route group has
+// it). On an HTTPS port with several listeners, l's routes are served only on TLS connections made
+// for l (by SNI, each listener has its chain): a request whose :authority belongs to another
+// listener (its certificate) answers 421 Misdirected Request, so that a client that coalesced
+// connections retries on a connection of its own; and so does one whose :authority l does not admit
+// at all, when l has a hostname. The domains of the other listeners come from their hostnames
+// only, so route edits never change these virtual hosts.
+func isolate(out []model.VirtualHost, l *listener, port []*listener, groups map[string]*hostGroup) []model.VirtualHost {
+	if len(port) < 2 {
+		return out
+	}
+	https := l.protocol == gwapiv1.HTTPSProtocolType
+	if l.hostname != "" && groups[l.hostname] == nil && (https || slices.ContainsFunc(port, func(o *listener) bool {
+		return o != l && hostnameMatches(o.hostname, l.hostname)
+	})) {
+		out = append(out, model.VirtualHost{Name: l.hostname, Domains: []string{l.hostname}})
+	}
+	if !https {
+		return out
+	}
+	for _, o := range port {
+		if o != l && o.hostname != "" {
+			out = append(out, model.VirtualHost{Name: o.hostname, Domains: []string{o.hostname}, Misdirected: true})
+		}
+	}
+	if l.hostname != "" {
+		out = append(out, model.VirtualHost{Name: "*", Domains: []string{"*"}, Misdirected: true})
+	}
 	return out
 }
 

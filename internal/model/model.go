@@ -74,8 +74,12 @@ type VirtualHost struct {
 	Name string `json:"name"`
 	// Domains are exact ("foo.example.com"), wildcard ("*.example.com") or "*", sorted.
 	Domains []string `json:"domains"`
-	// Routes in match order: the first route that matches a request serves it.
+	// Routes in match order: the first route that matches a request serves it. A virtual host
+	// without routes answers 404 to every request.
 	Routes []Route `json:"routes,omitempty"`
+	// Misdirected virtual hosts (no routes) answer 421 Misdirected Request: their domains belong to
+	// another listener (certificate) of the port than the TLS connection's.
+	Misdirected bool `json:"misdirected,omitempty"`
 }
 
 // Route is one match of one rule of an HTTPRoute or GRPCRoute, with its action.

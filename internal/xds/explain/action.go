@@ -13,6 +13,8 @@ import (
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/flotilla-dev/flotilla/internal/xds/translate"
 )
 
 // notFoundStatus is what Envoy answers for a cluster that does not exist.
@@ -61,7 +63,10 @@ func (e *explainer) routeAction(rc *routev3.RouteConfiguration, vh *routev3.Virt
 	case *routev3.Route_DirectResponse:
 		status := int(a.DirectResponse.GetStatus())
 		reason := "the route answers directly"
-		if status >= 500 {
+		switch {
+		case r.GetName() == translate.MisdirectedRoute:
+			reason = "misdirected request: the :authority is not this TLS connection's listener's (another listener of the port, or none, has it); the client should retry on a connection of its own"
+		case status >= 500:
 			reason = "the route has no valid backend (its status says why)"
 		}
 		e.stop(ActionDirectResponse, status, fmt.Sprintf("%d answered by Envoy", status), reason)

@@ -301,9 +301,10 @@ func TestHTTPS(t *testing.T) {
 		{req: "GET https://shop.example.com/", route: "HTTPRoute/infra/shop/rule/1/match/0", action: fwd, chain: shopChain},
 		{req: "GET https://app.example.com/x", route: "HTTPRoute/infra/apps/rule/0/match/0", action: fwd, chain: wildChain, vhost: "app.example.com"},
 		{req: "GET https://api.example.com:443/x", route: "HTTPRoute/infra/apps/rule/0/match/0", action: fwd, chain: wildChain, vhost: "api.example.com"},
-		// A chain only serves its own virtual hosts: a Host the SNI's chain lacks is a 404.
-		{req: "GET https://shop.example.com/", headers: []string{"Host: app.example.com"}, chain: shopChain, action: notFound, why: "no virtual host matches"},
-		{req: "GET https://other.example.com/", chain: wildChain, action: notFound, why: "closest is virtual host"},
+		// A chain only serves its own listener's hosts: a Host of another listener answers 421
+		// (misdirected), one the wildcard listener admits but no route has 404.
+		{req: "GET https://shop.example.com/", headers: []string{"Host: app.example.com"}, chain: shopChain, route: "misdirected", action: direct, status: 421},
+		{req: "GET https://other.example.com/", chain: wildChain, action: notFound, vhost: "*.example.com"},
 		// A redirect on HTTPS keeps https and drops the port.
 		{req: "GET https://shop.example.com/old/x?y=1", route: "HTTPRoute/infra/shop/rule/0/match/0", action: redirect,
 			location: "https://shop.example.com/new/x?y=1"},
@@ -311,6 +312,63 @@ func TestHTTPS(t *testing.T) {
 		{req: "GET https://shop.example.org/", action: explain.ActionClose, why: "matches none of the server names"},
 		// Plaintext has no SNI, and every chain wants one.
 		{req: "GET http://shop.example.com:443/", action: explain.ActionClose, why: "no SNI and every chain requires a server name"},
+	})
+}
+
+// TestListenerIsolation walks the requests of Gateway API's GatewayHTTPListenerIsolation test: each
+// listener's routes serve only the requests of the hosts it is the most specific listener for.
+func TestListenerIsolation(t *testing.T) {
+	const r = "HTTPRoute/infra/"
+	paths := []string{"empty-hostname", "wildcard-example-com", "wildcard-foo-example-com", "abc-foo-example-com"}
+	var cases []tc
+	for host, serves := range map[string]string{"bar.com": "empty", "bar.example.com": "wildcard-example-com",
+		"bar.foo.example.com": "wildcard-foo-example-com", "abc.foo.example.com": "abc-foo-example-com"} {
+		for _, p := range paths {
+			c := tc{req: "GET http://" + host + "/" + p, action: notFound}
+			if serves == strings.TrimSuffix(p, "-hostname") || serves == p {
+				c.route, c.action, c.vhost = r+serves+"/rule/0/match/0", fwd, ""
+			}
+			cases = append(cases, c)
+		}
+	}
+	// A listener with a hostname and no route: 404, never the "*.example.com" listener's route.
+	cases = append(cases, tc{req: "GET http://quiet.example.com/wildcard-example-com", action: notFound, vhost: "quiet.example.com"},
+		tc{req: "GET http://other.example.com/wildcard-example-com", route: r + "wildcard-example-com/rule/0/match/0", action: fwd})
+	run(t, "http-isolation", cases)
+}
+
+// TestMisdirected walks the requests of Gateway API's HTTPRouteHTTPSListenerDetectMisdirectedRequests
+// test: SNI picks the listener's chain, then an :authority of another listener answers 421.
+func TestMisdirected(t *testing.T) {
+	const r, path = "HTTPRoute/infra/", "/detect-misdirected-requests"
+	ok := func(sni, host, route string) tc {
+		return tc{req: "GET https://" + sni + path, headers: []string{"Host: " + host}, route: r + route + "/rule/0/match/0", action: fwd}
+	}
+	misdirected := func(sni, host string) tc {
+		return tc{req: "GET https://" + sni + path, headers: []string{"Host: " + host}, route: "misdirected", action: direct, status: 421,
+			why: "misdirected request"}
+	}
+	missing := func(sni, host string) tc {
+		return tc{req: "GET https://" + sni + path, headers: []string{"Host: " + host}, action: notFound}
+	}
+	run(t, "https-misdirected", []tc{
+		ok("example.org", "example.org", "v1"),
+		misdirected("example.org", "second-example.org"),
+		missing("example.org", "unknown-example.org"),
+		ok("second-example.org", "second-example.org", "v2"),
+		misdirected("second-example.org", "example.org"),
+		misdirected("second-example.org", "unknown-example.org"),
+		ok("third-example.wildcard.org", "third-example.wildcard.org", "v3"),
+		ok("third-example.wildcard.org", "fith-example.wildcard.org", "v3"),
+		misdirected("third-example.wildcard.org", "fourth-example.wildcard.org"),
+		misdirected("third-example.wildcard.org", "second-example.org"),
+		misdirected("third-example.wildcard.org", "unknown-example.org"),
+		ok("fourth-example.wildcard.org", "fourth-example.wildcard.org", "v4"),
+		misdirected("fourth-example.wildcard.org", "fith-example.wildcard.org"),
+		ok("unknown-example.org", "example.org", "v1"),
+		missing("unknown-example.org", "unknown-example.org"),
+		// A host the chain's listener has, on a path no route of it matches: 404, nobody else's route.
+		{req: "GET https://second-example.org/other", action: notFound},
 	})
 }
 

@@ -4,6 +4,7 @@ import (
 	"math"
 	"regexp"
 	"regexp/syntax"
+	"slices"
 	"strings"
 	"testing"
 
@@ -65,6 +66,7 @@ func checkResources(t testing.TB, r *Resources) {
 			}
 		}
 	}
+	checkMisdirected(t, r)
 	for _, rc := range r.Routes {
 		checkEnvoyRoutes(t, rc)
 		for _, vh := range rc.VirtualHosts {
@@ -338,6 +340,68 @@ func checkEnvoyListener(t testing.TB, l *listenerv3.Listener) {
 				t.Errorf("listener %s: server name %q in two chains", l.Name, n)
 			}
 			names[strings.ToLower(n)] = true
+		}
+	}
+}
+
+// checkMisdirected checks listener isolation on HTTPS ports: where the HTTP chains of a listener
+// use several route configurations, each answers 421 (a misdirected virtual host, its one route a
+// 421 direct response) for every server name of the other HTTP chains that its own chains do not
+// have, and for "*" when all its chains have server names. And a misdirected virtual host is
+// exactly that one route.
+func checkMisdirected(t testing.TB, r *Resources) {
+	t.Helper()
+	rcs := map[string]*routev3.RouteConfiguration{}
+	for _, rc := range r.Routes {
+		rcs[rc.Name] = rc
+		for _, vh := range rc.VirtualHosts {
+			for _, rt := range vh.Routes {
+				if rt.Name == MisdirectedRoute && (len(vh.Routes) != 1 || rt.GetDirectResponse().GetStatus() != 421) {
+					t.Errorf("route configuration %s virtual host %s: a misdirected virtual host has one route, a 421", rc.Name, vh.Name)
+				}
+			}
+		}
+	}
+	for _, l := range r.Listeners {
+		served := map[string][]string{} // route configuration → the server names of its chains ("" for any)
+		for _, fc := range l.FilterChains {
+			for _, f := range fc.Filters {
+				if f.Name != nameHCM {
+					continue
+				}
+				var hcm hcmv3.HttpConnectionManager
+				unpack(t, f.GetTypedConfig(), &hcm)
+				rc := hcm.GetRds().GetRouteConfigName()
+				if sn := fc.GetFilterChainMatch().GetServerNames(); len(sn) > 0 {
+					served[rc] = append(served[rc], sn...)
+				} else {
+					served[rc] = append(served[rc], "")
+				}
+			}
+		}
+		if len(served) < 2 {
+			continue
+		}
+		for name, own := range served {
+			rc := rcs[name]
+			misdirected := map[string]bool{}
+			for _, vh := range rc.GetVirtualHosts() {
+				if len(vh.Routes) == 1 && vh.Routes[0].Name == MisdirectedRoute {
+					for _, d := range vh.Domains {
+						misdirected[d] = true
+					}
+				}
+			}
+			for other, names := range served {
+				for _, n := range names {
+					if other != name && n != "" && !slices.Contains(own, n) && !misdirected[n] {
+						t.Errorf("listener %s: route configuration %s serves %s, another chain's server name, without a 421", l.Name, name, n)
+					}
+				}
+			}
+			if !slices.Contains(own, "") && !misdirected["*"] {
+				t.Errorf("listener %s: route configuration %s (server names %v) does not answer 421 for other hosts", l.Name, name, own)
+			}
 		}
 	}
 }

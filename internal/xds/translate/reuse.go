@@ -24,9 +24,10 @@ type vhostMemo struct {
 	// routes and n are the model virtual host's Routes: the same backing array is the same
 	// routes, the model being read-only once resolved (gatewayapi.ResolveFrom hands an unchanged
 	// virtual host on as it was).
-	routes  *model.Route
-	n       int
-	domains []string
+	routes      *model.Route
+	n           int
+	misdirected bool
+	domains     []string
 	// port and scheme are what a redirect reads of where the routes are served.
 	port   int32
 	scheme string
@@ -77,7 +78,7 @@ func (b *builder) cluster(name string) *model.Cluster {
 // model routes, domains (every one of them usable then) and place, and the clusters read
 // unchanged.
 func (b *builder) reusable(m *vhostMemo, ctx *routeCtx, mv *model.VirtualHost) bool {
-	if m.n != len(mv.Routes) || (m.n > 0 && m.routes != &mv.Routes[0]) || m.port != ctx.listener.Port || m.scheme != ctx.scheme ||
+	if m.n != len(mv.Routes) || (m.n > 0 && m.routes != &mv.Routes[0]) || m.misdirected != mv.Misdirected || m.port != ctx.listener.Port || m.scheme != ctx.scheme ||
 		!slices.Equal(m.domains, mv.Domains) || len(m.vh.Domains) != len(mv.Domains) {
 		return false
 	}

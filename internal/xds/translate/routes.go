@@ -153,6 +153,9 @@ func (b *builder) virtualHost(ctx *routeCtx, mv *model.VirtualHost, st *rcState)
 	vh := b.a.vhost.new()
 	vh.Name, vh.Domains = mv.Name, slices.Clone(usable)
 	vh.Routes = make([]*routev3.Route, 0, len(mv.Routes))
+	if mv.Misdirected {
+		vh.Routes = append(vh.Routes, misdirected())
+	}
 	for i := range mv.Routes {
 		r, err := b.route(own, &mv.Routes[i])
 		if err != nil {
@@ -166,7 +169,7 @@ func (b *builder) virtualHost(ctx *routeCtx, mv *model.VirtualHost, st *rcState)
 	b.recording = false
 	b.freshVhosts = append(b.freshVhosts, freshVhost{ctx.name, vh}) // validated with the rest (finish)
 	ctx.add(&own.httpFilters)
-	m := &vhostMemo{n: len(mv.Routes), domains: mv.Domains, port: ctx.listener.Port, scheme: ctx.scheme,
+	m := &vhostMemo{n: len(mv.Routes), misdirected: mv.Misdirected, domains: mv.Domains, port: ctx.listener.Port, scheme: ctx.scheme,
 		reads: slices.Clone(b.reads), vh: vh, needs: own.httpFilters,
 		warnings: slices.Clone(b.warnings[w:]), routeWarnings: slices.Clone(b.routeWarnings[rw:])}
 	if len(mv.Routes) > 0 {
@@ -174,6 +177,16 @@ func (b *builder) virtualHost(ctx *routeCtx, mv *model.VirtualHost, st *rcState)
 	}
 	st.kept = append(st.kept, m)
 	return vh, nil
+}
+
+// MisdirectedRoute names the route of a misdirected virtual host (model.VirtualHost.Misdirected).
+const MisdirectedRoute = "misdirected"
+
+// misdirected is the one route of a misdirected virtual host: every request answers 421 (an
+// HTTP/2 client then retries on a connection of its own for the host, RFC 9113 9.1.2).
+func misdirected() *routev3.Route {
+	return &routev3.Route{Name: MisdirectedRoute, Match: &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}},
+		Action: &routev3.Route_DirectResponse{DirectResponse: &routev3.DirectResponseAction{Status: 421}}}
 }
 
 // route translates one route. It returns nil for a route whose match can never be met (and so

@@ -55,6 +55,9 @@ var implemented = []features.Feature{
 	features.GRPCRouteNamedRouteRule,
 	features.TLSRouteFeature,
 	features.TLSRouteModeTerminateFeature,
+	// Both modes on one port (internal/gatewayapi listeners-tls-mixed golden; translate tls-mixed,
+	// with passthrough clusters never originating TLS: checkPassthroughPlain; explain TestTLSMixed).
+	features.TLSRouteModeMixedFeature,
 	features.TCPRouteFeature,
 	features.UDPRouteFeature,
 

@@ -25,9 +25,12 @@ type route struct {
 	refMsg    []string
 	// entries are the model routes of an HTTPRoute or GRPCRoute, in rule and match order.
 	entries []entry
-	// backends are the merged backends of a TLS, TCP or UDP route.
-	backends *model.Backends
-	parents  []*parentState
+	// backends are the merged backends of a TLS, TCP or UDP route; a TLSRoute's passthrough are
+	// those of its Passthrough listeners (see kindPassthroughTLSRoute).
+	backends, passthrough *model.Backends
+	// protoKind, when set, is the kind whose protocol rules its backends follow instead of kind's.
+	protoKind gwapiv1.Kind
+	parents   []*parentState
 	// age ranks the route among all routes by creation time, then namespace/name (equal for
 	// routes of different kinds with the same namespace/name).
 	age int

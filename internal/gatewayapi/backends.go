@@ -51,6 +51,9 @@ func (r *resolver) backend(rt *route, ref gwapiv1.BackendObjectReference) (strin
 	if rt.backendKind != "" {
 		fromGroup, protoKind = groupFlotilla, rt.backendKind
 	}
+	if rt.protoKind != "" {
+		protoKind = rt.protoKind
+	}
 	if ns != rt.meta.Namespace && !rt.trustedRefs && !r.granted(fromGroup, rt.kind, rt.meta.Namespace, "", kindService, ns, string(ref.Name)) {
 		rt.refFailed(gwapiv1.RouteReasonRefNotPermitted, fmt.Sprintf("backendRef %s: no ReferenceGrant allows the reference", id()))
 		return "", false
@@ -89,7 +92,10 @@ func (r *resolver) backend(rt *route, ref gwapiv1.BackendObjectReference) (strin
 		return "", false
 	}
 	sp := &svc.Spec.Ports[i]
-	policy := r.policyFor(svcKey, sp.Name)
+	var policy *tlsPolicy
+	if protoKind != kindPassthroughTLSRoute {
+		policy = r.policyFor(svcKey, sp.Name)
+	}
 	proto, ok := clusterProtocol(protoKind, sp, policy != nil)
 	if !ok {
 		msg := fmt.Sprintf("Service %s port %d: protocol %s (appProtocol %q) cannot carry a %s",
@@ -177,6 +183,11 @@ func ptrOr(s *string) string {
 	return *s
 }
 
+// kindPassthroughTLSRoute is the protocol kind of a TLSRoute's backends on a Passthrough listener
+// (never a route's own kind): the client's TLS goes through as it is, so no BackendTLSPolicy
+// applies (Gateway API's policy is for HTTPRoute, GRPCRoute and TLSRoute with termination).
+const kindPassthroughTLSRoute gwapiv1.Kind = "TLSRoute(Passthrough)"
+
 // clusterProtocol is what Envoy speaks to a Service port for a route kind; ok is false when the
 // port cannot carry that kind: the wrong transport, or an appProtocol that asks for TLS (https,
 // tls, kubernetes.io/wss) on a port no BackendTLSPolicy targets (tls false). With a policy, those
@@ -192,6 +203,8 @@ func clusterProtocol(kind gwapiv1.Kind, sp *corev1.ServicePort, tls bool) (model
 	switch kind {
 	case kindTCPRoute, kindTLSRoute:
 		return model.ClusterTCP, true
+	case kindPassthroughTLSRoute:
+		return model.ClusterTLSPassthrough, true
 	}
 	if !tls && tlsAppProtocol(sp) {
 		return "", false

@@ -102,6 +102,9 @@ func (r *resolver) chains(l *listener, port []*listener, secrets map[string]bool
 	claimed := map[string]bool{}
 	for _, a := range l.routes {
 		c := model.FilterChain{Name: l.source + "/" + a.route.id(), TLS: tlsTerm, Backends: a.route.backends}
+		if !l.terminates && a.route.passthrough != nil {
+			c.Backends = a.route.passthrough
+		}
 		won := false
 		for _, h := range a.hostnames {
 			if claimed[h] || owner(port, domain(h)) != l {

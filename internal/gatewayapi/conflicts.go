@@ -6,7 +6,8 @@ import (
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
-// protocolFamily groups protocols that can share a port: HTTPS and TLS both dispatch on SNI.
+// protocolFamily groups protocols that can share a port: HTTPS and TLS (of either mode,
+// TLSRouteModeMixed) all dispatch on SNI.
 func protocolFamily(p gwapiv1.ProtocolType) string {
 	switch p {
 	case gwapiv1.HTTPSProtocolType, gwapiv1.TLSProtocolType:
@@ -37,20 +38,10 @@ func pairConflict(a, b *listener) gwapiv1.ListenerConditionReason {
 		// TCP and UDP listeners are told apart by port alone.
 		return gwapiv1.ListenerReasonProtocolConflict
 	}
-	if mixedTLSModes(a, b) {
-		a.mixedTLS, b.mixedTLS = true, true
-		return gwapiv1.ListenerReasonProtocolConflict
-	}
 	if a.hostname == b.hostname {
 		return gwapiv1.ListenerReasonHostnameConflict
 	}
 	return ""
-}
-
-// mixedTLSModes says two TLS listeners of one port differ in mode (Terminate and Passthrough):
-// Flotilla does not support TLSRouteModeMixed, so such listeners conflict (ProtocolConflict).
-func mixedTLSModes(a, b *listener) bool {
-	return a.protocol == gwapiv1.TLSProtocolType && b.protocol == gwapiv1.TLSProtocolType && a.terminates != b.terminates
 }
 
 // markConflicts sets conflict on listeners (in precedence order) that are not distinct. A
@@ -88,7 +79,7 @@ func markConflicts(ls []*listener) {
 			if l.supported && l.conflict == "" {
 				k := portOf(l)
 				if survivors[k] == nil {
-					survivors[k] = &portSurvivors{families: map[string]bool{}, hostnames: map[string]bool{}, tlsModes: map[bool]bool{}}
+					survivors[k] = &portSurvivors{families: map[string]bool{}, hostnames: map[string]bool{}}
 				}
 				survivors[k].add(l)
 			}
@@ -109,16 +100,12 @@ func portOf(l *listener) portKey { return portKey{transport(l.protocol), l.port}
 type portSurvivors struct {
 	families  map[string]bool // protocol families
 	hostnames map[string]bool // "<family>/<hostname>"
-	tlsModes  map[bool]bool   // the modes of TLS listeners (terminates)
 }
 
 func (s *portSurvivors) add(l *listener) {
 	f := protocolFamily(l.protocol)
 	s.families[f] = true
 	s.hostnames[f+"/"+l.hostname] = true
-	if l.protocol == gwapiv1.TLSProtocolType {
-		s.tlsModes[l.terminates] = true
-	}
 }
 
 // conflict is the worst pairConflict between a survivor and l ("" when there is none).
@@ -134,9 +121,6 @@ func (s *portSurvivors) conflict(l *listener) gwapiv1.ListenerConditionReason {
 		return ""
 	case l.protocol == gwapiv1.TCPProtocolType || l.protocol == gwapiv1.UDPProtocolType:
 		// TCP and UDP listeners are told apart by port alone.
-		return gwapiv1.ListenerReasonProtocolConflict
-	case l.protocol == gwapiv1.TLSProtocolType && s.tlsModes[!l.terminates]:
-		l.mixedTLS = true
 		return gwapiv1.ListenerReasonProtocolConflict
 	case s.hostnames[f+"/"+l.hostname]:
 		return gwapiv1.ListenerReasonHostnameConflict
@@ -159,11 +143,8 @@ func (l *listener) finish() {
 	conflicted := string(gwapiv1.ListenerConditionConflicted)
 	if l.conflict != "" {
 		msg := fmt.Sprintf("Listener conflicts with another listener on port %d", l.port)
-		switch {
-		case l.conflict == gwapiv1.ListenerReasonHostnameConflict:
+		if l.conflict == gwapiv1.ListenerReasonHostnameConflict {
 			msg = fmt.Sprintf("Another listener on port %d has hostname %q", l.port, l.hostname)
-		case l.protocol == gwapiv1.TLSProtocolType && l.mixedTLS:
-			msg = fmt.Sprintf("TLS listeners on port %d use both modes, Terminate and Passthrough: mixing them on one port is not supported", l.port)
 		}
 		if l.conflict == gwapiv1.ListenerReasonProtocolConflict {
 			l.kinds = []gwapiv1.RouteGroupKind{} // it carries nothing, so it supports no route kind

@@ -52,7 +52,6 @@ type listener struct {
 	conflict   gwapiv1.ListenerConditionReason
 	certs      []string // model Secret names of usable certificates
 	terminates bool     // HTTPS, or TLS with mode Terminate
-	mixedTLS   bool     // a TLS listener of the other mode shares its port
 	ready      bool     // carries traffic: the model gets it
 	routes     []*attachment
 }

@@ -157,15 +157,17 @@ type WeightedCluster struct {
 // ClusterProtocol is what Envoy speaks to a cluster's endpoints.
 type ClusterProtocol string
 
-// Cluster protocols: plain TCP/UDP, HTTP/1.1, HTTP/1.1 with WebSocket upgrades, cleartext HTTP/2,
-// and gRPC (HTTP/2).
+// Cluster protocols: plain TCP/UDP, TCP carrying a client's TLS through (a passthrough TLSRoute's:
+// never encrypted again), HTTP/1.1, HTTP/1.1 with WebSocket upgrades, cleartext HTTP/2, and gRPC
+// (HTTP/2).
 const (
-	ClusterTCP       ClusterProtocol = "TCP"
-	ClusterUDP       ClusterProtocol = "UDP"
-	ClusterHTTP      ClusterProtocol = "HTTP"
-	ClusterWebSocket ClusterProtocol = "WebSocket"
-	ClusterH2C       ClusterProtocol = "H2C"
-	ClusterGRPC      ClusterProtocol = "GRPC"
+	ClusterTCP            ClusterProtocol = "TCP"
+	ClusterTLSPassthrough ClusterProtocol = "TLSPassthrough"
+	ClusterUDP            ClusterProtocol = "UDP"
+	ClusterHTTP           ClusterProtocol = "HTTP"
+	ClusterWebSocket      ClusterProtocol = "WebSocket"
+	ClusterH2C            ClusterProtocol = "H2C"
+	ClusterGRPC           ClusterProtocol = "GRPC"
 )
 
 // Cluster is a set of endpoints of one Service port.

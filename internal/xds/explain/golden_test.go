@@ -390,13 +390,27 @@ func TestGRPC(t *testing.T) {
 	})
 }
 
+// TestTLSMixed walks Gateway API's TLSRouteMixedTerminationSameNamespace: on one port, SNI picks the
+// Terminate listener's chain (TLS ends at Envoy, the stream is encrypted again to the backend as its
+// BackendTLSPolicy says) or the Passthrough listener's (the client's TLS goes through untouched).
+func TestTLSMixed(t *testing.T) {
+	const chain = "Gateway/infra/gw/"
+	run(t, "tls-mixed", []tc{
+		{req: "tls://tls.example.com:8883", chain: chain + "tls-terminate/infra/terminate", action: explain.ActionTCPProxy,
+			backends: "infra/backend/8443/tcp=100"},
+		{req: "tls://abc.example.com:8883", chain: chain + "tls-passthrough/infra/passthrough", action: explain.ActionTCPProxy,
+			backends: "infra/backend/8443/tlspassthrough=100"},
+		{req: "tls://other.example.com:8883", action: explain.ActionClose, why: "matches none of the server names"},
+	})
+}
+
 func TestTLSPassthrough(t *testing.T) {
 	const chain = "Gateway/infra/gw/passthrough/infra/"
 	run(t, "tls-passthrough", []tc{
-		{req: "tls://a.example.com", chain: chain + "single", action: explain.ActionTCPProxy, backends: "infra/secure/443/tcp=100"},
+		{req: "tls://a.example.com", chain: chain + "single", action: explain.ActionTCPProxy, backends: "infra/secure/443/tlspassthrough=100"},
 		{req: "GET https://a.example.com/x", chain: chain + "single", action: explain.ActionTCPProxy},
 		{req: "tls://c.example.com:443", chain: chain + "weighted", action: explain.ActionTCPProxy,
-			backends: "infra/secure/443/tcp=60,infra/secure2/443/tcp=20,flotilla/invalid-backend=20", why: "flotilla/invalid-backend (20%): the share of invalid backends: connections closed"},
+			backends: "infra/secure/443/tlspassthrough=60,infra/secure2/443/tlspassthrough=20,flotilla/invalid-backend=20", why: "flotilla/invalid-backend (20%): the share of invalid backends: connections closed"},
 		{req: "tls://broken.example.com", chain: chain + "broken", action: explain.ActionClose, why: "no valid backend"},
 		{req: "tls://z.example.com", action: explain.ActionClose, why: "SNI z.example.com matches none of the server names"},
 		{req: "tcp://:443", action: explain.ActionClose, why: "no SNI"},

@@ -71,7 +71,7 @@ func (b *builder) translateClusters() error {
 				h2 = map[string]*anypb.Any{nameHTTPOptions: b.http2Options}
 			}
 			c.TypedExtensionProtocolOptions = h2
-		case model.ClusterHTTP, model.ClusterWebSocket, model.ClusterTCP, model.ClusterUDP:
+		case model.ClusterHTTP, model.ClusterWebSocket, model.ClusterTCP, model.ClusterTLSPassthrough, model.ClusterUDP:
 		default:
 			b.warnf("cluster %s: protocol %q is unknown; Envoy's defaults apply", mc.Name, mc.Protocol)
 		}

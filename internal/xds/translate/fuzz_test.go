@@ -372,7 +372,8 @@ func (z *fuzzBytes) upstreamTLS(f *model.Fleet) {
 		model.TrustBundle{Name: bundles[1], PEM: z.str()})
 	sanTypes := []string{sanHostname, sanURI, "IPAddress"}
 	for i := range f.Clusters {
-		if f.Clusters[i].TLS != nil || z.u8()%2 == 0 {
+		// A passthrough cluster never has TLS (the resolver's rule, checkPassthroughPlain's).
+		if f.Clusters[i].TLS != nil || f.Clusters[i].Protocol == model.ClusterTLSPassthrough || z.u8()%2 == 0 {
 			continue
 		}
 		t := &model.UpstreamTLS{SNI: "backend.example.com", TrustBundle: bundles[z.pick(len(bundles))], SystemTrust: z.u8()%4 == 0}

@@ -67,6 +67,7 @@ func checkResources(t testing.TB, r *Resources) {
 		}
 	}
 	checkMisdirected(t, r)
+	checkPassthroughPlain(t, r)
 	for _, rc := range r.Routes {
 		checkEnvoyRoutes(t, rc)
 		for _, vh := range rc.VirtualHosts {
@@ -401,6 +402,45 @@ func checkMisdirected(t testing.TB, r *Resources) {
 			}
 			if !slices.Contains(own, "") && !misdirected["*"] {
 				t.Errorf("listener %s: route configuration %s (server names %v) does not answer 421 for other hosts", l.Name, name, own)
+			}
+		}
+	}
+}
+
+// checkPassthroughPlain checks that a TLS passthrough chain (a chain of a listener with the TLS
+// inspector that terminates nothing and proxies TCP) sends to clusters without upstream TLS: the
+// connection already is the client's TLS, which must never be encrypted twice.
+func checkPassthroughPlain(t testing.TB, r *Resources) {
+	t.Helper()
+	tlsClusters := map[string]bool{}
+	for _, c := range r.Clusters {
+		if c.GetTransportSocket() != nil {
+			tlsClusters[c.Name] = true
+		}
+	}
+	for _, l := range r.Listeners {
+		if len(l.ListenerFilters) == 0 || l.ListenerFilters[0].Name != nameTLSInspector {
+			continue
+		}
+		for _, fc := range l.FilterChains {
+			if fc.GetTransportSocket() != nil {
+				continue
+			}
+			for _, f := range fc.Filters {
+				if f.Name != nameTCPProxy {
+					continue
+				}
+				var tp tcpproxyv3.TcpProxy
+				unpack(t, f.GetTypedConfig(), &tp)
+				names := []string{tp.GetCluster()}
+				for _, w := range tp.GetWeightedClusters().GetClusters() {
+					names = append(names, w.GetName())
+				}
+				for _, n := range names {
+					if tlsClusters[n] {
+						t.Errorf("listener %s chain %s: passthrough to cluster %s, which originates TLS", l.Name, fc.Name, n)
+					}
+				}
 			}
 		}
 	}

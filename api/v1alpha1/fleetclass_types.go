@@ -113,6 +113,7 @@ type EnvoySpec struct {
 // ServiceSpec configures the Service that exposes a fleet.
 // +kubebuilder:validation:XValidation:rule="!has(self.loadBalancerClass) || self.type == 'LoadBalancer'",message="loadBalancerClass requires type LoadBalancer"
 // +kubebuilder:validation:XValidation:rule="!has(self.externalTrafficPolicy) || self.type != 'ClusterIP'",message="externalTrafficPolicy requires type NodePort or LoadBalancer"
+// +kubebuilder:validation:XValidation:rule="!has(self.staticAddresses) || !(self.staticAddresses.carrier in ['LoadBalancerIP', 'Annotation']) || self.type == 'LoadBalancer'",message="staticAddresses carriers LoadBalancerIP and Annotation require type LoadBalancer"
 type ServiceSpec struct {
 	// Type is the Service type.
 	// +optional
@@ -134,7 +135,76 @@ type ServiceSpec struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	LoadBalancerClass *string `json:"loadBalancerClass,omitempty"`
+
+	// StaticAddresses lets Gateways of the class ask for addresses of their own in spec.addresses,
+	// within the CIDRs given here, and says how the Service carries them. Unset (the default), a
+	// Gateway that names an address is accepted but not programmed (AddressNotUsable) and nothing
+	// of it reaches the Service: an address is the platform's to hand out, and a team that could
+	// put any IP in a Service's externalIPs could take traffic meant for it (CVE-2020-8554). An
+	// address entry with an empty value (any address) needs no permission.
+	// +optional
+	StaticAddresses *StaticAddresses `json:"staticAddresses,omitempty"`
 }
+
+// StaticAddresses says which addresses Gateways may ask for and how the fleet's Service carries them.
+// +kubebuilder:validation:XValidation:rule="self.carrier == 'Annotation' ? has(self.annotationKey) : !has(self.annotationKey)",message="annotationKey is required with carrier Annotation, and only with it"
+// +kubebuilder:validation:XValidation:rule="!has(self.maxAddresses) || self.maxAddresses == 1 || self.carrier == 'ExternalIPs' || self.carrier == 'Annotation'",message="carriers ClusterIP and LoadBalancerIP take one address"
+type StaticAddresses struct {
+	// CIDRs are the IPv4 and IPv6 prefixes every requested address must lie in, such as
+	// "203.0.113.0/24" or "2001:db8:1::/64". An address outside them is not used (AddressNotUsable).
+	// +listType=set
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=32
+	CIDRs []IPPrefix `json:"cidrs"`
+
+	// Carrier is how the Service carries the addresses:
+	// ClusterIP: spec.clusterIP (one address, within the cluster's Service CIDR; Kubernetes never
+	// changes a Service's cluster IP, so a new address needs the fleet's Service deleted);
+	// ExternalIPs: spec.externalIPs (any Service type; kube-proxy answers on them, so give only
+	// CIDRs no one else routes to);
+	// LoadBalancerIP: spec.loadBalancerIP (one address, type LoadBalancer; deprecated by
+	// Kubernetes but read by several load balancers);
+	// Annotation: the annotation annotationKey, the addresses in canonical form joined by ","
+	// (type LoadBalancer), for load balancers that read one (MetalLB's
+	// metallb.io/loadBalancerIPs, kube-vip's kube-vip.io/loadbalancerIPs).
+	// With LoadBalancerIP and Annotation the address is in use, and shown on the Gateway, when the
+	// load balancer reports it in the Service's status.
+	Carrier StaticAddressCarrier `json:"carrier"`
+
+	// AnnotationKey is the annotation that carries the addresses (carrier Annotation only). Flotilla
+	// owns it on the fleet's Service: a value for it from the class's or a team's annotations is
+	// replaced by the Gateway's checked addresses, or removed.
+	// +optional
+	// +kubebuilder:validation:MaxLength=317
+	// +kubebuilder:validation:Pattern=`^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$`
+	AnnotationKey string `json:"annotationKey,omitempty"`
+
+	// MaxAddresses is the most addresses one Gateway may ask for; further ones are not used
+	// (AddressNotUsable). Defaults to 1 for ClusterIP and LoadBalancerIP, 16 (Gateway API's own
+	// limit) for ExternalIPs and Annotation.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=16
+	MaxAddresses *int32 `json:"maxAddresses,omitempty"`
+}
+
+// IPPrefix is an IPv4 or IPv6 prefix, such as "203.0.113.0/24", with no bits set past its length
+// (unlike CIDR, never a bare address).
+// +kubebuilder:validation:MaxLength=43
+// +kubebuilder:validation:XValidation:rule="isCIDR(self) && cidr(self) == cidr(self).masked()",message="must be an IP prefix with no bits set past its length, such as 203.0.113.0/24"
+type IPPrefix string
+
+// StaticAddressCarrier is how a fleet's Service carries a Gateway's static addresses.
+// +kubebuilder:validation:Enum=ClusterIP;ExternalIPs;LoadBalancerIP;Annotation
+type StaticAddressCarrier string
+
+// Static address carriers.
+const (
+	StaticAddressClusterIP      StaticAddressCarrier = "ClusterIP"
+	StaticAddressExternalIPs    StaticAddressCarrier = "ExternalIPs"
+	StaticAddressLoadBalancerIP StaticAddressCarrier = "LoadBalancerIP"
+	StaticAddressAnnotation     StaticAddressCarrier = "Annotation"
+)
 
 // Telemetry configures what a fleet reports.
 type Telemetry struct {

@@ -6,6 +6,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -16,7 +17,8 @@ import (
 )
 
 // Validate makes the checks the API server's schema and CEL rules cannot: label selectors, label and
-// annotation keys, and resource requests against limits. An empty list means the FleetClass is valid.
+// annotation keys, resource requests against limits, and (again, for API servers without CEL's IP
+// library) static address CIDRs. An empty list means the FleetClass is valid.
 func (c *FleetClass) Validate() field.ErrorList {
 	var errs field.ErrorList
 	spec := field.NewPath("spec")
@@ -28,6 +30,19 @@ func (c *FleetClass) Validate() field.ErrorList {
 		errs = append(errs, metav1validation.ValidateLabels(s.NodeSelector, spec.Child("scheduling", "nodeSelector"))...)
 	}
 	errs = append(errs, validateAnnotations(c.Spec.Service.Annotations, spec.Child("service", "annotations"))...)
+	if sa := c.Spec.Service.StaticAddresses; sa != nil {
+		sp := spec.Child("service", "staticAddresses")
+		for i, cidr := range sa.CIDRs {
+			if pfx, err := netip.ParsePrefix(string(cidr)); err != nil || pfx != pfx.Masked() {
+				errs = append(errs, field.Invalid(sp.Child("cidrs").Index(i), cidr, "must be an IP prefix with no bits set past its length"))
+			}
+		}
+		if sa.AnnotationKey != "" {
+			for _, msg := range validation.IsQualifiedName(strings.ToLower(sa.AnnotationKey)) {
+				errs = append(errs, field.Invalid(sp.Child("annotationKey"), sa.AnnotationKey, msg))
+			}
+		}
+	}
 	if cm := c.Spec.Certificates.CertManager; cm != nil {
 		if _, err := ParseCABundle(cm.CABundle); err != nil {
 			errs = append(errs, field.Invalid(spec.Child("certificates", "certManager", "caBundle"), "<PEM>", err.Error()))

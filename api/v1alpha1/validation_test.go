@@ -27,6 +27,14 @@ func TestFleetClassValidate(t *testing.T) {
 		{"bad pod label key", FleetClassSpec{Pod: &PodMetadata{Labels: map[string]string{"a b": "c"}}}, "spec.pod.labels"},
 		{"bad pod label value", FleetClassSpec{Pod: &PodMetadata{Labels: map[string]string{"team": "a b"}}}, "spec.pod.labels"},
 		{"bad service annotation", FleetClassSpec{Service: ServiceSpec{Annotations: map[string]string{"/x": "y"}}}, "spec.service.annotations"},
+		{"static address prefixes", FleetClassSpec{Service: ServiceSpec{StaticAddresses: &StaticAddresses{
+			Carrier: StaticAddressExternalIPs, CIDRs: []IPPrefix{"203.0.113.0/24", "2001:db8::/64"}}}}, ""},
+		{"static address prefix with host bits", FleetClassSpec{Service: ServiceSpec{StaticAddresses: &StaticAddresses{
+			Carrier: StaticAddressExternalIPs, CIDRs: []IPPrefix{"203.0.113.0/24", "10.1.2.3/8"}}}}, "spec.service.staticAddresses.cidrs[1]"},
+		{"static address as a bare IP", FleetClassSpec{Service: ServiceSpec{StaticAddresses: &StaticAddresses{
+			Carrier: StaticAddressClusterIP, CIDRs: []IPPrefix{"10.1.2.3"}}}}, "spec.service.staticAddresses.cidrs[0]"},
+		{"bad static address annotation", FleetClassSpec{Service: ServiceSpec{StaticAddresses: &StaticAddresses{
+			Carrier: StaticAddressAnnotation, AnnotationKey: "x/" + strings.Repeat("a", 64), CIDRs: []IPPrefix{"10.0.0.0/8"}}}}, "spec.service.staticAddresses.annotationKey"},
 		{"bad node selector", FleetClassSpec{Scheduling: &Scheduling{NodeSelector: map[string]string{"zone": "-x-"}}}, "spec.scheduling.nodeSelector"},
 		{"bad namespace selector", FleetClassSpec{Tenancy: &Tenancy{NamespaceSelector: &metav1.LabelSelector{
 			MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "team", Operator: "Near"}},

@@ -105,8 +105,7 @@ func (f *FleetInputs) admit(ctx context.Context, gw *gwapiv1.Gateway, class *gwa
 		return refuse("%s", provisioner.RefusalMessage(refusals))
 	}
 	adm := admission{params: p}
-	_, problems := provisioner.Service(gw, p)
-	for _, pr := range problems {
+	for _, pr := range provisioner.GatewayAddresses(gw, p.Service).Problems {
 		if pr.Reason == gwapiv1.GatewayReasonUnsupportedAddress {
 			adm.unsupportedAddress = pr.Message
 			break

@@ -143,16 +143,21 @@ func (r *GatewayReconciler) Reconcile(ctx context.Context, req reconcile.Request
 		if c == nil {
 			continue
 		}
-		// Programmed says Pending on the way to every fleet: only a name conflict, which a team must
-		// act on, and the end of one are worth an Event.
+		// Programmed says Pending on the way to every fleet: only a name conflict and an unusable
+		// address, which a team must act on, and the end of one are worth an Event.
 		if typ == string(gwapiv1.GatewayConditionProgrammed) {
-			conflict := string(ReasonFleetObjectConflict)
+			actionable := func(c *metav1.Condition) bool {
+				return c != nil && (c.Reason == string(ReasonFleetObjectConflict) || c.Reason == string(gwapiv1.GatewayReasonAddressNotUsable))
+			}
 			switch prev := before[typ]; {
-			case c.Reason == conflict:
+			case actionable(c):
 				recordTransition(r.Recorder, gw, prev, *c)
-			case prev != nil && prev.Reason == conflict && r.Recorder != nil:
+			case actionable(prev) && prev.Reason == string(ReasonFleetObjectConflict) && r.Recorder != nil:
 				r.Recorder.Eventf(gw, nil, corev1.EventTypeNormal, c.Reason, "Provision",
 					"The object in the way of the fleet is gone; provisioning the fleet: %s", c.Message)
+			case actionable(prev) && r.Recorder != nil:
+				r.Recorder.Eventf(gw, nil, corev1.EventTypeNormal, c.Reason, "Provision",
+					"Every requested address is usable now: %s", c.Message)
 			}
 			continue
 		}
@@ -202,7 +207,23 @@ func (r *GatewayReconciler) provision(ctx context.Context, gw *gwapiv1.Gateway, 
 	if err != nil {
 		return fs, 0, fmt.Errorf("building fleet of Gateway %s: %w", klog.KObj(gw), err)
 	}
-	fs.addressProblems = fleet.AddressProblems
+	fs.addresses = fleet.Addresses
+	for _, p := range fleet.Addresses.Problems {
+		if p.Reason == gwapiv1.GatewayReasonAddressNotUsable {
+			fs.addressProblems = append(fs.addressProblems, p)
+		}
+	}
+	var desiredService *corev1.Service
+	for _, obj := range fleet.Objects {
+		if s, ok := obj.(*corev1.Service); ok {
+			desiredService = s
+		}
+	}
+	if fs.service != nil && metav1.IsControlledBy(fs.service, gw) {
+		if p := clusterIPProblem(fs.service, desiredService, fleet.Addresses); p != nil {
+			fs.addressProblems = append(fs.addressProblems, *p)
+		}
+	}
 
 	// Flotilla owns only what it created: if any fleet object's name is taken by an object it did
 	// not create for this Gateway, nothing is applied.
@@ -276,7 +297,13 @@ func (r *GatewayReconciler) provision(ctx context.Context, gw *gwapiv1.Gateway, 
 		case *policyv1.PodDisruptionBudget:
 			hasPDB = true
 		}
-		if _, err := r.Applier.Apply(ctx, gw, obj.(client.Object)); err != nil {
+		_, err := r.Applier.Apply(ctx, gw, obj.(client.Object))
+		if svc, ok := obj.(*corev1.Service); ok && err != nil && len(fleet.Addresses.Static) > 0 &&
+			(apierrors.IsInvalid(err) || apierrors.IsForbidden(err)) {
+			fs.addressProblems = append(fs.addressProblems, refusedServiceProblem(svc, fleet.Addresses, err))
+			continue
+		}
+		if err != nil {
 			return fs, 0, err
 		}
 	}

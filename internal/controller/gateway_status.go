@@ -35,8 +35,10 @@ type fleetState struct {
 	conflict string
 	// addressProblems are spec.addresses the Service cannot honour (AddressNotUsable).
 	addressProblems []provisioner.AddressProblem
-	deployment      *appsv1.Deployment
-	service         *corev1.Service
+	// addresses are the spec.addresses the Service was given; nil when nothing was provisioned.
+	addresses  *provisioner.Addresses
+	deployment *appsv1.Deployment
+	service    *corev1.Service
 	// listeners, invalidListeners and attachedListenerSets are what resolve decided.
 	listeners            []gwapiv1.ListenerStatus
 	invalidListeners     []gwapiv1.SectionName
@@ -73,7 +75,7 @@ func gatewayStatus(gw *gwapiv1.Gateway, fs fleetState, st *gwapiv1.GatewayStatus
 		set(gwapiv1.GatewayConditionAccepted, metav1.ConditionTrue, gwapiv1.GatewayReasonAccepted, "Gateway accepted; its Envoy fleet is provisioned")
 	}
 
-	st.Addresses = serviceAddresses(fs.service)
+	st.Addresses, _ = gatewayAddresses(fs.service, fs.addresses)
 	accepted := fs.refused == "" && fs.unsupportedAddress == "" &&
 		(len(fs.invalidListeners) == 0 || len(fs.invalidListeners) < len(gw.Spec.Listeners))
 	programmed, reason, msg := programmedState(fs, accepted)
@@ -117,7 +119,11 @@ func programmedState(fs fleetState, accepted bool) (metav1.ConditionStatus, gwap
 		return metav1.ConditionFalse, gwapiv1.GatewayReasonAddressNotUsable, strings.Join(msgs, "; ")
 	case fs.deployment == nil || !deploymentAvailable(fs.deployment):
 		return metav1.ConditionFalse, gwapiv1.GatewayReasonPending, "Waiting for the Envoy Deployment to become available"
-	case len(serviceAddresses(fs.service)) == 0:
+	}
+	switch addrs, waiting := gatewayAddresses(fs.service, fs.addresses); {
+	case waiting != "":
+		return metav1.ConditionFalse, gwapiv1.GatewayReasonAddressNotAssigned, waiting
+	case len(addrs) == 0:
 		return metav1.ConditionFalse, gwapiv1.GatewayReasonAddressNotAssigned, addressWait(fs.service)
 	}
 	return metav1.ConditionTrue, gwapiv1.GatewayReasonProgrammed,

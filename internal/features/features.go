@@ -18,6 +18,14 @@ var implemented = []features.Feature{
 	// test/integration TestInfrastructureMetadataIsPropagated).
 	features.GatewayInfrastructureFeature,
 
+	// spec.addresses: static addresses within the FleetClass's spec.service.staticAddresses, and
+	// entries without a value (any address) (internal/provisioner static-address* goldens,
+	// internal/controller TestGatewayAddresses; test/integration TestStaticAddresses and
+	// TestEmptyAddressAndStaticAddressesOffByDefault; conformance GatewayStaticAddresses and
+	// GatewayOptionalAddressValue in `make conformance-local`).
+	features.GatewayStaticAddressesFeature,
+	features.GatewayEmptyAddressFeature,
+
 	// Everything below is resolved (internal/gatewayapi, status goldens and integration tests) and
 	// translated to the xDS the fleet's Envoys receive (internal/xds/translate goldens, validated,
 	// fuzzed; test/integration TestFleetsReceiveTheirOwnXDS with a real ADS client).

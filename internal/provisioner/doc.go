@@ -18,10 +18,14 @@
 //     port+10000 remapping, whose ranges collide (80→10080 versus a listener on 10080). Ports
 //     19000–19002 (admin, health, stats) are reserved: IsReservedPort lets the resolver refuse
 //     listeners on them, and the Service never exposes them.
-//   - Addresses. Gateway spec.addresses of type IPAddress become spec.externalIPs for LoadBalancer
-//     and NodePort Services, and spec.clusterIP (one address) for ClusterIP Services, as Envoy
-//     Gateway does. Hostname and NamedAddress types, invalid IPs and surplus ClusterIP addresses
-//     are returned as AddressProblems for the AddressNotUsable condition.
+//   - Addresses. A Gateway may name its own addresses (spec.addresses) only when its FleetClass
+//     sets spec.service.staticAddresses: the CIDRs they must lie in and the carrier (spec.clusterIP,
+//     spec.externalIPs, spec.loadBalancerIP or an annotation the load balancer reads). Without it
+//     no requested IP reaches the Service — a team must not be able to claim an externalIP
+//     (CVE-2020-8554). GatewayAddresses checks every entry: other types than IPAddress and
+//     Hostname are UnsupportedAddress; an entry without a value (any address) always passes; a
+//     Hostname with a value, an IP outside the CIDRs, over maxAddresses or on a Service type the
+//     carrier does not work with are AddressNotUsable problems, each naming its entry.
 //   - Bootstrap. node.id comes from `--service-node $(POD_NAME)`, node.cluster is the fleet key;
 //     ADS goes to the static cluster xds_cluster over HTTP/2 and mTLS 1.3, checking that the server
 //     certificate names Defaults.XDSAddress. Certificates are read by file-based SDS from SDSDir,

@@ -23,8 +23,9 @@ type FleetObjects struct {
 	Objects []Object
 	// BootstrapChecksum is on the Deployment's Pod template.
 	BootstrapChecksum string
-	// AddressProblems are the spec.addresses the Service cannot honour.
-	AddressProblems []AddressProblem
+	// Addresses are the Gateway's spec.addresses as the Service carries them, with the entries it
+	// cannot honour.
+	Addresses *Addresses
 }
 
 // Build returns the desired objects of the Gateway's fleet. Call it only with Params that Merge
@@ -35,8 +36,8 @@ func Build(gw *gwapiv1.Gateway, p Params) (*FleetObjects, error) {
 		return nil, err
 	}
 	f := &FleetObjects{BootstrapChecksum: checksum}
-	svc, problems := Service(gw, p)
-	f.AddressProblems = problems
+	svc, addrs := Service(gw, p)
+	f.Addresses = addrs
 	f.Objects = []Object{ServiceAccount(gw, p), cm, Deployment(gw, p, checksum)}
 	if svc != nil {
 		f.Objects = append(f.Objects, svc)

@@ -78,7 +78,7 @@ func splitDocuments(data []byte) [][]byte {
 }
 
 // render is what the controller would do with the input: refuse with the refusals, or apply the
-// fleet's objects and report its address problems.
+// fleet's objects and report how its spec.addresses are carried.
 func render(t *testing.T, in goldenInput) []byte {
 	t.Helper()
 	p, refusals := Merge(in.gateway, in.class, in.config, testDefaults)
@@ -97,8 +97,8 @@ func render(t *testing.T, in goldenInput) []byte {
 		for _, o := range fleet.Objects {
 			docs = append(docs, o)
 		}
-		if len(fleet.AddressProblems) > 0 {
-			docs = append(docs, map[string]any{"addressProblems": fleet.AddressProblems})
+		if len(in.gateway.Spec.Addresses) > 0 {
+			docs = append(docs, map[string]any{"addresses": fleet.Addresses})
 		}
 	}
 	var buf bytes.Buffer

@@ -99,6 +99,8 @@ type ServiceParams struct {
 	// LoadBalancer ones (a team may change the type the class configured them for).
 	ExternalTrafficPolicy *corev1.ServiceExternalTrafficPolicy
 	LoadBalancerClass     *string
+	// StaticAddresses, from the class only, lets the Gateway choose its addresses; nil, it may not.
+	StaticAddresses *flotillav1alpha1.StaticAddresses
 }
 
 // defaultParams are the parameters of a fleet whose class has no FleetClass.
@@ -160,6 +162,7 @@ func applyClass(p *Params, spec *flotillav1alpha1.FleetClassSpec) {
 	p.Service.Annotations = cloneMap(spec.Service.Annotations)
 	p.Service.ExternalTrafficPolicy = copyPtr(spec.Service.ExternalTrafficPolicy)
 	p.Service.LoadBalancerClass = copyPtr(spec.Service.LoadBalancerClass)
+	p.Service.StaticAddresses = spec.Service.StaticAddresses.DeepCopy()
 	if e := spec.Telemetry.AccessLog.Enabled; e != nil {
 		p.AccessLog = *e
 	}

@@ -3,7 +3,6 @@ package provisioner
 import (
 	"cmp"
 	"fmt"
-	"net/netip"
 	"slices"
 	"strings"
 
@@ -20,19 +19,6 @@ import (
 // because the Pod sets net.ipv4.ip_unprivileged_port_start=0 (see the package doc). The xDS
 // translator uses this function for its listener addresses.
 func ContainerPort(listenerPort int32) int32 { return listenerPort }
-
-// AddressProblem is a Gateway spec.addresses entry the fleet's Service cannot honour.
-type AddressProblem struct {
-	// Index of the entry in spec.addresses.
-	Index int                 `json:"index"`
-	Type  gwapiv1.AddressType `json:"type"`
-	Value string              `json:"value"`
-	// Reason is UnsupportedAddress (for Accepted) for an address type Flotilla does not support,
-	// AddressNotUsable (for Programmed) for an address it cannot use.
-	Reason gwapiv1.GatewayConditionReason `json:"reason"`
-	// Message says which address and why, for the condition message.
-	Message string `json:"message"`
-}
 
 // fleetPort is one distinct (port, protocol) the fleet listens on.
 type fleetPort struct {
@@ -74,16 +60,16 @@ func fleetPorts(gw *gwapiv1.Gateway) []fleetPort {
 // Service exposes the fleet: one port per distinct listener port and protocol, named like
 // "tcp-443" or "udp-53", with targetPort ContainerPort(port). Type, annotations,
 // externalTrafficPolicy (not for ClusterIP) and loadBalancerClass (LoadBalancer only) come from
-// p. Gateway spec.addresses of type IPAddress become spec.externalIPs (LoadBalancer, NodePort) or
-// spec.clusterIP (ClusterIP, one address; note that the API server never changes a Service's
-// clusterIP, so a changed address needs the Service recreated); the others are returned as
-// AddressProblems. The Service is nil when the Gateway has no port to expose: the API server
+// p. The Gateway's static addresses that GatewayAddresses lets through go where the class's
+// staticAddresses.carrier says: spec.clusterIP, spec.externalIPs, spec.loadBalancerIP or its
+// annotation (comma-separated), which Flotilla owns: a value for that annotation from anywhere
+// else is dropped. The Service is nil when the Gateway has no port to expose: the API server
 // refuses a Service without ports.
-func Service(gw *gwapiv1.Gateway, p Params) (*corev1.Service, []AddressProblem) {
+func Service(gw *gwapiv1.Gateway, p Params) (*corev1.Service, *Addresses) {
 	ports := fleetPorts(gw)
-	ips, problems := gatewayIPs(gw, p.Service.Type)
+	addrs := GatewayAddresses(gw, p.Service)
 	if len(ports) == 0 {
-		return nil, problems
+		return nil, addrs
 	}
 	svc := &corev1.Service{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
@@ -109,47 +95,30 @@ func Service(gw *gwapiv1.Gateway, p Params) (*corev1.Service, []AddressProblem) 
 		if etp := p.Service.ExternalTrafficPolicy; etp != nil {
 			svc.Spec.ExternalTrafficPolicy = *etp
 		}
-		svc.Spec.ExternalIPs = ips
-	case flotillav1alpha1.ServiceTypeClusterIP:
+	}
+	ips := addrs.StaticIPs()
+	switch addrs.Carrier {
+	case flotillav1alpha1.StaticAddressClusterIP:
 		if len(ips) > 0 {
 			svc.Spec.ClusterIP = ips[0]
 		}
+	case flotillav1alpha1.StaticAddressExternalIPs:
+		svc.Spec.ExternalIPs = ips
+	case flotillav1alpha1.StaticAddressLoadBalancerIP:
+		if len(ips) > 0 {
+			svc.Spec.LoadBalancerIP = ips[0]
+		}
+	case flotillav1alpha1.StaticAddressAnnotation:
+		delete(svc.Annotations, addrs.AnnotationKey)
+		if len(ips) > 0 {
+			if svc.Annotations == nil {
+				svc.Annotations = map[string]string{}
+			}
+			svc.Annotations[addrs.AnnotationKey] = strings.Join(ips, ",")
+		}
+		if len(svc.Annotations) == 0 {
+			svc.Annotations = nil
+		}
 	}
-	return svc, problems
-}
-
-// gatewayIPs returns the IP addresses of spec.addresses the Service can carry, canonicalised, and
-// a problem for each entry it cannot. An IPAddress entry without a value asks for any address,
-// which the Service gets anyway.
-func gatewayIPs(gw *gwapiv1.Gateway, serviceType flotillav1alpha1.ServiceType) ([]string, []AddressProblem) {
-	var ips []string
-	var problems []AddressProblem
-	for i, a := range gw.Spec.Addresses {
-		t := gwapiv1.IPAddressType
-		if a.Type != nil {
-			t = *a.Type
-		}
-		problem := func(reason gwapiv1.GatewayConditionReason, format string, args ...any) {
-			problems = append(problems, AddressProblem{Index: i, Type: t, Value: a.Value, Reason: reason,
-				Message: fmt.Sprintf("spec.addresses[%d] (%s %q): ", i, t, a.Value) + fmt.Sprintf(format, args...)})
-		}
-		if t != gwapiv1.IPAddressType {
-			problem(gwapiv1.GatewayReasonUnsupportedAddress, "address type %s is not supported: Flotilla supports %s addresses only", t, gwapiv1.IPAddressType)
-			continue
-		}
-		if a.Value == "" {
-			continue
-		}
-		ip, err := netip.ParseAddr(a.Value)
-		if err != nil || ip.Zone() != "" {
-			problem(gwapiv1.GatewayReasonAddressNotUsable, "is not a valid IP address")
-			continue
-		}
-		if serviceType == flotillav1alpha1.ServiceTypeClusterIP && len(ips) == 1 {
-			problem(gwapiv1.GatewayReasonAddressNotUsable, "a ClusterIP Service takes one address, and %s is used", ips[0])
-			continue
-		}
-		ips = append(ips, ip.String())
-	}
-	return ips, problems
+	return svc, addrs
 }

@@ -30,6 +30,10 @@ import (
 
 const gatewayClass = "flotilla"
 
+// localStaticCIDR is where the local run's Gateways may take static addresses from: cluster IPs of
+// the lower band of the Service range, which the API server hands out dynamically last.
+const localStaticCIDR = "10.96.0.192/26"
+
 // TestConformance runs the suite. With FLOTILLA_CONFORMANCE=local it first starts the local control
 // plane and Flotilla's manager, and runs only the tests that need no data plane; otherwise it runs
 // every test of the profiles Flotilla supports against the cluster in KUBECONFIG, where Flotilla
@@ -68,6 +72,11 @@ func TestConformance(t *testing.T) {
 			}
 		}
 		slices.Sort(opts.SkipTests)
+		// GatewayStaticAddresses: the usable address is in the conformance FleetClass's CIDR, the
+		// unusable one in the cluster's Service range (10.96.0.0/16) but outside that CIDR.
+		ip := gwapiv1.IPAddressType
+		opts.UsableNetworkAddresses = []gwapiv1.GatewaySpecAddress{{Type: &ip, Value: "10.96.0.210"}}
+		opts.UnusableNetworkAddresses = []gwapiv1.GatewaySpecAddress{{Type: &ip, Value: "10.96.0.110"}}
 	}
 	conformance.RunConformanceWithOptions(t, opts)
 }
@@ -102,9 +111,12 @@ func startLocal(t *testing.T) {
 		t.Logf("manager log: %s", logf.Name())
 	})
 	// ClusterIP Services: the local control plane has no load balancer to give Gateways addresses.
+	// Static addresses are cluster IPs from localStaticCIDR (GatewayStaticAddresses).
 	fc := &flotillav1alpha1.FleetClass{ObjectMeta: metav1.ObjectMeta{Name: "conformance"},
 		Spec: flotillav1alpha1.FleetClassSpec{Replicas: ptr.To[int32](1),
-			Service: flotillav1alpha1.ServiceSpec{Type: flotillav1alpha1.ServiceTypeClusterIP}}}
+			Service: flotillav1alpha1.ServiceSpec{Type: flotillav1alpha1.ServiceTypeClusterIP,
+				StaticAddresses: &flotillav1alpha1.StaticAddresses{Carrier: flotillav1alpha1.StaticAddressClusterIP,
+					CIDRs: []flotillav1alpha1.IPPrefix{localStaticCIDR}}}}}
 	if err := c.Client.Create(ctx, fc); err != nil {
 		t.Fatal(err)
 	}

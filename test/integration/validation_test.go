@@ -43,6 +43,29 @@ func TestAPIServerRejectsInvalidParameters(t *testing.T) {
 		{"external traffic policy on ClusterIP", &flotillav1alpha1.FleetClass{Spec: flotillav1alpha1.FleetClassSpec{
 			Service: flotillav1alpha1.ServiceSpec{Type: flotillav1alpha1.ServiceTypeClusterIP, ExternalTrafficPolicy: ptr.To(corev1.ServiceExternalTrafficPolicyLocal)}}},
 			"externalTrafficPolicy requires type NodePort or LoadBalancer"},
+		{"static address prefix with host bits", &flotillav1alpha1.FleetClass{Spec: flotillav1alpha1.FleetClassSpec{
+			Service: flotillav1alpha1.ServiceSpec{StaticAddresses: &flotillav1alpha1.StaticAddresses{
+				Carrier: flotillav1alpha1.StaticAddressExternalIPs, CIDRs: []flotillav1alpha1.IPPrefix{"203.0.113.7/24"}}}}},
+			"must be an IP prefix with no bits set past its length"},
+		{"static address as a bare IP", &flotillav1alpha1.FleetClass{Spec: flotillav1alpha1.FleetClassSpec{
+			Service: flotillav1alpha1.ServiceSpec{StaticAddresses: &flotillav1alpha1.StaticAddresses{
+				Carrier: flotillav1alpha1.StaticAddressExternalIPs, CIDRs: []flotillav1alpha1.IPPrefix{"2001:db8::1"}}}}},
+			"must be an IP prefix with no bits set past its length"},
+		{"static addresses without a CIDR", &flotillav1alpha1.FleetClass{Spec: flotillav1alpha1.FleetClassSpec{
+			Service: flotillav1alpha1.ServiceSpec{StaticAddresses: &flotillav1alpha1.StaticAddresses{
+				Carrier: flotillav1alpha1.StaticAddressExternalIPs}}}}, "spec.service.staticAddresses.cidrs"},
+		{"annotation carrier without a key", &flotillav1alpha1.FleetClass{Spec: flotillav1alpha1.FleetClassSpec{
+			Service: flotillav1alpha1.ServiceSpec{StaticAddresses: &flotillav1alpha1.StaticAddresses{
+				Carrier: flotillav1alpha1.StaticAddressAnnotation, CIDRs: []flotillav1alpha1.IPPrefix{"10.0.0.0/8"}}}}},
+			"annotationKey is required with carrier Annotation"},
+		{"loadBalancerIP carrier on ClusterIP", &flotillav1alpha1.FleetClass{Spec: flotillav1alpha1.FleetClassSpec{
+			Service: flotillav1alpha1.ServiceSpec{Type: flotillav1alpha1.ServiceTypeClusterIP, StaticAddresses: &flotillav1alpha1.StaticAddresses{
+				Carrier: flotillav1alpha1.StaticAddressLoadBalancerIP, CIDRs: []flotillav1alpha1.IPPrefix{"10.0.0.0/8"}}}}},
+			"staticAddresses carriers LoadBalancerIP and Annotation require type LoadBalancer"},
+		{"two cluster IPs", &flotillav1alpha1.FleetClass{Spec: flotillav1alpha1.FleetClassSpec{
+			Service: flotillav1alpha1.ServiceSpec{StaticAddresses: &flotillav1alpha1.StaticAddresses{
+				Carrier: flotillav1alpha1.StaticAddressClusterIP, CIDRs: []flotillav1alpha1.IPPrefix{"10.0.0.0/8"}, MaxAddresses: ptr.To[int32](2)}}}},
+			"carriers ClusterIP and LoadBalancerIP take one address"},
 		{"pdb with both fields", &flotillav1alpha1.FleetClass{Spec: flotillav1alpha1.FleetClassSpec{
 			PodDisruptionBudget: &flotillav1alpha1.PodDisruptionBudgetSpec{MinAvailable: ptr.To(intstr.FromInt32(1)), MaxUnavailable: ptr.To(intstr.FromInt32(1))}}},
 			"exactly one of minAvailable and maxUnavailable must be set"},
@@ -92,7 +115,9 @@ func TestAPIServerAcceptsBoundaryParameters(t *testing.T) {
 		Autoscaling: &flotillav1alpha1.Autoscaling{MinReplicas: 3, MaxReplicas: 3},
 		Envoy:       flotillav1alpha1.EnvoySpec{DrainTimeout: &metav1.Duration{Duration: time.Hour}},
 		Service: flotillav1alpha1.ServiceSpec{Type: flotillav1alpha1.ServiceTypeNodePort,
-			ExternalTrafficPolicy: ptr.To(corev1.ServiceExternalTrafficPolicyLocal)},
+			ExternalTrafficPolicy: ptr.To(corev1.ServiceExternalTrafficPolicyLocal),
+			StaticAddresses: &flotillav1alpha1.StaticAddresses{Carrier: flotillav1alpha1.StaticAddressExternalIPs,
+				CIDRs: []flotillav1alpha1.IPPrefix{"203.0.113.0/24", "2001:DB8::/32", "0.0.0.0/0"}, MaxAddresses: ptr.To[int32](16)}},
 		PodDisruptionBudget: &flotillav1alpha1.PodDisruptionBudgetSpec{MaxUnavailable: ptr.To(intstr.FromString("25%"))},
 		Tenancy: &flotillav1alpha1.Tenancy{MaxGatewaysPerNamespace: ptr.To[int32](1), Overrides: &flotillav1alpha1.OverrideBounds{
 			Replicas: &flotillav1alpha1.ReplicaBounds{Min: 1, Max: 1}}},

@@ -116,6 +116,7 @@ func (r *GatewayReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	if c := res.result.GatewayResolvedRefs; c.Type != "" {
 		fs.resolvedRefs = &c
 	}
+	fs.insecureFrontend = res.result.GatewayInsecureFrontend
 	if r.DataPlane != nil && fs.refused == "" && fs.unsupportedAddress == "" {
 		c, err := r.DataPlane.DataPlaneCondition(ctx, req.Namespace+"/"+req.Name, gw.Generation)
 		if err != nil {
@@ -127,7 +128,9 @@ func (r *GatewayReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	watched := []string{string(gwapiv1.GatewayConditionAccepted), string(gwapiv1.GatewayConditionResolvedRefs), ConditionDataPlaneAccepted,
 		string(gwapiv1.GatewayConditionProgrammed)}
 	before := map[string]*metav1.Condition{}
+	hadInsecureFrontend := false
 	if _, err := r.Status.Update(ctx, req.NamespacedName, gw, func() {
+		hadInsecureFrontend = meta.FindStatusCondition(gw.Status.Conditions, string(gwapiv1.GatewayConditionInsecureFrontendValidationMode)) != nil
 		for _, typ := range watched {
 			if c := meta.FindStatusCondition(gw.Status.Conditions, typ); c != nil {
 				before[typ] = c.DeepCopy()
@@ -162,6 +165,10 @@ func (r *GatewayReconciler) Reconcile(ctx context.Context, req reconcile.Request
 			continue
 		}
 		recordTransition(r.Recorder, gw, before[typ], *c)
+	}
+	if c := fs.insecureFrontend; c != nil && !hadInsecureFrontend && r.Recorder != nil {
+		// Clients are no longer required to prove who they are: worth a Warning, once.
+		r.Recorder.Eventf(gw, nil, corev1.EventTypeWarning, c.Reason, "Validate", "%s", c.Message)
 	}
 	if err := r.writeListenerSetStatuses(ctx, res); err != nil {
 		return reconcile.Result{}, err

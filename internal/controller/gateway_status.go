@@ -47,6 +47,9 @@ type fleetState struct {
 	dataPlane *metav1.Condition
 	// resolvedRefs is the Gateway's own ResolvedRefs condition, as resolve decided it.
 	resolvedRefs *metav1.Condition
+	// insecureFrontend is the InsecureFrontendValidationMode condition resolve decided (nil:
+	// the condition is removed).
+	insecureFrontend *metav1.Condition
 }
 
 // gatewayStatus computes the Gateway's conditions, addresses and listener entries into st.
@@ -83,6 +86,11 @@ func gatewayStatus(gw *gwapiv1.Gateway, fs fleetState, st *gwapiv1.GatewayStatus
 	st.Listeners = listenerStatuses(fs.listeners, st.Listeners, programmed == metav1.ConditionTrue)
 	if fs.resolvedRefs != nil {
 		meta.SetStatusCondition(&st.Conditions, *fs.resolvedRefs)
+	}
+	if fs.insecureFrontend != nil {
+		meta.SetStatusCondition(&st.Conditions, *fs.insecureFrontend)
+	} else {
+		meta.RemoveStatusCondition(&st.Conditions, string(gwapiv1.GatewayConditionInsecureFrontendValidationMode))
 	}
 	if fs.dataPlane != nil {
 		meta.SetStatusCondition(&st.Conditions, *fs.dataPlane)

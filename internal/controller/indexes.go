@@ -144,6 +144,9 @@ func SetupIndexes(ctx context.Context, indexer client.FieldIndexer, unserved []s
 	}); err != nil {
 		return fmt.Errorf("indexing Gateways by FleetConfig: %w", err)
 	}
+	if err := setupFrontendIndex(ctx, indexer); err != nil {
+		return err
+	}
 	if !slices.Contains(unserved, "BackendTLSPolicy") {
 		if err := setupPolicyIndexes(ctx, indexer); err != nil {
 			return err

@@ -60,6 +60,7 @@ func (f *FleetInputs) watchInputs(b *builder.Builder) *builder.Builder {
 	b = f.watchPools(b)
 	b = f.watchIngresses(b)
 	b = f.watchRouteFilters(b)
+	b = f.watchFrontendCAs(b)
 	return b.Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(f.gatewaysOfService)).
 		Watches(&discoveryv1.EndpointSlice{}, handler.EnqueueRequestsFromMapFunc(f.gatewaysOfEndpointSlice)).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(f.gatewaysOfCertificate))
@@ -218,6 +219,9 @@ func (f *FleetInputs) resolve(ctx context.Context, gw *gwapiv1.Gateway, trustedH
 		if read != nil && read.caSecrets.Has(key) {
 			in.CACertificates = append(in.CACertificates, gatewayapi.CACertificate{Kind: "Secret", Namespace: ns, Name: name, PEM: string(s.Data["ca.crt"])})
 		}
+	}
+	if err := f.readFrontendCAs(ctx, gw, &in); err != nil {
+		return nil, fmt.Errorf("reading frontend CA certificates: %w", err)
 	}
 	nss := &corev1.NamespaceList{}
 	if err := f.Client.List(ctx, nss, readOnly); err != nil {

@@ -81,6 +81,15 @@ var implemented = []features.Feature{
 	features.BackendTLSPolicyFeature,
 	features.BackendTLSPolicySanValidationFeature,
 	features.GatewayBackendClientCertificateFeature,
+
+	// Client certificate validation, spec.tls.frontend default and perPort, AllowValidOnly and
+	// AllowInsecureFallback (resolve: internal/gatewayapi frontend-mtls-* goldens; xDS:
+	// DownstreamTlsContext with SDS validation contexts, translate golden frontend-mtls and
+	// the invariants; test/integration TestFrontendClientCertificateValidation with a real ADS
+	// client; conformance GatewayInvalidFrontendClientCertificateValidation on the local
+	// control plane).
+	features.GatewayFrontendClientCertificateValidationFeature,
+	features.GatewayFrontendClientCertificateValidationInsecureFallbackFeature,
 }
 
 // SupportInferencePool is the Gateway API Inference Extension's feature (its conformance suite's

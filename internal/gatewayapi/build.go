@@ -42,7 +42,16 @@ func (r *resolver) build() model.Fleet {
 				if l.protocol == gwapiv1.TLSProtocolType {
 					ml.Protocol = model.ProtocolTLS
 				}
-				ml.FilterChains = append(ml.FilterChains, r.chains(l, ls, secrets)...)
+				chains := r.chains(l, ls, secrets)
+				if cv := l.clientValidation(); cv != nil {
+					// Every terminating chain of an HTTPS listener, an Ingress's SNI chains too.
+					for i := range chains {
+						if chains[i].TLS != nil {
+							chains[i].TLS = &model.TLSTermination{CertificateSecrets: chains[i].TLS.CertificateSecrets, ClientValidation: cv}
+						}
+					}
+				}
+				ml.FilterChains = append(ml.FilterChains, chains...)
 				if ml.Protocol == model.ProtocolHTTPS && slices.ContainsFunc(ml.FilterChains, func(c model.FilterChain) bool { return c.TLS == nil }) {
 					ml.Protocol = model.ProtocolTLS // an Ingress's ssl-passthrough chain shares the port
 				}
@@ -71,6 +80,10 @@ func (r *resolver) build() model.Fleet {
 	})
 	f.Clusters = r.usedClusters(f)
 	f.TrustBundles = r.upstreamTLSResources(f.Clusters, secrets)
+	if r.frontends != nil {
+		f.TrustBundles = append(f.TrustBundles, frontendBundles(&f, r)...)
+		slices.SortFunc(f.TrustBundles, func(a, b model.TrustBundle) int { return cmp.Compare(a.Name, b.Name) })
+	}
 	for s := range secrets {
 		ns, name, _ := strings.Cut(s, "/")
 		f.Secrets = append(f.Secrets, model.Secret{Name: s, Namespace: ns, Secret: name})

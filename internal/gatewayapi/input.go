@@ -46,8 +46,9 @@ type Input struct {
 	// Pods that InferencePools may select: only their namespace, name, labels, deletion
 	// timestamp, podIP and Ready condition are read (the controller's cache keeps nothing else).
 	Pods []*corev1.Pod
-	// CACertificates are the ConfigMaps and Secrets BackendTLSPolicies name, reduced to their
-	// ca.crt (public data: the controller passes nothing else).
+	// CACertificates are the ConfigMaps and Secrets BackendTLSPolicies (and the Gateway's
+	// spec.tls.frontend) name, reduced to their ca.crt (public data: the controller passes
+	// nothing else).
 	CACertificates []CACertificate
 	// Ingresses are the Ingresses of the IngressClasses this Gateway serves, as the Ingress front
 	// end converted them (internal/ingress).
@@ -58,7 +59,8 @@ type Input struct {
 	TrustedForwardedHops uint32
 }
 
-// CACertificate is the ca.crt of a ConfigMap or Secret that a BackendTLSPolicy names.
+// CACertificate is the ca.crt of a ConfigMap or Secret that a BackendTLSPolicy or the Gateway's
+// spec.tls.frontend names.
 type CACertificate struct {
 	// Kind is "ConfigMap" or "Secret".
 	Kind      string

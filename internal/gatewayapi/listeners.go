@@ -1,6 +1,7 @@
 package gatewayapi
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -54,6 +55,11 @@ type listener struct {
 	terminates bool     // HTTPS, or TLS with mode Terminate
 	ready      bool     // carries traffic: the model gets it
 	routes     []*attachment
+
+	// frontend is the client certificate validation of an HTTPS listener (nil: none);
+	// noValidCA says it has no valid CA certificate, which refuses the listener.
+	frontend  *frontendValidation
+	noValidCA bool
 }
 
 func (l *listener) passthrough() bool {
@@ -92,6 +98,13 @@ func (r *resolver) newListener(kind gwapiv1.Kind, ns, name string, gen int64, ti
 		l.supported = true
 	}
 	refReason, refMsg := l.resolveCertificates(r)
+	if spec.Protocol == gwapiv1.HTTPSProtocolType {
+		l.frontend = r.frontendFor(spec.Port)
+		if fv := l.frontend; fv != nil && fv.reason != "" {
+			refReason = cmp.Or(refReason, fv.reason)
+			refMsg = strings.TrimPrefix(refMsg+"; "+fv.msg, "; ")
+		}
+	}
 	switch {
 	case refReason != "":
 		l.c.set(string(gwapiv1.ListenerConditionResolvedRefs), false, string(refReason), refMsg)

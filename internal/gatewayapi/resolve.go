@@ -45,6 +45,8 @@ type resolver struct {
 	tlsWinners  map[tlsTarget]*tlsPolicy
 	bundleIndex map[string]*model.TrustBundle
 	caIndex     map[caKey]*caEntry
+	// frontends are the resolved spec.tls.frontend configurations ("default", "port/<n>").
+	frontends map[string]*frontendValidation
 	// clientCert is the model Secret of the Gateway's backend client certificate ("" for none);
 	// clientCertReason/Msg say why the one it names cannot be used.
 	clientCert       string
@@ -120,7 +122,7 @@ func resolve(in Input, prev *Result, memoize bool) Result {
 	res.endpointSources(r)
 	for _, l := range r.listeners[:len(r.gw.Spec.Listeners)] {
 		res.Listeners = append(res.Listeners, l.status())
-		if !l.supported || l.conflict != "" {
+		if !l.supported || l.conflict != "" || l.noValidCA {
 			res.InvalidListeners = append(res.InvalidListeners, l.name)
 		}
 	}
@@ -137,6 +139,7 @@ func resolve(in Input, prev *Result, memoize bool) Result {
 	res.BackendTLSPolicies = r.policyStatuses()
 	res.InferencePools = r.poolStatuses()
 	res.GatewayResolvedRefs = r.gatewayResolvedRefs(res.Listeners)
+	res.GatewayInsecureFrontend = r.insecureFrontend()
 	if len(r.in.Ingresses) > 0 {
 		res.Ingresses = r.ingressStatuses(r.ingressed)
 	}
@@ -168,6 +171,7 @@ func (r *resolver) setupListeners() {
 	markConflicts(r.listeners)
 	for _, l := range r.listeners {
 		l.finish()
+		l.refuseWithoutCA()
 	}
 }
 

@@ -40,6 +40,10 @@ type Result struct {
 	// the Gateway's own listeners has ResolvedRefs False, else True. Empty (no type) only when
 	// Input.Gateway is nil.
 	GatewayResolvedRefs metav1.Condition `json:"gatewayResolvedRefs"`
+	// GatewayInsecureFrontend is the Gateway's InsecureFrontendValidationMode condition (True,
+	// ConfigurationChanged) while spec.tls.frontend has mode AllowInsecureFallback anywhere; nil:
+	// the condition is removed.
+	GatewayInsecureFrontend *metav1.Condition `json:"gatewayInsecureFrontend,omitempty"`
 	// Ingresses of Input.Ingresses, sorted by namespace and name.
 	Ingresses []IngressStatus `json:"ingresses,omitempty"`
 

@@ -263,11 +263,12 @@ type SubjectAltName struct {
 }
 
 // TrustBundle is a set of CA certificates (PEM), concatenated from the ConfigMaps and Secrets a
-// BackendTLSPolicy names. It reaches Envoy as an SDS validation context, so a changed bundle is an
-// SDS update alone.
+// BackendTLSPolicy, or the Gateway's spec.tls.frontend, names. It reaches Envoy as an SDS
+// validation context, so a changed bundle is an SDS update alone.
 type TrustBundle struct {
 	// Name is unique in the Fleet and never a Secret's name (they share SDS):
-	// "BackendTLSPolicy/<policy-namespace>/<policy-name>".
+	// "BackendTLSPolicy/<policy-namespace>/<policy-name>", or for client certificates
+	// "Gateway/<ns>/<name>/frontend/default" and "Gateway/<ns>/<name>/frontend/port/<port>".
 	Name string `json:"name"`
 	PEM  string `json:"pem"`
 }

@@ -23,7 +23,8 @@ type Fleet struct {
 	Listeners []Listener `json:"listeners,omitempty"`
 	Clusters  []Cluster  `json:"clusters,omitempty"`
 	Secrets   []Secret   `json:"secrets,omitempty"`
-	// TrustBundles are the CA bundles clusters verify their backends with, sorted by name.
+	// TrustBundles are the CA bundles clusters verify their backends with and HTTPS chains their
+	// clients with, sorted by name.
 	TrustBundles []TrustBundle `json:"trustBundles,omitempty"`
 	// TrustedForwardedHops is how many X-Forwarded-For entries (from the right) the fleet's
 	// Envoys skip to find the client address; 0: the connection's peer.
@@ -66,6 +67,20 @@ type FilterChain struct {
 type TLSTermination struct {
 	// CertificateSecrets name Secrets of the Fleet (Secret.Name), in listener order.
 	CertificateSecrets []string `json:"certificateSecrets"`
+	// ClientValidation asks clients for a certificate and verifies it (the Gateway's
+	// spec.tls.frontend); nil: clients are not asked for one. Every HTTPS chain of a port has
+	// the same value.
+	ClientValidation *ClientValidation `json:"clientValidation,omitempty"`
+}
+
+// ClientValidation is how a terminating chain verifies client certificates.
+type ClientValidation struct {
+	// TrustBundle names the Fleet's TrustBundle of the CAs a client certificate must chain to.
+	TrustBundle string `json:"trustBundle"`
+	// InsecureFallback (mode AllowInsecureFallback) accepts a connection without a client
+	// certificate or with one that fails verification; without it a verified certificate is
+	// required.
+	InsecureFallback bool `json:"insecureFallback,omitempty"`
 }
 
 // VirtualHost is a set of domains and the routes that serve them.

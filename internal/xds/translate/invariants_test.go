@@ -50,15 +50,27 @@ func checkResources(t testing.TB, r *Resources) {
 		}
 	}
 	routes, secrets, clusters := map[string]bool{}, map[string]bool{}, map[string]bool{}
-	extProc := map[string]bool{} // route configurations whose HCM has the ext_proc filter
+	extProc := map[string]bool{}   // route configurations whose HCM has the ext_proc filter
+	clientCAs := map[string]bool{} // trust bundles that verify clients
 	for _, l := range r.Listeners {
 		checkEnvoyListener(t, l)
+		httpValidation, httpChains := "", 0
 		for _, fc := range l.FilterChains {
 			if ts := fc.GetTransportSocket(); ts != nil {
 				var ctx tlsv3.DownstreamTlsContext
 				unpack(t, ts.GetTypedConfig(), &ctx)
 				for _, s := range ctx.GetCommonTlsContext().GetTlsCertificateSdsSecretConfigs() {
 					secrets[s.GetName()] = true
+				}
+				v := checkClientValidation(t, l.Name+" "+fc.Name, &ctx, clientCAs)
+				if len(fc.Filters) == 1 && fc.Filters[0].Name == nameHCM {
+					// Every HTTPS chain of a port verifies clients alike: one chain can never
+					// serve the port's HTTP with less validation than another.
+					if httpChains++; httpChains == 1 {
+						httpValidation = v
+					} else if v != httpValidation {
+						t.Errorf("listener %s: HTTPS chains verify clients differently (%q, %q)", l.Name, httpValidation, v)
+					}
 				}
 			}
 			for _, f := range fc.Filters {
@@ -96,7 +108,7 @@ func checkResources(t testing.TB, r *Resources) {
 			}
 		}
 	}
-	checkUpstreamTLS(t, r, secrets)
+	checkUpstreamTLS(t, r, secrets, clientCAs)
 	checkProtections(t, r)
 	delete(clusters, "")
 	delete(clusters, InvalidBackendCluster)
@@ -130,13 +142,16 @@ func checkResources(t testing.TB, r *Resources) {
 // secrets (to be
 // checked to exist) and are of the right kind: a client certificate is a TLS certificate, a
 // trust bundle a validation context; and every validation context is used by some cluster.
-func checkUpstreamTLS(t testing.TB, r *Resources, secrets map[string]bool) {
+func checkUpstreamTLS(t testing.TB, r *Resources, secrets, clientCAs map[string]bool) {
 	t.Helper()
 	byName := map[string]*tlsv3.Secret{}
 	for _, s := range r.Secrets {
 		byName[s.Name] = s
 	}
 	certs, bundles := map[string]bool{}, map[string]bool{}
+	for n := range clientCAs {
+		bundles[n] = true // client validation contexts: checked below as trust bundles
+	}
 	for _, c := range r.Clusters {
 		ts := c.GetTransportSocket()
 		if ts == nil {
@@ -200,6 +215,44 @@ func checkUpstreamTLS(t testing.TB, r *Resources, secrets map[string]bool) {
 		if s.GetValidationContext() != nil && !bundles[s.Name] {
 			t.Errorf("trust bundle %s is not used", s.Name)
 		}
+	}
+}
+
+// checkClientValidation checks how a DownstreamTlsContext verifies clients and returns a summary
+// ("" for not at all): a validation context only from SDS (so a rotated CA is an SDS push alone),
+// whose name goes into clientCAs (to exist, and be a validation context with a CA); a required
+// certificate always verified against it; a certificate not required only with an explicit
+// ACCEPT_UNTRUSTED (AllowInsecureFallback), never by accident.
+func checkClientValidation(t testing.TB, where string, ctx *tlsv3.DownstreamTlsContext, clientCAs map[string]bool) string {
+	t.Helper()
+	if err := ctx.ValidateAll(); err != nil {
+		t.Errorf("%s: %v", where, err)
+	}
+	require := ctx.GetRequireClientCertificate().GetValue()
+	switch v := ctx.GetCommonTlsContext().GetValidationContextType().(type) {
+	case nil:
+		if require {
+			t.Errorf("%s: a client certificate is required but nothing verifies it", where)
+		}
+		return ""
+	case *tlsv3.CommonTlsContext_ValidationContextSdsSecretConfig:
+		name := v.ValidationContextSdsSecretConfig.GetName()
+		if !require {
+			t.Errorf("%s: client validation %s without requiring a certificate or saying AllowInsecureFallback", where, name)
+		}
+		clientCAs[name] = true
+		return "required " + name
+	case *tlsv3.CommonTlsContext_CombinedValidationContext:
+		name := v.CombinedValidationContext.GetValidationContextSdsSecretConfig().GetName()
+		def := v.CombinedValidationContext.GetDefaultValidationContext()
+		if require || def.GetTrustChainVerification() != tlsv3.CertificateValidationContext_ACCEPT_UNTRUSTED || def.GetTrustedCa() != nil {
+			t.Errorf("%s: combined client validation is only for AllowInsecureFallback (ACCEPT_UNTRUSTED, no certificate required, CA from SDS): %v", where, def)
+		}
+		clientCAs[name] = true
+		return "fallback " + name
+	default:
+		t.Errorf("%s: client validation not from SDS (%T)", where, v)
+		return "?"
 	}
 }
 

@@ -220,6 +220,9 @@ func (b *builder) filterChain(l *model.Listener, c *model.FilterChain, names []s
 		if http {
 			ctx.CommonTlsContext.AlpnProtocols = []string{"h2", "http/1.1"}
 		}
+		if cv := c.TLS.ClientValidation; cv != nil && !b.clientValidation(l, c, cv, ctx) {
+			return nil, nil
+		}
 		a, err := pack(ctx)
 		if err != nil {
 			return nil, err

@@ -35,6 +35,9 @@ var implemented = []features.Feature{
 	features.ReferenceGrantFeature,
 	features.HTTPRouteFeature,
 	features.HTTPRouteParentRefPortFeature,
+	// GEP-957's parentRef port: every listener of the port (httproute-attachment golden, route
+	// port-80; conformance HTTPRouteInvalidParentRefNotMatchingListenerPort).
+	features.HTTPRouteDestinationPortMatchingFeature,
 	features.HTTPRouteNamedRouteRule,
 	features.HTTPRouteQueryParamMatchingFeature,
 	features.HTTPRouteMethodMatchingFeature,

@@ -54,7 +54,8 @@ func TestConformance(t *testing.T) {
 	opts.ReportOutputPath = report
 	opts.SupportedFeatures = features.Names()
 	opts.ConformanceProfiles = []suite.ConformanceProfileName{suite.GatewayHTTPConformanceProfileName,
-		suite.GatewayGRPCConformanceProfileName, suite.GatewayTLSConformanceProfileName}
+		suite.GatewayGRPCConformanceProfileName, suite.GatewayTLSConformanceProfileName,
+		suite.GatewayTCPConformanceProfileName, suite.GatewayUDPConformanceProfileName}
 	opts.Implementation = confv1.Implementation{Organization: "flotilla-dev", Project: "flotilla",
 		URL: "https://github.com/flotilla-dev/flotilla", Version: "v0.1.0", Contact: []string{"@flotilla-dev/maintainers"}}
 	opts.CleanupBaseResources = true

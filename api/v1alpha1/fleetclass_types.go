@@ -172,8 +172,9 @@ type StaticAddresses struct {
 	Carrier StaticAddressCarrier `json:"carrier"`
 
 	// AnnotationKey is the annotation that carries the addresses (carrier Annotation only). Flotilla
-	// owns it on the fleet's Service: a value for it from the class's or a team's annotations is
-	// replaced by the Gateway's checked addresses, or removed.
+	// owns it on the fleet's Service: a value for it from the class's annotations is replaced by the
+	// Gateway's checked addresses, or removed; a team setting it (spec.infrastructure, FleetConfig)
+	// is refused.
 	// +optional
 	// +kubebuilder:validation:MaxLength=317
 	// +kubebuilder:validation:Pattern=`^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$`

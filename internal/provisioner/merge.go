@@ -67,7 +67,8 @@ func Merge(gw *gwapiv1.Gateway, class *flotillav1alpha1.FleetClass, cfg *flotill
 			annotations[string(k)] = string(v)
 		}
 		p.InfrastructureLabels = gwRefusals.checkKeys("spec.infrastructure.labels", labels, labelRule)
-		p.InfrastructureAnnotations = gwRefusals.checkKeys("spec.infrastructure.annotations", annotations, annotationRule)
+		p.InfrastructureAnnotations = gwRefusals.checkCarrierKey("spec.infrastructure.annotations",
+			gwRefusals.checkKeys("spec.infrastructure.annotations", annotations, annotationRule), &p)
 	}
 	return p, append(gwRefusals.list, all...)
 }
@@ -126,7 +127,7 @@ func applyConfig(rs *refusals, p *Params, s *flotillav1alpha1.FleetConfigSpec, b
 			}
 		}
 		ok := rs.checkKeys("spec.service.annotations", sv.Annotations, keyRule{prefixes: b.AnnotationKeyPrefixes, boundField: "annotationKeyPrefixes"})
-		p.Service.Annotations = overlay(p.Service.Annotations, ok)
+		p.Service.Annotations = overlay(p.Service.Annotations, rs.checkCarrierKey("spec.service.annotations", ok, p))
 	}
 	if pod := s.Pod; pod != nil {
 		labels := rs.checkKeys("spec.pod.labels", pod.Labels, keyRule{prefixes: b.LabelKeyPrefixes, boundField: "labelKeyPrefixes"})
@@ -229,5 +230,24 @@ func overlayResources(base, over corev1.ResourceList) corev1.ResourceList {
 	for k, v := range over {
 		out[k] = v.DeepCopy()
 	}
+	return out
+}
+
+// checkCarrierKey refuses (and leaves out of m) the annotation that carries the Gateway's static
+// addresses when the class's staticAddresses carrier is Annotation: Flotilla alone writes it, from
+// spec.addresses the class admitted, so a team cannot claim an address through it.
+func (rs *refusals) checkCarrierKey(field string, m map[string]string, p *Params) map[string]string {
+	sa := p.Service.StaticAddresses
+	if sa == nil || sa.Carrier != flotillav1alpha1.StaticAddressAnnotation || sa.AnnotationKey == "" {
+		return m
+	}
+	if _, ok := m[sa.AnnotationKey]; !ok {
+		return m
+	}
+	path := fmt.Sprintf("%s[%q]", field, sa.AnnotationKey)
+	rs.list = append(rs.list, Refusal{Object: rs.object, Field: path, Value: sa.AnnotationKey,
+		Message: path + ": the class carries static addresses in this annotation (service.staticAddresses.annotationKey); request addresses in the Gateway's spec.addresses"})
+	out := maps.Clone(m)
+	delete(out, sa.AnnotationKey)
 	return out
 }

@@ -2,6 +2,7 @@ package provisioner
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -214,5 +215,35 @@ func wantInt(t *testing.T, what string, got *int32, want int32) {
 	t.Helper()
 	if got == nil || *got != want {
 		t.Errorf("%s = %v, want %d", what, got, want)
+	}
+}
+
+// The annotation that carries static addresses is Flotilla's alone: a team setting it (FleetConfig
+// Service annotations, or the Gateway's infrastructure annotations) is refused and the value left
+// out, however the class's annotation prefixes would let it through.
+func TestMergeRefusesTheAddressCarrierAnnotation(t *testing.T) {
+	const key = "metallb.universe.tf/loadBalancerIPs"
+	class := classWith(&flotillav1alpha1.OverrideBounds{AnnotationKeyPrefixes: []string{"metallb.universe.tf/"}},
+		func(s *flotillav1alpha1.FleetClassSpec) {
+			s.Service.StaticAddresses = &flotillav1alpha1.StaticAddresses{CIDRs: []flotillav1alpha1.IPPrefix{"192.0.2.0/24"},
+				Carrier: flotillav1alpha1.StaticAddressAnnotation, AnnotationKey: key}
+		})
+	gw := withInfra(nil, map[string]string{key: "198.51.100.1", "metallb.universe.tf/address-pool": "a"})
+	cfg := config(flotillav1alpha1.FleetConfigSpec{Service: &flotillav1alpha1.FleetConfigService{
+		Annotations: map[string]string{key: "198.51.100.2"}}})
+	p, refusals := Merge(gw, class, cfg, testDefaults)
+	got := messages(refusals)
+	want := []string{
+		`spec.infrastructure.annotations["` + key + `"]: the class carries static addresses in this annotation (service.staticAddresses.annotationKey); request addresses in the Gateway's spec.addresses`,
+		`spec.service.annotations["` + key + `"]: the class carries static addresses in this annotation (service.staticAddresses.annotationKey); request addresses in the Gateway's spec.addresses`,
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("refusals:\n got %q\nwant %q", got, want)
+	}
+	if _, ok := p.Service.Annotations[key]; ok {
+		t.Errorf("Service annotations keep the carrier key: %v", p.Service.Annotations)
+	}
+	if _, ok := p.InfrastructureAnnotations[key]; ok || p.InfrastructureAnnotations["metallb.universe.tf/address-pool"] != "a" {
+		t.Errorf("infrastructure annotations: %v", p.InfrastructureAnnotations)
 	}
 }

@@ -144,8 +144,8 @@ func (r *resolver) virtualHosts(ls, port []*listener) []model.VirtualHost {
 // it). On an HTTPS port with several listeners, l's routes are served only on TLS connections made
 // for l (by SNI, each listener has its chain): a request whose :authority belongs to another
 // listener (its certificate) answers 421 Misdirected Request, so that a client that coalesced
-// connections retries on a connection of its own; and so does one whose :authority l does not admit
-// at all, when l has a hostname. The domains of the other listeners come from their hostnames
+// connections retries on a connection of its own: a virtual host per other listener's hostname
+// that l admits, and "*" for everything l does not admit when l has a hostname. The domains of the other listeners come from their hostnames
 // only, so route edits never change these virtual hosts.
 func isolate(out []model.VirtualHost, l *listener, port []*listener, groups map[string]*hostGroup) []model.VirtualHost {
 	if len(port) < 2 {
@@ -160,8 +160,10 @@ func isolate(out []model.VirtualHost, l *listener, port []*listener, groups map[
 	if !https {
 		return out
 	}
+	// The other listeners' hostnames that l admits (all of them for l without hostname); "*"
+	// answers for the others, so a port of n listeners has O(n) such virtual hosts, not n².
 	for _, o := range port {
-		if o != l && o.hostname != "" {
+		if o != l && o.hostname != "" && (l.hostname == "" || hostnameMatches(l.hostname, o.hostname)) {
 			out = append(out, model.VirtualHost{Name: o.hostname, Domains: []string{o.hostname}, Misdirected: true})
 		}
 	}

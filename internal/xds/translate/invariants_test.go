@@ -438,22 +438,18 @@ func checkMisdirected(t testing.TB, r *Resources) {
 		}
 		for name, own := range served {
 			rc := rcs[name]
-			misdirected := map[string]bool{}
-			for _, vh := range rc.GetVirtualHosts() {
-				if len(vh.Routes) == 1 && vh.Routes[0].Name == MisdirectedRoute {
-					for _, d := range vh.Domains {
-						misdirected[d] = true
-					}
-				}
+			misdirected := func(host string) bool {
+				vh := selectVirtualHost(rc, host)
+				return vh != nil && len(vh.Routes) == 1 && vh.Routes[0].Name == MisdirectedRoute
 			}
 			for other, names := range served {
 				for _, n := range names {
-					if other != name && n != "" && !slices.Contains(own, n) && !misdirected[n] {
-						t.Errorf("listener %s: route configuration %s serves %s, another chain's server name, without a 421", l.Name, name, n)
+					if probe := strings.Replace(n, "*", "probe", 1); other != name && n != "" && !slices.Contains(own, n) && !misdirected(probe) {
+						t.Errorf("listener %s: route configuration %s serves %s, of another chain's server name %s, without a 421", l.Name, name, probe, n)
 					}
 				}
 			}
-			if !slices.Contains(own, "") && !misdirected["*"] {
+			if !slices.Contains(own, "") && !misdirected("probe.invalid") {
 				t.Errorf("listener %s: route configuration %s (server names %v) does not answer 421 for other hosts", l.Name, name, own)
 			}
 		}
@@ -497,6 +493,27 @@ func checkPassthroughPlain(t testing.TB, r *Resources) {
 			}
 		}
 	}
+}
+
+// selectVirtualHost is the virtual host Envoy picks for a host: an exact domain, then the longest
+// suffix wildcard ("*.example.com"), then "*" (nil: none).
+func selectVirtualHost(rc *routev3.RouteConfiguration, host string) *routev3.VirtualHost {
+	var best *routev3.VirtualHost
+	bestLen := -1
+	for _, vh := range rc.GetVirtualHosts() {
+		for _, d := range vh.Domains {
+			switch {
+			case strings.EqualFold(d, host):
+				return vh
+			case d == "*" && bestLen < 0:
+				best, bestLen = vh, 0
+			case strings.HasPrefix(d, "*") && len(d) > 1 && len(host) > len(d)-1 &&
+				strings.HasSuffix(strings.ToLower(host), strings.ToLower(d[1:])) && len(d) > bestLen:
+				best, bestLen = vh, len(d)
+			}
+		}
+	}
+	return best
 }
 
 // checkEnvoyRoutes checks rules Envoy applies to a route configuration beyond its proto

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -233,6 +234,74 @@ func BenchmarkResolveInferencePools(b *testing.B) {
 			}
 			if res := Resolve(in); len(res.InferencePools) != n || len(res.Fleet.Clusters) < 2*n {
 				b.Fatalf("%d pool statuses and %d clusters, want %d and at least %d", len(res.InferencePools), len(res.Fleet.Clusters), n, 2*n)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				Resolve(in)
+			}
+		})
+	}
+}
+
+// BenchmarkResolveSharedHTTPSPort resolves a Gateway whose HTTPS port 443 is shared by n teams'
+// ListenerSet listeners (a hostname and a certificate each, one HTTPRoute each) and the Gateway's
+// catch-all listener: listener isolation and misdirected-request virtual hosts must stay linear in
+// the listeners (compare n=100 with n=1000).
+func BenchmarkResolveSharedHTTPSPort(b *testing.B) {
+	for _, n := range []int{100, 1000} {
+		b.Run(fmt.Sprintf("listeners=%d", n), func(b *testing.B) {
+			var y strings.Builder
+			y.WriteString(`apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: infra, generation: 1}
+spec:
+  gatewayClassName: flotilla
+  allowedListeners: {namespaces: {from: All}}
+  listeners:
+  - {name: https, port: 443, protocol: HTTPS, tls: {certificateRefs: [{name: cert}]}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: cert, namespace: infra}
+type: kubernetes.io/tls
+stringData: {tls.crt: "@testdata/tls.crt", tls.key: "@testdata/tls.key"}
+`)
+			for i := range n {
+				fmt.Fprintf(&y, `---
+apiVersion: v1
+kind: Secret
+metadata: {name: cert, namespace: team-%[1]d}
+type: kubernetes.io/tls
+stringData: {tls.crt: "@testdata/tls.crt", tls.key: "@testdata/tls.key"}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: ListenerSet
+metadata: {name: ls, namespace: team-%[1]d, creationTimestamp: "2026-01-01T00:00:00Z"}
+spec:
+  parentRef: {name: gw, namespace: infra}
+  listeners:
+  - {name: https, port: 443, protocol: HTTPS, hostname: team-%[1]d.example.com, tls: {certificateRefs: [{name: cert}]}}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: web, namespace: team-%[1]d}
+spec:
+  parentRefs: [{kind: ListenerSet, name: ls}]
+  rules: [{backendRefs: [{name: web, port: 80}]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: team-%[1]d}
+spec: {ports: [{port: 80}]}
+`, i)
+			}
+			in, err := parseInput([]byte(y.String()), ".")
+			if err != nil {
+				b.Fatal(err)
+			}
+			res := Resolve(in)
+			if got := len(res.Fleet.Listeners); got != 1 || len(res.Fleet.Listeners[0].FilterChains) != n+1 {
+				b.Fatalf("want one listener with %d chains, got %d listeners", n+1, got)
 			}
 			b.ReportAllocs()
 			for b.Loop() {

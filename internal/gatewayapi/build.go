@@ -30,6 +30,7 @@ func (r *resolver) build() model.Fleet {
 	secrets := map[string]bool{}
 	for _, k := range keys {
 		ls := groups[k]
+		indexPort(ls)
 		ml := model.Listener{Port: k.port}
 		for _, l := range ls {
 			ml.Sources = append(ml.Sources, l.source)

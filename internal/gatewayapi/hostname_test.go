@@ -1,7 +1,9 @@
 package gatewayapi
 
 import (
+	"fmt"
 	"os"
+	"slices"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -96,6 +98,43 @@ func TestReferenceKeys(t *testing.T) {
 	} {
 		if c.got != c.want {
 			t.Errorf("got %q, want %q", c.got, c.want)
+		}
+	}
+}
+
+// The index of a large port finds the same owners as the linear search, for exact, wildcard and
+// catch-all listener hostnames and domains under, beside and above them.
+func TestPortIndexOwnerIsOwner(t *testing.T) {
+	hosts := []string{"", "*.example.com", "*.foo.example.com", "abc.foo.example.com", "example.com", "*.com", "a.b.c.example.org"}
+	for i := range 20 {
+		hosts = append(hosts, fmt.Sprintf("team-%d.example.net", i), fmt.Sprintf("*.t%d.example.com", i))
+	}
+	var ls []*listener
+	for _, h := range hosts {
+		ls = append(ls, &listener{hostname: h})
+	}
+	indexPort(ls)
+	if ls[0].idx == nil {
+		t.Fatal("a port of many listeners is not indexed: the test would compare the linear search with itself")
+	}
+	domains := []string{"*", "x.example.com", "x.foo.example.com", "abc.foo.example.com", "*.foo.example.com", "*.bar.foo.example.com",
+		"example.com", "*.example.com", "x.y.example.com", "other.org", "a.b.c.example.org", "*.example.org", "team-3.example.net",
+		"x.t7.example.com", "*.t7.example.com", "t7.example.com", "com", "*.net"}
+	for _, d := range domains {
+		var want *listener
+		for _, l := range ls { // the linear search, as owner does without an index
+			if hostnameMatches(l.hostname, d) && (want == nil || specificity(l.hostname) > specificity(want.hostname)) {
+				want = l
+			}
+		}
+		if got := owner(ls, d); got != want {
+			t.Errorf("owner(%q) = %v, want %v", d, got, want)
+		}
+	}
+	for _, l := range ls {
+		want := slices.ContainsFunc(ls, func(o *listener) bool { return o != l && hostnameMatches(o.hostname, l.hostname) })
+		if got := lessSpecificListener(l, ls); got != want {
+			t.Errorf("lessSpecificListener(%q) = %v, want %v", l.hostname, got, want)
 		}
 	}
 }

@@ -51,9 +51,10 @@ type listener struct {
 	kinds      []gwapiv1.RouteGroupKind
 	supported  bool // protocol supported and port usable: takes part in conflicts
 	conflict   gwapiv1.ListenerConditionReason
-	certs      []string // model Secret names of usable certificates
-	terminates bool     // HTTPS, or TLS with mode Terminate
-	ready      bool     // carries traffic: the model gets it
+	certs      []string   // model Secret names of usable certificates
+	terminates bool       // HTTPS, or TLS with mode Terminate
+	ready      bool       // carries traffic: the model gets it
+	idx        *portIndex // the owners of domains among the ready listeners of its port (large ports)
 	routes     []*attachment
 
 	// frontend is the client certificate validation of an HTTPS listener (nil: none);

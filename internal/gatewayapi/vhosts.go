@@ -10,8 +10,13 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/model"
 )
 
-// owner is the most specific listener among ls whose hostname admits domain d.
+// owner is the most specific listener among ls whose hostname admits domain d. The listeners of a
+// large port share an index (see indexPort), so that a port of n listeners costs O(1) per domain,
+// not O(n).
 func owner(ls []*listener, d string) *listener {
+	if len(ls) > 0 && ls[0].idx != nil && ls[0].idx.n == len(ls) {
+		return ls[0].idx.owner(d)
+	}
 	var best *listener
 	for _, l := range ls {
 		if hostnameMatches(l.hostname, d) && (best == nil || specificity(l.hostname) > specificity(best.hostname)) {
@@ -19,6 +24,41 @@ func owner(ls []*listener, d string) *listener {
 		}
 	}
 	return best
+}
+
+// portIndex finds the owner of a domain among the ready listeners of one port, whose hostnames
+// are unique (conflicts settled that).
+type portIndex struct {
+	n      int                  // the listeners indexed
+	byHost map[string]*listener // by hostname, "" for the listener without one
+}
+
+// indexPort gives the listeners of a port a shared index, when there are enough for it to pay.
+func indexPort(ls []*listener) {
+	if len(ls) < 16 {
+		return
+	}
+	x := &portIndex{n: len(ls), byHost: make(map[string]*listener, len(ls))}
+	for _, l := range ls {
+		x.byHost[l.hostname] = l
+		l.idx = x
+	}
+}
+
+// owner is the listener whose hostname is d, else the one with the longest wildcard that admits d
+// (its suffix after at least one character of d), else the one without hostname.
+func (x *portIndex) owner(d string) *listener {
+	if l := x.byHost[d]; l != nil && d != "" {
+		return l
+	}
+	for i := 1; i < len(d); i++ {
+		if d[i] == '.' {
+			if l := x.byHost["*"+d[i:]]; l != nil {
+				return l
+			}
+		}
+	}
+	return x.byHost[""]
 }
 
 func domain(h string) string {
@@ -152,9 +192,7 @@ func isolate(out []model.VirtualHost, l *listener, port []*listener, groups map[
 		return out
 	}
 	https := l.protocol == gwapiv1.HTTPSProtocolType
-	if l.hostname != "" && groups[l.hostname] == nil && (https || slices.ContainsFunc(port, func(o *listener) bool {
-		return o != l && hostnameMatches(o.hostname, l.hostname)
-	})) {
+	if l.hostname != "" && groups[l.hostname] == nil && (https || lessSpecificListener(l, port)) {
 		out = append(out, model.VirtualHost{Name: l.hostname, Domains: []string{l.hostname}})
 	}
 	if !https {
@@ -163,6 +201,9 @@ func isolate(out []model.VirtualHost, l *listener, port []*listener, groups map[
 	// The other listeners' hostnames that l admits (all of them for l without hostname); "*"
 	// answers for the others, so a port of n listeners has O(n) such virtual hosts, not n².
 	for _, o := range port {
+		if l.hostname != "" && !strings.HasPrefix(l.hostname, "*.") {
+			break // an exact hostname admits no other listener's
+		}
 		if o != l && o.hostname != "" && (l.hostname == "" || hostnameMatches(l.hostname, o.hostname)) {
 			out = append(out, model.VirtualHost{Name: o.hostname, Domains: []string{o.hostname}, Misdirected: true})
 		}
@@ -171,6 +212,29 @@ func isolate(out []model.VirtualHost, l *listener, port []*listener, groups map[
 		out = append(out, model.VirtualHost{Name: "*", Domains: []string{"*"}, Misdirected: true})
 	}
 	return out
+}
+
+// lessSpecificListener says whether another listener of the port admits l's hostname.
+func lessSpecificListener(l *listener, port []*listener) bool {
+	x := l.idx
+	if x == nil || x.n != len(port) {
+		return slices.ContainsFunc(port, func(o *listener) bool { return o != l && hostnameMatches(o.hostname, l.hostname) })
+	}
+	if o := x.byHost[""]; o != nil && o != l {
+		return true
+	}
+	start := 1 // "foo.example.com" is admitted by "*.example.com"
+	if strings.HasPrefix(l.hostname, "*.") {
+		start = 2 // "*.foo.example.com" by "*.example.com", not by itself
+	}
+	for i := start; i < len(l.hostname); i++ {
+		if l.hostname[i] == '.' {
+			if o := x.byHost["*"+l.hostname[i:]]; o != nil && o != l {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // lessSpecific appends to gs the groups whose domains cover domain d, most specific first:

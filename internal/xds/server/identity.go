@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
@@ -35,6 +36,7 @@ type xstream struct {
 	detail   string // the refusal's explanation (AuthorizeFleet's error)
 	peer     string
 	cancel   func(error)
+	expiry   *time.Timer  // closes the stream when its certificate expires
 	admitted bool         // a request passed the identity check: counted as connected
 	node     *corev3.Node // the node requests carry (Envoy sends it on the first one only)
 	types    map[string]*typeState
@@ -94,6 +96,8 @@ type peerIdentity struct {
 	refusal string
 	detail  string
 	addr    string
+	// expires is when the first certificate of the authorized chain expires (zero when refused).
+	expires time.Time
 }
 
 // identity returns the fleet the stream's verified client certificate names, or why there is none.
@@ -120,7 +124,7 @@ func identity(ctx context.Context, authorize func(string, []*x509.Certificate) e
 	}
 	id.claimed = fleet
 	if authorize == nil {
-		id.fleet = fleet
+		id.fleet, id.expires = fleet, chainExpiry(info.State.VerifiedChains[0])
 		return id
 	}
 	// Every verified chain is tried (a certificate may chain to several trusted CAs); the refusal
@@ -128,7 +132,7 @@ func identity(ctx context.Context, authorize func(string, []*x509.Certificate) e
 	for i, chain := range info.State.VerifiedChains {
 		err := authorize(fleet, chain)
 		if err == nil {
-			id.fleet, id.refusal, id.detail = fleet, "", ""
+			id.fleet, id.refusal, id.detail, id.expires = fleet, "", "", chainExpiry(chain)
 			return id
 		}
 		if i == 0 {
@@ -142,12 +146,32 @@ func identity(ctx context.Context, authorize func(string, []*x509.Certificate) e
 	return id
 }
 
+// chainExpiry is when the first certificate of a chain expires: TLS checked the chain at the
+// handshake only, so that is when the stream stops being proved.
+func chainExpiry(chain []*x509.Certificate) time.Time {
+	var t time.Time
+	for _, c := range chain {
+		if t.IsZero() || c.NotAfter.Before(t) {
+			t = c.NotAfter
+		}
+	}
+	return t
+}
+
 // open registers a stream with the identity its certificate proves, refusing it when there is none.
 func (s *Server) open(ctx context.Context, key streamKey) error {
 	id := identity(ctx, s.o.AuthorizeFleet)
 	fleet, refusal, addr := id.fleet, id.refusal, id.addr
 	st := &xstream{key: key, fleet: fleet, claimed: id.claimed, refusal: refusal, detail: id.detail, peer: addr,
 		cancel: cancelFrom(ctx), types: map[string]*typeState{}}
+	if fleet != "" && st.cancel != nil && !id.expires.IsZero() {
+		// Closed when the certificate expires (TLS verified it at the handshake only).
+		st.expiry = time.AfterFunc(time.Until(id.expires), func() {
+			s.metrics.refused.WithLabelValues(ReasonCertificateExpired).Inc()
+			s.log.Info("Closing xDS stream: client certificate expired", "fleet", fleet, "peer", addr, "expired", id.expires)
+			st.cancel(errCertificateExpired)
+		})
+	}
 	s.mu.Lock()
 	s.streams[key] = st
 	if fleet != "" {
@@ -218,6 +242,9 @@ func (s *Server) closed(key streamKey) {
 		return
 	}
 	delete(s.streams, key)
+	if st.expiry != nil {
+		st.expiry.Stop()
+	}
 	fleet := st.fleet
 	if fleet == "" {
 		s.mu.Unlock()

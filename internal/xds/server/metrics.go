@@ -30,6 +30,10 @@ const (
 	// ReasonCertificateInvalid: the TLS handshake failed verifying the client certificate (a CA the
 	// server does not trust, expired, not for client authentication).
 	ReasonCertificateInvalid = "certificate_invalid"
+	// ReasonCertificateExpired: an admitted stream's client certificate (or a certificate of its
+	// chain) expired; the stream is closed at that moment, and the Envoy reconnects with its
+	// renewed certificate.
+	ReasonCertificateExpired = "certificate_expired"
 	// ReasonTLSHandshake: the TLS handshake failed for another reason (not TLS, no common version
 	// or cipher, the client hung up).
 	ReasonTLSHandshake = "tls_handshake"

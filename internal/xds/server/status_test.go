@@ -1,6 +1,8 @@
 package server
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"strings"
 	"testing"
 	"time"
@@ -187,5 +189,54 @@ func TestUpToDateCountsEnvoys(t *testing.T) {
 	e.waitStatus(t, "infra/a", "one Envoy up to date", func(st DataPlaneStatus) bool { return st.UpToDate == 1 })
 	if st.Connected != 2 {
 		t.Errorf("status %+v", st)
+	}
+}
+
+// A stream lives no longer than the certificate that proved it: TLS checks the certificate at the
+// handshake only, so the server closes an admitted stream (Unauthenticated) when the certificate
+// expires, counts it as certificate_expired, and the stream of a longer-lived certificate stays.
+func TestStreamClosedAtCertificateExpiry(t *testing.T) {
+	e := start(t)
+	e.publish(t, "infra/a", specA().resources())
+	certPEM, keyPEM, err := e.ca.IssueFleet("infra", "a", "uid-infra-a", time.Now(), 3*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	short := e.dialWith(t, &tls.Config{Certificates: []tls.Certificate{pair}, RootCAs: caPool(e.ca), ServerName: serverName,
+		MinVersion: tls.VersionTLS13}, nodeOf("infra/a", "envoy-short"))
+	long := e.dial(t, "infra/a", "infra/a", "envoy-long")
+	waitSynced(t, e, short, "infra/a")
+	waitSynced(t, e, long, "infra/a")
+	select {
+	case <-short.Done():
+		t.Fatalf("the stream ended before its certificate expired: %v", short.Err())
+	default:
+	}
+	select {
+	case <-short.Done():
+	case <-time.After(time.Until(leaf.NotAfter) + 5*time.Second):
+		t.Fatal("the stream outlived its certificate")
+	}
+	if err := short.Err(); err == nil || !strings.Contains(err.Error(), "code = Unauthenticated") {
+		t.Errorf("stream error %v, want Unauthenticated", err)
+	}
+	if now := time.Now(); now.Before(leaf.NotAfter) {
+		t.Errorf("closed at %v, before the certificate expired at %v", now, leaf.NotAfter)
+	}
+	if got := testutil.ToFloat64(e.srv.metrics.refused.WithLabelValues(ReasonCertificateExpired)); got != 1 {
+		t.Errorf("refused{certificate_expired} = %v, want 1", got)
+	}
+	select {
+	case <-long.Done():
+		t.Errorf("the stream of a valid certificate ended: %v", long.Err())
+	default:
 	}
 }

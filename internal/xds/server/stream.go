@@ -14,8 +14,12 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// errForgotten ends the streams of a fleet that Forget dropped.
-var errForgotten = errors.New("the fleet is no longer served")
+// errForgotten ends the streams of a fleet that Forget dropped; errCertificateExpired a stream
+// whose client certificate expired.
+var (
+	errForgotten          = errors.New("the fleet is no longer served")
+	errCertificateExpired = errors.New("the client certificate expired")
+)
 
 // adsService is the gRPC ADS service, and the only service registered (no per-type xDS services,
 // no REST fetch): go-control-plane's state-of-the-world and delta handlers, each stream wrapped so
@@ -104,8 +108,11 @@ func (c *cancelableStream[Req, Resp]) pump() {
 // result is the handler's error: go-control-plane ends a stream whose Recv failed without error,
 // so a stream ended by Forget says why.
 func (c *cancelableStream[Req, Resp]) result(err error) error {
-	if errors.Is(context.Cause(c.ctx), errForgotten) {
+	switch cause := context.Cause(c.ctx); {
+	case errors.Is(cause, errForgotten):
 		return status.Error(codes.Unavailable, errForgotten.Error())
+	case errors.Is(cause, errCertificateExpired):
+		return status.Error(codes.Unauthenticated, errCertificateExpired.Error())
 	}
 	return err
 }

@@ -57,7 +57,17 @@ type typeState struct {
 	accepted  string     // SotW: the request's version_info; delta: the version of the last ACKed response
 	nack      *Rejection // outstanding NACK on this stream
 	nackBase  string     // SotW: the version Envoy ran when it sent the NACK
+	// nackLogged is when a NACK of this type on this stream was last logged, and quiet how many
+	// have not been since (see nackLogInterval).
+	nackLogged time.Time
+	quiet      int
 }
+
+// nackLogInterval bounds the log lines of NACKs: per stream and type, a NACK of another version or
+// message than the outstanding one is logged, others at most once per interval (with the number
+// left out). A client NACKing in a loop costs a metric increment per request, no push (park) and
+// no log flood.
+const nackLogInterval = 30 * time.Second
 
 type sentResponse struct{ nonce, version string }
 
@@ -109,12 +119,12 @@ func (s *Server) request(key streamKey, node *corev3.Node, req xdsRequest) error
 		s.mu.Unlock()
 		return s.refuse(st, reason, claimed, nodeID)
 	}
-	rejected := s.recordLocked(st, req, now)
+	rejected, quiet := s.recordLocked(st, req, now)
 	notify := s.updateSummaryLocked(st.fleet)
 	s.mu.Unlock()
 	if rejected != nil {
 		s.log.Info("Envoy rejected its configuration", "fleet", st.fleet, "node", rejected.Node,
-			"type", typeLabel(rejected.TypeURL), "version", rejected.Version, "error", rejected.Message)
+			"type", typeLabel(rejected.TypeURL), "version", rejected.Version, "error", rejected.Message, "notLoggedBefore", quiet)
 	}
 	if notify {
 		s.notify(st.fleet)
@@ -123,18 +133,22 @@ func (s *Server) request(key streamKey, node *corev3.Node, req xdsRequest) error
 }
 
 // recordLocked updates a stream's exchange for the request's type and returns the NACK it
-// carries, if it does.
-func (s *Server) recordLocked(st *xstream, req xdsRequest, now time.Time) *Rejection {
+// carries when it is to be logged (see nackLogInterval), with how many were not logged before it.
+func (s *Server) recordLocked(st *xstream, req xdsRequest, now time.Time) (*Rejection, int) {
 	typ := req.GetTypeUrl()
 	ts := st.typ(typ)
 	ts.requested = true
 	version, known := ts.take(req.GetResponseNonce())
 	var rejected *Rejection
+	repeated := false // the outstanding NACK again
 	if detail := req.GetErrorDetail(); detail != nil {
 		if !known {
 			version = ts.lastSent
 		}
 		rejected = &Rejection{TypeURL: typ, Version: version, Message: detail.GetMessage(), Node: st.node.GetId(), At: now}
+		if prev := ts.nack; prev != nil && prev.Version == rejected.Version && prev.Message == rejected.Message {
+			rejected.At, repeated = prev.At, true // the same NACK again: DataPlaneStatus keeps when it first came
+		}
 		ts.nack = rejected
 		if _, published := s.versions[st.fleet]; published {
 			s.metrics.nacks.WithLabelValues(st.fleet, typeLabel(typ)).Inc()
@@ -155,7 +169,16 @@ func (s *Server) recordLocked(st *xstream, req xdsRequest, now time.Time) *Rejec
 			ts.accepted, ts.nack = version, nil
 		}
 	}
-	return rejected
+	if rejected == nil {
+		return nil, 0
+	}
+	if !ts.nackLogged.IsZero() && now.Sub(ts.nackLogged) < nackLogInterval && repeated {
+		ts.quiet++
+		return nil, 0
+	}
+	quiet := ts.quiet
+	ts.nackLogged, ts.quiet = now, 0
+	return rejected, quiet
 }
 
 // park keeps go-control-plane from answering a NACK with the rejected version again (it would

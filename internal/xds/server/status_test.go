@@ -4,8 +4,11 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/go-logr/logr/funcr"
 
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -238,5 +241,52 @@ func TestStreamClosedAtCertificateExpiry(t *testing.T) {
 	case <-long.Done():
 		t.Errorf("the stream of a valid certificate ended: %v", long.Err())
 	default:
+	}
+}
+
+// A client NACKing in a loop costs the server a counter per request: the rejected version is not
+// sent again (no push), DataPlaneStatus does not move (no notification, no status write), and the
+// log has one line for the NACK, not one per request.
+func TestNACKLoopIsBounded(t *testing.T) {
+	e := start(t)
+	var mu sync.Mutex
+	logged := 0
+	e.srv.log = funcr.New(func(_, args string) {
+		if strings.Contains(args, "Envoy rejected its configuration") {
+			mu.Lock()
+			logged++
+			mu.Unlock()
+		}
+	}, funcr.Options{})
+	a := specA()
+	e.publish(t, "infra/a", a.resources())
+	c := e.dial(t, "infra/a", "infra/a", "envoy-loop")
+	waitSynced(t, e, c, "infra/a")
+	c.Reject(resource.ListenerType, "bad listener")
+	a.port = 1
+	e.publish(t, "infra/a", a.resources())
+	first := e.waitStatus(t, "infra/a", "the NACK", rejected).Rejected
+	notes, responses := e.notifications("infra/a"), c.Responses(resource.ListenerType)
+
+	const loop = 1000
+	if err := c.NACKAgain(resource.ListenerType, loop); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "every NACK counted", func() bool {
+		return testutil.ToFloat64(e.srv.metrics.nacks.WithLabelValues("infra/a", "lds")) == loop+1
+	})
+	if got := c.Responses(resource.ListenerType); got != responses {
+		t.Errorf("the server answered the NACK loop with %d listener responses", got-responses)
+	}
+	if got := e.notifications("infra/a"); got != notes {
+		t.Errorf("%d data-plane status notifications for a repeated NACK", got-notes)
+	}
+	if st := e.srv.DataPlaneStatus("infra/a"); st.Rejected == nil || !st.Rejected.At.Equal(first.At) {
+		t.Errorf("rejection %+v, want the first one's time %v", st.Rejected, first.At)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if logged != 1 {
+		t.Errorf("%d log lines for %d identical NACKs, want 1", logged, loop+1)
 	}
 }

@@ -180,3 +180,19 @@ func EnvoyTLS(certPEM, keyPEM, serverCAPEM []byte, serverName string) (*tls.Conf
 	return &tls.Config{Certificates: []tls.Certificate{pair}, RootCAs: roots, ServerName: serverName,
 		MinVersion: tls.VersionTLS12}, nil
 }
+
+// NACKAgain sends the NACK of the last response of a rejected type n times more, as a misbehaving
+// client in a loop would (the server must bound what that costs it).
+func (c *Client) NACKAgain(typeURL string, n int) error {
+	c.mu.Lock()
+	st := c.typ(typeURL)
+	req := &discoveryv3.DiscoveryRequest{TypeUrl: typeURL, VersionInfo: st.version, ResponseNonce: st.nonce, ResourceNames: st.names,
+		ErrorDetail: &rpcstatus.Status{Code: int32(codes.InvalidArgument), Message: st.reject}}
+	c.mu.Unlock()
+	for range n {
+		if err := c.send(req); err != nil {
+			return err
+		}
+	}
+	return nil
+}

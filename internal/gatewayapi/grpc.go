@@ -82,7 +82,7 @@ func grpcMatch(m gwapiv1.GRPCRouteMatch) (model.Match, string) {
 		switch {
 		case regex:
 			for _, s := range []string{svc, method} {
-				if _, err := regexSize(s); err != nil {
+				if _, _, err := regexSize(s); err != nil {
 					return out, fmt.Sprintf("invalid regular expression %q", s)
 				}
 			}

@@ -53,6 +53,26 @@ func (r *resolver) httpRoute(hr *gwapiv1.HTTPRoute) *route {
 	for i := range hr.Spec.Rules {
 		n += max(len(hr.Spec.Rules[i].Matches), 1)
 	}
+	// The matches first: a route refused for one (an invalid or too large regular expression, say)
+	// costs checking them, not resolving its backends and filters too.
+	matchesOf := func(rule *gwapiv1.HTTPRouteRule) []gwapiv1.HTTPRouteMatch {
+		if len(rule.Matches) == 0 {
+			return []gwapiv1.HTTPRouteMatch{{}}
+		}
+		return rule.Matches
+	}
+	converted := make([]model.Match, 0, n)
+	for i := range hr.Spec.Rules {
+		matches := matchesOf(&hr.Spec.Rules[i])
+		for j := range matches {
+			mm, bad := httpMatch(&matches[j])
+			if bad != "" {
+				rt.invalid = fmt.Sprintf("rule %d match %d: %s", i, j, bad)
+				return rt
+			}
+			converted = append(converted, mm)
+		}
+	}
 	rt.entries = make([]entry, 0, n)
 	for i := range hr.Spec.Rules {
 		rule := &hr.Spec.Rules[i]
@@ -118,17 +138,8 @@ func (r *resolver) httpRoute(hr *gwapiv1.HTTPRoute) *route {
 				retry.Codes = append(retry.Codes, int(c))
 			}
 		}
-		matches := rule.Matches
-		if len(matches) == 0 {
-			matches = []gwapiv1.HTTPRouteMatch{{}}
-		}
-		for j := range matches {
-			mm, bad := httpMatch(&matches[j])
-			if bad != "" {
-				rt.invalid = fmt.Sprintf("rule %d match %d: %s", i, j, bad)
-				return rt
-			}
-			e := newEntry(prefix, i, j, mm)
+		for j := range matchesOf(rule) {
+			e := newEntry(prefix, i, j, converted[len(rt.entries)])
 			e.route.Filters, e.route.Redirect, e.route.Backends = filters, redirect, backends
 			// The model's routes are read-only: the matches of a rule share its timeouts and retry.
 			e.route.Timeouts, e.route.Retry, e.route.Protections = timeouts, retry, protections
@@ -182,7 +193,7 @@ func httpMatch(m *gwapiv1.HTTPRouteMatch) (model.Match, string) {
 				return out, fmt.Sprintf("path %q must start with /", out.Path.Value)
 			}
 		case model.MatchRegex:
-			if _, err := regexSize(out.Path.Value); err != nil {
+			if _, _, err := regexSize(out.Path.Value); err != nil {
 				return out, fmt.Sprintf("invalid path regular expression %q", out.Path.Value)
 			}
 			if bad := regexTooLarge("path", out.Path.Value); bad != "" {
@@ -227,7 +238,7 @@ func stringMatch(what, name string, typ *string, value string) (model.StringMatc
 	switch sm.Type {
 	case model.MatchExact:
 	case model.MatchRegex:
-		if _, err := regexSize(value); err != nil {
+		if _, _, err := regexSize(value); err != nil {
 			return sm, fmt.Sprintf("invalid regular expression %q for %s", value, name)
 		}
 		if bad := regexTooLarge(what+" "+name, value); bad != "" {

@@ -2,6 +2,7 @@ package gatewayapi
 
 import (
 	"regexp"
+	"regexp/syntax"
 	"strings"
 	"testing"
 
@@ -76,11 +77,11 @@ func TestGRPCMethodMatchPaths(t *testing.T) {
 // it; one just under the limit is.
 func TestRegexTooLarge(t *testing.T) {
 	huge, fine := "/[a-z]{600}", "/[a-z]{400}"
-	if n, err := regexSize(huge); err != nil || n <= maxRegexProgram {
+	if n, _, err := regexSize(huge); err != nil || n <= maxRegexProgram {
 		t.Fatalf("regexSize(%q) = %d, %v", huge, n, err)
 	}
-	if n, err := regexSize(fine); err != nil || n > maxRegexProgram {
-		t.Fatalf("regexSize(%q) = %d, %v", fine, n, err)
+	if n, exact, err := regexSize(fine); err != nil || n > maxRegexProgram || !exact {
+		t.Fatalf("regexSize(%q) = %d, %v, %v", fine, n, exact, err)
 	}
 	reType := gwapiv1.PathMatchRegularExpression
 	hType, qType := gwapiv1.HeaderMatchRegularExpression, gwapiv1.QueryParamMatchRegularExpression
@@ -143,5 +144,31 @@ func TestGRPCHeaderNamesAreCaseInsensitive(t *testing.T) {
 	}
 	if len(m.Headers) != 2 || m.Headers[0].Value != "prod" || m.Headers[1].Name != "x-team" {
 		t.Errorf("headers %+v, want X-Env=prod then x-team=a", m.Headers)
+	}
+}
+
+// The bound that spares compiling huge programs never exceeds the compiled size, so it refuses no
+// regular expression the limit admits; and it refuses the ones whose repeats explode without
+// compiling them.
+func TestMinInstsIsALowerBound(t *testing.T) {
+	for _, re := range []string{"/", "/abc", "/[a-z]{400}", "/[a-z]{600}", "/(a|bc|d){3,7}", "/x*y+z?", "/(?i)abc[0-9]+",
+		"/a{2,}", "/(ab){0,3}c", "/^/api/v[0-9]+/(users|groups)/[^/]+$", "/(a{1,5}){1,5}", "/.*", "/(?:x|y)|z", "/\\d{3}-\\d{4}",
+		"/[[:alpha:]]{10}", "/(a(b(c)))", "/a{0}", "/(a|)+"} {
+		parsed, err := syntax.Parse(re, syntax.Perl)
+		if err != nil {
+			t.Fatalf("%s: %v", re, err)
+		}
+		prog, err := syntax.Compile(parsed.Simplify())
+		if err != nil {
+			t.Fatalf("%s: %v", re, err)
+		}
+		if lb := minInsts(parsed); lb > len(prog.Inst) {
+			t.Errorf("minInsts(%q) = %d, more than the %d instructions it compiles to", re, lb, len(prog.Inst))
+		}
+	}
+	for _, re := range []string{"/(x{1,100}){1,10}", "/" + strings.Repeat("[a-z]{1,50}", 40)} {
+		if n, exact, err := regexSize(re); err != nil || exact || n <= maxRegexProgram {
+			t.Errorf("regexSize(%q) = %d, exact %v, %v: want a bound over the limit, not compiled", re, n, exact, err)
+		}
 	}
 }

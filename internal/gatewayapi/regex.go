@@ -14,32 +14,82 @@ import (
 const maxRegexProgram = 500
 
 // regexSize is the number of instructions of re's compiled program (Go's regexp/syntax, which
-// implements RE2's syntax). err says why re does not parse.
-func regexSize(re string) (int, error) {
+// implements RE2's syntax); exact is false when the program is known to be over the limit before it
+// is compiled, and size is then a lower bound. A regular expression whose repeats expand it far
+// past the limit is never compiled: a thousand routes of "(x{1,100}){1,10}" would otherwise cost
+// seconds and gigabytes to refuse. err says why re does not parse.
+func regexSize(re string) (size int, exact bool, err error) {
 	parsed, err := syntax.Parse(re, syntax.Perl)
 	if err != nil {
-		return 0, err
+		return 0, false, err
+	}
+	if lb := minInsts(parsed); lb > maxRegexProgram {
+		return lb, false, nil
 	}
 	prog, err := syntax.Compile(parsed.Simplify())
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
-	return len(prog.Inst), nil
+	return len(prog.Inst), true, nil
+}
+
+// minInsts is a lower bound of the instructions the program of re compiles to (saturating at
+// 1<<20): a rune each for a literal, one for a class, a copy of the operand per possible
+// repetition (Simplify expands x{m,n} into n copies of x, x{m,} into m+1).
+func minInsts(re *syntax.Regexp) int {
+	const most = 1 << 20
+	sum := func(subs []*syntax.Regexp) int {
+		n := 0
+		for _, s := range subs {
+			n = min(n+minInsts(s), most)
+		}
+		return n
+	}
+	switch re.Op {
+	case syntax.OpLiteral:
+		return len(re.Rune)
+	case syntax.OpConcat:
+		return sum(re.Sub)
+	case syntax.OpAlternate:
+		return min(sum(re.Sub)+len(re.Sub)-1, most)
+	case syntax.OpCapture:
+		return min(minInsts(re.Sub[0])+2, most)
+	case syntax.OpStar, syntax.OpPlus, syntax.OpQuest:
+		return min(minInsts(re.Sub[0])+1, most)
+	case syntax.OpRepeat:
+		n := re.Max
+		if n < 0 {
+			n = re.Min + 1
+		}
+		if n == 0 {
+			return 0
+		}
+		sub := minInsts(re.Sub[0])
+		if sub > most/n {
+			return most
+		}
+		return sub * n
+	}
+	return 1
 }
 
 // regexTooLarge says why a regular expression that parses is too large ("" when it is not);
 // what names the match ("path", "header x-id").
 func regexTooLarge(what, re string) string {
-	if n, err := regexSize(re); err == nil && n > maxRegexProgram {
-		return fmt.Sprintf("%s regular expression compiles to %d instructions, more than the limit of %d", what, n, maxRegexProgram)
+	n, exact, err := regexSize(re)
+	switch {
+	case err != nil || n <= maxRegexProgram:
+		return ""
+	case !exact:
+		return fmt.Sprintf("%s regular expression compiles to at least %d instructions, more than the limit of %d", what, n, maxRegexProgram)
 	}
-	return ""
+	return fmt.Sprintf("%s regular expression compiles to %d instructions, more than the limit of %d", what, n, maxRegexProgram)
 }
 
 // CheckRegex says why re cannot be a path regular expression ("" when it can): RE2 syntax, and
 // no larger a program than routes may use. what names it in the message.
 func CheckRegex(what, re string) string {
-	if _, err := regexSize(re); err != nil {
+	if _, _, err := regexSize(re); err != nil {
 		return fmt.Sprintf("%s %q is not an RE2 regular expression", what, re)
 	}
 	return regexTooLarge(what, re)

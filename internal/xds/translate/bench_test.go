@@ -2,6 +2,8 @@ package translate
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -104,4 +106,56 @@ func benchInput(n int) gatewayapi.Input {
 		})
 	}
 	return in
+}
+
+// BenchmarkBadInputAtScale resolves and translates 1,000 valid HTTPRoutes alone ("valid"), and
+// beside 1,000 more whose path regular expressions are invalid, too large, or just under the
+// limit ("mixed"): the invalid ones must cost what refusing them costs, so that "mixed" stays within
+// 2× of "valid" (compare the two). It also checks that no valid route loses its Accepted status.
+func BenchmarkBadInputAtScale(b *testing.B) {
+	const n = 1000
+	valid := benchInput(n)
+	mixed := benchInput(2 * n)
+	regex := gwapiv1.PathMatchRegularExpression
+	patterns := []string{
+		"/(unclosed",                            // does not parse
+		"/" + strings.Repeat("[a-z]{1,50}", 40), // far over the program size limit
+		"/a{1,1000}",                            // over RE2's repeat limit
+		"/" + strings.Repeat("[a-f]", 60),       // near the limit, valid
+	}
+	for i, r := range mixed.HTTPRoutes[n:] {
+		p := patterns[i%len(patterns)]
+		r.Spec.Rules[0].Matches = []gwapiv1.HTTPRouteMatch{{Path: &gwapiv1.HTTPPathMatch{Type: &regex, Value: &p}}}
+	}
+	res := gatewayapi.Resolve(mixed)
+	refused := 0
+	for _, st := range res.Routes {
+		var i int
+		if _, err := fmt.Sscanf(st.Name, "route-%d", &i); err != nil {
+			b.Fatal(err)
+		}
+		accepted := slices.ContainsFunc(st.Parents[0].Conditions, func(c metav1.Condition) bool {
+			return c.Type == "Accepted" && c.Status == metav1.ConditionTrue
+		})
+		switch {
+		case i < n && !accepted:
+			b.Fatalf("valid route %s is not accepted beside invalid ones: %+v", st.Name, st.Parents[0].Conditions)
+		case i >= n && !accepted:
+			refused++
+		}
+	}
+	if refused < n/2 {
+		b.Fatalf("%d routes refused: the invalid patterns did not reach the resolver", refused)
+	}
+	for name, in := range map[string]gatewayapi.Input{"valid": valid, "mixed": mixed} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				res := gatewayapi.Resolve(in)
+				if _, err := Translate(&res.Fleet, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

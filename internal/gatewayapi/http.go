@@ -193,10 +193,11 @@ func httpMatch(m *gwapiv1.HTTPRouteMatch) (model.Match, string) {
 				return out, fmt.Sprintf("path %q must start with /", out.Path.Value)
 			}
 		case model.MatchRegex:
-			if _, _, err := regexSize(out.Path.Value); err != nil {
+			n, exact, err := regexSize(out.Path.Value)
+			if err != nil {
 				return out, fmt.Sprintf("invalid path regular expression %q", out.Path.Value)
 			}
-			if bad := regexTooLarge("path", out.Path.Value); bad != "" {
+			if bad := tooLarge("path", n, exact); bad != "" {
 				return out, bad
 			}
 		default:
@@ -238,10 +239,11 @@ func stringMatch(what, name string, typ *string, value string) (model.StringMatc
 	switch sm.Type {
 	case model.MatchExact:
 	case model.MatchRegex:
-		if _, _, err := regexSize(value); err != nil {
+		n, exact, err := regexSize(value)
+		if err != nil {
 			return sm, fmt.Sprintf("invalid regular expression %q for %s", value, name)
 		}
-		if bad := regexTooLarge(what+" "+name, value); bad != "" {
+		if bad := tooLarge(what+" "+name, n, exact); bad != "" {
 			return sm, bad
 		}
 	default:

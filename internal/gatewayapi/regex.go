@@ -77,8 +77,16 @@ func minInsts(re *syntax.Regexp) int {
 // what names the match ("path", "header x-id").
 func regexTooLarge(what, re string) string {
 	n, exact, err := regexSize(re)
+	if err != nil {
+		return ""
+	}
+	return tooLarge(what, n, exact)
+}
+
+// tooLarge says why a program of n instructions (a lower bound unless exact) is over the limit.
+func tooLarge(what string, n int, exact bool) string {
 	switch {
-	case err != nil || n <= maxRegexProgram:
+	case n <= maxRegexProgram:
 		return ""
 	case !exact:
 		return fmt.Sprintf("%s regular expression compiles to at least %d instructions, more than the limit of %d", what, n, maxRegexProgram)
@@ -89,8 +97,9 @@ func regexTooLarge(what, re string) string {
 // CheckRegex says why re cannot be a path regular expression ("" when it can): RE2 syntax, and
 // no larger a program than routes may use. what names it in the message.
 func CheckRegex(what, re string) string {
-	if _, _, err := regexSize(re); err != nil {
+	n, exact, err := regexSize(re)
+	if err != nil {
 		return fmt.Sprintf("%s %q is not an RE2 regular expression", what, re)
 	}
-	return regexTooLarge(what, re)
+	return tooLarge(what, n, exact)
 }

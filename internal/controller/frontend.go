@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -60,23 +59,13 @@ func (f *FleetInputs) readFrontendCAs(ctx context.Context, gw *gwapiv1.Gateway, 
 			continue
 		}
 		have[ref] = true
-		var obj client.Object = &corev1.ConfigMap{}
-		if kind == "Secret" {
-			obj = &corev1.Secret{}
-		}
-		if err := f.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, obj, readOnly); err != nil {
-			if client.IgnoreNotFound(err) == nil {
-				continue // resolve reports the missing object
-			}
+		found, err := f.readCACertificate(ctx, &ref, readOnly)
+		if err != nil {
 			return err
 		}
-		switch o := obj.(type) {
-		case *corev1.ConfigMap:
-			ref.PEM = o.Data["ca.crt"]
-		case *corev1.Secret:
-			ref.PEM = string(o.Data["ca.crt"])
+		if found {
+			in.CACertificates = append(in.CACertificates, ref)
 		}
-		in.CACertificates = append(in.CACertificates, ref)
 	}
 	return nil
 }

@@ -113,26 +113,34 @@ func (f *FleetInputs) readPolicies(ctx context.Context, gw *gwapiv1.Gateway, in 
 		}
 	}
 	for _, ref := range sortedCARefs(refs) {
-		key := types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}
-		var obj client.Object = &corev1.ConfigMap{}
-		if ref.Kind == "Secret" {
-			obj = &corev1.Secret{}
-		}
-		if err := f.Client.Get(ctx, key, obj); err != nil {
-			if client.IgnoreNotFound(err) == nil {
-				continue // resolve reports the missing object
-			}
+		found, err := f.readCACertificate(ctx, &ref)
+		if err != nil {
 			return nil, err
 		}
-		switch o := obj.(type) {
-		case *corev1.ConfigMap:
-			ref.PEM = o.Data["ca.crt"]
-		case *corev1.Secret:
-			ref.PEM = string(o.Data["ca.crt"])
+		if found {
+			in.CACertificates = append(in.CACertificates, ref)
 		}
-		in.CACertificates = append(in.CACertificates, ref)
 	}
 	return touched, nil
+}
+
+// readCACertificate reads the ca.crt of the ConfigMap or Secret ref names into ref.PEM; found is
+// false when the object does not exist (resolve reports the missing object).
+func (f *FleetInputs) readCACertificate(ctx context.Context, ref *gatewayapi.CACertificate, opts ...client.GetOption) (found bool, err error) {
+	var obj client.Object = &corev1.ConfigMap{}
+	if ref.Kind == "Secret" {
+		obj = &corev1.Secret{}
+	}
+	if err := f.Client.Get(ctx, types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}, obj, opts...); err != nil {
+		return false, client.IgnoreNotFound(err)
+	}
+	switch o := obj.(type) {
+	case *corev1.ConfigMap:
+		ref.PEM = o.Data["ca.crt"]
+	case *corev1.Secret:
+		ref.PEM = string(o.Data["ca.crt"])
+	}
+	return true, nil
 }
 
 func sortedCARefs(refs sets.Set[gatewayapi.CACertificate]) []gatewayapi.CACertificate {

@@ -137,6 +137,37 @@ func (r *resolver) chains(l *listener, port []*listener, secrets map[string]bool
 	return out
 }
 
+// backendClusters calls use with each cluster of b (nil: none): the backends' and their mirrors'.
+func backendClusters(b *model.Backends, use func(string)) {
+	if b == nil {
+		return
+	}
+	for _, c := range b.Clusters {
+		use(c.Cluster)
+		for _, fl := range c.Filters {
+			if fl.Mirror != nil {
+				use(fl.Mirror.Cluster)
+			}
+		}
+	}
+}
+
+// routeClusters calls use with each cluster rt refers to besides its Backends' (backendClusters):
+// its mirrors' and its protections' (external authorization, error pages).
+func routeClusters(rt *model.Route, use func(string)) {
+	for _, fl := range rt.Filters {
+		if fl.Mirror != nil {
+			use(fl.Mirror.Cluster)
+		}
+	}
+	if p := rt.Protections; p != nil && p.ExtAuth != nil {
+		use(p.ExtAuth.Cluster)
+	}
+	if p := rt.Protections; p != nil && p.ErrorPages != nil {
+		use(p.ErrorPages.Cluster)
+	}
+}
+
 // usedClusters are the resolved clusters the model refers to, sorted by name.
 func (r *resolver) usedClusters(f model.Fleet) []model.Cluster {
 	used, n := make([]bool, len(r.clusters)), 0
@@ -152,35 +183,16 @@ func (r *resolver) usedClusters(f model.Fleet) []model.Cluster {
 	}
 	var last *model.Backends // routes of a rule share their Backends
 	backends := func(b *model.Backends) {
-		if b == nil || b == last {
-			return
-		}
-		last = b
-		for _, c := range b.Clusters {
-			use(c.Cluster)
-			for _, fl := range c.Filters {
-				if fl.Mirror != nil {
-					use(fl.Mirror.Cluster)
-				}
-			}
+		if b != last {
+			last = b
+			backendClusters(b, use)
 		}
 	}
 	vhosts := func(vs []model.VirtualHost) {
 		for _, v := range vs {
 			for i := range v.Routes {
-				rt := &v.Routes[i]
-				backends(rt.Backends)
-				for _, fl := range rt.Filters {
-					if fl.Mirror != nil {
-						use(fl.Mirror.Cluster)
-					}
-				}
-				if p := rt.Protections; p != nil && p.ExtAuth != nil {
-					use(p.ExtAuth.Cluster)
-				}
-				if p := rt.Protections; p != nil && p.ErrorPages != nil {
-					use(p.ErrorPages.Cluster)
-				}
+				backends(v.Routes[i].Backends)
+				routeClusters(&v.Routes[i], use)
 			}
 		}
 	}

@@ -53,27 +53,24 @@ func (r *resolver) httpRoute(hr *gwapiv1.HTTPRoute) *route {
 	for i := range hr.Spec.Rules {
 		n += max(len(hr.Spec.Rules[i].Matches), 1)
 	}
-	// The matches first: a route refused for one (an invalid or too large regular expression, say)
-	// costs checking them, not resolving its backends and filters too.
-	matchesOf := func(rule *gwapiv1.HTTPRouteRule) []gwapiv1.HTTPRouteMatch {
-		if len(rule.Matches) == 0 {
-			return []gwapiv1.HTTPRouteMatch{{}}
-		}
-		return rule.Matches
-	}
-	converted := make([]model.Match, 0, n)
+	// The matches first (an entry each): a route refused for one (an invalid or too large regular
+	// expression, say) costs checking them, not resolving its backends and filters too.
+	rt.entries = make([]entry, 0, n)
 	for i := range hr.Spec.Rules {
-		matches := matchesOf(&hr.Spec.Rules[i])
+		matches := hr.Spec.Rules[i].Matches
+		if len(matches) == 0 {
+			matches = []gwapiv1.HTTPRouteMatch{{}}
+		}
 		for j := range matches {
 			mm, bad := httpMatch(&matches[j])
 			if bad != "" {
-				rt.invalid = fmt.Sprintf("rule %d match %d: %s", i, j, bad)
+				rt.invalid, rt.entries = fmt.Sprintf("rule %d match %d: %s", i, j, bad), nil
 				return rt
 			}
-			converted = append(converted, mm)
+			rt.entries = append(rt.entries, newEntry(prefix, i, j, mm))
 		}
 	}
-	rt.entries = make([]entry, 0, n)
+	next := 0 // the first entry of the rule
 	for i := range hr.Spec.Rules {
 		rule := &hr.Spec.Rules[i]
 		filters, redirect, bad := r.httpFilters(rt, rule.Filters)
@@ -138,13 +135,13 @@ func (r *resolver) httpRoute(hr *gwapiv1.HTTPRoute) *route {
 				retry.Codes = append(retry.Codes, int(c))
 			}
 		}
-		for j := range matchesOf(rule) {
-			e := newEntry(prefix, i, j, converted[len(rt.entries)])
+		for k := range max(len(rule.Matches), 1) {
+			e := &rt.entries[next+k]
 			e.route.Filters, e.route.Redirect, e.route.Backends = filters, redirect, backends
 			// The model's routes are read-only: the matches of a rule share its timeouts and retry.
 			e.route.Timeouts, e.route.Retry, e.route.Protections = timeouts, retry, protections
-			rt.entries = append(rt.entries, e)
 		}
+		next += max(len(rule.Matches), 1)
 	}
 	return rt
 }

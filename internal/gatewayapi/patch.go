@@ -166,28 +166,8 @@ func countRefs(refs map[string]int, vs []model.VirtualHost, n int, touched map[s
 	}
 	for _, v := range vs {
 		for i := range v.Routes {
-			rt := &v.Routes[i]
-			if b := rt.Backends; b != nil {
-				for _, c := range b.Clusters {
-					add(c.Cluster)
-					for _, f := range c.Filters {
-						if f.Mirror != nil {
-							add(f.Mirror.Cluster)
-						}
-					}
-				}
-			}
-			for _, f := range rt.Filters {
-				if f.Mirror != nil {
-					add(f.Mirror.Cluster)
-				}
-			}
-			if p := rt.Protections; p != nil && p.ExtAuth != nil {
-				add(p.ExtAuth.Cluster)
-			}
-			if p := rt.Protections; p != nil && p.ErrorPages != nil {
-				add(p.ErrorPages.Cluster)
-			}
+			backendClusters(v.Routes[i].Backends, add)
+			routeClusters(&v.Routes[i], add)
 		}
 	}
 }

@@ -63,6 +63,34 @@ func backendTLSPolicy(ns, name, service string, refs ...gwapiv1.LocalObjectRefer
 	}
 }
 
+// rotateCA writes pem into the ca.crt of ConfigMap ns/configMap and waits for the fleet to get it
+// in SDS secret secret; the secret's version, and no other, must move (what names the change).
+func rotateCA(t *testing.T, fleet *xdstest.Client, ns, configMap, secret, pem, what string) {
+	t.Helper()
+	before := versions(fleet)
+	eventually(t, 5*time.Second, func(ctx context.Context) error {
+		cm := &corev1.ConfigMap{}
+		if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: configMap}, cm); err != nil {
+			return err
+		}
+		cm.Data["ca.crt"] = pem
+		return k8s.Update(ctx, cm)
+	})
+	waitXDS(t, fleet, "the CA bundle after "+what, func() error {
+		s, ok := fleet.Resources(resource.SecretType)[secret].(*tlsv3.Secret)
+		if !ok || s.GetValidationContext().GetTrustedCa().GetInlineString() != pem {
+			return fmt.Errorf("CA secret %s: %v", secret, s)
+		}
+		return nil
+	})
+	after := versions(fleet)
+	for _, typ := range allTypes {
+		if moved := before[typ] != after[typ]; moved != (typ == resource.SecretType) {
+			t.Errorf("after %s, %s version %q → %q", what, typ, before[typ], after[typ])
+		}
+	}
+}
+
 func configMapRef(name string) gwapiv1.LocalObjectReference {
 	return gwapiv1.LocalObjectReference{Group: "", Kind: "ConfigMap", Name: gwapiv1.ObjectName(name)}
 }
@@ -193,28 +221,7 @@ func TestBackendTLSPolicy(t *testing.T) {
 	})
 
 	// A rotated CA is pushed as an SDS update alone.
-	before := versions(fleet)
-	eventually(t, 5*time.Second, func(ctx context.Context) error {
-		cm := &corev1.ConfigMap{}
-		if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "backend-ca"}, cm); err != nil {
-			return err
-		}
-		cm.Data["ca.crt"] = string(caA.CertPEM) + string(caB.CertPEM)
-		return k8s.Update(ctx, cm)
-	})
-	waitXDS(t, fleet, "the rotated CA bundle", func() error {
-		s, ok := fleet.Resources(resource.SecretType)[trustName].(*tlsv3.Secret)
-		if !ok || s.GetValidationContext().GetTrustedCa().GetInlineString() != string(caA.CertPEM)+string(caB.CertPEM) {
-			return fmt.Errorf("trust bundle %v", s)
-		}
-		return nil
-	})
-	after := versions(fleet)
-	for _, typ := range allTypes {
-		if moved := before[typ] != after[typ]; moved != (typ == resource.SecretType) {
-			t.Errorf("after a CA rotation, %s version %q → %q", typ, before[typ], after[typ])
-		}
-	}
+	rotateCA(t, fleet, ns, "backend-ca", trustName, string(caA.CertPEM)+string(caB.CertPEM), "a CA rotation")
 }
 
 // routeParentReason is the reason our parent entry for the route gives for ResolvedRefs=False.

@@ -166,28 +166,7 @@ func TestFrontendClientCertificateValidation(t *testing.T) {
 	})
 
 	// A rotated client CA is an SDS update alone: the listeners do not move.
-	before := versions(fleet)
-	eventually(t, 5*time.Second, func(ctx context.Context) error {
-		cm := &corev1.ConfigMap{}
-		if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "client-ca"}, cm); err != nil {
-			return err
-		}
-		cm.Data["ca.crt"] = string(caA.CertPEM) + string(caB.CertPEM)
-		return k8s.Update(ctx, cm)
-	})
-	waitXDS(t, fleet, "the rotated client CA", func() error {
-		s, ok := fleet.Resources(resource.SecretType)[defaultCA].(*tlsv3.Secret)
-		if !ok || s.GetValidationContext().GetTrustedCa().GetInlineString() != string(caA.CertPEM)+string(caB.CertPEM) {
-			return fmt.Errorf("client CA secret %v", s)
-		}
-		return nil
-	})
-	after := versions(fleet)
-	for _, typ := range allTypes {
-		if moved := before[typ] != after[typ]; moved != (typ == resource.SecretType) {
-			t.Errorf("after a client CA rotation, %s version %q → %q", typ, before[typ], after[typ])
-		}
-	}
+	rotateCA(t, fleet, ns, "client-ca", defaultCA, string(caA.CertPEM)+string(caB.CertPEM), "a client CA rotation")
 
 	// What was missing arrives: a ReferenceGrant for 6443's ConfigMap, the ConfigMap 7443 names.
 	create(t, &gwapiv1.ReferenceGrant{ObjectMeta: metav1.ObjectMeta{Namespace: pkiNS, Name: "gateways"},

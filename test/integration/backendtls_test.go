@@ -39,6 +39,17 @@ func tlsService(t *testing.T, ns, name, ip string) {
 	})
 }
 
+// tlsSecret creates a kubernetes.io/tls Secret ns/name with a certificate for hosts from ca.
+func tlsSecret(t *testing.T, ca *pki.CA, ns, name string, hosts ...string) {
+	t.Helper()
+	crt, key, err := ca.IssueServer(hosts, time.Now(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Type: corev1.SecretTypeTLS,
+		Data: map[string][]byte{corev1.TLSCertKey: crt, corev1.TLSPrivateKeyKey: key}})
+}
+
 // tlsRoute creates an HTTPRoute of Gateway "edge" (on host, when given) to port 443 of service.
 func tlsRoute(t *testing.T, ns, name, host, service string) *gwapiv1.HTTPRoute {
 	t.Helper()
@@ -263,12 +274,7 @@ func TestBackendClientCertificate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	crt, key, err := ca.IssueServer([]string{"gateway.example.com"}, time.Now(), time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "client-cert"}, Type: corev1.SecretTypeTLS,
-		Data: map[string][]byte{corev1.TLSCertKey: crt, corev1.TLSPrivateKeyKey: key}})
+	tlsSecret(t, ca, ns, "client-cert", "gateway.example.com")
 	gatewayCondition(t, gw, gwapiv1.GatewayConditionResolvedRefs, metav1.ConditionTrue, gwapiv1.GatewayReasonResolvedRefs)
 
 	tlsService(t, ns, "secure", "10.4.0.1")

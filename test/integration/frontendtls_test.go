@@ -88,12 +88,7 @@ func TestFrontendClientCertificateValidation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	crt, key, err := caA.IssueServer([]string{"gateway.example.com"}, time.Now(), time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "cert"}, Type: corev1.SecretTypeTLS,
-		Data: map[string][]byte{corev1.TLSCertKey: crt, corev1.TLSPrivateKeyKey: key}})
+	tlsSecret(t, caA, ns, "cert", "gateway.example.com")
 	create(t, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "client-ca"}, Data: map[string]string{"ca.crt": string(caA.CertPEM)}})
 	create(t, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: pkiNS, Name: "shared-ca"}, Data: map[string]string{"ca.crt": string(caB.CertPEM)}})
 

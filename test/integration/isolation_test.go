@@ -34,12 +34,7 @@ func TestMixedTLSModesAndMisdirectedRequests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	crt, key, err := ca.IssueServer([]string{"tls.example.com", "a.example.com"}, time.Now(), time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "cert"}, Type: corev1.SecretTypeTLS,
-		Data: map[string][]byte{corev1.TLSCertKey: crt, corev1.TLSPrivateKeyKey: key}})
+	tlsSecret(t, ca, ns, "cert", "tls.example.com", "a.example.com")
 	create(t, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "backend-ca"}, Data: map[string]string{"ca.crt": string(ca.CertPEM)}})
 	tlsService(t, ns, "backend", "10.0.9.1")
 	create(t, backendTLSPolicy(ns, "backend", "backend", configMapRef("backend-ca")))

@@ -198,14 +198,14 @@ func isolate(out []model.VirtualHost, l *listener, port []*listener, groups map[
 	if !https {
 		return out
 	}
-	// The other listeners' hostnames that l admits (all of them for l without hostname); "*"
-	// answers for the others, so a port of n listeners has O(n) such virtual hosts, not n².
-	for _, o := range port {
-		if l.hostname != "" && !strings.HasPrefix(l.hostname, "*.") {
-			break // an exact hostname admits no other listener's
-		}
-		if o != l && o.hostname != "" && (l.hostname == "" || hostnameMatches(l.hostname, o.hostname)) {
-			out = append(out, model.VirtualHost{Name: o.hostname, Domains: []string{o.hostname}, Misdirected: true})
+	// The other listeners' hostnames that l admits (all of them for l without hostname; none for
+	// an exact one); "*" answers for the others, so a port of n listeners has O(n) such virtual
+	// hosts, not n².
+	if l.hostname == "" || strings.HasPrefix(l.hostname, "*.") {
+		for _, o := range port {
+			if o != l && o.hostname != "" && hostnameMatches(l.hostname, o.hostname) {
+				out = append(out, model.VirtualHost{Name: o.hostname, Domains: []string{o.hostname}, Misdirected: true})
+			}
 		}
 	}
 	if l.hostname != "" {

@@ -45,6 +45,12 @@ func main() {
 		"How often each replica renews its data-plane report (what its Envoys said).")
 	flag.DurationVar(&o.DataPlaneReportExpiry, "data-plane-report-expiry", controller.DefaultReportExpiry,
 		"How long after its last renewal a replica's data-plane report stops counting (a replica that died).")
+	flag.DurationVar(&o.CALifetime, "ca-lifetime", controller.DefaultCALifetime,
+		"Lifetime of the built-in CAs Flotilla makes; each is rotated at two thirds of it.")
+	flag.DurationVar(&o.CAPropagation, "ca-rotation-propagation", controller.DefaultCAPropagation,
+		"Minimum length of each CA rotation phase: longer than kubelet takes to update a projected ConfigMap or Secret, and than --ca-refresh-interval.")
+	flag.DurationVar(&o.CARefreshInterval, "ca-refresh-interval", controller.DefaultCARefreshInterval,
+		"How often every replica re-reads the built-in CA's Secret (and the leader moves a rotation on).")
 	zopts := zap.Options{}
 	zopts.BindFlags(flag.CommandLine)
 	flag.Parse()

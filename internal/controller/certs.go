@@ -2,7 +2,9 @@ package controller
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -18,12 +20,26 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/provisioner"
 )
 
-// caLifetime is the built-in CA's lifetime. Rotating the CA itself is not automated yet.
-const caLifetime = 5 * 365 * 24 * time.Hour
+// DefaultCALifetime is the built-in CA's lifetime. At two thirds of it (pki.RenewAt) the CA is
+// rotated (CARotation).
+const DefaultCALifetime = 5 * 365 * 24 * time.Hour
+
+// Keys of the CA Secret besides tls.crt and tls.key (the CA that signs).
+const (
+	// KeyTrustBundle is every CA that fleets and the xDS server trust (PEM): the signing CA and,
+	// during a rotation, the next one or the previous one. Absent: the signing CA alone.
+	KeyTrustBundle = "ca-bundle.crt"
+	// KeyNextCert and KeyNextKey hold the next CA while the trust bundle that names it reaches
+	// the fleets (phase TrustDistributing).
+	KeyNextCert = "next.crt"
+	KeyNextKey  = "next.key"
+)
 
 // Certificates gives fleets their client certificates: from Flotilla's built-in CA (kept in a
 // Secret in the operator's namespace, made on first use and reused after), or through cert-manager
-// when the FleetClass names an issuer.
+// when the FleetClass names an issuer. The CA Secret is read once and again on Refresh (every
+// replica refreshes it periodically, see CARefresh), so a rotation the leader writes reaches every
+// replica's xDS server and fleets.
 type Certificates struct {
 	Client client.Client
 	// Reader reads the CA Secret uncached (the cache may not watch the operator namespace yet).
@@ -32,25 +48,82 @@ type Certificates struct {
 	Namespace  string
 	SecretName string
 	Now        func() time.Time
+	// Lifetime is the lifetime of the CAs it makes; zero is DefaultCALifetime.
+	Lifetime time.Duration
 
-	mu sync.Mutex
-	ca *pki.CA
+	mu    sync.Mutex
+	state *caState
 }
 
-// CA returns the built-in CA, creating its Secret on first use.
+// caState is what the CA Secret says: the CA that signs, and every CA that is trusted.
+type caState struct {
+	signer   *pki.CA
+	trust    []*x509.Certificate
+	trustPEM []byte
+	// resourceVersion is the Secret's, so that Refresh parses only what changed.
+	resourceVersion string
+}
+
+func (c *Certificates) lifetime() time.Duration {
+	if c.Lifetime > 0 {
+		return c.Lifetime
+	}
+	return DefaultCALifetime
+}
+
+// CA returns the built-in CA that signs, creating its Secret on first use.
 func (c *Certificates) CA(ctx context.Context) (*pki.CA, error) {
+	st, err := c.load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return st.signer, nil
+}
+
+// Trusted returns every CA trusted now (the trust bundle) and its PEM, which fleets verify the
+// xDS server against and the xDS server verifies fleets against.
+func (c *Certificates) Trusted(ctx context.Context) ([]*x509.Certificate, []byte, error) {
+	st, err := c.load(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return st.trust, st.trustPEM, nil
+}
+
+// TrustPEM is Trusted's PEM alone.
+func (c *Certificates) TrustPEM(ctx context.Context) ([]byte, error) {
+	_, pem, err := c.Trusted(ctx)
+	return pem, err
+}
+
+func (c *Certificates) load(ctx context.Context) (*caState, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.ca != nil {
-		return c.ca, nil
+	if c.state != nil {
+		return c.state, nil
 	}
+	if _, err := c.refreshLocked(ctx); err != nil {
+		return nil, err
+	}
+	return c.state, nil
+}
+
+// Refresh reads the CA Secret again and reports whether the signing CA or the trust bundle
+// changed.
+func (c *Certificates) Refresh(ctx context.Context) (bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.refreshLocked(ctx)
+}
+
+func (c *Certificates) refreshLocked(ctx context.Context) (bool, error) {
 	key := client.ObjectKey{Namespace: c.Namespace, Name: c.SecretName}
 	s := &corev1.Secret{}
 	err := c.Reader.Get(ctx, key, s)
 	if apierrors.IsNotFound(err) {
-		ca, caKey, err := pki.NewCA(c.Now(), caLifetime)
+		ca, caKey, err := pki.NewCA(c.Now(), c.lifetime())
 		if err != nil {
-			return nil, err
+			return false, err
 		}
 		s = &corev1.Secret{
 			ObjectMeta: metav1.ObjectMeta{Name: c.SecretName, Namespace: c.Namespace,
@@ -58,27 +131,47 @@ func (c *Certificates) CA(ctx context.Context) (*pki.CA, error) {
 			Type: corev1.SecretTypeTLS,
 			Data: map[string][]byte{pki.KeyCert: ca.CertPEM, pki.KeyKey: caKey},
 		}
-		if err := c.Client.Create(ctx, s); err == nil {
-			c.ca = ca
-			observeCertificate(CertKindCA, "", ca.Cert)
-			return ca, nil
-		} else if !apierrors.IsAlreadyExists(err) {
-			return nil, fmt.Errorf("creating CA Secret %s: %w", key, err)
-		}
-		err = c.Reader.Get(ctx, key, s) // another replica made it first
-		if err != nil {
-			return nil, fmt.Errorf("reading CA Secret %s: %w", key, err)
+		if err := c.Client.Create(ctx, s); err != nil && !apierrors.IsAlreadyExists(err) {
+			return false, fmt.Errorf("creating CA Secret %s: %w", key, err)
+		} else if err != nil {
+			if err := c.Reader.Get(ctx, key, s); err != nil { // another replica made it first
+				return false, fmt.Errorf("reading CA Secret %s: %w", key, err)
+			}
 		}
 	} else if err != nil {
-		return nil, fmt.Errorf("reading CA Secret %s: %w", key, err)
+		return false, fmt.Errorf("reading CA Secret %s: %w", key, err)
 	}
-	ca, err := pki.LoadCA(s.Data[pki.KeyCert], s.Data[pki.KeyKey])
+	if c.state != nil && s.ResourceVersion != "" && s.ResourceVersion == c.state.resourceVersion {
+		return false, nil
+	}
+	st, err := caStateOf(s)
 	if err != nil {
-		return nil, fmt.Errorf("CA Secret %s: %w", key, err)
+		return false, fmt.Errorf("CA Secret %s: %w", key, err)
 	}
-	c.ca = ca
-	observeCertificate(CertKindCA, "", ca.Cert)
-	return ca, nil
+	changed := c.state == nil || !c.state.signer.Cert.Equal(st.signer.Cert) || string(c.state.trustPEM) != string(st.trustPEM)
+	c.state = st
+	observeCertificate(CertKindCA, "", st.signer.Cert)
+	return changed, nil
+}
+
+// caStateOf reads a CA Secret: the signing CA from tls.crt/tls.key, the trust bundle from
+// KeyTrustBundle (the signing CA alone when absent; always including it).
+func caStateOf(s *corev1.Secret) (*caState, error) {
+	signer, err := pki.LoadCA(s.Data[pki.KeyCert], s.Data[pki.KeyKey])
+	if err != nil {
+		return nil, err
+	}
+	st := &caState{signer: signer, resourceVersion: s.ResourceVersion}
+	if b := s.Data[KeyTrustBundle]; len(b) > 0 {
+		if st.trust, err = pki.ParseCertificates(b); err != nil {
+			return nil, fmt.Errorf("%s: %w", KeyTrustBundle, err)
+		}
+	}
+	if !slices.ContainsFunc(st.trust, signer.Cert.Equal) {
+		st.trust = append([]*x509.Certificate{signer.Cert}, st.trust...)
+	}
+	st.trustPEM = pki.EncodeCertificates(st.trust)
+	return st, nil
 }
 
 // FleetSecret returns the desired fleet Secret for the built-in CA: the certificate already in the

@@ -155,7 +155,7 @@ func newBenchWorld(b *testing.B) *benchWorld {
 			Namespace: benchOperatorNS, SecretName: benchCASecret, Now: time.Now},
 	}
 	w.xds = &XDSReconciler{FleetInputs: FleetInputs{Client: w.counted}, DataPlane: discardDataPlane{}, Events: events,
-		Resolutions: resolutions, Defaults: defaults, CA: w.r.Certificates.CA}
+		Resolutions: resolutions, Defaults: defaults, XDSTrust: w.r.Certificates.TrustPEM}
 	return w
 }
 

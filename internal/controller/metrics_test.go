@@ -34,7 +34,7 @@ func TestCertificateMetrics(t *testing.T) {
 	if got, want := testutil.ToFloat64(certRenewal.WithLabelValues(CertKindFleet, "team-a/metrics-web")), float64(renewAt.Unix()); got != want {
 		t.Errorf("fleet renewal = %v, want %v (renewAt %s)", got, want, renewAt)
 	}
-	if got, want := testutil.ToFloat64(certExpiration.WithLabelValues(CertKindCA, "")), float64(now.Add(caLifetime).Unix()); got != want {
+	if got, want := testutil.ToFloat64(certExpiration.WithLabelValues(CertKindCA, "")), float64(now.Add(DefaultCALifetime).Unix()); got != want {
 		t.Errorf("CA expiration = %v, want %v", got, want)
 	}
 

@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/flotilla-dev/flotilla/internal/pki"
@@ -14,7 +15,8 @@ import (
 // the platform admin controls:
 //
 //   - Flotilla's built-in CA (a Secret in the operator's namespace), for fleets whose class names no
-//     cert-manager issuer;
+//     cert-manager issuer: every CA of its trust bundle, which during a rotation holds the next or
+//     the previous CA too (CARotation);
 //   - the CABundle of the FleetClass's cert-manager issuer, for the fleets of that class alone.
 //
 // Nothing in a team's namespace (the fleet Secret's ca.crt, its annotations) is ever a source of
@@ -23,8 +25,9 @@ import (
 // urn:uuid: URI SAN), so a deleted Gateway's certificates open nothing, not even a re-created
 // Gateway of the same name.
 type FleetTrust struct {
-	// CA is Flotilla's built-in CA.
-	CA func() (*pki.CA, error)
+	// Trusted is Flotilla's built-in CA's trust bundle: the signing CA and, during a rotation, the
+	// next or previous one.
+	Trusted func() ([]*x509.Certificate, error)
 
 	mu     sync.RWMutex
 	fleets map[string]fleetAdmission // fleet key → what may speak for it
@@ -65,12 +68,14 @@ func (t *FleetTrust) Revoke(fleet string) {
 // the issuers of admitted cert-manager fleets. Which CA may speak for which fleet is
 // AuthorizeFleet's decision.
 func (t *FleetTrust) ClientCAs() (*x509.CertPool, error) {
-	ca, err := t.CA()
+	builtin, err := t.Trusted()
 	if err != nil {
 		return nil, err
 	}
 	pool := x509.NewCertPool()
-	pool.AddCert(ca.Cert)
+	for _, c := range builtin {
+		pool.AddCert(c)
+	}
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	for _, a := range t.fleets {
@@ -106,11 +111,11 @@ func (t *FleetTrust) AuthorizeFleet(fleet string, chain []*x509.Certificate) err
 				Err: fmt.Errorf("fleet %s's certificate must chain to its FleetClass's cert-manager caBundle; it chains to %q", fleet, root.Subject)}
 		}
 	} else {
-		ca, err := t.CA()
+		builtin, err := t.Trusted()
 		if err != nil {
 			return err
 		}
-		if !root.Equal(ca.Cert) {
+		if !slices.ContainsFunc(builtin, root.Equal) {
 			return &server.Refusal{Reason: server.ReasonUntrustedIssuer,
 				Err: fmt.Errorf("fleet %s's certificate must be issued by Flotilla's CA; it chains to %q", fleet, root.Subject)}
 		}

@@ -38,7 +38,11 @@ func TestFleetTrust(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	trust := &FleetTrust{CA: func() (*pki.CA, error) { return builtin, nil }}
+	next, _, err := pki.NewCA(now, time.Hour) // the CA a rotation introduces
+	if err != nil {
+		t.Fatal(err)
+	}
+	trust := &FleetTrust{Trusted: func() ([]*x509.Certificate, error) { return []*x509.Certificate{builtin.Cert, next.Cert}, nil }}
 	trust.Admit("team-a/web", "uid-a", false, nil)
 	trust.Admit("team-cm/edge", "uid-cm", true, []*x509.Certificate{issuer.Cert})
 	trust.Admit("team-empty/edge", "uid-e", true, nil) // a class whose caBundle could not be read
@@ -50,9 +54,11 @@ func TestFleetTrust(t *testing.T) {
 		reason string // "" admitted
 	}{
 		{"Flotilla's CA for a built-in fleet", "team-a/web", leaf(t, builtin, "team-a", "web", "uid-a"), ""},
+		{"the next CA of a rotation's trust bundle", "team-a/web", leaf(t, next, "team-a", "web", "uid-a"), ""},
 		{"a team's own CA", "team-a/web", leaf(t, team, "team-a", "web", "uid-a"), server.ReasonUntrustedIssuer},
 		{"the class's issuer for its fleet", "team-cm/edge", leaf(t, issuer, "team-cm", "edge", "uid-cm"), ""},
 		{"Flotilla's CA once cert-manager issues", "team-cm/edge", leaf(t, builtin, "team-cm", "edge", "uid-cm"), server.ReasonUntrustedIssuer},
+		{"Flotilla's next CA once cert-manager issues", "team-cm/edge", leaf(t, next, "team-cm", "edge", "uid-cm"), server.ReasonUntrustedIssuer},
 		{"an issuer for another class's fleet", "team-a/web", leaf(t, issuer, "team-a", "web", "uid-a"), server.ReasonUntrustedIssuer},
 		{"no issuer trusted: nothing is", "team-empty/edge", leaf(t, builtin, "team-empty", "edge", "uid-e"), server.ReasonUntrustedIssuer},
 		{"a deleted Gateway's certificate", "team-a/web", leaf(t, builtin, "team-a", "web", "uid-old"), server.ReasonInstanceMismatch},
@@ -75,8 +81,8 @@ func TestFleetTrust(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := len(pool.Subjects()); n != 2 { //nolint:staticcheck // counting the pool's CAs
-		t.Errorf("client CA pool has %d CAs, want Flotilla's and the class's issuer", n)
+	if n := len(pool.Subjects()); n != 3 { //nolint:staticcheck // counting the pool's CAs
+		t.Errorf("client CA pool has %d CAs, want Flotilla's two (a rotation's) and the class's issuer", n)
 	}
 
 	// A new instance of the same Gateway replaces the old one (whose streams the caller closes);

@@ -24,11 +24,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/flotilla-dev/flotilla/internal/gatewayapi"
 	"github.com/flotilla-dev/flotilla/internal/model"
-	"github.com/flotilla-dev/flotilla/internal/pki"
 	"github.com/flotilla-dev/flotilla/internal/provisioner"
 	"github.com/flotilla-dev/flotilla/internal/xds/server"
 	"github.com/flotilla-dev/flotilla/internal/xds/translate"
@@ -85,9 +85,12 @@ type XDSReconciler struct {
 	Reports *DataPlaneReports
 	// Report publishes this replica's view of the fleets' Envoys; nil publishes none.
 	Report *ReportPublisher
-	// Defaults are the parameters' built-in defaults; CA, when set, gives Defaults.XDSTrust.
+	// Defaults are the parameters' built-in defaults; XDSTrust, when set, gives
+	// Defaults.XDSTrust (the built-in CA's trust bundle, which fleets verify the server with).
 	Defaults provisioner.Defaults
-	CA       func(context.Context) (*pki.CA, error)
+	XDSTrust func(context.Context) ([]byte, error)
+	// requeue carries RequeueAll's Gateways to the controller.
+	requeue chan event.GenericEvent
 
 	mu             sync.Mutex
 	failures       map[string]string         // fleet key → why translation failed
@@ -132,12 +135,12 @@ func (r *XDSReconciler) reconcileFleet(ctx context.Context, req reconcile.Reques
 	}
 	// The one gate: a refused Gateway is served nothing, and no certificate speaks for its fleet.
 	defaults := r.Defaults
-	if r.CA != nil {
-		ca, err := r.CA(ctx)
+	if r.XDSTrust != nil {
+		trust, err := r.XDSTrust(ctx)
 		if err != nil {
 			return reconcile.Result{}, err
 		}
-		defaults.XDSTrust = ca.CertPEM // Envoy verifies the xDS server with Flotilla's CA
+		defaults.XDSTrust = trust // Envoy verifies the xDS server with Flotilla's CAs
 	}
 	adm, err := r.admit(ctx, gw, class, defaults)
 	if err != nil {
@@ -298,8 +301,10 @@ func (r *XDSReconciler) DataPlaneCondition(ctx context.Context, key string, gene
 // and watches what resolution reads, like the Gateway controller.
 func (r *XDSReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	noLeader := false
+	r.requeue = make(chan event.GenericEvent, 1024)
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("xds").
+		WatchesRawSource(source.Channel(r.requeue, &handler.EnqueueRequestForObject{})).
 		WithOptions(controller.Options{NeedLeaderElection: &noLeader}).
 		For(&gwapiv1.Gateway{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&gwapiv1.GatewayClass{}, handler.EnqueueRequestsFromMapFunc(r.gatewaysOfClass),
@@ -313,6 +318,26 @@ func (r *XDSReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			return o.GetLabels()[provisioner.LabelManagedBy] == provisioner.ManagedByValue
 		})))
 	return r.watchInputs(b).Complete(r)
+}
+
+// RequeueAll reconciles every Gateway again (the built-in CA changed: every fleet's trust
+// bundle or certificate does). It blocks until every Gateway is queued or ctx ends.
+func (r *XDSReconciler) RequeueAll(ctx context.Context) error {
+	if r.requeue == nil {
+		return nil
+	}
+	var gws gwapiv1.GatewayList
+	if err := r.Client.List(ctx, &gws); err != nil {
+		return err
+	}
+	for i := range gws.Items {
+		select {
+		case r.requeue <- event.GenericEvent{Object: &gws.Items[i]}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
 }
 
 // FleetEvents carries "look at this fleet again" notices to the Gateway controller, which owns the

@@ -5,6 +5,7 @@ package operator
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"os"
 	"slices"
@@ -86,6 +87,14 @@ type Options struct {
 	// replica that died). Defaults 10s and 30s; the expiry must exceed the renewal interval.
 	DataPlaneReportRenewInterval time.Duration
 	DataPlaneReportExpiry        time.Duration
+	// CALifetime is the lifetime of the built-in CAs Flotilla makes; each is rotated at two
+	// thirds of it. CAPropagation is each rotation phase's minimum length (it must exceed how long
+	// kubelet takes to update a projected ConfigMap or Secret in a Pod, and CARefreshInterval);
+	// CARefreshInterval is how often every replica re-reads the CA Secret. Defaults 5 years,
+	// 5 minutes, 30 seconds.
+	CALifetime        time.Duration
+	CAPropagation     time.Duration
+	CARefreshInterval time.Duration
 	// SkipControllerNameValidation lets several managers run in one process (tests).
 	SkipControllerNameValidation bool
 }
@@ -147,12 +156,28 @@ func (o *Options) defaults() {
 	if o.DataPlaneReportExpiry <= 0 {
 		o.DataPlaneReportExpiry = controller.DefaultReportExpiry
 	}
+	if o.CALifetime <= 0 {
+		o.CALifetime = controller.DefaultCALifetime
+	}
+	if o.CAPropagation <= 0 {
+		o.CAPropagation = controller.DefaultCAPropagation
+	}
+	if o.CARefreshInterval <= 0 {
+		o.CARefreshInterval = controller.DefaultCARefreshInterval
+	}
 }
 
 func (o *Options) validate() error {
 	if o.DataPlaneReportExpiry <= o.DataPlaneReportRenewInterval {
 		return fmt.Errorf("the data-plane report expiry (%s) must exceed its renewal interval (%s)",
 			o.DataPlaneReportExpiry, o.DataPlaneReportRenewInterval)
+	}
+	if o.CAPropagation <= o.CARefreshInterval {
+		return fmt.Errorf("the CA rotation's propagation time (%s) must exceed the CA refresh interval (%s): every replica must re-read the CA within each phase",
+			o.CAPropagation, o.CARefreshInterval)
+	}
+	if o.CALifetime < 3*o.CAPropagation {
+		return fmt.Errorf("the CA lifetime (%s) must be at least three times the CA rotation's propagation time (%s)", o.CALifetime, o.CAPropagation)
 	}
 	if o.DataPlaneReportExpiry < time.Second {
 		return fmt.Errorf("the data-plane report expiry (%s) must be at least a second", o.DataPlaneReportExpiry)
@@ -303,7 +328,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 		mgr.GetLogger().Info("cert-manager Certificate CRD not installed: FleetClasses that name a cert-manager issuer cannot be served")
 	}
 	certs := &controller.Certificates{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(),
-		Namespace: o.Namespace, SecretName: CASecretName, Now: time.Now}
+		Namespace: o.Namespace, SecretName: CASecretName, Now: time.Now, Lifetime: o.CALifetime}
 	events := controller.NewFleetEvents()
 	// Every replica publishes its view of the fleets' Envoys; the leader sums them up.
 	var report *controller.ReportPublisher
@@ -312,10 +337,11 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 			RenewInterval: o.DataPlaneReportRenewInterval, Expiry: o.DataPlaneReportExpiry,
 			MinInterval: controller.DefaultReportMinInterval}
 	}
-	trust := &controller.FleetTrust{CA: func() (*pki.CA, error) {
+	trust := &controller.FleetTrust{Trusted: func() ([]*x509.Certificate, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		return certs.CA(ctx)
+		cas, _, err := certs.Trusted(ctx)
+		return cas, err
 	}}
 	// What the Envoys say reaches the Gateway's status through this replica's report, coalesced
 	// like every other replica's; without an xDS server, nothing connects and nothing reports.
@@ -323,7 +349,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	if report != nil {
 		onStatus = report.Changed
 	}
-	xds, err := newXDSServer(mgr, o, trust, onStatus)
+	xds, err := newXDSServer(mgr, o, certs, trust, onStatus)
 	if err != nil {
 		return err
 	}
@@ -348,10 +374,33 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 		FleetInputs: controller.FleetInputs{Client: mgr.GetClient(), Unserved: unserved},
 		DataPlane:   xds, Events: events, Trust: trust, Resolutions: resolutions,
 		Reports: reports, Report: report,
-		Defaults: defaults, CA: certs.CA,
+		Defaults: defaults, XDSTrust: certs.TrustPEM,
 	}
 	if err := translator.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the xDS controller: %w", err)
+	}
+	// The built-in CA's rotation: the leader moves it on; every replica follows the CA Secret,
+	// re-issues its server certificate, closes the streams whose CA left the trust bundle and has
+	// every fleet's trust bundle and certificate brought up to date.
+	caChanged := func(ctx context.Context) {
+		if n := xds.Reauthorize(); n > 0 {
+			mgr.GetLogger().Info("Closed xDS streams whose client certificate's CA is no longer trusted", "streams", n)
+		}
+		if err := translator.RequeueAll(ctx); err != nil {
+			mgr.GetLogger().Error(err, "Requeueing the fleets after a CA change")
+		}
+	}
+	if err := mgr.Add(&controller.CARefresh{Certs: certs, Interval: o.CARefreshInterval, OnChange: caChanged}); err != nil {
+		return fmt.Errorf("adding the CA refresh: %w", err)
+	}
+	if err := mgr.Add(&controller.CARotation{Certs: certs, Client: mgr.GetClient(), Recorder: rec,
+		Propagation: o.CAPropagation, Interval: o.CARefreshInterval,
+		Changed: func(ctx context.Context) {
+			if changed, err := certs.Refresh(ctx); err == nil && changed {
+				caChanged(ctx)
+			}
+		}}); err != nil {
+		return fmt.Errorf("adding the CA rotation: %w", err)
 	}
 	gateways := &controller.GatewayReconciler{
 		FleetInputs: controller.FleetInputs{Client: mgr.GetClient(), Unserved: unserved},
@@ -393,7 +442,7 @@ const xdsServerCertLifetime = 7 * 24 * time.Hour
 
 // newXDSServer makes the xDS server every replica runs (when o.XDSBindAddress is not "0"): its
 // certificate comes from the built-in CA; fleets' certificates are trusted per FleetTrust.
-func newXDSServer(mgr ctrl.Manager, o Options, trust *controller.FleetTrust, onStatus func(fleet string)) (*server.Server, error) {
+func newXDSServer(mgr ctrl.Manager, o Options, certs *controller.Certificates, trust *controller.FleetTrust, onStatus func(fleet string)) (*server.Server, error) {
 	svc, _, _ := strings.Cut(o.XDSAddress, ".")
 	names := []string{o.XDSAddress}
 	for _, n := range []string{svc, svc + "." + o.Namespace, svc + "." + o.Namespace + ".svc",
@@ -403,7 +452,11 @@ func newXDSServer(mgr ctrl.Manager, o Options, trust *controller.FleetTrust, onS
 		}
 	}
 	creds := &pki.ServerCredentials{
-		Load:     trust.CA,
+		Load: func() (*pki.CA, error) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			return certs.CA(ctx)
+		},
 		DNSNames: names, Lifetime: xdsServerCertLifetime, Now: time.Now,
 	}
 	s := server.New(server.Options{

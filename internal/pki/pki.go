@@ -280,3 +280,12 @@ func ParseCertificates(data []byte) ([]*x509.Certificate, error) {
 	}
 	return out, nil
 }
+
+// EncodeCertificates is the PEM bundle of certs, in order.
+func EncodeCertificates(certs []*x509.Certificate) []byte {
+	var out []byte
+	for _, c := range certs {
+		out = append(out, encodeCert(c.Raw)...)
+	}
+	return out
+}

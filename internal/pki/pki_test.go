@@ -107,8 +107,8 @@ func TestServerCredentialsRotate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	loads := 0
-	s := &ServerCredentials{Load: func() (*CA, error) { loads++; return ca, nil },
+	current := ca
+	s := &ServerCredentials{Load: func() (*CA, error) { return current, nil },
 		DNSNames: []string{"flotilla-xds.flotilla-system.svc"}, Lifetime: 24 * time.Hour, Now: func() time.Time { return now }}
 	first, err := s.GetCertificate(nil)
 	if err != nil {
@@ -134,7 +134,27 @@ func TestServerCredentialsRotate(t *testing.T) {
 	if _, err := renewed.Leaf.Verify(x509.VerifyOptions{Roots: pool, CurrentTime: now, DNSName: "flotilla-xds.flotilla-system.svc"}); err != nil {
 		t.Fatalf("server certificate does not chain to the CA: %v", err)
 	}
-	if loads != 1 {
-		t.Fatalf("CA loaded %d times, want 1", loads)
+
+	// A rotated CA: the next handshake gets a certificate from the new CA, though the current
+	// one is not due for renewal.
+	next, _, err := NewCA(now, 24*time.Hour*365)
+	if err != nil {
+		t.Fatal(err)
+	}
+	current = next
+	rotated, err := s.GetCertificate(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rotated == renewed {
+		t.Fatal("certificate not re-issued after the CA changed")
+	}
+	nextPool := x509.NewCertPool()
+	nextPool.AddCert(next.Cert)
+	if _, err := rotated.Leaf.Verify(x509.VerifyOptions{Roots: nextPool, CurrentTime: now, DNSName: "flotilla-xds.flotilla-system.svc"}); err != nil {
+		t.Fatalf("server certificate after rotation does not chain to the new CA: %v", err)
+	}
+	if again, _ := s.GetCertificate(nil); again != rotated {
+		t.Fatal("certificate re-issued again with the same CA")
 	}
 }

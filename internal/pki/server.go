@@ -8,10 +8,11 @@ import (
 )
 
 // ServerCredentials gives a TLS server (the xDS server) its certificate, issued by the CA that
-// Load returns: on first use, and again once it passes RenewAt, so a long-running server rotates
-// without a restart.
+// Load returns: on first use, again once it passes RenewAt, and again when Load returns another
+// CA (a rotation), so a long-running server rotates without a restart.
 type ServerCredentials struct {
-	// Load returns the CA (read from its Secret, or made, by the caller).
+	// Load returns the CA that signs now (read from its Secret, or made, by the caller); it is
+	// called on every handshake and must be cheap.
 	Load     func() (*CA, error)
 	DNSNames []string
 	Lifetime time.Duration
@@ -23,28 +24,20 @@ type ServerCredentials struct {
 	renewAt time.Time
 }
 
-func (s *ServerCredentials) loadCA() (*CA, error) {
-	if s.ca == nil {
-		ca, err := s.Load()
-		if err != nil {
-			return nil, fmt.Errorf("loading the CA: %w", err)
-		}
-		s.ca = ca
-	}
-	return s.ca, nil
-}
-
 // GetCertificate suits tls.Config.GetCertificate.
 func (s *ServerCredentials) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.Now()
-	if s.cert != nil && now.Before(s.renewAt) {
-		return s.cert, nil
-	}
-	ca, err := s.loadCA()
+	ca, err := s.Load()
 	if err != nil {
-		return nil, err
+		if s.cert != nil && now.Before(s.renewAt) {
+			return s.cert, nil // the CA Secret is unreadable for now: keep serving what we have
+		}
+		return nil, fmt.Errorf("loading the CA: %w", err)
+	}
+	if s.cert != nil && now.Before(s.renewAt) && s.ca != nil && s.ca.Cert.Equal(ca.Cert) {
+		return s.cert, nil
 	}
 	certPEM, keyPEM, err := ca.IssueServer(s.DNSNames, now, s.Lifetime)
 	if err != nil {
@@ -54,6 +47,6 @@ func (s *ServerCredentials) GetCertificate(*tls.ClientHelloInfo) (*tls.Certifica
 	if err != nil {
 		return nil, err
 	}
-	s.cert, s.renewAt = &pair, RenewAt(pair.Leaf)
+	s.ca, s.cert, s.renewAt = ca, &pair, RenewAt(pair.Leaf)
 	return s.cert, nil
 }

@@ -36,9 +36,10 @@ type xstream struct {
 	detail   string // the refusal's explanation (AuthorizeFleet's error)
 	peer     string
 	cancel   func(error)
-	expiry   *time.Timer  // closes the stream when its certificate expires
-	admitted bool         // a request passed the identity check: counted as connected
-	node     *corev3.Node // the node requests carry (Envoy sends it on the first one only)
+	expiry   *time.Timer           // closes the stream when its certificate expires
+	chains   [][]*x509.Certificate // the verified chains of its client certificate (Reauthorize)
+	admitted bool                  // a request passed the identity check: counted as connected
+	node     *corev3.Node          // the node requests carry (Envoy sends it on the first one only)
 	types    map[string]*typeState
 }
 
@@ -98,6 +99,7 @@ type peerIdentity struct {
 	addr    string
 	// expires is when the first certificate of the authorized chain expires (zero when refused).
 	expires time.Time
+	chains  [][]*x509.Certificate
 }
 
 // identity returns the fleet the stream's verified client certificate names, or why there is none.
@@ -116,6 +118,7 @@ func identity(ctx context.Context, authorize func(string, []*x509.Certificate) e
 		id.refusal = ReasonNoCertificate
 		return id
 	}
+	id.chains = info.State.VerifiedChains
 	leaf := info.State.VerifiedChains[0][0]
 	fleet, ok := pki.FleetFromCert(leaf)
 	if !ok {
@@ -163,7 +166,7 @@ func (s *Server) open(ctx context.Context, key streamKey) error {
 	id := identity(ctx, s.o.AuthorizeFleet)
 	fleet, refusal, addr := id.fleet, id.refusal, id.addr
 	st := &xstream{key: key, fleet: fleet, claimed: id.claimed, refusal: refusal, detail: id.detail, peer: addr,
-		cancel: cancelFrom(ctx), types: map[string]*typeState{}}
+		cancel: cancelFrom(ctx), types: map[string]*typeState{}, chains: id.chains}
 	if fleet != "" && st.cancel != nil && !id.expires.IsZero() {
 		// Closed when the certificate expires (TLS verified it at the handshake only).
 		st.expiry = time.AfterFunc(time.Until(id.expires), func() {
@@ -185,6 +188,43 @@ func (s *Server) open(ctx context.Context, key streamKey) error {
 		return s.refuse(st, refusal, "", "")
 	}
 	return nil
+}
+
+// Reauthorize checks every open stream's client certificate again (TLS verified it at the
+// handshake only) and closes the streams whose certificate is no longer authorized for their
+// fleet: after a CA rotation retires a CA, the streams opened with its certificates end, and their
+// Envoys reconnect with the new CA's. It returns how many streams it closed.
+func (s *Server) Reauthorize() int {
+	if s.o.AuthorizeFleet == nil {
+		return 0
+	}
+	s.mu.Lock()
+	var open []*xstream
+	for _, st := range s.streams {
+		if st.fleet != "" && st.cancel != nil {
+			open = append(open, st)
+		}
+	}
+	s.mu.Unlock()
+	closed := 0
+	for _, st := range open {
+		ok := false
+		var why error
+		for _, chain := range st.chains {
+			if why = s.o.AuthorizeFleet(st.fleet, chain); why == nil {
+				ok = true
+				break
+			}
+		}
+		if ok {
+			continue
+		}
+		closed++
+		s.metrics.refused.WithLabelValues(ReasonTrustWithdrawn).Inc()
+		s.log.Info("Closing xDS stream: its client certificate is no longer trusted", "fleet", st.fleet, "peer", st.peer, "detail", why)
+		st.cancel(errTrustWithdrawn)
+	}
+	return closed
 }
 
 // refuse logs and counts a refusal and returns the error that ends the stream. claimed is the

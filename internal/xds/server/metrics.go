@@ -34,6 +34,10 @@ const (
 	// chain) expired; the stream is closed at that moment, and the Envoy reconnects with its
 	// renewed certificate.
 	ReasonCertificateExpired = "certificate_expired"
+	// ReasonTrustWithdrawn: an admitted stream's certificate no longer chains to a CA trusted for
+	// its fleet (a CA rotation retired the CA that signed it; Server.Reauthorize); the stream is
+	// closed, and the Envoy reconnects with the certificate the new CA issued.
+	ReasonTrustWithdrawn = "trust_withdrawn"
 	// ReasonTLSHandshake: the TLS handshake failed for another reason (not TLS, no common version
 	// or cipher, the client hung up).
 	ReasonTLSHandshake = "tls_handshake"

@@ -3,6 +3,7 @@ package server
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -288,5 +289,59 @@ func TestNACKLoopIsBounded(t *testing.T) {
 	defer mu.Unlock()
 	if logged != 1 {
 		t.Errorf("%d log lines for %d identical NACKs, want 1", logged, loop+1)
+	}
+}
+
+// When a CA leaves the trust (a rotation retired it), Reauthorize closes the streams opened with
+// its certificates, and only those.
+func TestReauthorizeClosesStreamsOfARetiredCA(t *testing.T) {
+	next := newCA(t)
+	var mu sync.Mutex
+	var e *env
+	retired := false
+	e = start(t, func(o *Options) {
+		o.ClientCAs = func() (*x509.CertPool, error) {
+			pool := caPool(e.ca)
+			pool.AddCert(next.Cert)
+			return pool, nil
+		}
+		o.AuthorizeFleet = func(_ string, chain []*x509.Certificate) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if root := chain[len(chain)-1]; retired && root.Equal(e.ca.Cert) {
+				return &Refusal{Reason: ReasonUntrustedIssuer, Err: errors.New("retired CA")}
+			}
+			return nil
+		}
+	})
+	e.publish(t, "infra/a", specA().resources())
+	old := e.dial(t, "infra/a", "infra/a", "envoy-old")
+	renewed := e.dialWith(t, clientTLS(t, next, e.ca, "infra", "a"), nodeOf("infra/a", "envoy-new"))
+	waitSynced(t, e, old, "infra/a")
+	waitSynced(t, e, renewed, "infra/a")
+	if n := e.srv.Reauthorize(); n != 0 {
+		t.Fatalf("Reauthorize closed %d streams while both CAs are trusted", n)
+	}
+	mu.Lock()
+	retired = true
+	mu.Unlock()
+	if n := e.srv.Reauthorize(); n != 1 {
+		t.Fatalf("Reauthorize closed %d streams, want the retired CA's one", n)
+	}
+	select {
+	case <-old.Done():
+	case <-within(t).Done():
+		t.Fatal("the retired CA's stream is still open")
+	}
+	if err := old.Err(); err == nil || !strings.Contains(err.Error(), "code = Unauthenticated") {
+		t.Errorf("stream error %v, want Unauthenticated", err)
+	}
+	if got := testutil.ToFloat64(e.srv.metrics.refused.WithLabelValues(ReasonTrustWithdrawn)); got != 1 {
+		t.Errorf("refused{trust_withdrawn} = %v, want 1", got)
+	}
+	select {
+	case <-renewed.Done():
+		t.Errorf("the new CA's stream ended: %v", renewed.Err())
+	default:
 	}
 }

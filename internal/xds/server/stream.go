@@ -15,10 +15,12 @@ import (
 )
 
 // errForgotten ends the streams of a fleet that Forget dropped; errCertificateExpired a stream
-// whose client certificate expired.
+// whose client certificate expired; errTrustWithdrawn one whose certificate's CA is no longer
+// trusted (Reauthorize).
 var (
 	errForgotten          = errors.New("the fleet is no longer served")
 	errCertificateExpired = errors.New("the client certificate expired")
+	errTrustWithdrawn     = errors.New("the client certificate's CA is no longer trusted")
 )
 
 // adsService is the gRPC ADS service, and the only service registered (no per-type xDS services,
@@ -113,6 +115,8 @@ func (c *cancelableStream[Req, Resp]) result(err error) error {
 		return status.Error(codes.Unavailable, errForgotten.Error())
 	case errors.Is(cause, errCertificateExpired):
 		return status.Error(codes.Unauthenticated, errCertificateExpired.Error())
+	case errors.Is(cause, errTrustWithdrawn):
+		return status.Error(codes.Unauthenticated, errTrustWithdrawn.Error())
 	}
 	return err
 }

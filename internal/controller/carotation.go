@@ -9,9 +9,11 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/flotilla-dev/flotilla/internal/pki"
 	"github.com/flotilla-dev/flotilla/internal/provisioner"
@@ -128,6 +130,10 @@ func (r *CARotation) Step(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	base := s.DeepCopy()
+	if s.Annotations == nil {
+		s.Annotations = map[string]string{}
+	}
 	now := r.Certs.Now()
 	since, _ := time.Parse(time.RFC3339, s.Annotations[AnnotationCARotationSince])
 	settled := !since.IsZero() && now.Sub(since) >= orDefault(r.Propagation, DefaultCAPropagation)
@@ -138,17 +144,20 @@ func (r *CARotation) Step(ctx context.Context) (bool, error) {
 		if !manual && now.Before(pki.RenewAt(st.signer.Cert)) {
 			return false, nil
 		}
-		return true, r.begin(ctx, s, st, manual, trigger)
+		return true, r.begin(ctx, base, s, st, manual, trigger)
 	case CARotationTrustDistributing:
 		waiting, total, err := r.fleetsNotTrusting(ctx, st.trustPEM)
 		if err != nil {
 			return false, err
 		}
 		progress := fmt.Sprintf("%d/%d fleets trust the next CA%s", total-len(waiting), total, waitingFor(waiting))
-		if len(waiting) > 0 || !settled {
-			return r.setProgress(ctx, s, progress)
+		// A fleet that cannot be updated holds the phase until half of the current CA's
+		// remaining life is spent, no longer: the new CA must sign well before the old expires.
+		late := !since.IsZero() && !now.Before(since.Add(st.signer.Cert.NotAfter.Sub(since)/2))
+		if (len(waiting) > 0 || !settled) && !late {
+			return r.setProgress(ctx, base, s, progress, since)
 		}
-		return true, r.promote(ctx, s)
+		return true, r.promote(ctx, base, s)
 	case CARotationReissuing:
 		retiring := slices.DeleteFunc(slices.Clone(st.trust), st.signer.Cert.Equal)
 		waiting, total, err := r.fleetsSignedBy(ctx, retiring)
@@ -161,9 +170,9 @@ func (r *CARotation) Step(ctx context.Context) (bool, error) {
 		}
 		progress := fmt.Sprintf("%d/%d fleets have certificates from the new CA%s", total-len(waiting), total, waitingFor(waiting))
 		if (len(waiting) > 0 || !settled) && !expired {
-			return r.setProgress(ctx, s, progress)
+			return r.setProgress(ctx, base, s, progress, since)
 		}
-		return true, r.complete(ctx, s, st)
+		return true, r.complete(ctx, base, s, st)
 	default:
 		return false, fmt.Errorf("CA Secret %s/%s: unknown rotation phase %q", s.Namespace, s.Name, s.Annotations[AnnotationCARotation])
 	}
@@ -182,7 +191,7 @@ func waitingFor(fleets []string) string {
 }
 
 // begin makes the next CA and puts it in the trust bundle beside the current one.
-func (r *CARotation) begin(ctx context.Context, s *corev1.Secret, st *caState, manual bool, trigger string) error {
+func (r *CARotation) begin(ctx context.Context, base, s *corev1.Secret, st *caState, manual bool, trigger string) error {
 	now := r.Certs.Now()
 	next, nextKey, err := pki.NewCA(now, r.Certs.lifetime())
 	if err != nil {
@@ -198,7 +207,7 @@ func (r *CARotation) begin(ctx context.Context, s *corev1.Secret, st *caState, m
 		setAnnotation(s, AnnotationRotateCAHandled, trigger)
 		why = fmt.Sprintf("%s=%q asks for it", AnnotationRotateCA, trigger)
 	}
-	if err := r.Client.Update(ctx, s); err != nil {
+	if err := r.write(ctx, base, s); err != nil {
 		return err
 	}
 	r.event(s, "CARotationStarted", "Rotating the built-in CA (%s): the next CA (serial %s, valid until %s) is trusted beside the current one; the current one signs until every fleet trusts both",
@@ -207,7 +216,7 @@ func (r *CARotation) begin(ctx context.Context, s *corev1.Secret, st *caState, m
 }
 
 // promote makes the next CA the one that signs; the previous one stays in the bundle.
-func (r *CARotation) promote(ctx context.Context, s *corev1.Secret) error {
+func (r *CARotation) promote(ctx context.Context, base, s *corev1.Secret) error {
 	next, err := pki.LoadCA(s.Data[KeyNextCert], s.Data[KeyNextKey])
 	if err != nil {
 		return fmt.Errorf("the next CA in %s: %w", KeyNextCert, err)
@@ -218,7 +227,7 @@ func (r *CARotation) promote(ctx context.Context, s *corev1.Secret) error {
 	setAnnotation(s, AnnotationCARotation, string(CARotationReissuing))
 	setAnnotation(s, AnnotationCARotationSince, r.Certs.Now().UTC().Format(time.RFC3339))
 	setAnnotation(s, AnnotationCARotationProgress, "re-issuing fleet and xDS server certificates from the new CA")
-	if err := r.Client.Update(ctx, s); err != nil {
+	if err := r.write(ctx, base, s); err != nil {
 		return err
 	}
 	r.event(s, "CARotationReissuing", "Every fleet trusts the next CA: it signs now (serial %s); fleet and xDS server certificates are being re-issued, and the previous CA stays trusted until none of its certificates is in use",
@@ -227,14 +236,14 @@ func (r *CARotation) promote(ctx context.Context, s *corev1.Secret) error {
 }
 
 // complete drops the previous CA from the bundle.
-func (r *CARotation) complete(ctx context.Context, s *corev1.Secret, st *caState) error {
+func (r *CARotation) complete(ctx context.Context, base, s *corev1.Secret, st *caState) error {
 	now := r.Certs.Now()
 	s.Data[KeyTrustBundle] = st.signer.CertPEM
 	delete(s.Annotations, AnnotationCARotation)
 	delete(s.Annotations, AnnotationCARotationSince)
 	delete(s.Annotations, AnnotationCARotationProgress)
 	setAnnotation(s, AnnotationCARotatedAt, now.UTC().Format(time.RFC3339))
-	if err := r.Client.Update(ctx, s); err != nil {
+	if err := r.write(ctx, base, s); err != nil {
 		return err
 	}
 	r.event(s, "CARotationCompleted", "The built-in CA is rotated: only the new CA (serial %s, valid until %s) is trusted; streams still on the previous CA's certificates are closed and reconnect with the new ones",
@@ -242,13 +251,35 @@ func (r *CARotation) complete(ctx context.Context, s *corev1.Secret, st *caState
 	return nil
 }
 
-func (r *CARotation) setProgress(ctx context.Context, s *corev1.Secret, progress string) (bool, error) {
+// setProgress records what the phase waits for; once the phase has lasted ten propagation times,
+// each new progress is also a Warning Event (a fleet whose objects cannot be applied holds it).
+func (r *CARotation) setProgress(ctx context.Context, base, s *corev1.Secret, progress string, since time.Time) (bool, error) {
 	if s.Annotations[AnnotationCARotationProgress] == progress {
 		return false, nil
 	}
 	setAnnotation(s, AnnotationCARotationProgress, progress)
 	// Only annotations change: replicas see the same CAs, nothing to refresh.
-	return false, r.Client.Update(ctx, s)
+	if err := r.write(ctx, base, s); err != nil {
+		return false, err
+	}
+	if wait := r.Certs.Now().Sub(since); r.Recorder != nil && wait > 10*orDefault(r.Propagation, DefaultCAPropagation) {
+		r.Recorder.Eventf(s, nil, corev1.EventTypeWarning, "CARotationWaiting", "RotateCA", "The CA rotation's phase %s has lasted %s: %s",
+			s.Annotations[AnnotationCARotation], wait.Round(time.Second), progress)
+	}
+	return false, nil
+}
+
+// fleetObject says whether o is a fleet object: controlled by a Gateway (an object a team made
+// under a fleet name is not, and cannot hold a rotation back).
+func fleetObject(o metav1.Object) bool {
+	ref := metav1.GetControllerOf(o)
+	return ref != nil && ref.Kind == "Gateway" && strings.HasPrefix(ref.APIVersion, gwapiv1.GroupName+"/")
+}
+
+// write patches the CA Secret from base to s, failing if it changed since it was read (another
+// leader, an admin).
+func (r *CARotation) write(ctx context.Context, base, s *corev1.Secret) error {
+	return r.Client.Patch(ctx, s, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
 }
 
 func (r *CARotation) event(s *corev1.Secret, reason, format string, args ...any) {
@@ -274,7 +305,7 @@ func (r *CARotation) fleetsNotTrusting(ctx context.Context, bundle []byte) (wait
 	}
 	for _, cm := range cms.Items {
 		trust, ok := cm.Data[provisioner.KeyXDSTrust]
-		if !ok {
+		if !ok || !fleetObject(&cm) {
 			continue
 		}
 		total++
@@ -292,7 +323,7 @@ func (r *CARotation) fleetsSignedBy(ctx context.Context, cas []*x509.Certificate
 		return nil, 0, err
 	}
 	for _, s := range secrets.Items {
-		if s.Namespace == r.Certs.Namespace && s.Name == r.Certs.SecretName {
+		if !fleetObject(&s) {
 			continue
 		}
 		cert, err := pki.ParseCert(s.Data[pki.KeyCert])

@@ -10,8 +10,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/flotilla-dev/flotilla/internal/pki"
 	"github.com/flotilla-dev/flotilla/internal/provisioner"
@@ -40,12 +42,18 @@ func newRotationWorld(t *testing.T) *rotationWorld {
 	w.certs = &Certificates{Client: w.c, Reader: w.c, Namespace: "flotilla-system", SecretName: "flotilla-ca",
 		Now: func() time.Time { return w.now }, Lifetime: 90 * 24 * time.Hour}
 	w.rot = &CARotation{Certs: w.certs, Client: w.c, Recorder: w.events, Propagation: testPropagation}
+	labels := map[string]string{provisioner.LabelManagedBy: provisioner.ManagedByValue}
 	for _, k := range w.fleets {
-		labels := map[string]string{provisioner.LabelManagedBy: provisioner.ManagedByValue}
-		w.create(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: k.Namespace, Name: k.Name, Labels: labels}})
-		w.create(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: k.Namespace, Name: k.Name, Labels: labels}})
+		owner := []metav1.OwnerReference{{APIVersion: gwapiv1.GroupVersion.String(), Kind: "Gateway", Name: strings.TrimPrefix(k.Name, "flotilla-"),
+			UID: "uid", Controller: ptr.To(true)}}
+		meta := metav1.ObjectMeta{Namespace: k.Namespace, Name: k.Name, Labels: labels, OwnerReferences: owner}
+		w.create(&corev1.ConfigMap{ObjectMeta: meta})
+		w.create(&corev1.Secret{ObjectMeta: meta})
 		w.provision(k) // what the Gateway controller does with the CA state of the moment
 	}
+	// An object a team made with Flotilla's label but no Gateway controlling it: never waited for.
+	w.create(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "flotilla-fake", Labels: labels},
+		Data: map[string]string{provisioner.KeyXDSTrust: "stale"}})
 	return w
 }
 
@@ -263,4 +271,28 @@ func TestCARotationDueAndExpired(t *testing.T) {
 		t.Fatal("an expired CA kept the rotation waiting")
 	}
 	w.wantEvent("CARotationCompleted")
+}
+
+// A fleet that never takes the bundle holds the trust phase only until half of the current CA's
+// remaining life, and past ten propagation times each new progress is a Warning Event.
+func TestCARotationStuckFleet(t *testing.T) {
+	w := newRotationWorld(t)
+	s := w.secret()
+	setAnnotation(s, AnnotationRotateCA, "now")
+	if err := w.c.Update(w.ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	w.step()
+	w.wantEvent("CARotationStarted")
+	w.provision(w.fleets[0]) // the other fleet is stuck
+	w.now = w.now.Add(11 * testPropagation)
+	if w.step() {
+		t.Fatal("promoted while a fleet does not trust the next CA")
+	}
+	w.wantEvent("CARotationWaiting")
+	w.now = w.now.Add(w.signer().NotAfter.Sub(w.now) / 2)
+	if !w.step() {
+		t.Fatal("a stuck fleet held the trust phase past half of the CA's remaining life")
+	}
+	w.wantEvent("CARotationReissuing")
 }

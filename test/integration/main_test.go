@@ -106,6 +106,8 @@ func startMain() error {
 	mgr, err := operator.New(mgrConfig, operator.Options{
 		MetricsAddr: "0", ProbeAddr: "0", XDSBindAddress: xdsAddr,
 		LeaderElection: true, LeaderElectionNamespace: "kube-system",
+		// TestCARotation rotates the CA: each phase lasts 3 s, not 5 minutes.
+		CAPropagation: 3 * time.Second, CARefreshInterval: 500 * time.Millisecond,
 		// Started again after TestLeaderFailover: its controllers' names are taken.
 		SkipControllerNameValidation: mainManager.done != nil,
 	})

@@ -23,6 +23,12 @@ func main() {
 		"Elect a leader; only the leader provisions fleets and writes status.")
 	flag.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "",
 		"Namespace of the leader election lease (default: the namespace the manager runs in).")
+	flag.DurationVar(&o.LeaseDuration, "leader-elect-lease-duration", operator.DefaultLeaseDuration,
+		"How long a leader that died without releasing its lease keeps it.")
+	flag.DurationVar(&o.RenewDeadline, "leader-elect-renew-deadline", operator.DefaultRenewDeadline,
+		"How long the leader keeps trying to renew its lease (an API server outage up to this long keeps the leader).")
+	flag.DurationVar(&o.RetryPeriod, "leader-elect-retry-period", operator.DefaultRetryPeriod,
+		"How often leader election tries to acquire or renew the lease.")
 	flag.BoolVar(&o.EnableHTTP2, "enable-http2", false, "Allow HTTP/2 on the metrics server.")
 	flag.StringVar(&o.Namespace, "namespace", os.Getenv("POD_NAMESPACE"),
 		"The operator's namespace, which holds the built-in CA (default: $POD_NAMESPACE, else "+operator.DefaultNamespace+").")

@@ -53,6 +53,14 @@ type Options struct {
 	LeaderElection bool
 	// LeaderElectionNamespace holds the lease; empty means the namespace the manager runs in.
 	LeaderElectionNamespace string
+	// LeaseDuration, RenewDeadline and RetryPeriod tune leader election (defaults 60s, 40s, 5s):
+	// the leader keeps leading through an API server outage shorter than RenewDeadline (client-go's
+	// defaults, 15s/10s/2s, would make every replica drop leadership and exit after 10 s); a leader
+	// that dies without releasing its lease is replaced after LeaseDuration (one that shuts down
+	// releases it at once).
+	LeaseDuration time.Duration
+	RenewDeadline time.Duration
+	RetryPeriod   time.Duration
 	// EnableHTTP2 allows HTTP/2 on the metrics server (off by default: CVE-2023-44487/39325).
 	EnableHTTP2 bool
 	// Namespace is the operator's namespace: it holds the built-in CA's Secret.
@@ -110,6 +118,11 @@ const (
 	// DefaultStatusQPS and DefaultStatusBurst are the status writes' limits.
 	DefaultStatusQPS   = 400
 	DefaultStatusBurst = 800
+	// DefaultLeaseDuration, DefaultRenewDeadline and DefaultRetryPeriod are leader election's:
+	// an API server outage of up to about 35 s does not cost the leader its lease.
+	DefaultLeaseDuration = 60 * time.Second
+	DefaultRenewDeadline = 40 * time.Second
+	DefaultRetryPeriod   = 5 * time.Second
 	// DefaultMaxConcurrentReconciles is each controller's number of workers.
 	DefaultMaxConcurrentReconciles = 4
 	// CASecretName is the built-in CA's Secret in the operator's namespace.
@@ -156,6 +169,15 @@ func (o *Options) defaults() {
 	if o.DataPlaneReportExpiry <= 0 {
 		o.DataPlaneReportExpiry = controller.DefaultReportExpiry
 	}
+	if o.LeaseDuration <= 0 {
+		o.LeaseDuration = DefaultLeaseDuration
+	}
+	if o.RenewDeadline <= 0 {
+		o.RenewDeadline = DefaultRenewDeadline
+	}
+	if o.RetryPeriod <= 0 {
+		o.RetryPeriod = DefaultRetryPeriod
+	}
 	if o.CALifetime <= 0 {
 		o.CALifetime = controller.DefaultCALifetime
 	}
@@ -171,6 +193,10 @@ func (o *Options) validate() error {
 	if o.DataPlaneReportExpiry <= o.DataPlaneReportRenewInterval {
 		return fmt.Errorf("the data-plane report expiry (%s) must exceed its renewal interval (%s)",
 			o.DataPlaneReportExpiry, o.DataPlaneReportRenewInterval)
+	}
+	if o.LeaseDuration <= o.RenewDeadline || o.RenewDeadline <= o.RetryPeriod {
+		return fmt.Errorf("leader election needs lease duration (%s) > renew deadline (%s) > retry period (%s)",
+			o.LeaseDuration, o.RenewDeadline, o.RetryPeriod)
 	}
 	if o.CAPropagation <= o.CARefreshInterval {
 		return fmt.Errorf("the CA rotation's propagation time (%s) must exceed the CA refresh interval (%s): every replica must re-read the CA within each phase",
@@ -258,6 +284,9 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		LeaderElectionID:              LeaderElectionID,
 		LeaderElectionNamespace:       o.LeaderElectionNamespace,
 		LeaderElectionReleaseOnCancel: true,
+		LeaseDuration:                 &o.LeaseDuration,
+		RenewDeadline:                 &o.RenewDeadline,
+		RetryPeriod:                   &o.RetryPeriod,
 		Cache: cache.Options{
 			// No cached object keeps its managedFields (often the largest part of its metadata).
 			DefaultTransform: cache.TransformStripManagedFields(),

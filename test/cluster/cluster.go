@@ -34,6 +34,8 @@ type Options struct {
 	Scheme *runtime.Scheme
 	// NoWorkloads starts only kube-apiserver and etcd (no controller manager, scheduler or KWOK).
 	NoWorkloads bool
+	// APIServerFlags are extra kube-apiserver flags (name without dashes → value).
+	APIServerFlags map[string]string
 }
 
 // Cluster is a running control plane.
@@ -74,6 +76,9 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 		// envtest's default Service range (10.0.0.0/24) runs out at ~250 Services: room for the
 		// scale harness's 500 fleets. Clear of KWOK's Pod CIDR (10.244.0.0/16).
 		Set("service-cluster-ip-range", "10.96.0.0/16")
+	for k, v := range o.APIServerFlags {
+		env.ControlPlane.GetAPIServer().Configure().Set(k, v)
+	}
 	if _, err := env.Start(); err != nil {
 		return nil, fmt.Errorf("starting kube-apiserver and etcd: %w", err)
 	}

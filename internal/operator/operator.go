@@ -343,7 +343,8 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	if err != nil {
 		return fmt.Errorf("creating the status client: %w", err)
 	}
-	status := &controller.StatusWriter{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Writer: statusClient}
+	// Counted like every other write (flotilla_apiserver_writes_total).
+	status := &controller.StatusWriter{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Writer: apiwrites.Wrap(statusClient)}
 	rec := mgr.GetEventRecorder("flotilla")
 
 	if err := (&controller.GatewayClassReconciler{Client: mgr.GetClient(), Status: status, Recorder: rec, Unserved: unserved}).SetupWithManager(mgr); err != nil {

@@ -159,3 +159,136 @@ func BenchmarkBadInputAtScale(b *testing.B) {
 		})
 	}
 }
+
+// maxSizeRoute is one HTTPRoute as large as the CRD allows: 16 hostnames, 16 rules with 8 matches
+// each (128, the CRD's cap across rules) of a path, a method, 16 headers and 16 query parameters,
+// each rule with request and response header modifiers of 16 set, 16 add and 16 remove each, a
+// URL rewrite and 13 request mirrors (16 filters), and 16 weighted backends that each modify 16
+// request headers. Every Service has three ready endpoints.
+func maxSizeRoute() gatewayapi.Input {
+	in := benchInput(0)
+	const ns = "bench"
+	gwNS := gwapiv1.Namespace("infra")
+	prefix := gwapiv1.PathMatchPathPrefix
+	port := int32(8080)
+	var hosts []gwapiv1.Hostname
+	for h := range 16 {
+		hosts = append(hosts, gwapiv1.Hostname(fmt.Sprintf("big-%d.example.com", h)))
+	}
+	headers := func(prefix string) []gwapiv1.HTTPHeader {
+		var out []gwapiv1.HTTPHeader
+		for k := range 16 {
+			out = append(out, gwapiv1.HTTPHeader{Name: gwapiv1.HTTPHeaderName(fmt.Sprintf("x-%s-%d", prefix, k)), Value: strings.Repeat("v", 64)})
+		}
+		return out
+	}
+	names := func(prefix string) []string {
+		var out []string
+		for k := range 16 {
+			out = append(out, fmt.Sprintf("x-%s-%d", prefix, k))
+		}
+		return out
+	}
+	modifier := func(p string) *gwapiv1.HTTPHeaderFilter {
+		return &gwapiv1.HTTPHeaderFilter{Set: headers(p + "-set"), Add: headers(p + "-add"), Remove: names(p + "-remove")}
+	}
+	service := func(name string, i int) {
+		in.Services = append(in.Services, &corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, ResourceVersion: "1"},
+			Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: port}}},
+		})
+		pname, ready, target := "http", true, int32(80)
+		es := &discoveryv1.EndpointSlice{
+			ObjectMeta:  metav1.ObjectMeta{Name: name + "-1", Namespace: ns, ResourceVersion: "1", Labels: map[string]string{discoveryv1.LabelServiceName: name}},
+			AddressType: discoveryv1.AddressTypeIPv4,
+			Ports:       []discoveryv1.EndpointPort{{Name: &pname, Port: &target}},
+		}
+		for k := range 3 {
+			es.Endpoints = append(es.Endpoints, discoveryv1.Endpoint{Addresses: []string{fmt.Sprintf("10.9.%d.%d", i, k+1)},
+				Conditions: discoveryv1.EndpointConditions{Ready: &ready}})
+		}
+		in.EndpointSlices = append(in.EndpointSlices, es)
+	}
+	var rules []gwapiv1.HTTPRouteRule
+	for r := range 16 {
+		var matches []gwapiv1.HTTPRouteMatch
+		for m := range 8 {
+			path := fmt.Sprintf("/rule-%d/match-%d", r, m)
+			method := gwapiv1.HTTPMethodGet
+			var hm []gwapiv1.HTTPHeaderMatch
+			var qm []gwapiv1.HTTPQueryParamMatch
+			for k := range 16 {
+				hm = append(hm, gwapiv1.HTTPHeaderMatch{Name: gwapiv1.HTTPHeaderName(fmt.Sprintf("x-match-%d", k)), Value: fmt.Sprintf("v%d", k)})
+				qm = append(qm, gwapiv1.HTTPQueryParamMatch{Name: gwapiv1.HTTPHeaderName(fmt.Sprintf("q%d", k)), Value: fmt.Sprintf("v%d", k)})
+			}
+			matches = append(matches, gwapiv1.HTTPRouteMatch{Path: &gwapiv1.HTTPPathMatch{Type: &prefix, Value: &path},
+				Method: &method, Headers: hm, QueryParams: qm})
+		}
+		host := gwapiv1.PreciseHostname("upstream.example.com")
+		filters := []gwapiv1.HTTPRouteFilter{
+			{Type: gwapiv1.HTTPRouteFilterRequestHeaderModifier, RequestHeaderModifier: modifier("req")},
+			{Type: gwapiv1.HTTPRouteFilterResponseHeaderModifier, ResponseHeaderModifier: modifier("resp")},
+			{Type: gwapiv1.HTTPRouteFilterURLRewrite, URLRewrite: &gwapiv1.HTTPURLRewriteFilter{Hostname: &host}},
+		}
+		for k := range 13 {
+			name := fmt.Sprintf("mirror-%d-%d", r, k)
+			service(name, 16*16+r*13+k)
+			filters = append(filters, gwapiv1.HTTPRouteFilter{Type: gwapiv1.HTTPRouteFilterRequestMirror,
+				RequestMirror: &gwapiv1.HTTPRequestMirrorFilter{BackendRef: gwapiv1.BackendObjectReference{Name: gwapiv1.ObjectName(name), Port: &port}}})
+		}
+		var refs []gwapiv1.HTTPBackendRef
+		for k := range 16 {
+			name := fmt.Sprintf("big-%d-%d", r, k)
+			service(name, r*16+k)
+			w := int32(k + 1)
+			refs = append(refs, gwapiv1.HTTPBackendRef{
+				BackendRef: gwapiv1.BackendRef{BackendObjectReference: gwapiv1.BackendObjectReference{Name: gwapiv1.ObjectName(name), Port: &port}, Weight: &w},
+				Filters:    []gwapiv1.HTTPRouteFilter{{Type: gwapiv1.HTTPRouteFilterRequestHeaderModifier, RequestHeaderModifier: &gwapiv1.HTTPHeaderFilter{Set: headers("backend")}}},
+			})
+		}
+		rules = append(rules, gwapiv1.HTTPRouteRule{Matches: matches, Filters: filters, BackendRefs: refs})
+	}
+	in.HTTPRoutes = []*gwapiv1.HTTPRoute{{
+		ObjectMeta: metav1.ObjectMeta{Name: "biggest", Namespace: ns, Generation: 1, ResourceVersion: "1"},
+		Spec: gwapiv1.HTTPRouteSpec{
+			CommonRouteSpec: gwapiv1.CommonRouteSpec{ParentRefs: []gwapiv1.ParentReference{{Name: "gw", Namespace: &gwNS}}},
+			Hostnames:       hosts,
+			Rules:           rules,
+		},
+	}}
+	return in
+}
+
+// BenchmarkMaxSizeRoute resolves and translates the largest HTTPRoute the CRD admits
+// (maxSizeRoute), checking that it is accepted whole: the bound README's "Operating Flotilla"
+// states for one route.
+func BenchmarkMaxSizeRoute(b *testing.B) {
+	in := maxSizeRoute()
+	res := gatewayapi.Resolve(in)
+	if c := res.Routes[0].Parents[0].Conditions; !slices.ContainsFunc(c, func(c metav1.Condition) bool {
+		return c.Type == "Accepted" && c.Status == metav1.ConditionTrue
+	}) {
+		b.Fatalf("the largest route is not accepted: %+v", c)
+	}
+	out, err := Translate(&res.Fleet, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	routes := 0
+	for _, rc := range out.Routes {
+		for _, vh := range rc.GetVirtualHosts() {
+			routes += len(vh.GetRoutes())
+		}
+	}
+	if want := 16 * 128; routes < want {
+		b.Fatalf("%d Envoy routes, want at least %d (16 hostnames × 128 matches)", routes, want)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		res := gatewayapi.Resolve(in)
+		if _, err := Translate(&res.Fleet, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(routes), "envoy-routes")
+}

@@ -240,7 +240,7 @@ func (e *env) dialWith(t *testing.T, cfg *tls.Config, node *corev3.Node) *xdstes
 	return c
 }
 
-func (e *env) publish(t *testing.T, fleet string, res map[resource.Type][]types.Resource) {
+func (e *env) publish(t testing.TB, fleet string, res map[resource.Type][]types.Resource) {
 	t.Helper()
 	if _, err := e.srv.Publish(fleet, res); err != nil {
 		t.Fatal(err)
@@ -255,7 +255,7 @@ func within(t *testing.T) context.Context {
 }
 
 // eventually polls cond, for what no event announces (metrics).
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for !cond() {

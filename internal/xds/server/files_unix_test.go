@@ -5,6 +5,7 @@ package server
 import (
 	"syscall"
 	"testing"
+	"time"
 )
 
 // needFiles skips the test when the process may not open n files (Go raises the soft limit to
@@ -23,4 +24,13 @@ func needFiles(t testing.TB, n uint64) {
 	if lim.Cur < n {
 		t.Skipf("needs %d open files, the limit is %d (raise it with ulimit -n)", n, lim.Cur)
 	}
+}
+
+// processCPU is the CPU time this process has used, user and system.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

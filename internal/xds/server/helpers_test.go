@@ -230,7 +230,7 @@ func (e *env) dial(t *testing.T, fleet, cluster, nodeID string) *xdstest.Client 
 	return e.dialWith(t, clientTLS(t, e.ca, e.ca, ns, name), &corev3.Node{Id: nodeID, Cluster: cluster})
 }
 
-func (e *env) dialWith(t *testing.T, cfg *tls.Config, node *corev3.Node) *xdstest.Client {
+func (e *env) dialWith(t testing.TB, cfg *tls.Config, node *corev3.Node) *xdstest.Client {
 	t.Helper()
 	c, err := xdstest.Dial(t.Context(), e.addr, cfg, node)
 	if err != nil {

@@ -51,12 +51,15 @@ type loadClientFleet struct {
 //   - conns/s: streams set up per second, from the moment the clients start dialling (all at
 //     once) until the server has seen every stream ACK every type of its fleet's snapshot (TLS
 //     handshake, stream admission, the full snapshot sent and ACKed);
+//   - server-cpu-ms/conn: the server process's CPU time (user and system) over the set-up, per
+//     client: what a connection costs the server whatever the clients' share of the cores;
 //   - heap-MiB/1k-clients and stack-MiB/1k-clients: the server's HeapInuse and StackInuse with the
 //     clients connected less before they connected (both after a GC), per 1,000 clients; the
 //     clients run in another process (this test binary, re-executed as TestLoadClients), so the
 //     figures are the server's alone: gRPC transports, TLS state, go-control-plane's watches and
 //     Flotilla's stream bookkeeping;
-//   - goroutines/client: the server's goroutines per connected client;
+//   - goroutines/client: the server's goroutines per connected client (and, checked, none of them
+//     left once the clients have gone);
 //   - fanout-p50-ms and fanout-p99-ms: one fleet's route configuration changes (Publish), and the
 //     time until the server has seen all its Envoys ACK the new RDS version; fleets change one
 //     at a time, loadRounds times each per iteration.
@@ -90,17 +93,28 @@ func benchmarkLoad(b *testing.B, delta bool) {
 		b.Fatal(err)
 	}
 
-	var rates, heap, stack, goroutines []float64
+	// One Envoy first, so that what the process initialises once (protobuf descriptors, TLS and
+	// gRPC state) is not counted as the first iteration's clients' memory.
+	warm := e.dialWith(b, fleets[0].tls, nodeOf(fleets[0].key, "warm-up"))
+	if err := waitAcked(b.Context(), e.srv, fleets[:1], func(*loadFleet) int { return 1 }, time.Millisecond); err != nil {
+		b.Fatal(err)
+	}
+	_ = warm.Close()
+	waitDisconnected(b, e.srv, fleets[:1])
+
+	var rates, setupCPU, heap, stack, goroutines []float64
 	var fanout []time.Duration
 	rev := 0
 	for range b.N {
 		before := memory()
+		cpu := processCPU()
 		clientsDone, began := runLoadClients(b, confFile)
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		if err := waitAcked(ctx, e.srv, fleets, func(*loadFleet) int { return loadPerFleet }, 2*time.Millisecond); err != nil {
 			b.Fatal(err)
 		}
 		rates = append(rates, float64(clients)/time.Since(began).Seconds())
+		setupCPU = append(setupCPU, ms(processCPU()-cpu)/float64(clients))
 		after := memory()
 		perK := 1000 / float64(clients) / (1 << 20)
 		heap = append(heap, float64(int64(after.heap)-int64(before.heap))*perK)
@@ -120,9 +134,12 @@ func benchmarkLoad(b *testing.B, delta bool) {
 		cancel()
 		clientsDone()
 		waitDisconnected(b, e.srv, fleets)
+		// Nothing per stream outlives it: the goroutines go back to what they were.
+		eventually(b, "the streams' goroutines end", func() bool { return runtime.NumGoroutine() <= before.goroutines+8 })
 	}
 	b.ReportMetric(0, "ns/op")
 	b.ReportMetric(mean(rates), "conns/s")
+	b.ReportMetric(mean(setupCPU), "server-cpu-ms/conn")
 	b.ReportMetric(mean(heap), "heap-MiB/1k-clients")
 	b.ReportMetric(mean(stack), "stack-MiB/1k-clients")
 	b.ReportMetric(mean(goroutines), "goroutines/client")

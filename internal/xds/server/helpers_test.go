@@ -45,6 +45,8 @@ type env struct {
 	addr  string
 	ca    *pki.CA
 	caKey []byte
+	pair  *tls.Certificate
+	opts  []func(*Options)
 	reg   *prometheus.Registry
 	stop  func() time.Duration // stops Serve and says how long it took
 
@@ -53,7 +55,7 @@ type env struct {
 	changed chan struct{}  // closed and replaced on every OnDataPlaneStatus call
 }
 
-func start(t *testing.T, opts ...func(*Options)) *env {
+func start(t testing.TB, opts ...func(*Options)) *env {
 	t.Helper()
 	now := time.Now()
 	ca, caKey, err := pki.NewCA(now, 24*time.Hour)
@@ -68,12 +70,29 @@ func start(t *testing.T, opts ...func(*Options)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{ca: ca, caKey: caKey, reg: prometheus.NewRegistry(), notes: map[string]int{}, changed: make(chan struct{})}
-	e.srv = New(Options{
-		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &pair, nil },
-		ClientCAs:      func() (*x509.CertPool, error) { return caPool(ca), nil },
+	e := &env{ca: ca, caKey: caKey, pair: &pair, opts: opts}
+	e.serve(t, "127.0.0.1:0")
+	return e
+}
+
+// restart stops e's server and serves a new one (no snapshot, a fresh registry) with the same
+// CA, certificate and options on the same address, as a restarted manager would.
+func (e *env) restart(t testing.TB) *env {
+	t.Helper()
+	e.stop()
+	next := &env{ca: e.ca, caKey: e.caKey, pair: e.pair, opts: e.opts}
+	next.serve(t, e.addr)
+	return next
+}
+
+func (e *env) serve(t testing.TB, addr string) {
+	t.Helper()
+	e.reg, e.notes, e.changed = prometheus.NewRegistry(), map[string]int{}, make(chan struct{})
+	o := Options{
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return e.pair, nil },
+		ClientCAs:      func() (*x509.CertPool, error) { return caPool(e.ca), nil },
 		Registerer:     e.reg,
-		Logger:         testr.NewWithOptions(t, testr.Options{Verbosity: 1}),
+		Logger:         testr.NewWithInterface(t, testr.Options{Verbosity: 1}),
 		OnDataPlaneStatus: func(fleet string) {
 			e.mu.Lock()
 			defer e.mu.Unlock()
@@ -81,11 +100,12 @@ func start(t *testing.T, opts ...func(*Options)) *env {
 			close(e.changed)
 			e.changed = make(chan struct{})
 		},
-	})
-	for _, o := range opts {
-		o(&e.srv.o)
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	for _, opt := range e.opts {
+		opt(&o)
+	}
+	e.srv = New(o)
+	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +131,6 @@ func start(t *testing.T, opts ...func(*Options)) *env {
 		return took
 	}
 	t.Cleanup(func() { e.stop() })
-	return e
 }
 
 func (e *env) notifications(fleet string) int {
@@ -191,7 +210,7 @@ func caPool(ca *pki.CA) *x509.CertPool {
 }
 
 // clientTLS is the TLS configuration of an Envoy of fleet ns/name with a certificate from ca.
-func clientTLS(t *testing.T, ca, serverCA *pki.CA, ns, name string) *tls.Config {
+func clientTLS(t testing.TB, ca, serverCA *pki.CA, ns, name string) *tls.Config {
 	t.Helper()
 	certPEM, keyPEM, err := ca.IssueFleet(ns, name, "uid-"+ns+"-"+name, time.Now(), time.Hour)
 	if err != nil {
@@ -211,7 +230,7 @@ func (e *env) dial(t *testing.T, fleet, cluster, nodeID string) *xdstest.Client 
 	return e.dialWith(t, clientTLS(t, e.ca, e.ca, ns, name), &corev3.Node{Id: nodeID, Cluster: cluster})
 }
 
-func (e *env) dialWith(t *testing.T, cfg *tls.Config, node *corev3.Node) *xdstest.Client {
+func (e *env) dialWith(t testing.TB, cfg *tls.Config, node *corev3.Node) *xdstest.Client {
 	t.Helper()
 	c, err := xdstest.Dial(t.Context(), e.addr, cfg, node)
 	if err != nil {
@@ -221,7 +240,7 @@ func (e *env) dialWith(t *testing.T, cfg *tls.Config, node *corev3.Node) *xdstes
 	return c
 }
 
-func (e *env) publish(t *testing.T, fleet string, res map[resource.Type][]types.Resource) {
+func (e *env) publish(t testing.TB, fleet string, res map[resource.Type][]types.Resource) {
 	t.Helper()
 	if _, err := e.srv.Publish(fleet, res); err != nil {
 		t.Fatal(err)
@@ -236,7 +255,7 @@ func within(t *testing.T) context.Context {
 }
 
 // eventually polls cond, for what no event announces (metrics).
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for !cond() {

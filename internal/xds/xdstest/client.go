@@ -53,6 +53,36 @@ func Dial(ctx context.Context, addr string, tlsConfig *tls.Config, node *corev3.
 	return c, nil
 }
 
+// Redial opens a new stream for the Envoy whose earlier stream prev was (ended, say, by a server
+// restart), as Envoy reconnects: it keeps what it accepted, and its first request of each type it
+// subscribed to carries the version it runs and the names it subscribes to (clusters, endpoints,
+// secrets, listeners, route configurations: the order Envoy first subscribed in). Response counts
+// start again at zero.
+func Redial(ctx context.Context, prev *Client, addr string, tlsConfig *tls.Config) (*Client, error) {
+	stream, conn, cancel, err := openStream(ctx, addr, tlsConfig, discoveryv3.AggregatedDiscoveryServiceClient.StreamAggregatedResources)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{base: newBase(cancel), node: prev.node, stream: stream}
+	c.closeFn = conn.Close
+	c.resumeFrom(&prev.base)
+	var reqs []*discoveryv3.DiscoveryRequest
+	c.mu.Lock()
+	for _, typ := range []string{resource.ClusterType, resource.EndpointType, resource.SecretType, resource.ListenerType, resource.RouteType} {
+		st := c.typ(typ)
+		if !st.wildcard && st.names == nil {
+			continue // never subscribed
+		}
+		reqs = append(reqs, &discoveryv3.DiscoveryRequest{TypeUrl: typ, VersionInfo: st.version, ResourceNames: st.names})
+	}
+	c.mu.Unlock()
+	for _, req := range reqs {
+		_ = c.send(req)
+	}
+	go c.receive()
+	return c, nil
+}
+
 // openStream dials addr over TLS and opens one stream with open (a state-of-the-world or delta
 // ADS stream); the stream ends with the returned cancel.
 func openStream[S any](ctx context.Context, addr string, tlsConfig *tls.Config,
@@ -103,6 +133,7 @@ func (c *Client) handle(resp *discoveryv3.DiscoveryResponse) []*discoveryv3.Disc
 	typ := resp.GetTypeUrl()
 	st := c.typ(typ)
 	st.responses++
+	st.received += len(resp.GetResources())
 	st.nonce = resp.GetNonce()
 	decoded, err := decode(resp.GetResources())
 	reason := st.reject

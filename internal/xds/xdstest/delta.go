@@ -3,6 +3,8 @@ package xdstest
 import (
 	"context"
 	"crypto/tls"
+	"maps"
+	"slices"
 	"sync"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -45,6 +47,33 @@ func DialDelta(ctx context.Context, addr string, tlsConfig *tls.Config, node *co
 	return c, nil
 }
 
+// RedialDelta opens a new delta stream for the client whose earlier stream prev was, as Envoy
+// reconnects: it keeps what it accepted, and each type's first request carries the versions of the
+// resources it holds (initial_resource_versions), so a server with the same content has nothing
+// to send again. Response counts start again at zero.
+func RedialDelta(ctx context.Context, prev *DeltaClient, addr string, tlsConfig *tls.Config) (*DeltaClient, error) {
+	stream, conn, cancel, err := openStream(ctx, addr, tlsConfig, discoveryv3.AggregatedDiscoveryServiceClient.DeltaAggregatedResources)
+	if err != nil {
+		return nil, err
+	}
+	c := &DeltaClient{base: newBase(cancel), node: prev.node, stream: stream}
+	c.closeFn = conn.Close
+	c.resumeFrom(&prev.base)
+	var reqs []*discoveryv3.DeltaDiscoveryRequest
+	c.mu.Lock()
+	for _, typ := range slices.Sorted(maps.Keys(c.types)) {
+		if st := c.types[typ]; st.wildcard {
+			reqs = append(reqs, &discoveryv3.DeltaDiscoveryRequest{TypeUrl: typ, InitialResourceVersions: maps.Clone(st.versions)})
+		}
+	}
+	c.mu.Unlock()
+	for _, req := range reqs {
+		_ = c.send(req)
+	}
+	go c.receive()
+	return c, nil
+}
+
 func (c *DeltaClient) send(req *discoveryv3.DeltaDiscoveryRequest) error {
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()
@@ -73,6 +102,7 @@ func (c *DeltaClient) handle(resp *discoveryv3.DeltaDiscoveryResponse) *discover
 	typ := resp.GetTypeUrl()
 	st := c.typ(typ)
 	st.responses++
+	st.received += len(resp.GetResources())
 	st.nonce = resp.GetNonce()
 	packed := make([]*anypb.Any, 0, len(resp.GetResources()))
 	for _, r := range resp.GetResources() {
@@ -91,8 +121,12 @@ func (c *DeltaClient) handle(resp *discoveryv3.DeltaDiscoveryResponse) *discover
 	for name, m := range decoded {
 		st.resources[name] = m
 	}
+	for _, r := range resp.GetResources() {
+		st.versions[r.GetName()] = r.GetVersion()
+	}
 	for _, name := range resp.GetRemovedResources() {
 		delete(st.resources, name)
+		delete(st.versions, name)
 	}
 	st.version = resp.GetSystemVersionInfo()
 	return &discoveryv3.DeltaDiscoveryRequest{TypeUrl: typ, ResponseNonce: st.nonce}

@@ -27,7 +27,9 @@ type state struct {
 	names     []string
 	wildcard  bool
 	resources map[string]proto.Message // accepted resources by name
+	versions  map[string]string        // delta: accepted resources' versions by name
 	responses int                      // responses received
+	received  int                      // resources received, over all responses
 	nacks     int                      // responses rejected
 	reject    string                   // when set, responses are NACKed with this message
 }
@@ -53,7 +55,7 @@ func newBase(cancel context.CancelFunc) base {
 func (b *base) typ(typeURL string) *state {
 	st := b.types[typeURL]
 	if st == nil {
-		st = &state{resources: map[string]proto.Message{}}
+		st = &state{resources: map[string]proto.Message{}, versions: map[string]string{}}
 		b.types[typeURL] = st
 	}
 	return st
@@ -128,6 +130,25 @@ func (b *base) Responses(typeURL string) int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.typ(typeURL).responses
+}
+
+// Received counts the resources of the type received, over all responses (accepted or not): what
+// the server sent, where Responses counts how often it did.
+func (b *base) Received(typeURL string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.typ(typeURL).received
+}
+
+// resumeFrom copies what an earlier stream's client accepted (versions, subscriptions, resources,
+// rejections), as Envoy keeps its configuration across a reconnect; counters start again at zero.
+func (b *base) resumeFrom(prev *base) {
+	prev.mu.Lock()
+	defer prev.mu.Unlock()
+	for typ, p := range prev.types {
+		b.types[typ] = &state{version: p.version, names: slices.Clone(p.names), wildcard: p.wildcard,
+			resources: maps.Clone(p.resources), versions: maps.Clone(p.versions), reject: p.reject}
+	}
 }
 
 // NACKs counts the responses of the type the client rejected.

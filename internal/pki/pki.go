@@ -28,8 +28,12 @@ const (
 // fleetURIPrefix is the URI SAN prefix of fleet identities: spiffe://flotilla/fleet/<ns>/<name>.
 const fleetURIPrefix = "spiffe://flotilla/fleet/"
 
-// clockSkew backdates NotBefore so a freshly issued certificate is valid on nodes whose clocks lag.
+// clockSkew backdates NotBefore so a freshly issued certificate is valid on nodes whose clocks lag:
+// by 5 minutes, or a tenth of the lifetime when that is shorter, so that the renewal time
+// (RenewAt, two thirds from NotBefore) stays in the future for short lifetimes too.
 const clockSkew = 5 * time.Minute
+
+func skew(lifetime time.Duration) time.Duration { return min(clockSkew, lifetime/10) }
 
 // CA signs fleet and server certificates.
 type CA struct {
@@ -51,7 +55,7 @@ func NewCA(now time.Time, lifetime time.Duration) (*CA, []byte, error) {
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
 		Subject:               pkix.Name{CommonName: "flotilla-ca", Organization: []string{"Flotilla"}},
-		NotBefore:             now.Add(-clockSkew),
+		NotBefore:             now.Add(-skew(lifetime)),
 		NotAfter:              now.Add(lifetime),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
 		BasicConstraintsValid: true,
@@ -181,11 +185,11 @@ func (ca *CA) issue(tmpl *x509.Certificate, now time.Time, lifetime time.Duratio
 	if tmpl.SerialNumber, err = serialNumber(); err != nil {
 		return nil, nil, err
 	}
-	tmpl.NotBefore = now.Add(-clockSkew)
 	tmpl.NotAfter = now.Add(lifetime)
 	if tmpl.NotAfter.After(ca.Cert.NotAfter) {
 		tmpl.NotAfter = ca.Cert.NotAfter // never outlive the CA
 	}
+	tmpl.NotBefore = now.Add(-skew(tmpl.NotAfter.Sub(now)))
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, key.Public(), ca.key)
 	if err != nil {
 		return nil, nil, fmt.Errorf("signing certificate: %w", err)

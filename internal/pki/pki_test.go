@@ -158,3 +158,32 @@ func TestServerCredentialsRotate(t *testing.T) {
 		t.Fatal("certificate re-issued again with the same CA")
 	}
 }
+
+// A short-lived CA still gives its certificates a renewal time in the future: the clock-skew
+// backdating shrinks with the lifetime (a tenth of it), else a minute-long CA would be due for
+// renewal from birth.
+func TestShortLifetimesRenewInTheFuture(t *testing.T) {
+	now := time.Now()
+	ca, _, err := NewCA(now, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if at := RenewAt(ca.Cert); !at.After(now) {
+		t.Fatalf("a one-minute CA is due for renewal at %v, not after now %v", at, now)
+	}
+	later := now.Add(40 * time.Second) // 20 s left of the CA's life
+	crt, _, err := ca.IssueFleet("ns", "gw", "uid", later, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := ParseCert(crt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cert.NotAfter.Equal(ca.Cert.NotAfter) {
+		t.Fatalf("fleet certificate outlives its CA: %v > %v", cert.NotAfter, ca.Cert.NotAfter)
+	}
+	if at := RenewAt(cert); !at.After(later) {
+		t.Fatalf("a certificate clamped to its CA's last 20 s is due for renewal at %v, before it was issued (%v)", at, later)
+	}
+}

@@ -1,6 +1,8 @@
 package gatewayapi
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"regexp"
 	"regexp/syntax"
 	"strings"
@@ -170,5 +172,74 @@ func TestMinInstsIsALowerBound(t *testing.T) {
 		if n, exact, err := regexSize(re); err != nil || exact || n <= maxRegexProgram {
 			t.Errorf("regexSize(%q) = %d, exact %v, %v: want a bound over the limit, not compiled", re, n, exact, err)
 		}
+	}
+}
+
+// lexMinInsts never counts more instructions than the compiled program has, on patterns of every
+// shape it follows, and it recognises the oversized patterns that are costly to parse.
+func TestLexMinInstsIsALowerBound(t *testing.T) {
+	patterns := []string{
+		"/a", "/api/v[0-9]+/users", "abc|abd", "a|b|c", "(a|bc){3}", "(?:ab|abab){10}", "x{0}y", "x{2,}", "x{0,1}",
+		`\d{3}-\d{4}`, `[a-z]{1,50}`, "/" + strings.Repeat("[a-f]", 60), "(foo|foobar|fo)+$", "^/(v1|v2)/.*",
+		"[]a]", "[^]a]{4}", `[\]x]{2}`, "(a(b(c){2}){3}){4}", "a{1000}", "(x{1,10}){1,10}", "é{5}ü",
+		"(abc|abd|abe){20}", "a*b+c?", "a{3,5}?",
+	}
+	for i := range 200 {
+		patterns = append(patterns, fmt.Sprintf("(p%d|q%d|p%dx){%d}", i, i, i, i%50+1))
+	}
+	for _, re := range patterns {
+		lb, ok := lexMinInsts(re)
+		if !ok {
+			continue
+		}
+		parsed, err := syntax.Parse(re, syntax.Perl)
+		if err != nil {
+			continue
+		}
+		prog, err := syntax.Compile(parsed.Simplify())
+		if err != nil {
+			continue
+		}
+		if lb > len(prog.Inst) {
+			t.Errorf("lexMinInsts(%q) = %d, more than the %d instructions of its program", re, lb, len(prog.Inst))
+		}
+	}
+	for _, re := range []string{"/" + strings.Repeat("[a-z]{1,50}", 40), "(x{1,100}){1,10}"} {
+		if lb, ok := lexMinInsts(re); !ok || lb <= maxRegexProgram {
+			t.Errorf("lexMinInsts(%q) = %d, %v: want a bound over the limit", re, lb, ok)
+		}
+	}
+}
+
+// Random patterns from a small token set: lexMinInsts stays a lower bound whenever it answers.
+func TestLexMinInstsRandomPatterns(t *testing.T) {
+	tokens := []string{"a", "b", "ab", "[a-c]", "[^x]", "(", "(?:", ")", "|", "*", "+", "?", "{2}", "{0}", "{0,3}", "{1,}", "{3,4}?", ".", "^", "$", `\d`, `\.`, "é"}
+	rng := rand.New(rand.NewPCG(1, 2))
+	checked := 0
+	for range 20000 {
+		var b strings.Builder
+		for range rng.IntN(12) + 1 {
+			b.WriteString(tokens[rng.IntN(len(tokens))])
+		}
+		re := b.String()
+		lb, ok := lexMinInsts(re)
+		if !ok {
+			continue
+		}
+		parsed, err := syntax.Parse(re, syntax.Perl)
+		if err != nil {
+			continue
+		}
+		prog, err := syntax.Compile(parsed.Simplify())
+		if err != nil {
+			continue
+		}
+		checked++
+		if lb > len(prog.Inst) {
+			t.Errorf("lexMinInsts(%q) = %d, more than the %d instructions of its program", re, lb, len(prog.Inst))
+		}
+	}
+	if checked < 1000 {
+		t.Fatalf("only %d random patterns checked", checked)
 	}
 }

@@ -20,18 +20,17 @@ import (
 // resolution's input, unless it is there already; a missing Service is left out (resolve says so
 // on the Gateway).
 func (f *FleetInputs) readCollector(ctx context.Context, gw *gwapiv1.Gateway, in *gatewayapi.Input) error {
-	key := gatewayapi.CollectorServiceKey(gw.Namespace, in.Tracing)
-	if key == "" {
+	ns, name, ok := gatewayapi.CollectorService(gw.Namespace, in.Tracing)
+	if !ok {
 		return nil
 	}
 	for _, s := range in.Services {
-		if s.Namespace+"/"+s.Name == key {
+		if s.Namespace == ns && s.Name == name {
 			return nil
 		}
 	}
-	ref := in.Tracing.Collector.Service
 	svc := &corev1.Service{}
-	if err := f.Client.Get(ctx, types.NamespacedName{Namespace: key[:len(key)-len(ref.Name)-1], Name: ref.Name}, svc, readOnly); err != nil {
+	if err := f.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, svc, readOnly); err != nil {
 		return client.IgnoreNotFound(err)
 	}
 	in.Services = append(in.Services, svc)

@@ -59,7 +59,7 @@ type Input struct {
 	// TrustedForwardedHops is the FleetClass's clientAddress.trustedForwardedHops.
 	TrustedForwardedHops uint32
 	// Tracing is the fleet's effective tracing (provisioner.Params.Tracing); nil: none. Its
-	// collector Service, when it names one, is in Services (see CollectorServiceKey).
+	// collector Service, when it names one, is in Services (see CollectorService).
 	Tracing *provisioner.Tracing
 	// AccessLogSink is the class's telemetry.accessLog.sink (OpenTelemetry: the access log goes
 	// to the tracing collector).

@@ -38,17 +38,18 @@ const (
 	AttributeGateway   = "gateway.flotilla.dev/gateway"
 )
 
-// CollectorServiceKey is "<ns>/<name>" of the collector Service a fleet's tracing names, "" for
-// an address (or no tracing): the controller reads that Service into Input.Services.
-func CollectorServiceKey(gatewayNamespace string, t *provisioner.Tracing) string {
+// CollectorService is the namespace and name of the collector Service a fleet's tracing names
+// (its namespace defaulting to the Gateway's); ok is false for an address or no tracing. The
+// controller reads that Service into Input.Services.
+func CollectorService(gatewayNamespace string, t *provisioner.Tracing) (ns, name string, ok bool) {
 	if t == nil || t.Collector.Service == nil {
-		return ""
+		return "", "", false
 	}
-	ns := t.Collector.Service.Namespace
+	ns = t.Collector.Service.Namespace
 	if ns == "" {
 		ns = gatewayNamespace
 	}
-	return ns + "/" + t.Collector.Service.Name
+	return ns, t.Collector.Service.Name, true
 }
 
 // tracing decides the fleet's telemetry model and the Gateway's ConditionTracing. A collector
@@ -69,8 +70,8 @@ func (r *resolver) tracing() (*model.Telemetry, *metav1.Condition) {
 	var port int32
 	switch c := t.Collector; {
 	case c.Service != nil:
-		key := CollectorServiceKey(r.gw.Namespace, t)
-		ns := key[:len(key)-len(c.Service.Name)-1]
+		ns, _, _ := CollectorService(r.gw.Namespace, t)
+		key := ns + "/" + c.Service.Name
 		if t.CollectorFromTeam && ns != r.gw.Namespace &&
 			!r.granted(gwapiv1.Group(flotillav1alpha1.GroupVersion.Group), flotillav1alpha1.KindFleetConfig, r.gw.Namespace, "", "Service", ns, c.Service.Name) {
 			return fail(ReasonCollectorRefNotPermitted, "%s: collector Service %s is in another namespace and no ReferenceGrant there allows FleetConfigs of namespace %q to refer to it",

@@ -3,6 +3,7 @@ package translate
 import (
 	"slices"
 	"strings"
+	"time"
 
 	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -29,17 +30,18 @@ const CollectorCluster = "flotilla/otel-collector"
 
 // Envoy extension names of the telemetry.
 const (
-	nameOTelTracer         = "envoy.tracers.opentelemetry"
-	nameOTelAccessLog      = "envoy.access_loggers.open_telemetry"
-	nameStaticDetector     = "envoy.tracers.opentelemetry.resource_detectors.static_config"
-	collectorGRPCTimeout   = 5
-	accessLogName          = "flotilla"
-	accessLogBody          = `[%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" %RESPONSE_CODE% %RESPONSE_FLAGS% %BYTES_RECEIVED% %BYTES_SENT% %DURATION% "%REQ(:AUTHORITY)%" "%UPSTREAM_HOST%"`
-	tagRouteKind           = "flotilla.route.kind"
-	tagRouteNamespace      = "flotilla.route.namespace"
-	tagRouteName           = "flotilla.route.name"
-	routeNameSegmentsAtMin = 3
+	nameOTelTracer     = "envoy.tracers.opentelemetry"
+	nameOTelAccessLog  = "envoy.access_loggers.open_telemetry"
+	nameStaticDetector = "envoy.tracers.opentelemetry.resource_detectors.static_config"
+	accessLogName      = "flotilla"
+	accessLogBody      = `[%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" %RESPONSE_CODE% %RESPONSE_FLAGS% %BYTES_RECEIVED% %BYTES_SENT% %DURATION% "%REQ(:AUTHORITY)%" "%UPSTREAM_HOST%"`
+	tagRouteKind       = "flotilla.route.kind"
+	tagRouteNamespace  = "flotilla.route.namespace"
+	tagRouteName       = "flotilla.route.name"
 )
+
+// collectorTimeout bounds each export to the collector.
+const collectorTimeout = 5 * time.Second
 
 // accessLogAttributes are the OTLP log record attributes of every access log entry (Envoy
 // command operators).
@@ -67,7 +69,7 @@ type telemetry struct {
 func collectorService() *corev3.GrpcService {
 	return &corev3.GrpcService{
 		TargetSpecifier: &corev3.GrpcService_EnvoyGrpc_{EnvoyGrpc: &corev3.GrpcService_EnvoyGrpc{ClusterName: CollectorCluster}},
-		Timeout:         durationpb.New(collectorGRPCTimeout * 1e9),
+		Timeout:         durationpb.New(collectorTimeout),
 	}
 }
 
@@ -138,7 +140,7 @@ func (b *builder) routeTracing(name string) *routev3.Tracing {
 		return nil
 	}
 	parts := strings.SplitN(name, "/", 4)
-	if len(parts) < routeNameSegmentsAtMin {
+	if len(parts) < 3 {
 		return nil
 	}
 	tag := func(k, v string) *tracingtypev3.CustomTag {

@@ -47,7 +47,7 @@ type FleetClassSpec struct {
 	// +optional
 	PodDisruptionBudget *PodDisruptionBudgetSpec `json:"podDisruptionBudget,omitempty"`
 
-	// Telemetry configures access logs and Prometheus scraping.
+	// Telemetry configures access logs, Prometheus scraping and tracing.
 	// +optional
 	// +kubebuilder:default={}
 	Telemetry Telemetry `json:"telemetry,omitempty"`
@@ -208,6 +208,7 @@ const (
 )
 
 // Telemetry configures what a fleet reports.
+// +kubebuilder:validation:XValidation:rule="!has(self.accessLog) || !has(self.accessLog.sink) || self.accessLog.sink != 'OpenTelemetry' || has(self.tracing)",message="accessLog.sink OpenTelemetry sends to the tracing collector: tracing must be set"
 type Telemetry struct {
 	// AccessLog configures Envoy's access log on stdout.
 	// +optional
@@ -218,6 +219,10 @@ type Telemetry struct {
 	// +optional
 	// +kubebuilder:default={}
 	Prometheus Prometheus `json:"prometheus,omitempty"`
+
+	// Tracing has the fleets trace requests with OpenTelemetry. Unset, they do not trace.
+	// +optional
+	Tracing *Tracing `json:"tracing,omitempty"`
 }
 
 // AccessLog configures Envoy's access log.
@@ -231,6 +236,11 @@ type AccessLog struct {
 	// +optional
 	// +kubebuilder:default=JSON
 	Format AccessLogFormat `json:"format,omitempty"`
+
+	// Sink is where the access log goes: Stdout (the default) or OpenTelemetry, OTLP log records
+	// sent to the tracing collector (Envoy's envoy.access_loggers.open_telemetry) instead.
+	// +optional
+	Sink AccessLogSink `json:"sink,omitempty"`
 }
 
 // Prometheus configures scraping of Envoy's stats.
@@ -339,6 +349,16 @@ type OverrideBounds struct {
 	// LogLevel lets teams set Envoy's log level.
 	// +optional
 	LogLevel bool `json:"logLevel,omitempty"`
+
+	// TracingSampling lets teams set telemetry.tracing.samplingPercent within these bounds.
+	// +optional
+	TracingSampling *SamplingBounds `json:"tracingSampling,omitempty"`
+
+	// TracingCollector lets teams send their fleet's spans (and OTLP access logs) to a collector of
+	// their own: a Service in the Gateway's namespace (or one a ReferenceGrant allows) or an
+	// address. Unset, only the class's collector is used.
+	// +optional
+	TracingCollector bool `json:"tracingCollector,omitempty"`
 }
 
 // FleetClassStatus is the observed state of a FleetClass.

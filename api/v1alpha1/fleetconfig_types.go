@@ -36,6 +36,10 @@ type FleetConfigSpec struct {
 	// Envoy changes Envoy's own settings.
 	// +optional
 	Envoy *FleetConfigEnvoy `json:"envoy,omitempty"`
+
+	// Telemetry changes the fleet's tracing.
+	// +optional
+	Telemetry *FleetConfigTelemetry `json:"telemetry,omitempty"`
 }
 
 // FleetConfigService is the part of the Service a team may change.

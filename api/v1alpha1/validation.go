@@ -48,8 +48,34 @@ func (c *FleetClass) Validate() field.ErrorList {
 			errs = append(errs, field.Invalid(spec.Child("certificates", "certManager", "caBundle"), "<PEM>", err.Error()))
 		}
 	}
+	if tr := c.Spec.Telemetry.Tracing; tr != nil {
+		tp := spec.Child("telemetry", "tracing")
+		if p := tr.SamplingPercent; p != nil {
+			if _, err := p.Value(); err != nil {
+				errs = append(errs, field.Invalid(tp.Child("samplingPercent"), string(*p), err.Error()))
+			}
+		}
+		for k := range tr.ResourceAttributes {
+			if k == "" {
+				errs = append(errs, field.Invalid(tp.Child("resourceAttributes"), k, "must not be empty"))
+			}
+		}
+	}
 	if t := c.Spec.Tenancy; t != nil {
 		tp := spec.Child("tenancy")
+		if o := t.Overrides; o != nil && o.TracingSampling != nil {
+			sp := tp.Child("overrides", "tracingSampling")
+			lo, errLo := o.TracingSampling.MinPercent.Value()
+			hi, errHi := o.TracingSampling.MaxPercent.Value()
+			switch {
+			case errLo != nil:
+				errs = append(errs, field.Invalid(sp.Child("minPercent"), string(o.TracingSampling.MinPercent), errLo.Error()))
+			case errHi != nil:
+				errs = append(errs, field.Invalid(sp.Child("maxPercent"), string(o.TracingSampling.MaxPercent), errHi.Error()))
+			case lo > hi:
+				errs = append(errs, field.Invalid(sp, fmt.Sprintf("[%s, %s]", o.TracingSampling.MinPercent, o.TracingSampling.MaxPercent), "minPercent must not exceed maxPercent"))
+			}
+		}
 		if t.NamespaceSelector != nil {
 			errs = append(errs, metav1validation.ValidateLabelSelector(t.NamespaceSelector,
 				metav1validation.LabelSelectorValidationOptions{}, tp.Child("namespaceSelector"))...)

@@ -23,6 +23,7 @@ import (
 	infv1 "sigs.k8s.io/gateway-api-inference-extension/api/v1"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
+	"github.com/flotilla-dev/flotilla/internal/gatewayapi"
 	"github.com/flotilla-dev/flotilla/internal/provisioner"
 )
 
@@ -117,6 +118,7 @@ func (r *GatewayReconciler) Reconcile(ctx context.Context, req reconcile.Request
 		fs.resolvedRefs = &c
 	}
 	fs.insecureFrontend = res.result.GatewayInsecureFrontend
+	fs.tracing = res.result.GatewayTracing
 	if r.DataPlane != nil && fs.refused == "" && fs.unsupportedAddress == "" {
 		c, err := r.DataPlane.DataPlaneCondition(ctx, req.Namespace+"/"+req.Name, gw.Generation)
 		if err != nil {
@@ -126,7 +128,7 @@ func (r *GatewayReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	}
 	// Events for the conditions a team acts on: the Gateway's acceptance and its data plane's.
 	watched := []string{string(gwapiv1.GatewayConditionAccepted), string(gwapiv1.GatewayConditionResolvedRefs), ConditionDataPlaneAccepted,
-		string(gwapiv1.GatewayConditionProgrammed)}
+		string(gwapiv1.GatewayConditionProgrammed), gatewayapi.ConditionTracing}
 	before := map[string]*metav1.Condition{}
 	hadInsecureFrontend := false
 	if _, err := r.Status.Update(ctx, req.NamespacedName, gw, func() {

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
+	"github.com/flotilla-dev/flotilla/internal/gatewayapi"
 	"github.com/flotilla-dev/flotilla/internal/provisioner"
 )
 
@@ -50,6 +51,9 @@ type fleetState struct {
 	// insecureFrontend is the InsecureFrontendValidationMode condition resolve decided (nil:
 	// the condition is removed).
 	insecureFrontend *metav1.Condition
+	// tracing is the gateway.flotilla.dev/Tracing condition resolve decided (nil: the class
+	// configures no tracing, and the condition is removed).
+	tracing *metav1.Condition
 }
 
 // gatewayStatus computes the Gateway's conditions, addresses and listener entries into st.
@@ -91,6 +95,11 @@ func gatewayStatus(gw *gwapiv1.Gateway, fs fleetState, st *gwapiv1.GatewayStatus
 		meta.SetStatusCondition(&st.Conditions, *fs.insecureFrontend)
 	} else {
 		meta.RemoveStatusCondition(&st.Conditions, string(gwapiv1.GatewayConditionInsecureFrontendValidationMode))
+	}
+	if fs.tracing != nil && accepted {
+		meta.SetStatusCondition(&st.Conditions, *fs.tracing)
+	} else {
+		meta.RemoveStatusCondition(&st.Conditions, gatewayapi.ConditionTracing)
 	}
 	if fs.dataPlane != nil {
 		meta.SetStatusCondition(&st.Conditions, *fs.dataPlane)

@@ -96,10 +96,11 @@ var readOnly = client.UnsafeDisableDeepCopy
 
 // resolve reads what the Gateway's resolution needs from the cache and resolves it, from prev
 // (the fleet's last resolution, nil for none; see gatewayapi.ResolveFrom).
-func (f *FleetInputs) resolve(ctx context.Context, gw *gwapiv1.Gateway, trustedHops uint32, prev *gatewayapi.Result) (*resolved, error) {
+func (f *FleetInputs) resolve(ctx context.Context, gw *gwapiv1.Gateway, p resolveParams, prev *gatewayapi.Result) (*resolved, error) {
 	resolutionsTotal.Inc()
 	in := gatewayapi.Input{Gateway: gw, ControllerName: ControllerName,
-		TLSTerminate: features.Has(gwfeatures.SupportTLSRouteModeTerminate), TrustedForwardedHops: trustedHops}
+		TLSTerminate: features.Has(gwfeatures.SupportTLSRouteModeTerminate), TrustedForwardedHops: p.trustedHops,
+		Tracing: p.tracing, AccessLogSink: p.accessLogSink}
 	out := &resolved{routes: map[string][]client.Object{}, secrets: map[string]*corev1.Secret{}}
 	gwKey := provisioner.FleetKey(gw)
 	parentKeys := []string{"Gateway/" + gwKey}
@@ -186,6 +187,9 @@ func (f *FleetInputs) resolve(ctx context.Context, gw *gwapiv1.Gateway, trustedH
 	policies, err := f.readPolicies(ctx, gw, &in, sets.List(services))
 	if err != nil {
 		return nil, err
+	}
+	if err := f.readCollector(ctx, gw, &in); err != nil {
+		return nil, fmt.Errorf("reading the tracing collector Service: %w", err)
 	}
 	out.policies = policies
 	managed := gw.Namespace + "/" + provisioner.BackendClientSecretName(gw)
@@ -387,7 +391,7 @@ func (f *FleetInputs) gatewaysOfServiceKey(ctx context.Context, key string) []re
 }
 
 func (f *FleetInputs) gatewaysOfService(ctx context.Context, o client.Object) []reconcile.Request {
-	return f.gatewaysOfServiceKey(ctx, o.GetNamespace()+"/"+o.GetName())
+	return append(f.gatewaysOfServiceKey(ctx, o.GetNamespace()+"/"+o.GetName()), f.gatewaysOfCollector(ctx, o.GetNamespace(), o.GetName())...)
 }
 
 // gatewaysOfEndpointSlice maps an EndpointSlice to an endpoints request of each Gateway that

@@ -154,7 +154,7 @@ func (r *XDSReconciler) reconcileFleet(ctx context.Context, req reconcile.Reques
 		prevRes = &st.result
 	}
 	r.mu.Unlock()
-	res, err := r.resolve(ctx, gw, adm.params.TrustedForwardedHops, prevRes)
+	res, err := r.resolve(ctx, gw, paramsForResolve(adm.params), prevRes)
 	if err != nil {
 		return reconcile.Result{}, err
 	}

@@ -10,6 +10,7 @@ import (
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	flotillav1alpha1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
+	"github.com/flotilla-dev/flotilla/internal/provisioner"
 )
 
 // Input is a read-only snapshot of everything one Gateway's resolution may read. The controller
@@ -57,6 +58,12 @@ type Input struct {
 	RouteFilters []*flotillav1alpha1.RouteFilter
 	// TrustedForwardedHops is the FleetClass's clientAddress.trustedForwardedHops.
 	TrustedForwardedHops uint32
+	// Tracing is the fleet's effective tracing (provisioner.Params.Tracing); nil: none. Its
+	// collector Service, when it names one, is in Services (see CollectorService).
+	Tracing *provisioner.Tracing
+	// AccessLogSink is the class's telemetry.accessLog.sink (OpenTelemetry: the access log goes
+	// to the tracing collector).
+	AccessLogSink flotillav1alpha1.AccessLogSink
 }
 
 // CACertificate is the ca.crt of a ConfigMap or Secret that a BackendTLSPolicy or the Gateway's

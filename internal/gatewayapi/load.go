@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	flotillav1alpha1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
+	"github.com/flotilla-dev/flotilla/internal/provisioner"
 )
 
 // Documents are Kubernetes objects read from YAML: what Resolve reads, and the Secrets themselves
@@ -28,6 +29,10 @@ type Documents struct {
 	Ingresses           []*networkingv1.Ingress
 	IngressClasses      []*networkingv1.IngressClass
 	IngressClassConfigs []*flotillav1alpha1.IngressClassConfig
+	// FleetClass and FleetConfig, when the stream has them (the first of each), give Input the
+	// telemetry and client address parameters the controller takes from provisioner.Merge.
+	FleetClass  *flotillav1alpha1.FleetClass
+	FleetConfig *flotillav1alpha1.FleetConfig
 }
 
 // Decode reads a multi-document YAML stream of Kubernetes objects (strictly: unknown fields are
@@ -74,6 +79,16 @@ func Decode(data []byte, dir string) (Documents, error) {
 			err = decode(doc, &d.IngressClassConfigs)
 		case "RouteFilter":
 			err = decode(doc, &d.RouteFilters)
+		case "FleetClass":
+			if d.FleetClass == nil {
+				d.FleetClass = &flotillav1alpha1.FleetClass{}
+				err = yaml.UnmarshalStrict(doc, d.FleetClass)
+			}
+		case "FleetConfig":
+			if d.FleetConfig == nil {
+				d.FleetConfig = &flotillav1alpha1.FleetConfig{}
+				err = yaml.UnmarshalStrict(doc, d.FleetConfig)
+			}
 		case "ReferenceGrant":
 			err = decode(doc, &d.ReferenceGrants)
 		case "Service":
@@ -110,6 +125,13 @@ func Decode(data []byte, dir string) (Documents, error) {
 		if err != nil {
 			return d, fmt.Errorf("document %d (%s): %w", i, head.Kind, err)
 		}
+	}
+	if d.FleetClass != nil && d.Gateway != nil {
+		p, refusals := provisioner.Merge(d.Gateway, d.FleetClass, d.FleetConfig, provisioner.Defaults{})
+		if len(refusals) > 0 {
+			return d, fmt.Errorf("parameters refused: %s", provisioner.RefusalMessage(refusals))
+		}
+		d.Tracing, d.AccessLogSink, d.TrustedForwardedHops = p.Tracing, p.AccessLogSink, p.TrustedForwardedHops
 	}
 	return d, nil
 }

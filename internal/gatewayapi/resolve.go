@@ -119,6 +119,7 @@ func resolve(in Input, prev *Result, memoize bool) Result {
 	res := Result{}
 	res.Routes = r.routes()
 	res.Fleet = r.build()
+	res.Fleet.Telemetry, res.GatewayTracing = r.tracing()
 	res.endpointSources(r)
 	for _, l := range r.listeners[:len(r.gw.Spec.Listeners)] {
 		res.Listeners = append(res.Listeners, l.status())

@@ -44,6 +44,9 @@ type Result struct {
 	// ConfigurationChanged) while spec.tls.frontend has mode AllowInsecureFallback anywhere; nil:
 	// the condition is removed.
 	GatewayInsecureFrontend *metav1.Condition `json:"gatewayInsecureFrontend,omitempty"`
+	// GatewayTracing is the Gateway's ConditionTracing; nil when the class configures no tracing
+	// (the condition is removed).
+	GatewayTracing *metav1.Condition `json:"gatewayTracing,omitempty"`
 	// Ingresses of Input.Ingresses, sorted by namespace and name.
 	Ingresses []IngressStatus `json:"ingresses,omitempty"`
 

@@ -29,6 +29,30 @@ type Fleet struct {
 	// TrustedForwardedHops is how many X-Forwarded-For entries (from the right) the fleet's
 	// Envoys skip to find the client address; 0: the connection's peer.
 	TrustedForwardedHops uint32 `json:"trustedForwardedHops,omitempty"`
+	// Telemetry, when set, is where the fleet's Envoys export OpenTelemetry spans (and, with
+	// AccessLog, access log records); nil: they trace nothing.
+	Telemetry *Telemetry `json:"telemetry,omitempty"`
+}
+
+// Telemetry is a fleet's OpenTelemetry export: one OTLP/gRPC collector, reached by DNS.
+type Telemetry struct {
+	// Host and Port are the collector's (a Service's DNS name, or the address a class named).
+	Host string `json:"host"`
+	Port int32  `json:"port"`
+	// SamplingPercent of the requests without a sampling decision of their own are traced.
+	SamplingPercent float64 `json:"samplingPercent"`
+	// ServiceName is the spans' service.name.
+	ServiceName string `json:"serviceName"`
+	// ResourceAttributes go on the resource of every span and log record, sorted by key.
+	ResourceAttributes []Attribute `json:"resourceAttributes,omitempty"`
+	// AccessLog sends the access log to the collector as OTLP log records.
+	AccessLog bool `json:"accessLog,omitempty"`
+}
+
+// Attribute is one OpenTelemetry attribute.
+type Attribute struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
 }
 
 // Listener is one port of the fleet. Exactly one of VirtualHosts (HTTP), FilterChains (HTTPS and

@@ -52,8 +52,8 @@ var decodable = map[string]string{
 
 // skipReasons explain why some well-known kinds are skipped.
 var skipReasons = map[string]string{
-	"FleetClass":  "fleet parameters are the provisioner's business; of the xDS they change only the trusted X-Forwarded-For hops (clientAddress), taken as 0 here",
-	"FleetConfig": "fleet parameters are the provisioner's business; they change no xDS",
+	"FleetClass":  "fleet parameters are the provisioner's business; of the xDS they change only the trusted X-Forwarded-For hops (clientAddress) and tracing (telemetry.tracing), taken as 0 and none here",
+	"FleetConfig": "fleet parameters are the provisioner's business; of the xDS they change only tracing (telemetry.tracing), taken as none here",
 }
 
 // Load reads every document of the sources (YAML streams, JSON documents, v1 Lists). It fails only

@@ -32,7 +32,7 @@ func Merge(gw *gwapiv1.Gateway, class *flotillav1alpha1.FleetClass, cfg *flotill
 	var bounds *flotillav1alpha1.OverrideBounds
 	var classTarget *int32
 	if class != nil {
-		applyClass(&p, &class.Spec)
+		applyClass(&p, class.Name, &class.Spec)
 		if t := class.Spec.Tenancy; t != nil {
 			bounds = t.Overrides
 		}
@@ -48,6 +48,13 @@ func Merge(gw *gwapiv1.Gateway, class *flotillav1alpha1.FleetClass, cfg *flotill
 	if cfg != nil {
 		cfgRefusals := &refusals{object: "FleetConfig " + cfg.Name}
 		applyConfig(cfgRefusals, &p, &cfg.Spec, bounds, classTarget)
+		if t := cfg.Spec.Telemetry; t != nil {
+			b := bounds
+			if b == nil {
+				b = &flotillav1alpha1.OverrideBounds{}
+			}
+			applyConfigTracing(cfgRefusals, &p, cfg.Name, t.Tracing, b)
+		}
 		all = append(all, cfgRefusals.list...)
 	}
 

@@ -78,6 +78,7 @@ func TestMergeDefaults(t *testing.T) {
 		Service:             ServiceParams{Type: flotillav1alpha1.ServiceTypeLoadBalancer},
 		AccessLog:           true,
 		AccessLogFormat:     flotillav1alpha1.AccessLogFormatJSON,
+		AccessLogSink:       flotillav1alpha1.AccessLogSinkStdout,
 		Prometheus:          true,
 		CertificateLifetime: 24 * time.Hour,
 		XDSAddress:          testDefaults.XDSAddress,

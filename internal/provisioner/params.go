@@ -68,6 +68,10 @@ type Params struct {
 	// AccessLog and AccessLogFormat configure Envoy's access log (used by the xDS translator).
 	AccessLog       bool
 	AccessLogFormat flotillav1alpha1.AccessLogFormat
+	// AccessLogSink is where the access log goes (OpenTelemetry: to Tracing's collector).
+	AccessLogSink flotillav1alpha1.AccessLogSink
+	// Tracing, when set, has the fleet trace with OpenTelemetry (resolve checks its collector).
+	Tracing *Tracing
 	// Prometheus exposes /stats/prometheus on the stats port and annotates the Pods for scraping.
 	Prometheus bool
 	// TrustedForwardedHops is how many X-Forwarded-For entries the Envoys skip to find the client
@@ -115,6 +119,7 @@ func defaultParams(d Defaults) Params {
 		Service:             ServiceParams{Type: DefaultServiceType},
 		AccessLog:           true,
 		AccessLogFormat:     DefaultAccessLogFormat,
+		AccessLogSink:       flotillav1alpha1.AccessLogSinkStdout,
 		Prometheus:          true,
 		CertificateLifetime: DefaultCertificateLifetime,
 		XDSAddress:          d.XDSAddress,
@@ -125,7 +130,7 @@ func defaultParams(d Defaults) Params {
 
 // applyClass lays the FleetClass's settings over the defaults. The class is trusted: the API
 // server and FleetClass.Validate have checked it.
-func applyClass(p *Params, spec *flotillav1alpha1.FleetClassSpec) {
+func applyClass(p *Params, className string, spec *flotillav1alpha1.FleetClassSpec) {
 	if spec.Envoy.Image != "" {
 		p.Image = spec.Envoy.Image
 	}
@@ -169,6 +174,10 @@ func applyClass(p *Params, spec *flotillav1alpha1.FleetClassSpec) {
 	if f := spec.Telemetry.AccessLog.Format; f != "" {
 		p.AccessLogFormat = f
 	}
+	if sink := spec.Telemetry.AccessLog.Sink; sink != "" {
+		p.AccessLogSink = sink
+	}
+	applyClassTracing(p, className, spec.Telemetry.Tracing)
 	if e := spec.Telemetry.Prometheus.Enabled; e != nil {
 		p.Prometheus = *e
 	}

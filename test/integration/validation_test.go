@@ -82,6 +82,20 @@ func TestAPIServerRejectsInvalidParameters(t *testing.T) {
 				Replicas: &flotillav1alpha1.ReplicaBounds{Min: 4, Max: 2}}}}}, "min must not exceed max"},
 		{"zero gateways per namespace", &flotillav1alpha1.FleetClass{Spec: flotillav1alpha1.FleetClassSpec{
 			Tenancy: &flotillav1alpha1.Tenancy{MaxGatewaysPerNamespace: ptr.To[int32](0)}}}, "spec.tenancy.maxGatewaysPerNamespace"},
+		{"tracing sampling bounds inverted", &flotillav1alpha1.FleetClass{Spec: flotillav1alpha1.FleetClassSpec{
+			Tenancy: &flotillav1alpha1.Tenancy{Overrides: &flotillav1alpha1.OverrideBounds{
+				TracingSampling: &flotillav1alpha1.SamplingBounds{MinPercent: "30", MaxPercent: "5"}}}}}, "minPercent must not exceed maxPercent"},
+		{"tracing sampling above 100", &flotillav1alpha1.FleetClass{Spec: flotillav1alpha1.FleetClassSpec{
+			Telemetry: flotillav1alpha1.Telemetry{Tracing: &flotillav1alpha1.Tracing{
+				Collector:       flotillav1alpha1.TracingCollector{Address: "otel.example.com:4317"},
+				SamplingPercent: ptr.To(flotillav1alpha1.Percent("101"))}}}}, "spec.telemetry.tracing.samplingPercent"},
+		{"tracing collector with service and address", &flotillav1alpha1.FleetClass{Spec: flotillav1alpha1.FleetClassSpec{
+			Telemetry: flotillav1alpha1.Telemetry{Tracing: &flotillav1alpha1.Tracing{Collector: flotillav1alpha1.TracingCollector{
+				Address: "otel.example.com:4317", Service: &flotillav1alpha1.CollectorServiceRef{Name: "otel"}}}}}},
+			"exactly one of service and address must be set"},
+		{"OTLP access log without tracing", &flotillav1alpha1.FleetClass{Spec: flotillav1alpha1.FleetClassSpec{
+			Telemetry: flotillav1alpha1.Telemetry{AccessLog: flotillav1alpha1.AccessLog{Sink: flotillav1alpha1.AccessLogSinkOpenTelemetry}}}},
+			"tracing must be set"},
 		{"fleetconfig replicas and autoscaling", &flotillav1alpha1.FleetConfig{Spec: flotillav1alpha1.FleetConfigSpec{
 			Replicas: ptr.To[int32](1), Autoscaling: &flotillav1alpha1.Autoscaling{MinReplicas: 1, MaxReplicas: 2}}},
 			"replicas and autoscaling are mutually exclusive"},

@@ -55,7 +55,8 @@ func UpdateEndpoints(prev *Resources, changed []*model.Cluster) (res *Resources,
 // without prev, or when prev has warnings (which reused messages would not repeat), it is
 // Translate.
 func TranslateFrom(f *model.Fleet, secrets map[string]TLSSecret, prev *Resources, prevFleet *model.Fleet) (*Resources, error) {
-	if prev == nil || prevFleet == nil || len(prev.Warnings) > 0 {
+	if prev == nil || prevFleet == nil || len(prev.Warnings) > 0 || !sameTelemetry(f.Telemetry, prevFleet.Telemetry) {
+		// Telemetry is in every connection manager and route: nothing of prev is kept.
 		return Translate(f, secrets)
 	}
 	// The fleet's clusters come sorted by name, as prevFleet's and prev's do: the reuse walks

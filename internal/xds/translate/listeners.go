@@ -125,6 +125,7 @@ func (b *builder) hcm(statPrefix, routeConfig string, need httpFilters) (*listen
 		StripPortMode:     &hcmv3.HttpConnectionManager_StripAnyHostPort{StripAnyHostPort: true},
 		UpgradeConfigs:    []*hcmv3.HttpConnectionManager_UpgradeConfig{{UpgradeType: "websocket"}},
 	}
+	b.withTelemetry(m)
 	a, err := pack(m)
 	if err != nil {
 		return nil, err

@@ -201,7 +201,7 @@ func (b *builder) route(ctx *routeCtx, mr *model.Route) (*routev3.Route, error) 
 		return nil, nil
 	}
 	rt := b.a.route.new()
-	rt.Name, rt.Match = mr.Name, m
+	rt.Name, rt.Match, rt.Tracing = mr.Name, m, b.routeTracing(mr.Name)
 	fs, fail, err := b.routeFilters(ctx, mr)
 	if err != nil {
 		return nil, err
@@ -226,7 +226,7 @@ func (b *builder) route(ctx *routeCtx, mr *model.Route) (*routev3.Route, error) 
 	}
 	if fail != "" {
 		b.routeWarnf(mr.Name, "%s; the route answers %d instead", fail, errorStatus(mr))
-		return &routev3.Route{Name: mr.Name, Match: m, Action: directResponse(mr)}, nil
+		return &routev3.Route{Name: mr.Name, Match: m, Action: directResponse(mr), Tracing: b.routeTracing(mr.Name)}, nil
 	}
 	if rr, forwards := rt.Action.(*routev3.Route_Route); forwards {
 		rt.RequestHeadersToAdd = fs.request.add

@@ -92,6 +92,7 @@ type builder struct {
 	closeConn    *anypb.Any
 	http2Options *anypb.Any
 	overrideHost *clusterv3.LoadBalancingPolicy // built on first use (see inferenceCluster)
+	telemetry    *telemetry                     // the tracer and OTLP access log (nil: none)
 
 	// Endpoint Picker configs, packed once each (nil until a fleet has one).
 	extProc    map[string]*anypb.Any               // listener ext_proc configs by picker cluster
@@ -186,13 +187,16 @@ func translate(f *model.Fleet, secrets map[string]TLSSecret, reuse reuseFunc, pr
 	if err := b.shared(); err != nil {
 		return nil, err
 	}
+	if err := b.buildTelemetry(); err != nil {
+		return nil, err
+	}
 	if same && prev.clusterIndex != nil {
 		b.clusters = prev.clusterIndex // of these very clusters, checked then
 	} else {
 		b.clusters = make(map[string]*model.Cluster, len(f.Clusters))
 		for i := range f.Clusters {
 			c := &f.Clusters[i]
-			if _, dup := b.clusters[c.Name]; dup || c.Name == "" || c.Name == InvalidBackendCluster {
+			if _, dup := b.clusters[c.Name]; dup || c.Name == "" || c.Name == InvalidBackendCluster || c.Name == CollectorCluster {
 				return nil, fmt.Errorf("cluster %q: empty, reserved or duplicate name", c.Name)
 			}
 			b.clusters[c.Name] = c
@@ -213,6 +217,9 @@ func translate(f *model.Fleet, secrets map[string]TLSSecret, reuse reuseFunc, pr
 	}
 	if err := b.translateClusters(); err != nil {
 		return nil, err
+	}
+	if c := b.collectorCluster(); c != nil && !b.allKept { // allKept: the last translation's, collector included
+		b.res.Clusters, b.keptClusters = append(b.res.Clusters, c), append(b.keptClusters, false)
 	}
 	b.translateTrustBundles()
 	if err := b.finish(); err != nil {
